@@ -1,0 +1,556 @@
+/*
+ * tsload.h - open PyTorch TorchScript archives without PyTorch.
+ *
+ * The flow, one way:
+ *
+ *   source -> mapping -> record index -> pickles -> values -> module tree
+ *          -> tensors -> storages -> device
+ *
+ * tsl_archive   an opened archive: the read-only mapping and the index of its
+ *               records (zip central directory).  Reads no tensor bytes.
+ * tsl_model     what torch.jit.load returns: the root module, constants and
+ *               extra files, read from an archive.  Reads the pickles and the
+ *               class headers under code/, still no tensor bytes.
+ * tsl_value     one value of the model (int, str, list, dict, object, tensor...)
+ * tsl_module    a module node of the model tree (a value of kind MODULE)
+ * tsl_tensor    a tensor view: dtype, shape, strides, offset, storage
+ * tsl_storage   the bytes behind one or more tensors (lazy)
+ *
+ * CAVEATS (read once):
+ *  - Every pointer handed out by a tsl_model (values, modules, tensors,
+ *    strings, names) is borrowed: it stays valid until tsl_model_free().
+ *    Pointers handed out by a tsl_archive stay valid until tsl_archive_free().
+ *    A model keeps its archive alive (reference counted), so freeing the
+ *    archive first is allowed.
+ *  - Data pointers may point into a read-only file mapping: writing through
+ *    them faults.  If another process truncates the file while it is mapped,
+ *    touching the lost pages raises SIGBUS; see TSL_OPEN_COPY.
+ *  - Reading functions are safe to call from any number of threads on the same
+ *    archive or model.  Freeing is not: free once, after every other use.
+ *
+ * Errors: every function that can fail returns an int status (TSL_OK or a
+ * negative TSL_E* code) and fills an optional caller-owned tsl_error.
+ * Status values are ABI: they are appended to, never renumbered.
+ */
+#ifndef TSLOAD_H
+#define TSLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define TSL_API __attribute__((visibility("default")))
+#define TSL_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define TSL_API
+#define TSL_WARN_UNUSED
+#endif
+
+#define TSL_VERSION_MAJOR 0
+#define TSL_VERSION_MINOR 1
+#define TSL_VERSION_PATCH 0
+#define TSL_VERSION_STRING "0.1.0"
+
+/** The library version as a string, e.g. "0.1.0". Thread-safe. */
+TSL_API const char *tsl_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes and errors                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef enum tsl_status {
+	TSL_OK = 0,
+	TSL_EINVAL = -1,         /* bad argument from the caller */
+	TSL_ENOMEM = -2,         /* an allocation failed */
+	TSL_EIO = -3,            /* a system call failed; see tsl_error.sys_errno */
+	TSL_EFORMAT = -4,        /* the archive is corrupt or malformed */
+	TSL_ENOTFOUND = -5,      /* no such record, attribute, file or path */
+	TSL_ELIMIT = -6,         /* a configured limit was exceeded (message names it) */
+	TSL_EUNSUPPORTED = -7,   /* well formed but not supported (method, dtype...) */
+	TSL_EVERSION = -8,       /* file-format version outside what PyTorch reads */
+	TSL_ENOTTORCHSCRIPT = -9,/* a known format that is not a TorchScript archive */
+	TSL_EDEVICE = -10,       /* a device is missing or a device operation failed */
+	TSL_ETYPE = -11,         /* a value is not of the kind asked for */
+	TSL_EUNSAFE = -12        /* the pickle names a GLOBAL outside the allow-list */
+} tsl_status;
+
+/* Positive codes are warnings: the call succeeded but something was missing. */
+#define TSL_WNOTRACEDINPUTS 1 /* _restore_shapes asked, no traced_inputs.pkl */
+
+/** A short constant name for a status ("TSL_EFORMAT"). Thread-safe. */
+TSL_API const char *tsl_status_name(int status);
+
+/**
+ * Details of a failure.  Caller-owned (usually on the stack); nothing in it
+ * needs freeing.  Functions fill it only when they fail (or warn).
+ */
+typedef struct tsl_error {
+	int code;            /* the tsl_status returned */
+	int sys_errno;       /* errno when a system call failed, else 0 */
+	uint64_t offset;     /* byte offset in the archive file, UINT64_MAX if none */
+	char record[128];    /* the record (zip entry) involved, "" if none */
+	char message[256];   /* for humans; the wording may change */
+} tsl_error;
+
+/* ------------------------------------------------------------------------ */
+/* Options and limits                                                        */
+/* ------------------------------------------------------------------------ */
+
+/** Open flags (tsl_open_options.flags). */
+#define TSL_OPEN_COPY 0x1u       /* copy the whole file into private memory
+                                    instead of mapping it: immune to SIGBUS */
+#define TSL_OPEN_POPULATE 0x2u   /* MAP_POPULATE the mapping (prefault) */
+#define TSL_OPEN_VERIFY_CRC 0x4u /* check a record's CRC-32 when it is read */
+
+/**
+ * Options for opening and loading.  Initialise with TSL_OPTIONS_INIT or
+ * tsl_options_init(); fields are only ever appended, and `version` tells the
+ * library which fields the caller knows.  Every limit: 0 means the default.
+ */
+typedef struct tsl_options {
+	unsigned int version;       /* TSL_OPTIONS_VERSION */
+	uint32_t flags;             /* TSL_OPEN_* */
+	/* limits; input is untrusted */
+	uint64_t max_records;       /* records in the archive (default 1,000,000) */
+	uint64_t max_record_bytes;  /* decompressed bytes of one record read into
+	                               memory: pickles, code (default 1 GiB) */
+	uint64_t max_total_bytes;   /* decompressed bytes in total (default 4 GiB) */
+	uint32_t max_depth;         /* pickle nesting depth (default 1000) */
+	uint64_t max_memo;          /* pickle memo entries (default 10,000,000) */
+	uint64_t max_container;     /* items in one list/dict/tuple (default 100M) */
+	uint64_t max_meta_bytes;    /* bytes allocated for metadata (default 2 GiB) */
+	uint32_t max_rank;          /* tensor rank (default 64) */
+	/* loading */
+	const char *map_location;   /* NULL: each storage goes where it was
+	                               saved; "cpu", "cuda", "cuda:1"... sends all */
+	int restore_shapes;         /* apply traced inputs to method signatures */
+} tsl_options;
+
+#define TSL_OPTIONS_VERSION 1
+#define TSL_OPTIONS_INIT { .version = TSL_OPTIONS_VERSION }
+
+/** Fill *opts with defaults for the given version. Returns TSL_EINVAL on an
+ *  unknown version. Thread-safe. */
+TSL_API int tsl_options_init(tsl_options *opts, unsigned int version);
+
+/* ------------------------------------------------------------------------ */
+/* Archives: the mapping and the index of records                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tsl_archive tsl_archive;
+
+/** What an opened file is.  Opening succeeds for TSL_KIND_TORCHSCRIPT and
+ *  reports the others through tsl_detect() and TSL_ENOTTORCHSCRIPT. */
+typedef enum tsl_file_kind {
+	TSL_KIND_UNKNOWN = 0,         /* not a format we know (not a zip...) */
+	TSL_KIND_TORCHSCRIPT = 1,     /* torch.jit.save, 1.3+ (data.pkl+constants.pkl) */
+	TSL_KIND_TORCHSCRIPT_LEGACY = 2, /* torch.jit.save 1.0-1.2 (model.json) */
+	TSL_KIND_TORCH_SAVE = 3,      /* torch.save zip checkpoint (data.pkl only) */
+	TSL_KIND_TORCH_SAVE_LEGACY = 4, /* torch.save pickle stream (pre-1.6) */
+	TSL_KIND_FLATBUFFER = 5,      /* mobile FlatBuffer (PTMF) */
+	TSL_KIND_PREVIEW = 6,         /* PYTORCH1 record file of 1.0 previews */
+	TSL_KIND_ZIP = 7              /* a zip with none of the above */
+} tsl_file_kind;
+
+/** A name for a file kind ("torchscript", "torch.save checkpoint"...). */
+TSL_API const char *tsl_file_kind_name(tsl_file_kind kind);
+
+/**
+ * Open an archive from a path: map it read-only and index its records.
+ * Touches only the end of the file (central directory) and a few header
+ * bytes; no record data.
+ *
+ * @param[out] out  receives the archive, owned by the caller
+ *                  (tsl_archive_free); set to NULL on failure
+ * @param path      file to open
+ * @param opts      NULL for defaults
+ * @param[out] err  optional; filled on failure
+ * @return TSL_OK, TSL_EIO, TSL_EFORMAT, TSL_ELIMIT, TSL_EVERSION,
+ *         TSL_ENOTTORCHSCRIPT (the message says what the file is), ...
+ * Thread-safety: safe; the returned archive may be read from any thread.
+ */
+TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
+	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+
+/** As tsl_archive_open_path, from an open file descriptor.  The descriptor is
+ *  not closed and may be closed as soon as this returns (the mapping holds
+ *  the file).  It need not be at offset 0. */
+TSL_API int tsl_archive_open_fd(tsl_archive **out, int fd,
+	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+
+/** As tsl_archive_open_path, from the caller's memory.  The buffer is
+ *  borrowed, never copied: it must stay valid and unchanged until the archive
+ *  and every model loaded from it are freed. */
+TSL_API int tsl_archive_open_buffer(tsl_archive **out, const void *data,
+	size_t size, const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+
+/**
+ * Reader callbacks, like a Python file object.  read() returns the bytes
+ * read (0 at end of file) or -1 with errno set.  seek() (whence as lseek) and
+ * tell() return the new/current offset or -1; leave them NULL for a stream
+ * that cannot seek (a pipe, a socket): it is then read once into an anonymous
+ * file (memfd) which is mapped.
+ */
+typedef struct tsl_reader {
+	int64_t (*read)(void *payload, void *buf, size_t size);
+	int64_t (*seek)(void *payload, int64_t offset, int whence);
+	int64_t (*tell)(void *payload);
+	void *payload;
+} tsl_reader;
+
+/** As tsl_archive_open_path, from reader callbacks.  The callbacks are used
+ *  only during this call. */
+TSL_API int tsl_archive_open_reader(tsl_archive **out, const tsl_reader *reader,
+	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+
+/** Release the caller's reference. The mapping goes away once no model
+ *  loaded from it remains. NULL is a no-op. Not thread-safe against other
+ *  use of the same archive. */
+TSL_API void tsl_archive_free(tsl_archive *ar);
+
+/** What the archive is (TSL_KIND_TORCHSCRIPT for any archive that opened). */
+TSL_API tsl_file_kind tsl_archive_kind(const tsl_archive *ar);
+
+/** The archive's folder prefix ("model" for model.pt). Borrowed from ar. */
+TSL_API const char *tsl_archive_prefix(const tsl_archive *ar);
+
+/** The file-format version from `.data/version` or `version`. */
+TSL_API uint64_t tsl_archive_format_version(const tsl_archive *ar);
+
+/** Byte order of the stored tensors: 0 little (also when no `byteorder`
+ *  record exists), 1 big. */
+TSL_API int tsl_archive_big_endian(const tsl_archive *ar);
+
+/** Mapped size of the archive in bytes. */
+TSL_API uint64_t tsl_archive_size(const tsl_archive *ar);
+
+/** One record (zip entry) as the central directory describes it. */
+typedef struct tsl_record_info {
+	const char *name;          /* without the prefix; NUL-terminated, borrowed */
+	uint16_t method;           /* 0 stored, 8 deflate, ... */
+	uint32_t crc32;
+	uint64_t compressed_size;
+	uint64_t size;             /* uncompressed */
+	uint64_t header_offset;    /* local header offset in the file */
+} tsl_record_info;
+
+/** Number of records in the archive. */
+TSL_API size_t tsl_archive_record_count(const tsl_archive *ar);
+
+/** Describe record `index` (central-directory order). Borrowed strings.
+ *  Returns TSL_EINVAL when index is out of range. Thread-safe. */
+TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
+	tsl_record_info *out);
+
+/** Look a record up by name (without the prefix, e.g. "data.pkl").
+ *  Returns TSL_OK with *index set, or TSL_ENOTFOUND. Thread-safe. */
+TSL_API int tsl_archive_find(const tsl_archive *ar, const char *name,
+	size_t *index);
+
+/** The file offset of record `index`'s data, read from its local header on
+ *  first use (and cached).  Thread-safe. */
+TSL_API int tsl_archive_record_data_offset(tsl_archive *ar, size_t index,
+	uint64_t *out, tsl_error *err);
+
+/**
+ * The bytes of record `index`.  A stored record is a zero-copy slice of the
+ * mapping; a compressed one is decoded (through libarchive) once into memory
+ * owned by the archive and cached.  Either way *data stays valid until
+ * tsl_archive_free() and must not be written to.  The declared size is
+ * checked against max_record_bytes and the decoded size.
+ * Thread-safe.
+ */
+TSL_API int tsl_archive_record_data(tsl_archive *ar, size_t index,
+	const void **data, size_t *size, tsl_error *err);
+
+/** tsl_archive_record_data by name. */
+TSL_API int tsl_archive_read(tsl_archive *ar, const char *name,
+	const void **data, size_t *size, tsl_error *err);
+
+/**
+ * Find out what a file is without opening it as TorchScript (reads its first
+ * bytes and the central directory).  Returns TSL_OK and sets *kind, or an
+ * error for unreadable files.
+ */
+TSL_API int tsl_detect_path(const char *path, tsl_file_kind *kind, tsl_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Models, modules and values                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct tsl_model tsl_model;
+typedef struct tsl_value tsl_value;
+typedef struct tsl_module tsl_module;
+typedef struct tsl_tensor tsl_tensor;
+typedef struct tsl_storage tsl_storage;
+
+/**
+ * Read the module tree of an opened archive: constants.pkl, data.pkl and the
+ * class headers under code/.  Reads no tensor bytes.
+ *
+ * @param[out] out  the model, owned by the caller (tsl_model_free); it holds
+ *                  a reference to `ar`
+ * @param ar        an open archive
+ * @param opts      NULL for defaults (limits, map_location)
+ * @return TSL_OK, TSL_EFORMAT, TSL_EUNSAFE (a GLOBAL outside the allow-list),
+ *         TSL_ELIMIT, TSL_EDEVICE (map_location or saved device missing), ...
+ * Thread-safety: safe; one archive may be loaded by several threads.
+ */
+TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
+	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+
+/** Open `path` and load its model in one call.  The model owns the archive. */
+TSL_API int tsl_load_path(tsl_model **out, const char *path,
+	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+
+/** Free a model and everything borrowed from it. NULL is a no-op. */
+TSL_API void tsl_model_free(tsl_model *m);
+
+/** The archive the model was read from (borrowed). */
+TSL_API tsl_archive *tsl_model_archive(const tsl_model *m);
+
+/** The root module (borrowed from m). */
+TSL_API const tsl_module *tsl_model_root(const tsl_model *m);
+
+/** The constants tuple (constants.pkl), a value of kind TUPLE. */
+TSL_API const tsl_value *tsl_model_constants(const tsl_model *m);
+
+/** Value kinds. */
+typedef enum tsl_value_kind {
+	TSL_VALUE_NONE = 0,
+	TSL_VALUE_BOOL,
+	TSL_VALUE_INT,
+	TSL_VALUE_FLOAT,
+	TSL_VALUE_COMPLEX,
+	TSL_VALUE_STRING,
+	TSL_VALUE_BYTES,
+	TSL_VALUE_LIST,
+	TSL_VALUE_TUPLE,
+	TSL_VALUE_DICT,
+	TSL_VALUE_DEVICE,
+	TSL_VALUE_ENUM,
+	TSL_VALUE_OBJECT,
+	TSL_VALUE_MODULE,
+	TSL_VALUE_TENSOR
+} tsl_value_kind;
+
+/* All value accessors are thread-safe and return borrowed pointers.  Asking
+ * a value for something of another kind returns 0 / NULL. */
+TSL_API tsl_value_kind tsl_value_kind_of(const tsl_value *v);
+TSL_API const char *tsl_value_kind_name(tsl_value_kind kind);
+TSL_API int tsl_value_bool(const tsl_value *v);
+TSL_API int64_t tsl_value_int(const tsl_value *v);
+TSL_API double tsl_value_float(const tsl_value *v);
+TSL_API void tsl_value_complex(const tsl_value *v, double *re, double *im);
+/** STRING, BYTES and DEVICE: the bytes (NUL-terminated) and their length. */
+TSL_API const char *tsl_value_string(const tsl_value *v, size_t *len);
+/** LIST, TUPLE, DICT: number of items; OBJECT, MODULE: number of attributes
+ *  in the pickled state (0 for a __getstate__ object). */
+TSL_API size_t tsl_value_len(const tsl_value *v);
+/** LIST, TUPLE: item i. DICT: the value of entry i. */
+TSL_API const tsl_value *tsl_value_item(const tsl_value *v, size_t i);
+/** DICT: the key of entry i (insertion order). */
+TSL_API const tsl_value *tsl_value_key(const tsl_value *v, size_t i);
+/** OBJECT, MODULE, ENUM: the qualified class name. */
+TSL_API const char *tsl_value_type_name(const tsl_value *v);
+/** OBJECT, MODULE: attribute i's name and value (slot-dict state). */
+TSL_API const char *tsl_value_attr_name(const tsl_value *v, size_t i);
+TSL_API const tsl_value *tsl_value_attr(const tsl_value *v, size_t i);
+/** OBJECT, MODULE: the value pickled for a class with __getstate__, or NULL. */
+TSL_API const tsl_value *tsl_value_state(const tsl_value *v);
+/** ENUM: the member's name and value. */
+TSL_API const char *tsl_value_enum_name(const tsl_value *v);
+TSL_API const tsl_value *tsl_value_enum_value(const tsl_value *v);
+/** LIST, DICT: the type annotation carried by the pickle, or NULL. */
+TSL_API const char *tsl_value_type_tag(const tsl_value *v);
+/** TENSOR: the tensor, NULL for an undefined tensor. */
+TSL_API const tsl_tensor *tsl_value_tensor(const tsl_value *v);
+/** MODULE: the module node. */
+TSL_API const tsl_module *tsl_value_module(const tsl_value *v);
+
+/* Modules ----------------------------------------------------------------- */
+
+typedef enum tsl_attr_kind {
+	TSL_ATTR_ATTRIBUTE = 0,
+	TSL_ATTR_PARAMETER = 1,
+	TSL_ATTR_BUFFER = 2,
+	TSL_ATTR_MODULE = 3
+} tsl_attr_kind;
+
+/** Qualified class name, e.g. "__torch__.torch.nn.modules.linear.Linear". */
+TSL_API const char *tsl_module_type(const tsl_module *mod);
+/** The `training` flag: 1, 0, or -1 when unknown (no attribute, or a class
+ *  with __getstate__/__setstate__). */
+TSL_API int tsl_module_training(const tsl_module *mod);
+/** The module as a value (kind MODULE). */
+TSL_API const tsl_value *tsl_module_value(const tsl_module *mod);
+/** The __getstate__ value of a class with __setstate__, else NULL. */
+TSL_API const tsl_value *tsl_module_state(const tsl_module *mod);
+
+/** Attributes in the order the class declares them (slot order). */
+TSL_API size_t tsl_module_attr_count(const tsl_module *mod);
+typedef struct tsl_attr {
+	const char *name;
+	tsl_attr_kind kind;
+	const char *type;         /* declared annotation text */
+	const tsl_value *value;   /* NULL for a __setstate__ class */
+} tsl_attr;
+TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out);
+
+/** Methods of the class, sorted by name. */
+TSL_API size_t tsl_module_method_count(const tsl_module *mod);
+typedef struct tsl_method {
+	const char *name;
+	size_t nargs;             /* including self */
+	const char *const *arg_names;
+	const char *const *arg_types;
+	size_t nreturns;          /* 1 */
+	const char *const *return_types;
+} tsl_method;
+TSL_API int tsl_module_method(const tsl_module *mod, size_t i, tsl_method *out);
+/** The source text of method i (borrowed, not NUL-terminated: see *len). */
+TSL_API int tsl_module_method_source(const tsl_module *mod, size_t i,
+	const char **src, size_t *len, tsl_error *err);
+
+/** Look up a value by dotted path from this module ("layer1.0.conv1.weight").
+ *  Returns NULL when a step is missing. */
+TSL_API const tsl_value *tsl_module_find(const tsl_module *mod, const char *path);
+/** tsl_module_find, then the tensor (NULL if missing or not a tensor). */
+TSL_API const tsl_tensor *tsl_module_find_tensor(const tsl_module *mod,
+	const char *path);
+
+/** Iteration in PyTorch's orders.  The callback gets the dotted name (valid
+ *  during the call) and returns 0 to go on or non-zero to stop (returned). */
+typedef int (*tsl_named_tensor_cb)(void *payload, const char *name,
+	const tsl_tensor *t);
+typedef int (*tsl_named_module_cb)(void *payload, const char *name,
+	const tsl_module *mod);
+TSL_API int tsl_module_named_parameters(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload);
+TSL_API int tsl_module_named_buffers(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload);
+/** The keys and tensors module.state_dict() would have. */
+TSL_API int tsl_module_state_dict(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload);
+/** Every module, the root first with name "". */
+TSL_API int tsl_module_named_modules(const tsl_module *mod,
+	tsl_named_module_cb cb, void *payload);
+
+/* Extra files ------------------------------------------------------------- */
+
+/** Number of extra/ files (sorted by name). */
+TSL_API size_t tsl_archive_extra_count(const tsl_archive *ar);
+/** Name of extra file i (without "extra/"), borrowed. */
+TSL_API const char *tsl_archive_extra_name(const tsl_archive *ar, size_t i);
+/** Read extra file `name` (zero-copy where stored). TSL_ENOTFOUND if absent. */
+TSL_API int tsl_archive_extra_read(tsl_archive *ar, const char *name,
+	const void **data, size_t *size, tsl_error *err);
+
+/* Tensors ----------------------------------------------------------------- */
+
+typedef enum tsl_dtype {
+	TSL_UINT8 = 0, TSL_INT8 = 1, TSL_INT16 = 2, TSL_INT32 = 3, TSL_INT64 = 4,
+	TSL_FLOAT16 = 5, TSL_FLOAT32 = 6, TSL_FLOAT64 = 7, TSL_COMPLEX32 = 8,
+	TSL_COMPLEX64 = 9, TSL_COMPLEX128 = 10, TSL_BOOL = 11, TSL_QINT8 = 12,
+	TSL_QUINT8 = 13, TSL_QINT32 = 14, TSL_BFLOAT16 = 15, TSL_QUINT4X2 = 16,
+	TSL_QUINT2X4 = 17, TSL_BITS1X8 = 18, TSL_BITS2X4 = 19, TSL_BITS4X2 = 20,
+	TSL_BITS8 = 21, TSL_BITS16 = 22, TSL_FLOAT8_E5M2 = 23,
+	TSL_FLOAT8_E4M3FN = 24, TSL_FLOAT8_E5M2FNUZ = 25,
+	TSL_FLOAT8_E4M3FNUZ = 26, TSL_UINT16 = 27, TSL_UINT32 = 28,
+	TSL_UINT64 = 29, TSL_DTYPE_COUNT
+} tsl_dtype; /* the values are PyTorch's ScalarType numbers */
+
+/** "float32", "int64", ... ; NULL for an unknown value. */
+TSL_API const char *tsl_dtype_name(tsl_dtype dtype);
+/** Bytes per element (0 for an unknown dtype). */
+TSL_API size_t tsl_dtype_size(tsl_dtype dtype);
+
+typedef enum tsl_layout {
+	TSL_LAYOUT_STRIDED = 0,
+	TSL_LAYOUT_SPARSE_COO = 1
+} tsl_layout;
+
+typedef enum tsl_qscheme {
+	TSL_QSCHEME_NONE = -1,
+	TSL_QSCHEME_PER_TENSOR_AFFINE = 0,
+	TSL_QSCHEME_PER_CHANNEL_AFFINE = 1,
+	TSL_QSCHEME_PER_TENSOR_SYMMETRIC = 2,
+	TSL_QSCHEME_PER_CHANNEL_SYMMETRIC = 3,
+	TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS = 4
+} tsl_qscheme;
+
+TSL_API tsl_dtype tsl_tensor_dtype(const tsl_tensor *t);
+TSL_API tsl_layout tsl_tensor_layout(const tsl_tensor *t);
+TSL_API size_t tsl_tensor_ndim(const tsl_tensor *t);
+/** Sizes and strides (in elements); arrays of ndim, borrowed. */
+TSL_API const int64_t *tsl_tensor_shape(const tsl_tensor *t);
+TSL_API const int64_t *tsl_tensor_strides(const tsl_tensor *t);
+TSL_API int64_t tsl_tensor_storage_offset(const tsl_tensor *t);
+/** Number of elements (product of the shape). */
+TSL_API uint64_t tsl_tensor_numel(const tsl_tensor *t);
+TSL_API int tsl_tensor_requires_grad(const tsl_tensor *t);
+/** The device string the tensor was saved on ("cpu", "cuda:0"). */
+TSL_API const char *tsl_tensor_saved_device(const tsl_tensor *t);
+/** The device the tensor goes to under the model's map_location. */
+TSL_API const char *tsl_tensor_device(const tsl_tensor *t);
+/** conj / neg bits of the optional tensor metadata. */
+TSL_API int tsl_tensor_is_conj(const tsl_tensor *t);
+TSL_API int tsl_tensor_is_neg(const tsl_tensor *t);
+/** Quantization; TSL_QSCHEME_NONE for a plain tensor. */
+TSL_API tsl_qscheme tsl_tensor_qscheme(const tsl_tensor *t);
+TSL_API double tsl_tensor_q_scale(const tsl_tensor *t);
+TSL_API int64_t tsl_tensor_q_zero_point(const tsl_tensor *t);
+TSL_API const tsl_tensor *tsl_tensor_q_scales(const tsl_tensor *t);
+TSL_API const tsl_tensor *tsl_tensor_q_zero_points(const tsl_tensor *t);
+TSL_API int64_t tsl_tensor_q_axis(const tsl_tensor *t);
+/** Sparse COO: indices and values tensors. */
+TSL_API const tsl_tensor *tsl_tensor_sparse_indices(const tsl_tensor *t);
+TSL_API const tsl_tensor *tsl_tensor_sparse_values(const tsl_tensor *t);
+/** The storage behind a strided tensor (shared between views), or NULL. */
+TSL_API tsl_storage *tsl_tensor_storage(const tsl_tensor *t);
+
+/* Storages ---------------------------------------------------------------- */
+
+TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s);
+/** Elements as pickled (bytes / element size). */
+TSL_API uint64_t tsl_storage_numel(const tsl_storage *s);
+/** Size in bytes of the record behind the storage. */
+TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s);
+/** The record's name without prefix ("data/0"). */
+TSL_API const char *tsl_storage_record(const tsl_storage *s);
+/** Saved location string ("cpu", "cuda:1"). */
+TSL_API const char *tsl_storage_location(const tsl_storage *s);
+
+/**
+ * The storage's bytes on the CPU, in host byte order, materialized on first
+ * access (once, even when many threads ask at the same time).  A stored,
+ * aligned, host-order record is a zero-copy pointer into the read-only
+ * mapping; anything else is copied once into memory owned by the model.
+ * Valid until tsl_model_free() or tsl_storage_release().  Read-only.
+ * A storage whose record holds no data (0-byte records of traced inputs or
+ * meta tensors) gives *data == NULL, *size == 0.
+ * Thread-safe.
+ */
+TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
+	tsl_error *err);
+
+/** A pointer to the first element of a strided tensor's view
+ *  (storage data + storage_offset * itemsize).  Thread-safe. */
+TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
+	tsl_error *err);
+
+/** XXH3-64 of the tensor's elements in logical row-major order, as
+ *  little-endian bytes (the canonical dump's "xxh3").  Reads the data. */
+TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out, tsl_error *err);
+
+/** XXH3-64 of a storage's bytes (as stored on disk). */
+TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TSLOAD_H */

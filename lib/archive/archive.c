@@ -1,0 +1,675 @@
+/*
+ * archive.c - opening an archive from every kind of source, telling what
+ * kind of file it is, and the public record API.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive.h"
+
+TSL_API const char *tsl_file_kind_name(tsl_file_kind kind)
+{
+	switch (kind) {
+	case TSL_KIND_TORCHSCRIPT: return "TorchScript archive";
+	case TSL_KIND_TORCHSCRIPT_LEGACY:
+		return "legacy TorchScript archive (model.json, PyTorch 1.0-1.2)";
+	case TSL_KIND_TORCH_SAVE: return "torch.save checkpoint (zip)";
+	case TSL_KIND_TORCH_SAVE_LEGACY:
+		return "torch.save checkpoint (legacy pickle format)";
+	case TSL_KIND_FLATBUFFER: return "mobile FlatBuffer model";
+	case TSL_KIND_PREVIEW:
+		return "PyTorch 1.0 preview archive (PYTORCH1)";
+	case TSL_KIND_ZIP: return "zip archive";
+	case TSL_KIND_UNKNOWN: break;
+	}
+	return "unknown file";
+}
+
+/* Formats recognised by their first bytes (FORMAT.md section 1). */
+static tsl_file_kind sniff(const uint8_t *b, uint64_t size)
+{
+	if (size >= 8 && memcmp(b, "PYTORCH1", 8) == 0)
+		return TSL_KIND_PREVIEW;
+	if (size >= 8 && memcmp(b + 4, "PTMF", 4) == 0)
+		return TSL_KIND_FLATBUFFER;
+	if (size >= 2 && b[0] == 0x80 && b[1] == 0x02)
+		return TSL_KIND_TORCH_SAVE_LEGACY;
+	return TSL_KIND_UNKNOWN;
+}
+
+static int not_torchscript(tsl_error *err, tsl_file_kind kind)
+{
+	const char *hint = "";
+
+	switch (kind) {
+	case TSL_KIND_PREVIEW:
+		hint = ": the file is an unsupported archive format from the "
+		       "preview release";
+		break;
+	case TSL_KIND_TORCH_SAVE_LEGACY:
+	case TSL_KIND_TORCH_SAVE:
+		hint = ": it was written by torch.save(), not torch.jit.save(); "
+		       "load it with torch.load()";
+		break;
+	case TSL_KIND_FLATBUFFER:
+		hint = ": FlatBuffer models are not supported";
+		break;
+	default:
+		break;
+	}
+	return tsl__error(err, TSL_ENOTTORCHSCRIPT, NULL, 0,
+		"not a TorchScript archive: this is a %s%s",
+		tsl_file_kind_name(kind), hint);
+}
+
+static int parse_version(tsl_archive *ar, tsl_error *err)
+{
+	const char *name = ".data/version";
+	const tsl_zip_entry *e = tsl__zip_find(ar->zip, name, strlen(name));
+	const uint8_t *d;
+	size_t len, i;
+	uint64_t v = 0;
+	int rc;
+
+	if (!e) {
+		name = "version";
+		e = tsl__zip_find(ar->zip, name, strlen(name));
+	}
+	if (!e)
+		return tsl__error(err, TSL_EFORMAT, "version", TSL_NO_OFFSET,
+			"archive has no version record (neither .data/version "
+			"nor version)");
+	if (e->usize > 64)
+		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+			"version record is %llu bytes long",
+			(unsigned long long)e->usize);
+	rc = tsl__zip_read(ar->zip, (tsl_zip_entry *)e, &d, &len, err);
+	if (rc)
+		return rc;
+	for (i = 0; i < len && d[i] >= '0' && d[i] <= '9'; i++) {
+		v = v * 10 + (uint64_t)(d[i] - '0');
+		if (v > 1000000)
+			break;
+	}
+	if (i == 0 || v > 1000000)
+		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+			"version record does not hold a decimal number");
+	for (; i < len; i++)
+		if (d[i] != '\n' && d[i] != '\r' && d[i] != ' ')
+			return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+				"version record has trailing bytes");
+	ar->version = v;
+	/* PyTorch 1.12-2.5: kMinSupportedFileFormatVersion 1, max 10 */
+	if (v < 1)
+		return tsl__error(err, TSL_EVERSION, e->name, e->lho,
+			"Attempted to read a PyTorch file with version %llu, but "
+			"the minimum supported version for reading is 1",
+			(unsigned long long)v);
+	if (v > 10)
+		return tsl__error(err, TSL_EVERSION, e->name, e->lho,
+			"Attempted to read a PyTorch file with version %llu, but "
+			"the maximum supported version for reading is 10; your "
+			"PyTorch installation may be too old",
+			(unsigned long long)v);
+	return TSL_OK;
+}
+
+static int parse_byteorder(tsl_archive *ar, tsl_error *err)
+{
+	const tsl_zip_entry *e = tsl__zip_find(ar->zip, "byteorder", 9);
+	const uint8_t *d;
+	size_t len;
+	int rc;
+
+	ar->big_endian = 0;
+	if (!e)
+		return TSL_OK;
+	if (e->usize > 16)
+		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+			"byteorder record is %llu bytes long",
+			(unsigned long long)e->usize);
+	rc = tsl__zip_read(ar->zip, (tsl_zip_entry *)e, &d, &len, err);
+	if (rc)
+		return rc;
+	while (len && (d[len - 1] == '\n' || d[len - 1] == ' '))
+		len--;
+	if (len == 6 && memcmp(d, "little", 6) == 0)
+		ar->big_endian = 0;
+	else if (len == 3 && memcmp(d, "big", 3) == 0)
+		ar->big_endian = 1;
+	else
+		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+			"byteorder record is neither 'little' nor 'big'");
+	return TSL_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int list_extra(tsl_archive *ar, tsl_error *err)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ar->zip->n; i++) {
+		const tsl_zip_entry *e = &ar->zip->entries[i];
+
+		if (e->in_prefix && strncmp(e->rel, "extra/", 6) == 0 &&
+			e->rel[6])
+			n++;
+	}
+	if (!n)
+		return TSL_OK;
+	ar->extra = malloc(n * sizeof *ar->extra);
+	if (!ar->extra)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	for (i = 0; i < ar->zip->n; i++) {
+		const tsl_zip_entry *e = &ar->zip->entries[i];
+
+		if (e->in_prefix && strncmp(e->rel, "extra/", 6) == 0 &&
+			e->rel[6])
+			ar->extra[ar->nextra++] = e->rel + 6;
+	}
+	qsort(ar->extra, ar->nextra, sizeof *ar->extra, cmp_str);
+	return TSL_OK;
+}
+
+static bool has(const tsl_archive *ar, const char *rel)
+{
+	return tsl__zip_find(ar->zip, rel, strlen(rel)) != NULL;
+}
+
+/* Index the bytes, tell the kind, read version and byte order. */
+static int archive_init(tsl_archive *ar, tsl_error *err)
+{
+	tsl_file_kind k = sniff(ar->base, ar->size);
+	int rc;
+
+	if (k != TSL_KIND_UNKNOWN) {
+		ar->kind = k;
+		return not_torchscript(err, k);
+	}
+	rc = tsl__zip_open(&ar->zip, ar->base, ar->size, &ar->limits, err);
+	if (rc) {
+		if (rc == TSL_EFORMAT &&
+			(ar->size < 4 || memcmp(ar->base, "PK", 2) != 0))
+			return tsl__error(err, TSL_ENOTTORCHSCRIPT, NULL, 0,
+				"not a TorchScript archive: not a zip file (%s)",
+				err ? err->message : "no central directory");
+		return rc;
+	}
+	ar->zip->verify_crc = (ar->flags & TSL_OPEN_VERIFY_CRC) != 0;
+	if (has(ar, "model.json"))
+		ar->kind = TSL_KIND_TORCHSCRIPT_LEGACY;
+	else if (has(ar, "constants.pkl"))
+		ar->kind = TSL_KIND_TORCHSCRIPT;
+	else if (has(ar, "data.pkl"))
+		ar->kind = TSL_KIND_TORCH_SAVE;
+	else
+		ar->kind = TSL_KIND_ZIP;
+	if (ar->kind == TSL_KIND_ZIP)
+		return tsl__error(err, TSL_ENOTTORCHSCRIPT, NULL, TSL_NO_OFFSET,
+			"not a TorchScript archive: a zip archive without "
+			"data.pkl, constants.pkl or model.json under '%s/'",
+			ar->zip->prefix);
+	rc = parse_version(ar, err);
+	if (rc)
+		return rc;
+	rc = parse_byteorder(ar, err);
+	if (rc)
+		return rc;
+	return list_extra(ar, err);
+}
+
+static void archive_destroy(tsl_archive *ar)
+{
+	if (!ar)
+		return;
+	tsl__zip_free(ar->zip);
+	free(ar->extra);
+	if (ar->map)
+		munmap(ar->map, ar->map_len);
+	free(ar->copy);
+	free(ar);
+}
+
+void tsl__archive_ref(tsl_archive *ar)
+{
+	atomic_fetch_add((_Atomic int *)&ar->refs, 1);
+}
+
+void tsl__archive_unref(tsl_archive *ar)
+{
+	if (ar && atomic_fetch_sub((_Atomic int *)&ar->refs, 1) == 1)
+		archive_destroy(ar);
+}
+
+TSL_API void tsl_archive_free(tsl_archive *ar)
+{
+	tsl__archive_unref(ar);
+}
+
+static int archive_new(tsl_archive **out, const tsl_options *opts,
+	tsl_error *err)
+{
+	tsl_archive *ar;
+	int rc;
+
+	ar = calloc(1, sizeof *ar);
+	if (!ar)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	ar->refs = 1;
+	rc = tsl__limits_from_options(&ar->limits, opts, err);
+	if (rc) {
+		free(ar);
+		return rc;
+	}
+	ar->flags = opts ? opts->flags : 0;
+	*out = ar;
+	return TSL_OK;
+}
+
+static int finish(tsl_archive **out, tsl_archive *ar, tsl_error *err)
+{
+	int rc = archive_init(ar, err);
+
+	if (rc) {
+		archive_destroy(ar);
+		return rc;
+	}
+	*out = ar;
+	return TSL_OK;
+}
+
+/* Read all of fd from offset 0 into a malloc'd buffer (TSL_OPEN_COPY). */
+static int copy_fd(tsl_archive *ar, int fd, uint64_t size, tsl_error *err)
+{
+	uint64_t got = 0;
+
+	if (size > SIZE_MAX)
+		return tsl__error(err, TSL_ELIMIT, NULL, TSL_NO_OFFSET,
+			"file too large to copy");
+	ar->copy = malloc(size ? (size_t)size : 1);
+	if (!ar->copy)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory copying %llu bytes",
+			(unsigned long long)size);
+	while (got < size) {
+		ssize_t n = pread(fd, (char *)ar->copy + got,
+			(size_t)(size - got), (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return tsl__error_sys(err, TSL_EIO, errno, NULL,
+				"reading the file");
+		if (n == 0)
+			return tsl__error(err, TSL_EIO, NULL, got,
+				"file shrank while it was read");
+		got += (uint64_t)n;
+	}
+	ar->base = ar->copy;
+	ar->size = size;
+	return TSL_OK;
+}
+
+static int map_fd(tsl_archive *ar, int fd, tsl_error *err)
+{
+	struct stat st;
+	int mflags = MAP_PRIVATE;
+
+	if (fstat(fd, &st) != 0)
+		return tsl__error_sys(err, TSL_EIO, errno, NULL, "fstat");
+	if (S_ISDIR(st.st_mode))
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"the path is a directory");
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"not a regular file (use tsl_archive_open_reader for "
+			"pipes and sockets)");
+	if (st.st_size <= 0)
+		return tsl__error(err, TSL_ENOTTORCHSCRIPT, NULL, 0,
+			"not a TorchScript archive: the file is empty");
+	if ((uint64_t)st.st_size > SIZE_MAX)
+		return tsl__error(err, TSL_ELIMIT, NULL, TSL_NO_OFFSET,
+			"file too large to map");
+	if (ar->flags & TSL_OPEN_COPY)
+		return copy_fd(ar, fd, (uint64_t)st.st_size, err);
+#ifdef MAP_POPULATE
+	if (ar->flags & TSL_OPEN_POPULATE)
+		mflags |= MAP_POPULATE;
+#endif
+	ar->map = mmap(NULL, (size_t)st.st_size, PROT_READ, mflags, fd, 0);
+	if (ar->map == MAP_FAILED) {
+		ar->map = NULL;
+		return tsl__error_sys(err, TSL_EIO, errno, NULL, "mmap");
+	}
+	ar->map_len = (size_t)st.st_size;
+	ar->base = ar->map;
+	ar->size = (uint64_t)st.st_size;
+	return TSL_OK;
+}
+
+TSL_API int tsl_archive_open_fd(tsl_archive **out, int fd,
+	const tsl_options *opts, tsl_error *err)
+{
+	tsl_archive *ar;
+	int rc;
+
+	if (!out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"out is NULL");
+	*out = NULL;
+	if (fd < 0)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"bad file descriptor %d", fd);
+	rc = archive_new(&ar, opts, err);
+	if (rc)
+		return rc;
+	rc = map_fd(ar, fd, err);
+	if (rc) {
+		archive_destroy(ar);
+		return rc;
+	}
+	return finish(out, ar, err);
+}
+
+TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
+	const tsl_options *opts, tsl_error *err)
+{
+	int fd, rc;
+
+	if (!out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"out is NULL");
+	*out = NULL;
+	if (!path)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"path is NULL");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
+			e, NULL, "cannot open '%s'", path);
+	}
+	rc = tsl_archive_open_fd(out, fd, opts, err);
+	close(fd);
+	return rc;
+}
+
+TSL_API int tsl_archive_open_buffer(tsl_archive **out, const void *data,
+	size_t size, const tsl_options *opts, tsl_error *err)
+{
+	tsl_archive *ar;
+	int rc;
+
+	if (!out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"out is NULL");
+	*out = NULL;
+	if (!data && size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"data is NULL");
+	rc = archive_new(&ar, opts, err);
+	if (rc)
+		return rc;
+	ar->base = data ? data : (const uint8_t *)"";
+	ar->size = size;
+	return finish(out, ar, err);
+}
+
+/* Spool a reader into an anonymous file, then map it like a path. */
+TSL_API int tsl_archive_open_reader(tsl_archive **out,
+	const tsl_reader *reader, const tsl_options *opts, tsl_error *err)
+{
+	char buf[1 << 16];
+	int fd, rc;
+
+	if (!out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"out is NULL");
+	*out = NULL;
+	if (!reader || !reader->read)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"reader has no read callback");
+	fd = memfd_create("tsload-spool", MFD_CLOEXEC);
+	if (fd < 0)
+		return tsl__error_sys(err, TSL_EIO, errno, NULL, "memfd_create");
+	if (reader->seek && reader->seek(reader->payload, 0, SEEK_SET) < 0) {
+		close(fd);
+		return tsl__error(err, TSL_EIO, NULL, TSL_NO_OFFSET,
+			"reader's seek to the start failed");
+	}
+	for (;;) {
+		int64_t n = reader->read(reader->payload, buf, sizeof buf);
+		size_t off = 0;
+
+		if (n < 0) {
+			rc = tsl__error_sys(err, TSL_EIO, errno, NULL,
+				"reader's read failed");
+			close(fd);
+			return rc;
+		}
+		if (n == 0)
+			break;
+		if ((uint64_t)n > sizeof buf) {
+			close(fd);
+			return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+				"reader returned more bytes than asked for");
+		}
+		while (off < (size_t)n) {
+			ssize_t w = write(fd, buf + off, (size_t)n - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = tsl__error_sys(err, TSL_EIO, errno, NULL,
+					"spooling the stream");
+				close(fd);
+				return rc;
+			}
+			off += (size_t)w;
+		}
+	}
+	rc = tsl_archive_open_fd(out, fd, opts, err);
+	close(fd);
+	return rc;
+}
+
+TSL_API int tsl_detect_path(const char *path, tsl_file_kind *kind,
+	tsl_error *err)
+{
+	tsl_archive *ar = NULL;
+	tsl_error e2;
+	int rc;
+
+	if (!kind)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"kind is NULL");
+	*kind = TSL_KIND_UNKNOWN;
+	rc = tsl_archive_open_path(&ar, path, NULL, &e2);
+	if (rc == TSL_OK) {
+		*kind = ar->kind;
+		tsl_archive_free(ar);
+		return TSL_OK;
+	}
+	if (rc == TSL_ENOTTORCHSCRIPT) {
+		/* the message says what it is; re-sniff for the kind */
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		uint8_t head[8] = { 0 };
+
+		if (fd >= 0) {
+			ssize_t n = read(fd, head, sizeof head);
+
+			close(fd);
+			*kind = n > 0 ? sniff(head, (uint64_t)n) :
+				TSL_KIND_UNKNOWN;
+		}
+		if (*kind == TSL_KIND_UNKNOWN && strstr(e2.message, "torch.save"))
+			*kind = TSL_KIND_TORCH_SAVE;
+		else if (*kind == TSL_KIND_UNKNOWN && strstr(e2.message, "a zip archive"))
+			*kind = TSL_KIND_ZIP;
+		return TSL_OK;
+	}
+	if (err)
+		*err = e2;
+	return rc;
+}
+
+TSL_API tsl_file_kind tsl_archive_kind(const tsl_archive *ar)
+{
+	return ar ? ar->kind : TSL_KIND_UNKNOWN;
+}
+
+TSL_API const char *tsl_archive_prefix(const tsl_archive *ar)
+{
+	return ar && ar->zip ? ar->zip->prefix : "";
+}
+
+TSL_API uint64_t tsl_archive_format_version(const tsl_archive *ar)
+{
+	return ar ? ar->version : 0;
+}
+
+TSL_API int tsl_archive_big_endian(const tsl_archive *ar)
+{
+	return ar ? ar->big_endian : 0;
+}
+
+TSL_API uint64_t tsl_archive_size(const tsl_archive *ar)
+{
+	return ar ? ar->size : 0;
+}
+
+TSL_API size_t tsl_archive_record_count(const tsl_archive *ar)
+{
+	return ar && ar->zip ? ar->zip->n : 0;
+}
+
+TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
+	tsl_record_info *out)
+{
+	const tsl_zip_entry *e;
+
+	if (!ar || !out || !ar->zip || index >= ar->zip->n)
+		return TSL_EINVAL;
+	e = &ar->zip->entries[index];
+	out->name = e->rel;
+	out->method = e->method;
+	out->crc32 = e->crc32;
+	out->compressed_size = e->csize;
+	out->size = e->usize;
+	out->header_offset = e->lho;
+	return TSL_OK;
+}
+
+TSL_API int tsl_archive_find(const tsl_archive *ar, const char *name,
+	size_t *index)
+{
+	const tsl_zip_entry *e;
+
+	if (!ar || !name || !ar->zip)
+		return TSL_EINVAL;
+	e = tsl__zip_find(ar->zip, name, strlen(name));
+	if (!e)
+		return TSL_ENOTFOUND;
+	if (index)
+		*index = (size_t)(e - ar->zip->entries);
+	return TSL_OK;
+}
+
+TSL_API int tsl_archive_record_data_offset(tsl_archive *ar, size_t index,
+	uint64_t *out, tsl_error *err)
+{
+	if (!ar || !out || !ar->zip || index >= ar->zip->n)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"bad archive or record index");
+	return tsl__zip_data_offset(ar->zip, &ar->zip->entries[index], out,
+		err);
+}
+
+TSL_API int tsl_archive_record_data(tsl_archive *ar, size_t index,
+	const void **data, size_t *size, tsl_error *err)
+{
+	const uint8_t *d;
+	size_t n;
+	int rc;
+
+	if (!ar || !data || !size || !ar->zip || index >= ar->zip->n)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"bad archive or record index");
+	rc = tsl__zip_read(ar->zip, &ar->zip->entries[index], &d, &n, err);
+	if (rc)
+		return rc;
+	*data = d;
+	*size = n;
+	return TSL_OK;
+}
+
+int tsl__archive_read(tsl_archive *ar, const char *rel, const uint8_t **data,
+	size_t *len, tsl_error *err)
+{
+	const tsl_zip_entry *e = tsl__zip_find(ar->zip, rel, strlen(rel));
+
+	if (!e)
+		return tsl__error(err, TSL_ENOTFOUND, rel, TSL_NO_OFFSET,
+			"archive has no record '%s/%s'", ar->zip->prefix, rel);
+	return tsl__zip_read(ar->zip, (tsl_zip_entry *)e, data, len, err);
+}
+
+TSL_API int tsl_archive_read(tsl_archive *ar, const char *name,
+	const void **data, size_t *size, tsl_error *err)
+{
+	const uint8_t *d;
+	size_t n;
+	int rc;
+
+	if (!ar || !name || !data || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	rc = tsl__archive_read(ar, name, &d, &n, err);
+	if (rc)
+		return rc;
+	*data = d;
+	*size = n;
+	return TSL_OK;
+}
+
+TSL_API size_t tsl_archive_extra_count(const tsl_archive *ar)
+{
+	return ar ? ar->nextra : 0;
+}
+
+TSL_API const char *tsl_archive_extra_name(const tsl_archive *ar, size_t i)
+{
+	return ar && i < ar->nextra ? ar->extra[i] : NULL;
+}
+
+TSL_API int tsl_archive_extra_read(tsl_archive *ar, const char *name,
+	const void **data, size_t *size, tsl_error *err)
+{
+	char rel[4096];
+	int n;
+
+	if (!ar || !name || !data || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	n = snprintf(rel, sizeof rel, "extra/%s", name);
+	if (n < 0 || (size_t)n >= sizeof rel)
+		return tsl__error(err, TSL_ENOTFOUND, NULL, TSL_NO_OFFSET,
+			"no extra file '%s'", name);
+	return tsl_archive_read(ar, rel, data, size, err);
+}

@@ -1,0 +1,36 @@
+/*
+ * archive.h - an opened archive: the bytes (mapping, copy, borrowed buffer
+ * or spooled stream), its record index, what kind of file it is, its
+ * version and byte order, and the extra files.  Depends on zip and common.
+ */
+#ifndef TSL_ARCHIVE_H
+#define TSL_ARCHIVE_H
+
+#include "../zip/zip.h"
+
+struct tsl_archive {
+	int refs;                 /* atomic; the caller's ref + one per model */
+	const uint8_t *base;
+	uint64_t size;
+	void *map;                /* our mapping (munmap), or NULL */
+	size_t map_len;
+	void *copy;               /* our malloc'd copy (free), or NULL */
+	tsl_zip *zip;
+	tsl_file_kind kind;
+	uint64_t version;
+	int big_endian;
+	const char **extra;       /* sorted names under extra/ (without it) */
+	size_t nextra;
+	tsl_limits limits;
+	uint32_t flags;
+};
+
+/* Take / drop a reference (the last one frees). */
+TSL_INTERNAL void tsl__archive_ref(tsl_archive *ar);
+TSL_INTERNAL void tsl__archive_unref(tsl_archive *ar);
+
+/* Read a record by relative name; TSL_ENOTFOUND names it. */
+TSL_INTERNAL int tsl__archive_read(tsl_archive *ar, const char *rel,
+	const uint8_t **data, size_t *len, tsl_error *err);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * common.h - internal helpers shared by every part of lib/: errors, checked
+ * arithmetic, little/big-endian loads, the metadata arena, limits.
+ * Depends on nothing but the public header.
+ */
+#ifndef TSL_COMMON_H
+#define TSL_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tsload.h"
+
+#define TSL_INTERNAL __attribute__((visibility("hidden")))
+#define TSL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define TSL_NO_OFFSET UINT64_MAX
+
+/* Fill err (if not NULL) and return code.  `record` may be NULL. */
+TSL_INTERNAL int tsl__error(tsl_error *err, int code, const char *record,
+	uint64_t offset, const char *fmt, ...) TSL_PRINTF(5, 6);
+/* As tsl__error, with errno captured into sys_errno and strerror appended. */
+TSL_INTERNAL int tsl__error_sys(tsl_error *err, int code, int errnum,
+	const char *record, const char *fmt, ...) TSL_PRINTF(5, 6);
+/* Clear err to "no error". */
+TSL_INTERNAL void tsl__error_clear(tsl_error *err);
+
+/* Checked arithmetic: return true on overflow. */
+static inline bool tsl__add_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return __builtin_add_overflow(a, b, out);
+}
+static inline bool tsl__mul_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return __builtin_mul_overflow(a, b, out);
+}
+static inline bool tsl__add_i64(int64_t a, int64_t b, int64_t *out)
+{
+	return __builtin_add_overflow(a, b, out);
+}
+static inline bool tsl__mul_i64(int64_t a, int64_t b, int64_t *out)
+{
+	return __builtin_mul_overflow(a, b, out);
+}
+/* true when [off, off+len) does not fit in [0, size) */
+static inline bool tsl__out_of_bounds(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off > size || len > size - off;
+}
+
+static inline uint16_t tsl__le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t tsl__le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+		((uint32_t)p[3] << 24);
+}
+static inline uint64_t tsl__le64(const uint8_t *p)
+{
+	return (uint64_t)tsl__le32(p) | ((uint64_t)tsl__le32(p + 4) << 32);
+}
+static inline uint64_t tsl__be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Resolved limits (defaults applied). */
+typedef struct tsl_limits {
+	uint64_t max_records;
+	uint64_t max_record_bytes;
+	uint64_t max_total_bytes;
+	uint32_t max_depth;
+	uint64_t max_memo;
+	uint64_t max_container;
+	uint64_t max_meta_bytes;
+	uint32_t max_rank;
+} tsl_limits;
+
+/* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
+TSL_INTERNAL int tsl__limits_from_options(tsl_limits *lim,
+	const tsl_options *opts, tsl_error *err);
+
+/*
+ * The arena: a bump allocator for everything parsed for one model.  No
+ * per-value free; tsl__arena_free releases all at once.  Allocation counts
+ * against `limit` (max_meta_bytes); exceeding it fails (NULL) and sets
+ * `over_limit` so the caller can report TSL_ELIMIT rather than TSL_ENOMEM.
+ */
+typedef struct tsl_arena_chunk tsl_arena_chunk;
+typedef struct tsl_arena {
+	tsl_arena_chunk *head;
+	size_t used;      /* bytes used in head */
+	size_t cap;       /* capacity of head */
+	uint64_t total;   /* bytes handed out + chunk overhead */
+	uint64_t limit;   /* 0 = no limit */
+	bool over_limit;
+} tsl_arena;
+
+TSL_INTERNAL void tsl__arena_init(tsl_arena *a, uint64_t limit);
+/* Zeroed memory of `size` bytes aligned to 16. NULL on failure. */
+TSL_INTERNAL void *tsl__arena_alloc(tsl_arena *a, size_t size);
+/* n * size with overflow check. */
+TSL_INTERNAL void *tsl__arena_calloc(tsl_arena *a, size_t n, size_t size);
+/* A NUL-terminated copy of s[0..len). */
+TSL_INTERNAL char *tsl__arena_strndup(tsl_arena *a, const char *s, size_t len);
+TSL_INTERNAL void tsl__arena_free(tsl_arena *a);
+/* Report an arena failure as TSL_ELIMIT or TSL_ENOMEM. */
+TSL_INTERNAL int tsl__arena_error(const tsl_arena *a, tsl_error *err,
+	const char *record, uint64_t offset);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * value.h - the value model: what the pickle machine produces and what the
+ * module tree and the public tsl_value API read.  All values live in the
+ * model's arena.  Depends on common only.
+ *
+ * Layering: the pickle machine builds values; it knows nothing of zip
+ * records or modules.  A tensor's storage is an opaque pointer returned by
+ * the caller's make_storage callback (see pickle.h), so storages belong to
+ * the layer that knows records.
+ */
+#ifndef TSL_VALUE_H
+#define TSL_VALUE_H
+
+#include "../common/common.h"
+
+/* Internal kinds extend the public tsl_value_kind. */
+enum {
+	TSL__VALUE_GLOBAL = 100, /* a GLOBAL placeholder before BUILD/REDUCE */
+	TSL__VALUE_STORAGE,      /* a BINPERSID result: u.storage */
+	TSL__VALUE_MARK          /* internal to the VM stack */
+};
+
+struct tsl_module;   /* defined by lib/module */
+struct tsl_storage;  /* defined by lib/storage */
+
+typedef struct tsl_value tsl_value;
+
+struct tsl_value {
+	uint16_t kind;   /* tsl_value_kind or TSL__VALUE_* */
+	uint16_t flags;
+	uint32_t len;    /* items (list/tuple/dict entries), string bytes */
+	union {
+		int b;
+		int64_t i;
+		double f;
+		double c[2];                   /* complex re, im */
+		const char *s;                 /* STRING, BYTES, DEVICE: NUL-terminated, len bytes */
+		struct {
+			tsl_value **items;     /* LIST, TUPLE: len items; DICT: 2*len (key, value) */
+			uint32_t cap;          /* capacity in items (VM growth) */
+			const char *type_tag;  /* restore_type_tag / build_*list, or NULL */
+		} seq;
+		struct {
+			const char *type;      /* qualified name "__torch__.a.B" */
+			tsl_value *state;      /* the pickled state (BUILD argument) */
+			struct tsl_module *module; /* set by lib/module for modules */
+		} obj;                         /* OBJECT, MODULE */
+		struct {
+			const char *type;
+			tsl_value *value;      /* the REDUCE argument */
+			const char *name;      /* member name, filled by lib/module from code/ */
+		} enm;                         /* ENUM */
+		struct tsl_tensor *tensor;     /* TENSOR (NULL: undefined tensor) */
+		struct {
+			struct tsl_storage *storage;
+			int dtype;
+		} st;                          /* TSL__VALUE_STORAGE */
+		struct {
+			int action;            /* TSL__G_* */
+			const char *module;
+			const char *name;
+		} global;                      /* TSL__VALUE_GLOBAL */
+	} u;
+};
+
+/* A tensor description (metadata only). */
+struct tsl_tensor {
+	int dtype;                 /* tsl_dtype */
+	int layout;                /* tsl_layout */
+	int requires_grad;
+	int conj, neg;
+	int qscheme;               /* tsl_qscheme, TSL_QSCHEME_NONE if plain */
+	uint32_t ndim;
+	int64_t *shape;
+	int64_t *stride;
+	int64_t storage_offset;
+	struct tsl_storage *storage;  /* NULL for sparse */
+	double q_scale;
+	int64_t q_zero_point;
+	int64_t q_axis;
+	struct tsl_tensor *q_scales;       /* per-channel */
+	struct tsl_tensor *q_zero_points;
+	struct tsl_tensor *sp_indices;     /* sparse COO */
+	struct tsl_tensor *sp_values;
+	void *owner;               /* set by the model layer (tsl_model*) */
+};
+
+#endif

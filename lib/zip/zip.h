@@ -1,0 +1,77 @@
+/*
+ * zip.h - the record index: a read-only view of a zip archive in memory.
+ *
+ * Built from the end-of-central-directory record (and the zip64 locator and
+ * record) and the central directory only; no record's data pages are read
+ * while indexing.  A record's data offset is resolved from its local header
+ * on first use and cached.  Stored records are zero-copy slices; compressed
+ * ones are decoded through libarchive (zip_decode.c).
+ * Depends on common only.
+ */
+#ifndef TSL_ZIP_H
+#define TSL_ZIP_H
+
+#include "../common/common.h"
+
+typedef struct tsl_zip_entry {
+	const char *name;      /* full name, NUL-terminated (owned by the index) */
+	const char *rel;       /* name after "<prefix>/", or the full name */
+	uint32_t name_len;
+	uint16_t method;
+	uint16_t flags;
+	uint32_t crc32;
+	bool in_prefix;        /* the name starts with "<prefix>/" */
+	uint64_t csize;        /* compressed size */
+	uint64_t usize;        /* uncompressed size */
+	uint64_t lho;          /* local header offset */
+	uint64_t cd_pos;       /* offset of its central-directory entry */
+	uint64_t data_off;     /* 0 until resolved (atomic) */
+	void *decoded;         /* decoded bytes of a compressed record (atomic) */
+} tsl_zip_entry;
+
+typedef struct tsl_zip {
+	const uint8_t *base;
+	uint64_t size;
+	tsl_zip_entry *entries;
+	size_t n;
+	uint32_t *table;       /* open addressing over rel names: index+1, 0 empty */
+	size_t mask;
+	char *names;           /* storage for all names */
+	uint64_t cd_offset;
+	uint64_t cd_size;
+	uint64_t cd_end;       /* first byte after the central directory */
+	bool zip64;
+	char *prefix;          /* first entry's top folder */
+	size_t prefix_len;
+	uint64_t decoded_total;/* atomic: bytes decoded so far */
+	tsl_limits limits;
+	bool verify_crc;
+} tsl_zip;
+
+/* Index the zip in base[0..size).  The memory must outlive the index. */
+TSL_INTERNAL int tsl__zip_open(tsl_zip **out, const uint8_t *base,
+	uint64_t size, const tsl_limits *limits, tsl_error *err);
+TSL_INTERNAL void tsl__zip_free(tsl_zip *z);
+
+/* Find an entry by its name relative to the prefix; NULL if absent. */
+TSL_INTERNAL const tsl_zip_entry *tsl__zip_find(const tsl_zip *z,
+	const char *rel, size_t len);
+
+/* Resolve the data offset from the local header (cached). */
+TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e,
+	uint64_t *out, tsl_error *err);
+
+/* The record's bytes: a slice of the mapping for a stored record, or its
+ * decoded copy (cached in e->decoded, freed with the index).  */
+TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
+	const uint8_t **data, size_t *len, tsl_error *err);
+
+/* zip_decode.c: decode a compressed record through libarchive into a new
+ * malloc'd buffer of exactly e->usize bytes. */
+TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
+	uint64_t data_off, uint8_t **out, tsl_error *err);
+
+/* CRC-32 (zip polynomial). */
+TSL_INTERNAL uint32_t tsl__crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+#endif

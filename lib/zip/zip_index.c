@@ -1,0 +1,612 @@
+/*
+ * zip_index.c - parse the end of a zip archive into an index of records.
+ *
+ * Reads the EOCD (and zip64 locator/record) and the central directory, and
+ * nothing else: a record's local header is read only when its data is first
+ * asked for (tsl__zip_data_offset).  Every offset and size from the file is
+ * checked against the mapping with overflow-safe arithmetic.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "zip.h"
+
+#define SIG_LOCAL 0x04034b50u
+#define SIG_CENTRAL 0x02014b50u
+#define SIG_EOCD 0x06054b50u
+#define SIG_EOCD64 0x06064b50u
+#define SIG_LOC64 0x07064b50u
+
+#define EOCD_LEN 22
+#define EOCD64_LEN 56
+#define LOC64_LEN 20
+#define CENTRAL_LEN 46
+#define LOCAL_LEN 30
+
+static int fmt_error(tsl_error *err, const char *record, uint64_t off,
+	const char *fmt, ...) TSL_PRINTF(4, 5);
+
+static int fmt_error(tsl_error *err, const char *record, uint64_t off,
+	const char *fmt, ...)
+{
+	char msg[224];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return tsl__error(err, TSL_EFORMAT, record, off, "%s", msg);
+}
+
+/* Find the classic EOCD: scan back from the end over at most 64 KiB of
+ * comment, as miniz and every zip reader do. */
+static int find_eocd(const uint8_t *b, uint64_t size, uint64_t *pos,
+	tsl_error *err)
+{
+	uint64_t lo, p;
+
+	if (size < EOCD_LEN)
+		return fmt_error(err, NULL, 0,
+			"not a zip archive: %llu bytes is too short for the end of "
+			"central directory (failed finding central directory)",
+			(unsigned long long)size);
+	lo = size > EOCD_LEN + 0xffff ? size - EOCD_LEN - 0xffff : 0;
+	for (p = size - EOCD_LEN + 1; p-- > lo;) {
+		if (tsl__le32(b + p) == SIG_EOCD &&
+			p + EOCD_LEN + tsl__le16(b + p + 20) <= size) {
+			*pos = p;
+			return TSL_OK;
+		}
+	}
+	return fmt_error(err, NULL, size,
+		"no end of central directory record in the last %llu bytes: the "
+		"file is truncated or not a zip archive (failed finding central "
+		"directory)", (unsigned long long)(size - lo));
+}
+
+static uint64_t hash_name(const char *s, size_t n)
+{
+	return XXH3_64bits(s, n);
+}
+
+static int cmp_lho(const void *a, const void *b)
+{
+	const tsl_zip_entry *x = *(tsl_zip_entry *const *)a;
+	const tsl_zip_entry *y = *(tsl_zip_entry *const *)b;
+
+	return x->lho < y->lho ? -1 : x->lho > y->lho;
+}
+
+/* Records must not overlap each other or the central directory.  The exact
+ * extent needs the local header; the lower bound (30 bytes of header and
+ * the compressed data) catches overlap without touching data pages. */
+static int check_overlaps(tsl_zip *z, tsl_error *err)
+{
+	tsl_zip_entry **v;
+	size_t i;
+	int rc = TSL_OK;
+
+	if (z->n < 2)
+		return TSL_OK;
+	v = malloc(z->n * sizeof *v);
+	if (!v)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory sorting %zu records", z->n);
+	for (i = 0; i < z->n; i++)
+		v[i] = &z->entries[i];
+	qsort(v, z->n, sizeof *v, cmp_lho);
+	for (i = 0; i + 1 < z->n; i++) {
+		uint64_t end = v[i]->lho + LOCAL_LEN + v[i]->csize;
+
+		if (end > v[i + 1]->lho) {
+			rc = fmt_error(err, v[i]->name, v[i]->lho,
+				"record at offset %llu (%llu bytes) overlaps record "
+				"'%s' at offset %llu",
+				(unsigned long long)v[i]->lho,
+				(unsigned long long)v[i]->csize, v[i + 1]->name,
+				(unsigned long long)v[i + 1]->lho);
+			break;
+		}
+	}
+	free(v);
+	return rc;
+}
+
+static int build_table(tsl_zip *z, tsl_error *err)
+{
+	size_t cap = 16, i;
+
+	while (cap < z->n * 2)
+		cap <<= 1;
+	z->table = calloc(cap, sizeof *z->table);
+	if (!z->table)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory for the record index");
+	z->mask = cap - 1;
+	for (i = 0; i < z->n; i++) {
+		tsl_zip_entry *e = &z->entries[i];
+		size_t len = strlen(e->rel);
+		size_t h;
+
+		if (!e->in_prefix)
+			continue;
+		h = (size_t)hash_name(e->rel, len) & z->mask;
+		while (z->table[h]) {
+			const tsl_zip_entry *o = &z->entries[z->table[h] - 1];
+
+			if (strcmp(o->rel, e->rel) == 0)
+				return fmt_error(err, e->name, e->cd_pos,
+					"two records are named '%s' (central "
+					"directory entries at %llu and %llu)",
+					e->name, (unsigned long long)o->cd_pos,
+					(unsigned long long)e->cd_pos);
+			h = (h + 1) & z->mask;
+		}
+		z->table[h] = (uint32_t)(i + 1);
+	}
+	return TSL_OK;
+}
+
+const tsl_zip_entry *tsl__zip_find(const tsl_zip *z, const char *rel,
+	size_t len)
+{
+	size_t h;
+
+	if (!z->table)
+		return NULL;
+	h = (size_t)hash_name(rel, len) & z->mask;
+	while (z->table[h]) {
+		const tsl_zip_entry *e = &z->entries[z->table[h] - 1];
+
+		if (strncmp(e->rel, rel, len) == 0 && e->rel[len] == '\0')
+			return e;
+		h = (h + 1) & z->mask;
+	}
+	return NULL;
+}
+
+/* The zip64 extra field (id 1) replaces the 32-bit fields that are
+ * 0xFFFFFFFF, in the order usize, csize, lho. */
+static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
+	bool need_u, bool need_c, bool need_o, const char *name, uint64_t pos,
+	tsl_error *err)
+{
+	size_t i = 0;
+
+	while (i + 4 <= xlen) {
+		uint16_t id = tsl__le16(x + i), n = tsl__le16(x + i + 2);
+		size_t j = i + 4;
+
+		if (n > xlen - j)
+			return fmt_error(err, name, pos,
+				"extra field %#x of %u bytes runs past its "
+				"%zu-byte extra area", id, n, xlen);
+		if (id == 1) {
+			size_t k = 0;
+
+			if (need_u) {
+				if (k + 8 > n)
+					goto short64;
+				e->usize = tsl__le64(x + j + k);
+				k += 8;
+			}
+			if (need_c) {
+				if (k + 8 > n)
+					goto short64;
+				e->csize = tsl__le64(x + j + k);
+				k += 8;
+			}
+			if (need_o) {
+				if (k + 8 > n)
+					goto short64;
+				e->lho = tsl__le64(x + j + k);
+			}
+			return TSL_OK;
+		}
+		i = j + n;
+	}
+	if (need_u || need_c || need_o)
+		return fmt_error(err, name, pos,
+			"central directory entry has 0xFFFFFFFF sizes or offset "
+			"but no zip64 extra field");
+	return TSL_OK;
+short64:
+	return fmt_error(err, name, pos,
+		"zip64 extra field is too short for the fields it must hold");
+}
+
+int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
+	const tsl_limits *limits, tsl_error *err)
+{
+	tsl_zip *z;
+	uint64_t eocd = 0, count, cd_off, cd_size, cd_limit, p, names_len = 0;
+	size_t i;
+	char *np;
+	int rc;
+
+	*out = NULL;
+	rc = find_eocd(b, size, &eocd, err);
+	if (rc)
+		return rc;
+	count = tsl__le16(b + eocd + 10);
+	cd_size = tsl__le32(b + eocd + 12);
+	cd_off = tsl__le32(b + eocd + 16);
+	cd_limit = eocd;
+	if (tsl__le16(b + eocd + 4) != 0 || tsl__le16(b + eocd + 6) != 0)
+		return tsl__error(err, TSL_EUNSUPPORTED, NULL, eocd,
+			"multi-disk zip archives are not supported");
+
+	z = calloc(1, sizeof *z);
+	if (!z)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	z->base = b;
+	z->size = size;
+	z->limits = *limits;
+
+	/* zip64: PyTorch always writes the locator; use it when present. */
+	if (eocd >= LOC64_LEN && tsl__le32(b + eocd - LOC64_LEN) == SIG_LOC64) {
+		uint64_t loc = eocd - LOC64_LEN;
+		uint64_t r = tsl__le64(b + loc + 8);
+
+		if (tsl__out_of_bounds(r, EOCD64_LEN, loc)) {
+			rc = fmt_error(err, NULL, loc,
+				"zip64 locator points to offset %llu, outside the "
+				"file before it (%llu bytes)",
+				(unsigned long long)r, (unsigned long long)loc);
+			goto fail;
+		}
+		if (tsl__le32(b + r) != SIG_EOCD64) {
+			rc = fmt_error(err, NULL, r,
+				"zip64 locator points to offset %llu, which holds "
+				"no zip64 end of central directory record",
+				(unsigned long long)r);
+			goto fail;
+		}
+		count = tsl__le64(b + r + 32);
+		cd_size = tsl__le64(b + r + 40);
+		cd_off = tsl__le64(b + r + 48);
+		cd_limit = r;
+		z->zip64 = true;
+	} else if (count == 0xffff || cd_size == 0xffffffffu ||
+		cd_off == 0xffffffffu) {
+		rc = fmt_error(err, NULL, eocd,
+			"end of central directory needs zip64 but there is no "
+			"zip64 locator");
+		goto fail;
+	}
+	if (tsl__out_of_bounds(cd_off, cd_size, cd_limit)) {
+		rc = fmt_error(err, NULL, eocd,
+			"central directory (offset %llu, %llu bytes) lies outside "
+			"the %llu bytes before its end record",
+			(unsigned long long)cd_off, (unsigned long long)cd_size,
+			(unsigned long long)cd_limit);
+		goto fail;
+	}
+	if (count > limits->max_records) {
+		rc = tsl__error(err, TSL_ELIMIT, NULL, eocd,
+			"archive declares %llu records, more than max_records "
+			"(%llu)", (unsigned long long)count,
+			(unsigned long long)limits->max_records);
+		goto fail;
+	}
+	/* every entry takes at least 46 bytes: a lying count is caught here
+	 * before anything is allocated for it */
+	if (count > cd_size / CENTRAL_LEN) {
+		rc = fmt_error(err, NULL, eocd,
+			"end record declares %llu records but the %llu-byte "
+			"central directory can hold at most %llu",
+			(unsigned long long)count, (unsigned long long)cd_size,
+			(unsigned long long)(cd_size / CENTRAL_LEN));
+		goto fail;
+	}
+	z->cd_offset = cd_off;
+	z->cd_size = cd_size;
+	z->cd_end = cd_off + cd_size;
+	z->n = (size_t)count;
+	z->entries = calloc(z->n ? z->n : 1, sizeof *z->entries);
+	if (!z->entries) {
+		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory for %zu records", z->n);
+		goto fail;
+	}
+
+	/* pass 1: walk the entries, sum name lengths */
+	p = cd_off;
+	for (i = 0; i < z->n; i++) {
+		uint64_t len;
+
+		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
+			tsl__le32(b + p) != SIG_CENTRAL) {
+			rc = fmt_error(err, NULL, p,
+				"central directory entry %zu of %zu is missing or "
+				"has a bad signature at offset %llu (the entry "
+				"count says %zu)", i + 1, z->n,
+				(unsigned long long)p, z->n);
+			goto fail;
+		}
+		len = (uint64_t)CENTRAL_LEN + tsl__le16(b + p + 28) +
+			tsl__le16(b + p + 30) + tsl__le16(b + p + 32);
+		if (tsl__out_of_bounds(p, len, z->cd_end)) {
+			rc = fmt_error(err, NULL, p,
+				"central directory entry %zu runs past the end of "
+				"the central directory", i + 1);
+			goto fail;
+		}
+		names_len += tsl__le16(b + p + 28) + 1u;
+		p += len;
+	}
+	z->names = malloc(names_len ? names_len : 1);
+	if (!z->names) {
+		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory for record names");
+		goto fail;
+	}
+
+	/* pass 2: fill entries */
+	p = cd_off;
+	np = z->names;
+	for (i = 0; i < z->n; i++) {
+		tsl_zip_entry *e = &z->entries[i];
+		const uint8_t *c = b + p;
+		uint16_t nlen = tsl__le16(c + 28), xlen = tsl__le16(c + 30);
+		uint32_t cs = tsl__le32(c + 20), us = tsl__le32(c + 24);
+		uint32_t lo = tsl__le32(c + 42);
+		uint64_t end;
+
+		memcpy(np, c + CENTRAL_LEN, nlen);
+		np[nlen] = '\0';
+		e->name = np;
+		e->rel = np;
+		e->name_len = nlen;
+		np += nlen + 1;
+		e->cd_pos = p;
+		e->flags = tsl__le16(c + 8);
+		e->method = tsl__le16(c + 10);
+		e->crc32 = tsl__le32(c + 16);
+		e->csize = cs;
+		e->usize = us;
+		e->lho = lo;
+		if (nlen == 0 || memchr(e->name, '\0', nlen)) {
+			rc = fmt_error(err, NULL, p,
+				"central directory entry %zu has an empty name or "
+				"a NUL byte in its name", i + 1);
+			goto fail;
+		}
+		rc = read_zip64_extra(c + CENTRAL_LEN + nlen, xlen, e,
+			us == 0xffffffffu, cs == 0xffffffffu, lo == 0xffffffffu,
+			e->name, p, err);
+		if (rc)
+			goto fail;
+		if (e->flags & 1) {
+			rc = tsl__error(err, TSL_EUNSUPPORTED, e->name, p,
+				"record is encrypted");
+			goto fail;
+		}
+		/* the record (header + data) must end before the directory */
+		if (tsl__add_u64(e->lho, LOCAL_LEN, &end) ||
+			tsl__add_u64(end, e->csize, &end) || end > cd_off) {
+			rc = fmt_error(err, e->name, p,
+				"record at offset %llu with %llu compressed bytes "
+				"extends past the start of the central directory "
+				"(offset %llu)", (unsigned long long)e->lho,
+				(unsigned long long)e->csize,
+				(unsigned long long)cd_off);
+			goto fail;
+		}
+		if (e->method == 0 && e->csize != e->usize) {
+			rc = fmt_error(err, e->name, p,
+				"stored record declares %llu compressed but %llu "
+				"uncompressed bytes", (unsigned long long)e->csize,
+				(unsigned long long)e->usize);
+			goto fail;
+		}
+		p += (uint64_t)CENTRAL_LEN + nlen + xlen + tsl__le16(c + 32);
+	}
+
+	/* prefix: the first entry's name up to the first '/' */
+	if (z->n) {
+		const char *slash = strchr(z->entries[0].name, '/');
+
+		if (!slash) {
+			rc = fmt_error(err, z->entries[0].name,
+				z->entries[0].cd_pos,
+				"file in archive is not in a subdirectory: '%s'",
+				z->entries[0].name);
+			goto fail;
+		}
+		z->prefix_len = (size_t)(slash - z->entries[0].name);
+		z->prefix = malloc(z->prefix_len + 1);
+		if (!z->prefix) {
+			rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+				"out of memory");
+			goto fail;
+		}
+		memcpy(z->prefix, z->entries[0].name, z->prefix_len);
+		z->prefix[z->prefix_len] = '\0';
+		for (i = 0; i < z->n; i++) {
+			tsl_zip_entry *e = &z->entries[i];
+
+			if (e->name_len > z->prefix_len &&
+				e->name[z->prefix_len] == '/' &&
+				memcmp(e->name, z->prefix, z->prefix_len) == 0) {
+				e->in_prefix = true;
+				e->rel = e->name + z->prefix_len + 1;
+			}
+		}
+	} else {
+		z->prefix = calloc(1, 1);
+		if (!z->prefix) {
+			rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+				"out of memory");
+			goto fail;
+		}
+	}
+	rc = check_overlaps(z, err);
+	if (rc)
+		goto fail;
+	rc = build_table(z, err);
+	if (rc)
+		goto fail;
+	*out = z;
+	return TSL_OK;
+fail:
+	tsl__zip_free(z);
+	return rc;
+}
+
+void tsl__zip_free(tsl_zip *z)
+{
+	size_t i;
+
+	if (!z)
+		return;
+	if (z->entries)
+		for (i = 0; i < z->n; i++)
+			free(atomic_load_explicit(
+				(_Atomic(void *) *)&z->entries[i].decoded,
+				memory_order_acquire));
+	free(z->entries);
+	free(z->table);
+	free(z->names);
+	free(z->prefix);
+	free(z);
+}
+
+int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
+	tsl_error *err)
+{
+	_Atomic uint64_t *cache = (_Atomic uint64_t *)&e->data_off;
+	uint64_t off = atomic_load_explicit(cache, memory_order_acquire);
+	const uint8_t *h;
+	uint64_t end;
+
+	if (off) {
+		*out = off;
+		return TSL_OK;
+	}
+	if (tsl__out_of_bounds(e->lho, LOCAL_LEN, z->cd_offset))
+		return fmt_error(err, e->name, e->lho,
+			"local header at offset %llu lies outside the records "
+			"area", (unsigned long long)e->lho);
+	h = z->base + e->lho;
+	if (tsl__le32(h) != SIG_LOCAL)
+		return fmt_error(err, e->name, e->lho,
+			"no local file header at offset %llu (bad signature)",
+			(unsigned long long)e->lho);
+	off = e->lho + LOCAL_LEN + tsl__le16(h + 26) + tsl__le16(h + 28);
+	if (tsl__add_u64(off, e->csize, &end) || end > z->cd_offset)
+		return fmt_error(err, e->name, e->lho,
+			"record data (offset %llu, %llu bytes) extends past the "
+			"start of the central directory at %llu",
+			(unsigned long long)off, (unsigned long long)e->csize,
+			(unsigned long long)z->cd_offset);
+	if (tsl__le16(h + 26) != e->name_len ||
+		memcmp(h + LOCAL_LEN, e->name, e->name_len) != 0)
+		return fmt_error(err, e->name, e->lho,
+			"local header at offset %llu names a different record "
+			"than the central directory", (unsigned long long)e->lho);
+	atomic_store_explicit(cache, off, memory_order_release);
+	*out = off;
+	return TSL_OK;
+}
+
+int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
+	size_t *len, tsl_error *err)
+{
+	_Atomic(void *) *slot = (_Atomic(void *) *)&e->decoded;
+	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
+	uint64_t off, sum;
+	void *cur, *expected = NULL;
+	uint8_t *buf;
+	int rc;
+
+	rc = tsl__zip_data_offset(z, e, &off, err);
+	if (rc)
+		return rc;
+	if (e->usize > SIZE_MAX)
+		return tsl__error(err, TSL_ELIMIT, e->name, off,
+			"record of %llu bytes does not fit in memory",
+			(unsigned long long)e->usize);
+	if (e->method == 0) {
+		if (z->verify_crc &&
+			tsl__crc32(0, z->base + off, (size_t)e->usize) != e->crc32)
+			return fmt_error(err, e->name, off,
+				"CRC-32 mismatch (central directory says %08x)",
+				e->crc32);
+		*data = z->base + off;
+		*len = (size_t)e->usize;
+		return TSL_OK;
+	}
+	cur = atomic_load_explicit(slot, memory_order_acquire);
+	if (cur) {
+		*data = cur;
+		*len = (size_t)e->usize;
+		return TSL_OK;
+	}
+	if (e->usize > z->limits.max_record_bytes)
+		return tsl__error(err, TSL_ELIMIT, e->name, off,
+			"compressed record declares %llu bytes, more than "
+			"max_record_bytes (%llu)", (unsigned long long)e->usize,
+			(unsigned long long)z->limits.max_record_bytes);
+	sum = atomic_fetch_add(total, e->usize) + e->usize;
+	if (sum > z->limits.max_total_bytes || sum < e->usize) {
+		atomic_fetch_sub(total, e->usize);
+		return tsl__error(err, TSL_ELIMIT, e->name, off,
+			"decoding %llu more bytes exceeds max_total_bytes (%llu)",
+			(unsigned long long)e->usize,
+			(unsigned long long)z->limits.max_total_bytes);
+	}
+	rc = tsl__zip_decode(z, e, off, &buf, err);
+	if (rc) {
+		atomic_fetch_sub(total, e->usize);
+		return rc;
+	}
+	if (z->verify_crc && tsl__crc32(0, buf, (size_t)e->usize) != e->crc32) {
+		free(buf);
+		atomic_fetch_sub(total, e->usize);
+		return fmt_error(err, e->name, off,
+			"CRC-32 mismatch (central directory says %08x)", e->crc32);
+	}
+	if (!atomic_compare_exchange_strong(slot, &expected, buf)) {
+		/* another thread decoded it first: use theirs */
+		free(buf);
+		atomic_fetch_sub(total, e->usize);
+		buf = expected;
+	}
+	*data = buf;
+	*len = (size_t)e->usize;
+	return TSL_OK;
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t k = 0; k < 256; k++) {
+		uint32_t c = k;
+
+		for (int j = 0; j < 8; j++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[k] = c;
+	}
+}
+
+uint32_t tsl__crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	pthread_once(&crc_once, crc_init);
+	crc = ~crc;
+	for (i = 0; i < n; i++)
+		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
