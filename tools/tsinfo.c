@@ -1,4 +1,5 @@
-/* tsinfo - inspect a TorchScript archive. */
+/* tsinfo - inspect a TorchScript archive: its records, its module tree, or
+ * the canonical JSON dump. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -6,14 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <tsload.h>
+#include "tsinfo.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tsinfo [--records] ARCHIVE\n"
-		"  --records   list the archive's records: name, method, sizes,\n"
-		"              data offset and alignment\n");
+		"usage: tsinfo [OPTIONS] ARCHIVE\n"
+		"  (default)            the module tree: types, parameters and buffers\n"
+		"                       with dtype and shape, methods, extra files\n"
+		"  --json               the canonical JSON dump (DUMP.md)\n"
+		"  --records            the archive's records: name, method, sizes,\n"
+		"                       data offset and alignment\n"
+		"  --map-location DEV   as torch.jit.load's map_location (cpu, cuda:0...)\n"
+		"  --no-hash            skip tensor hashes (reads no tensor bytes)\n"
+		"  --version            print the library version\n");
 }
 
 static int list_records(tsl_archive *ar)
@@ -47,20 +54,140 @@ static int list_records(tsl_archive *ar)
 	return 0;
 }
 
+static void human(char *buf, size_t cap, uint64_t n)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void shape_str(char *buf, size_t cap, const tsl_tensor *t)
+{
+	size_t n = tsl_tensor_ndim(t), o = 0;
+	const int64_t *s = tsl_tensor_shape(t);
+
+	o += (size_t)snprintf(buf + o, cap - o, "[");
+	for (size_t i = 0; i < n && o < cap; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64,
+			i ? ", " : "", s[i]);
+	if (o < cap)
+		snprintf(buf + o, cap - o, "]");
+}
+
+struct totals {
+	uint64_t count, bytes;
+};
+
+static int print_tensor(void *payload, const char *name, const tsl_tensor *t)
+{
+	struct totals *tot = payload;
+	char shape[256], size[32];
+	uint64_t bytes = tsl_tensor_numel(t) *
+		tsl_dtype_size(tsl_tensor_dtype(t));
+
+	shape_str(shape, sizeof shape, t);
+	human(size, sizeof size, bytes);
+	printf("  %-40s %-9s %-22s %10s  %s\n", name,
+		tsl_dtype_name(tsl_tensor_dtype(t)), shape, size,
+		tsl_tensor_device(t));
+	tot->count++;
+	tot->bytes += bytes;
+	return 0;
+}
+
+static int print_module(void *payload, const char *name, const tsl_module *m)
+{
+	size_t i, n = tsl_module_method_count(m);
+	int depth = 0;
+
+	(void)payload;
+	for (const char *p = name; *p; p++)
+		depth += *p == '.';
+	printf("%*s%s%s%s\n", 2 * (depth + (*name != 0)), "",
+		*name ? name : "(root)", ": ", tsl_module_type(m));
+	for (i = 0; i < n; i++) {
+		tsl_method me;
+
+		tsl_module_method(m, i, &me);
+		printf("%*s  def %s(", 2 * (depth + (*name != 0)), "", me.name);
+		for (size_t a = 0; a < me.nargs; a++)
+			printf("%s%s: %s", a ? ", " : "", me.arg_names[a],
+				a == 0 ? "Self" : me.arg_types[a]);
+		printf(") -> %s\n", me.return_types[0]);
+	}
+	return 0;
+}
+
+static int print_tree(tsl_model *m)
+{
+	const tsl_module *root = tsl_model_root(m);
+	tsl_archive *ar = tsl_model_archive(m);
+	struct totals tp = { 0, 0 }, tb = { 0, 0 };
+	char size[32];
+	size_t i, n;
+
+	printf("%s, format version %" PRIu64 ", prefix '%s'\n\nModules:\n",
+		tsl_file_kind_name(tsl_archive_kind(ar)),
+		tsl_archive_format_version(ar), tsl_archive_prefix(ar));
+	tsl_module_named_modules(root, print_module, NULL);
+	printf("\nParameters:\n");
+	tsl_module_named_parameters(root, print_tensor, &tp);
+	human(size, sizeof size, tp.bytes);
+	printf("  (%" PRIu64 " parameters, %s)\n\nBuffers:\n", tp.count, size);
+	tsl_module_named_buffers(root, print_tensor, &tb);
+	human(size, sizeof size, tb.bytes);
+	printf("  (%" PRIu64 " buffers, %s)\n", tb.count, size);
+	printf("\nConstants: %zu\n", tsl_value_len(tsl_model_constants(m)));
+	n = tsl_archive_extra_count(ar);
+	printf("\nExtra files: %zu\n", n);
+	for (i = 0; i < n; i++) {
+		const void *d;
+		size_t sz;
+		tsl_error err;
+
+		if (tsl_archive_extra_read(ar, tsl_archive_extra_name(ar, i), &d,
+			&sz, &err) == TSL_OK)
+			printf("  %-40s %zu bytes\n", tsl_archive_extra_name(ar, i),
+				sz);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	int records = 0, i, rc;
+	int records = 0, json = 0, hashes = 1, i, rc;
+	tsl_options opts = TSL_OPTIONS_INIT;
 	tsl_archive *ar;
+	tsl_model *m;
 	tsl_error err;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--records") == 0)
 			records = 1;
-		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--no-hash") == 0)
+			hashes = 0;
+		else if (strcmp(argv[i], "--map-location") == 0 && i + 1 < argc)
+			opts.map_location = argv[++i];
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("tsinfo (tsload) %s\n", tsl_version());
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 ||
+			strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
+			usage(stderr);
+			return 2;
+		} else if (path) {
 			usage(stderr);
 			return 2;
 		} else
@@ -70,12 +197,34 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	(void)records;
-	if (tsl_archive_open_path(&ar, path, NULL, &err) != TSL_OK) {
+	if (tsl_archive_open_path(&ar, path, &opts, &err) != TSL_OK) {
 		fprintf(stderr, "tsinfo: %s: %s\n", path, err.message);
 		return 1;
 	}
-	rc = list_records(ar);
+	if (records) {
+		rc = list_records(ar);
+		tsl_archive_free(ar);
+		return rc;
+	}
+	rc = tsl_model_load(&m, ar, &opts, &err);
 	tsl_archive_free(ar);
+	if (rc != TSL_OK) {
+		fprintf(stderr, "tsinfo: %s: %s", path, err.message);
+		if (err.record[0])
+			fprintf(stderr, " [record %s", err.record);
+		if (err.record[0] && err.offset != UINT64_MAX)
+			fprintf(stderr, ", offset %" PRIu64, err.offset);
+		fputs(err.record[0] ? "]\n" : "\n", stderr);
+		return 1;
+	}
+	if (json)
+		rc = tsinfo_dump_json(stdout, m, hashes, &err);
+	else
+		rc = print_tree(m);
+	if (rc) {
+		fprintf(stderr, "tsinfo: %s: %s\n", path, err.message);
+		rc = 1;
+	}
+	tsl_model_free(m);
 	return rc;
 }

@@ -20,6 +20,12 @@ enum {
 	TSL__VALUE_MARK          /* internal to the VM stack */
 };
 
+/* tsl_value.flags */
+#define TSL__VF_TENSOR_ID 0x0001u /* INT: an index into the tensor table
+                                     (build_tensor_from_id, __main__ TensorID) */
+#define TSL__VF_INNER 0x8000u     /* VM bookkeeping: the value is an item of
+                                     a container (it can no longer change) */
+
 struct tsl_module;   /* defined by lib/module */
 struct tsl_storage;  /* defined by lib/storage */
 
@@ -29,6 +35,9 @@ struct tsl_value {
 	uint16_t kind;   /* tsl_value_kind or TSL__VALUE_* */
 	uint16_t flags;
 	uint32_t len;    /* items (list/tuple/dict entries), string bytes */
+	uint32_t depth;  /* nesting height: 0 for scalars, 1 + the deepest item
+	                    for containers, objects and enums (<= max_depth);
+	                    a walker may recurse this deep */
 	union {
 		int b;
 		int64_t i;

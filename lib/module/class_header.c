@@ -1,0 +1,1194 @@
+/*
+ * class_header.c - class headers and signatures from code/ source files
+ * (see class_header.h and FORMAT.md section 6).
+ *
+ * The file is cut into lines.  A class runs from its `class` line to the next
+ * non-blank line at column 0.  Inside it, a line indented by exactly two
+ * spaces is a member; deeper lines belong to the method above.  Each part is
+ * scanned a bounded number of times: one pass counts members, one fills them.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "class_header.h"
+
+/* nesting of brackets in a signature or a type, far above anything written */
+#define MAX_NEST 256
+
+typedef struct parser {
+	const char *s;
+	size_t len;
+	tsl_arena *arena;
+	const char *record;
+	uint64_t base;
+	tsl_error *err;
+	const char *self_type;  /* qualified class name, or NULL */
+} parser;
+
+typedef struct slice {
+	const char *p;
+	size_t n;
+} slice;
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int perr(parser *p, size_t pos, const char *fmt, ...) TSL_PRINTF(3, 4);
+
+static int perr(parser *p, size_t pos, const char *fmt, ...)
+{
+	char msg[200];
+	size_t line = 1, i = 0;
+	const char *nl;
+	uint64_t off = TSL_NO_OFFSET;
+	va_list ap;
+
+	if (!p->err)
+		return TSL_EFORMAT;
+	if (pos > p->len)
+		pos = p->len;
+	while (i < pos && (nl = memchr(p->s + i, '\n', pos - i)) != NULL) {
+		line++;
+		i = (size_t)(nl - p->s) + 1;
+	}
+	if (p->base != TSL_NO_OFFSET && tsl__add_u64(p->base, pos, &off))
+		off = TSL_NO_OFFSET;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return tsl__error(p->err, TSL_EFORMAT, p->record, off, "line %zu: %s",
+		line, msg);
+}
+
+static int nomem(parser *p, size_t pos)
+{
+	uint64_t off = TSL_NO_OFFSET;
+
+	if (p->base != TSL_NO_OFFSET && tsl__add_u64(p->base, pos, &off))
+		off = TSL_NO_OFFSET;
+	return tsl__arena_error(p->arena, p->err, p->record, off);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Characters, lines and slices                                             */
+/* ------------------------------------------------------------------------ */
+
+static bool is_ident_start(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_ident_char(unsigned char c)
+{
+	return is_ident_start(c) || (c >= '0' && c <= '9');
+}
+
+static bool is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+		c == '\v';
+}
+
+/* The end of the line starting at pos: the '\n' or len. */
+static size_t line_end(const parser *p, size_t pos)
+{
+	const char *nl = memchr(p->s + pos, '\n', p->len - pos);
+
+	return nl ? (size_t)(nl - p->s) : p->len;
+}
+
+/* The start of the next line. */
+static size_t next_line(const parser *p, size_t pos)
+{
+	size_t e = line_end(p, pos);
+
+	return e < p->len ? e + 1 : e;
+}
+
+static size_t indent_of(const parser *p, size_t pos, size_t end)
+{
+	size_t i = pos;
+
+	while (i < end && p->s[i] == ' ')
+		i++;
+	return i - pos;
+}
+
+static bool blank_range(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_space((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static slice trim(slice t)
+{
+	while (t.n && is_space((unsigned char)t.p[0])) {
+		t.p++;
+		t.n--;
+	}
+	while (t.n && is_space((unsigned char)t.p[t.n - 1]))
+		t.n--;
+	return t;
+}
+
+static bool starts(slice t, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return t.n >= n && memcmp(t.p, lit, n) == 0;
+}
+
+static bool equals(slice t, const char *lit)
+{
+	return t.n == strlen(lit) && memcmp(t.p, lit, t.n) == 0;
+}
+
+static size_t ident_len(slice t)
+{
+	size_t i = 0;
+
+	if (!t.n || !is_ident_start((unsigned char)t.p[0]))
+		return 0;
+	while (i < t.n && is_ident_char((unsigned char)t.p[i]))
+		i++;
+	return i;
+}
+
+static bool is_ident(slice t)
+{
+	return t.n && ident_len(t) == t.n;
+}
+
+static slice skip_spaces(slice t)
+{
+	while (t.n && (t.p[0] == ' ' || t.p[0] == '\t')) {
+		t.p++;
+		t.n--;
+	}
+	return t;
+}
+
+static size_t pos_of(const parser *p, const char *c)
+{
+	return (size_t)(c - p->s);
+}
+
+static const char *dup(parser *p, slice t)
+{
+	return tsl__arena_strndup(p->arena, t.p, t.n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* A type is names, dots, digits, brackets, parentheses, commas and spaces,
+ * with brackets balanced: `Dict[str, Tuple[int, Optional[Tensor]]]`,
+ * `Tuple[()]`, `__torch__.a.___torch_mangle_3.B`. */
+static int check_type(parser *p, slice t)
+{
+	char stack[MAX_NEST];
+	size_t depth = 0;
+
+	if (!t.n)
+		return perr(p, pos_of(p, t.p), "empty type annotation");
+	for (size_t i = 0; i < t.n; i++) {
+		unsigned char c = (unsigned char)t.p[i];
+
+		if (c == '[' || c == '(') {
+			if (depth == MAX_NEST)
+				return perr(p, pos_of(p, t.p + i),
+					"type nested too deeply");
+			stack[depth++] = (char)(c == '[' ? ']' : ')');
+		} else if (c == ']' || c == ')') {
+			if (!depth || stack[depth - 1] != (char)c)
+				return perr(p, pos_of(p, t.p + i),
+					"unbalanced '%c' in type", c);
+			depth--;
+		} else if (!is_ident_char(c) && c != '.' && c != ',' &&
+			c != ' ') {
+			return perr(p, pos_of(p, t.p + i),
+				"unexpected byte 0x%02x in type annotation", c);
+		}
+	}
+	if (depth)
+		return perr(p, pos_of(p, t.p + t.n), "unclosed '%c' in type",
+			stack[depth - 1] == ']' ? '[' : '(');
+	return TSL_OK;
+}
+
+/* Check t, then copy it with libtorch's spellings: a whole-word `None` reads
+ * `NoneType`, `Tuple[]` reads `Tuple[()]`.  Output at most 2 * n bytes. */
+static int norm_type(parser *p, slice t, const char **out)
+{
+	char *o;
+	size_t k = 0;
+	int rc;
+
+	*out = NULL;
+	if ((rc = check_type(p, t)) != TSL_OK)
+		return rc;
+	if (t.n > (SIZE_MAX - 1) / 2)
+		return nomem(p, pos_of(p, t.p));
+	o = tsl__arena_alloc(p->arena, 2 * t.n + 1);
+	if (!o)
+		return nomem(p, pos_of(p, t.p));
+	for (size_t i = 0; i < t.n;) {
+		unsigned char c = (unsigned char)t.p[i];
+
+		if (is_ident_char(c)) {
+			size_t j = i;
+			bool dotted = i > 0 && t.p[i - 1] == '.';
+
+			while (j < t.n && is_ident_char((unsigned char)t.p[j]))
+				j++;
+			if (!dotted && j - i == 4 && memcmp(t.p + i, "None", 4) == 0 &&
+				(j == t.n || t.p[j] != '.')) {
+				memcpy(o + k, "NoneType", 8);
+				k += 8;
+			} else if (j - i == 5 && !dotted &&
+				memcmp(t.p + i, "Tuple", 5) == 0 && j + 1 < t.n &&
+				t.p[j] == '[' && t.p[j + 1] == ']') {
+				memcpy(o + k, "Tuple[()]", 9);
+				k += 9;
+				j += 2;
+			} else {
+				memcpy(o + k, t.p + i, j - i);
+				k += j - i;
+			}
+			i = j;
+		} else {
+			o[k++] = (char)c;
+			i++;
+		}
+	}
+	o[k] = '\0';
+	*out = o;
+	return TSL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Balanced scanning (signatures)                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * From pos, find the first byte at nesting depth 0 that is in `stops`,
+ * skipping quoted strings (with backslash escapes) and bracketed groups.
+ * Stops before `limit`.  A closing bracket at depth 0 that is not a stop is
+ * an error; so is a string that runs past its line.  Reaching `limit` is an
+ * error unless `to_end` (then *at = limit, when no bracket is open).
+ * *commas counts the depth-0 commas passed (may be NULL).
+ */
+static int scan(parser *p, size_t pos, size_t limit, const char *stops,
+	bool to_end, size_t *at, size_t *commas)
+{
+	char stack[MAX_NEST];
+	size_t depth = 0, ncomma = 0;
+	size_t i = pos;
+
+	while (i < limit) {
+		unsigned char c = (unsigned char)p->s[i];
+
+		if (!depth && c && strchr(stops, c)) {
+			*at = i;
+			if (commas)
+				*commas = ncomma;
+			return TSL_OK;
+		}
+		switch (c) {
+		case '"':
+		case '\'': {
+			size_t j = i + 1;
+
+			while (j < limit && p->s[j] != (char)c && p->s[j] != '\n') {
+				if (p->s[j] == '\\' && j + 1 < limit &&
+					p->s[j + 1] != '\n')
+					j++;
+				j++;
+			}
+			if (j >= limit || p->s[j] != (char)c)
+				return perr(p, i, "unterminated string");
+			i = j + 1;
+			continue;
+		}
+		case '(':
+		case '[':
+		case '{':
+			if (depth == MAX_NEST)
+				return perr(p, i, "brackets nested too deeply");
+			stack[depth++] = (char)(c == '(' ? ')' : c == '[' ? ']' : '}');
+			break;
+		case ')':
+		case ']':
+		case '}':
+			if (!depth || stack[depth - 1] != (char)c)
+				return perr(p, i, "unbalanced '%c'", c);
+			depth--;
+			break;
+		case ',':
+			if (!depth)
+				ncomma++;
+			break;
+		case '\0':
+			return perr(p, i, "NUL byte in a signature");
+		default:
+			break;
+		}
+		i++;
+	}
+	if (!depth && to_end) {
+		*at = limit;
+		if (commas)
+			*commas = ncomma;
+		return TSL_OK;
+	}
+	if (depth)
+		return perr(p, limit, "unclosed '%c'",
+			stack[depth - 1] == ')' ? '(' :
+			stack[depth - 1] == ']' ? '[' : '{');
+	return perr(p, limit, "unexpected end of a signature");
+}
+
+/* ------------------------------------------------------------------------ */
+/* def                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* One argument `name[: Type][=default]` in [a, b). */
+static int parse_arg(parser *p, size_t a, size_t b, size_t index,
+	tsl_class_arg *arg)
+{
+	size_t at, at2;
+	slice name, type = { NULL, 0 }, def = { NULL, 0 };
+	bool has_type = false, has_def = false;
+	int rc;
+
+	if ((rc = scan(p, a, b, ":=", true, &at, NULL)) != TSL_OK)
+		return rc;
+	name = trim((slice){ p->s + a, at - a });
+	if (at < b && p->s[at] == ':') {
+		has_type = true;
+		if ((rc = scan(p, at + 1, b, "=", true, &at2, NULL)) != TSL_OK)
+			return rc;
+		type = trim((slice){ p->s + at + 1, at2 - at - 1 });
+		at = at2;
+	}
+	if (at < b && p->s[at] == '=') {
+		has_def = true;
+		def = trim((slice){ p->s + at + 1, b - at - 1 });
+		if (!def.n)
+			return perr(p, at, "missing default value");
+	}
+	if (!is_ident(name))
+		return perr(p, pos_of(p, name.p), "bad argument name");
+	if (!(arg->name = dup(p, name)))
+		return nomem(p, a);
+	arg->annotated = has_type;
+	if (has_type) {
+		if ((rc = norm_type(p, type, &arg->type)) != TSL_OK)
+			return rc;
+	} else if (index == 0 && equals(name, "self")) {
+		if (p->self_type && !(arg->type = tsl__arena_strndup(p->arena,
+			p->self_type, strlen(p->self_type))))
+			return nomem(p, a);
+	} else if (!(arg->type = tsl__arena_strndup(p->arena, "Tensor", 6))) {
+		return nomem(p, a);
+	}
+	if (has_def) {
+		if (memchr(def.p, '\0', def.n))
+			return perr(p, pos_of(p, def.p), "NUL byte in a default");
+		if (!(arg->default_text = dup(p, def)))
+			return nomem(p, a);
+	}
+	return TSL_OK;
+}
+
+/*
+ * Parse the def whose line starts at `line` (at `indent` spaces) and whose
+ * extent (signature and body) is [line, end).  The signature must close
+ * inside the extent, and a body line must follow it.
+ */
+static int parse_def(parser *p, size_t line, size_t indent, size_t end,
+	tsl_class_method *m)
+{
+	size_t pos = line + indent + 4; /* after "def " */
+	size_t open, close, commas, nargs, a, le, arrow_end;
+	slice name, rest;
+	int rc;
+
+	m->offset = line;
+	m->src = p->s + line;
+	m->src_len = end - line;
+	le = line_end(p, line);
+	name = skip_spaces((slice){ p->s + pos, le - pos });
+	name.n = ident_len(name);
+	if (!name.n)
+		return perr(p, pos, "bad function name");
+	open = pos_of(p, name.p) + name.n;
+	while (open < le && p->s[open] == ' ')
+		open++;
+	if (open >= le || p->s[open] != '(')
+		return perr(p, open, "expected '(' after def %.*s",
+			(int)(name.n > 64 ? 64 : name.n), name.p);
+	if (!(m->name = dup(p, name)))
+		return nomem(p, line);
+
+	/* pass 1: the closing parenthesis and the number of arguments */
+	if ((rc = scan(p, open + 1, end, ")", false, &close, &commas)) !=
+		TSL_OK)
+		return rc;
+	nargs = commas + 1;
+	m->args = tsl__arena_calloc(p->arena, nargs, sizeof *m->args);
+	if (!m->args)
+		return nomem(p, open);
+	/* pass 2: each argument */
+	a = open + 1;
+	for (size_t i = 0; i < nargs; i++) {
+		size_t b;
+
+		if ((rc = scan(p, a, close + 1, ",)", false, &b, NULL)) !=
+			TSL_OK)
+			return rc;
+		if (blank_range(p->s + a, b - a)) {
+			/* `f()` or a trailing comma `f(a, )` */
+			if (b != close || (i == 0 && nargs > 1))
+				return perr(p, a, "empty argument");
+			break;
+		}
+		if ((rc = parse_arg(p, a, b, m->nargs, &m->args[m->nargs])) !=
+			TSL_OK)
+			return rc;
+		m->nargs++;
+		a = b + 1;
+	}
+
+	/* `) -> Type:` on the line of the closing parenthesis */
+	le = line_end(p, close);
+	rest = skip_spaces((slice){ p->s + close + 1, le - close - 1 });
+	if (starts(rest, "->")) {
+		size_t colon;
+		slice rt;
+
+		arrow_end = pos_of(p, rest.p) + 2;
+		if ((rc = scan(p, arrow_end, le, ":", true, &colon, NULL)) !=
+			TSL_OK)
+			return rc;
+		if (colon >= le)
+			return perr(p, arrow_end, "expected ':' after return type");
+		rt = trim((slice){ p->s + arrow_end, colon - arrow_end });
+		if ((rc = norm_type(p, rt, &m->return_type)) != TSL_OK)
+			return rc;
+		rest = (slice){ p->s + colon, le - colon };
+	}
+	if (!rest.n || rest.p[0] != ':')
+		return perr(p, pos_of(p, rest.p), "expected ':' to end def %s",
+			m->name);
+	/* the body: something after the colon or on a following line */
+	rest.p++;
+	rest.n--;
+	if (blank_range(rest.p, rest.n)) {
+		size_t q = le < p->len ? le + 1 : le;
+
+		if (q >= end || blank_range(p->s + q, end - q))
+			return perr(p, le, "def %s has no body", m->name);
+	}
+	return TSL_OK;
+}
+
+/*
+ * The extent of a def at `line` with indentation `indent`: the def line,
+ * then every line that is blank or indented deeper, up to `limit`.
+ */
+static size_t def_extent(const parser *p, size_t line, size_t indent,
+	size_t limit)
+{
+	size_t q = next_line(p, line);
+
+	while (q < limit) {
+		size_t le = line_end(p, q), in = indent_of(p, q, le);
+
+		if (!blank_range(p->s + q, le - q) && in <= indent)
+			break;
+		q = le < p->len ? le + 1 : le;
+	}
+	return q < limit ? q : limit;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Name lists: __parameters__ = ["a", "b", ]                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The writer prints names between quotes without escaping them, each
+ * followed by ", ".  An item is `"..."` up to the next `", ` or `"]`, or a
+ * bare word up to ", " or "]" (seen in some writers' hook lists).
+ */
+static int parse_list(parser *p, slice v, const char ***out, size_t *count,
+	bool fill)
+{
+	size_t n = 0, i;
+
+	v = trim(v);
+	if (!v.n || v.p[0] != '[' || v.p[v.n - 1] != ']')
+		return perr(p, pos_of(p, v.p), "expected a [\"name\", ] list");
+	i = 1;
+	for (;;) {
+		slice item;
+		size_t j;
+
+		while (i < v.n - 1 && v.p[i] == ' ')
+			i++;
+		if (i >= v.n - 1)
+			break;
+		if (v.p[i] == '"') {
+			j = i + 1;
+			while (j < v.n - 1 && !(v.p[j] == '"' &&
+				(v.p[j + 1] == ']' ||
+				 (v.p[j + 1] == ',' && j + 2 < v.n &&
+				  (v.p[j + 2] == ' ' || v.p[j + 2] == ']')))))
+				j++;
+			if (j >= v.n - 1)
+				return perr(p, pos_of(p, v.p + i),
+					"unterminated name in list");
+			item = (slice){ v.p + i + 1, j - i - 1 };
+			i = j + 1;
+		} else {
+			j = i;
+			while (j < v.n - 1 && v.p[j] != ',')
+				j++;
+			item = trim((slice){ v.p + i, j - i });
+			if (!item.n)
+				return perr(p, pos_of(p, v.p + i),
+					"empty name in list");
+			i = j;
+		}
+		if (memchr(item.p, '\0', item.n))
+			return perr(p, pos_of(p, item.p), "NUL byte in a name");
+		if (fill && !((*out)[n] = dup(p, item)))
+			return nomem(p, pos_of(p, item.p));
+		n++;
+		if (i < v.n - 1) {
+			if (v.p[i] != ',')
+				return perr(p, pos_of(p, v.p + i),
+					"expected ',' in list");
+			i++;
+		}
+	}
+	if (!fill) {
+		*count = n;
+		*out = n ? tsl__arena_calloc(p->arena, n, sizeof **out) : NULL;
+		if (n && !*out)
+			return nomem(p, pos_of(p, v.p));
+		return parse_list(p, v, out, count, true);
+	}
+	return TSL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A name set (params/buffers/hooks), open addressing in the arena           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct name_set {
+	const char **slot;
+	size_t mask;
+} name_set;
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static int set_build(parser *p, name_set *set, const char **names, size_t n)
+{
+	size_t cap = 8;
+
+	set->slot = NULL;
+	set->mask = 0;
+	if (!n)
+		return TSL_OK;
+	while (cap < 2 * n) {
+		if (cap > SIZE_MAX / 4)
+			return nomem(p, 0);
+		cap *= 2;
+	}
+	set->slot = tsl__arena_calloc(p->arena, cap, sizeof *set->slot);
+	if (!set->slot)
+		return nomem(p, 0);
+	set->mask = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t h = (size_t)hash_str(names[i]) & set->mask;
+
+		while (set->slot[h] && strcmp(set->slot[h], names[i]) != 0)
+			h = (h + 1) & set->mask;
+		set->slot[h] = names[i];
+	}
+	return TSL_OK;
+}
+
+static bool set_has(const name_set *set, const char *name)
+{
+	size_t h;
+
+	if (!set->slot)
+		return false;
+	h = (size_t)hash_str(name) & set->mask;
+	while (set->slot[h]) {
+		if (strcmp(set->slot[h], name) == 0)
+			return true;
+		h = (h + 1) & set->mask;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Class bodies                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef enum member {
+	M_BLANK,
+	M_DEF,
+	M_ATTR,         /* name : T [= default] */
+	M_CONST,        /* name : Final[T] = v */
+	M_ANNOT,        /* __annotations__["x"] = T */
+	M_PARAMS,
+	M_BUFFERS,
+	M_PREHOOKS,
+	M_HOOKS,
+	M_ENUM,         /* NAME = v */
+	M_SKIP,         /* __annotations__ = [], other dunders, pass */
+	M_BAD
+} member;
+
+/* t: the line after its two-space indentation, right-trimmed. */
+static member classify(slice t, tsl_class_kind kind)
+{
+	size_t n = ident_len(t);
+	slice r;
+
+	if (!t.n)
+		return M_BLANK;
+	if (starts(t, "def ") || starts(t, "def\t"))
+		return M_DEF;
+	if (equals(t, "pass"))
+		return M_SKIP;
+	if (starts(t, "__annotations__[") || starts(t, "__annotations__ ["))
+		return M_ANNOT;
+	if (!n)
+		return M_BAD;
+	r = skip_spaces((slice){ t.p + n, t.n - n });
+	if (r.n && r.p[0] == ':') {
+		r = skip_spaces((slice){ r.p + 1, r.n - 1 });
+		return starts(r, "Final[") ? M_CONST : M_ATTR;
+	}
+	if (!r.n || r.p[0] != '=')
+		return M_BAD;
+	t.n = n;
+	if (equals(t, "__parameters__"))
+		return M_PARAMS;
+	if (equals(t, "__buffers__"))
+		return M_BUFFERS;
+	if (equals(t, "__forward_pre_hooks__"))
+		return M_PREHOOKS;
+	if (equals(t, "__forward_hooks__"))
+		return M_HOOKS;
+	if (n > 4 && starts(t, "__") && t.p[n - 1] == '_' && t.p[n - 2] == '_')
+		return M_SKIP;
+	return kind == TSL_CLASS_ENUM ? M_ENUM : M_BAD;
+}
+
+/* Is member m allowed in a class of this kind? */
+static bool allowed(member m, tsl_class_kind kind)
+{
+	switch (kind) {
+	case TSL_CLASS_MODULE:
+	case TSL_CLASS_PLAIN:
+		return m != M_ENUM;
+	case TSL_CLASS_NAMEDTUPLE:
+		return m == M_ATTR || m == M_SKIP;
+	case TSL_CLASS_ENUM:
+		return m == M_ENUM || m == M_SKIP;
+	case TSL_CLASS_INTERFACE:
+	case TSL_CLASS_MODULE_INTERFACE:
+		return m == M_DEF || m == M_SKIP;
+	}
+	return false;
+}
+
+/* `name : T`, `name : T = default`, `name : Final[T] = v` */
+static int parse_attr_line(parser *p, slice t, bool is_const,
+	tsl_class_attr *attr, tsl_class_const *cst)
+{
+	size_t n = ident_len(t), at;
+	slice name = { t.p, n }, r, type, val = { NULL, 0 };
+	int rc;
+
+	r = skip_spaces((slice){ t.p + n, t.n - n });
+	r = (slice){ r.p + 1, r.n - 1 }; /* past ':' (checked by classify) */
+	/* the type runs to a depth-0 '=' or to the end of the line */
+	if ((rc = scan(p, pos_of(p, r.p), pos_of(p, r.p + r.n), "=", true,
+		&at, NULL)) != TSL_OK)
+		return rc;
+	type = trim((slice){ r.p, at - pos_of(p, r.p) });
+	if (at < pos_of(p, r.p + r.n)) {
+		val = trim((slice){ p->s + at + 1, pos_of(p, r.p + r.n) - at - 1 });
+		if (!val.n)
+			return perr(p, at, "missing value after '='");
+		if (memchr(val.p, '\0', val.n))
+			return perr(p, pos_of(p, val.p), "NUL byte in a value");
+	}
+	if (is_const) {
+		/* Final[T] */
+		if (!starts(type, "Final[") || type.p[type.n - 1] != ']')
+			return perr(p, pos_of(p, type.p), "bad Final annotation");
+		if (!val.n)
+			return perr(p, pos_of(p, type.p + type.n),
+				"constant without a value");
+		type = trim((slice){ type.p + 6, type.n - 7 });
+		if (!(cst->name = dup(p, name)) || !(cst->value_text = dup(p, val)))
+			return nomem(p, pos_of(p, t.p));
+		return norm_type(p, type, &cst->type);
+	}
+	if (!(attr->name = dup(p, name)))
+		return nomem(p, pos_of(p, t.p));
+	if (val.n && !(attr->default_text = dup(p, val)))
+		return nomem(p, pos_of(p, t.p));
+	return norm_type(p, type, &attr->type);
+}
+
+/* `__annotations__["name"] = T`: the name is not escaped by the writer, so it
+ * runs to the last `"] =` on the line (types hold no quotes). */
+static int parse_annot_line(parser *p, slice t, tsl_class_attr *attr)
+{
+	const char *q = memchr(t.p, '[', t.n);
+	const char *close = NULL;
+	slice name, type;
+
+	q++;
+	if (q >= t.p + t.n || *q != '"')
+		return perr(p, pos_of(p, t.p), "expected __annotations__[\"name\"]");
+	for (const char *c = q + 1; c + 1 < t.p + t.n; c++)
+		if (c[0] == '"' && c[1] == ']')
+			close = c;
+	if (!close)
+		return perr(p, pos_of(p, q), "unterminated __annotations__ key");
+	name = (slice){ q + 1, (size_t)(close - q - 1) };
+	type = skip_spaces((slice){ close + 2, (size_t)(t.p + t.n - close - 2) });
+	if (!type.n || type.p[0] != '=')
+		return perr(p, pos_of(p, close), "expected '=' after __annotations__ key");
+	type = trim((slice){ type.p + 1, type.n - 1 });
+	if (memchr(name.p, '\0', name.n))
+		return perr(p, pos_of(p, name.p), "NUL byte in a name");
+	if (!(attr->name = dup(p, name)))
+		return nomem(p, pos_of(p, t.p));
+	return norm_type(p, type, &attr->type);
+}
+
+static int parse_enum_line(parser *p, slice t, tsl_class_enum_member *e)
+{
+	size_t n = ident_len(t);
+	slice v = skip_spaces((slice){ t.p + n, t.n - n });
+
+	v = trim((slice){ v.p + 1, v.n - 1 }); /* past '=' */
+	if (!v.n)
+		return perr(p, pos_of(p, t.p), "enum member without a value");
+	if (memchr(v.p, '\0', v.n))
+		return perr(p, pos_of(p, v.p), "NUL byte in a value");
+	if (!(e->name = dup(p, (slice){ t.p, n })) || !(e->value_text = dup(p, v)))
+		return nomem(p, pos_of(p, t.p));
+	return TSL_OK;
+}
+
+typedef struct counts {
+	size_t attrs, consts, methods, enums;
+} counts;
+
+/*
+ * Walk the class body [body, end).  With fill false, count members into *c;
+ * with fill true, parse them into ci (arrays sized from the counts).
+ */
+static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
+	counts *c, bool fill)
+{
+	size_t q = body;
+	counts k = { 0, 0, 0, 0 };
+	int rc;
+
+	while (q < end) {
+		size_t le = line_end(p, q);
+		size_t in = indent_of(p, q, le);
+		slice t;
+		member m;
+
+		if (le > end)
+			le = end;
+		t = trim((slice){ p->s + q, le - q });
+		if (!t.n) {
+			q = le < p->len ? le + 1 : le;
+			continue;
+		}
+		if (in != 2)
+			return perr(p, q, "unexpected indentation (%zu spaces) in class %s",
+				in, ci->name);
+		m = classify(t, ci->kind);
+		if (m == M_BAD || !allowed(m, ci->kind))
+			return perr(p, q, "unexpected line in %s class %s",
+				tsl__class_kind_name(ci->kind), ci->name);
+		if (m == M_DEF) {
+			size_t de = def_extent(p, q, 2, end);
+
+			if (fill) {
+				tsl_class_method *mt;
+
+				if (k.methods >= c->methods)
+					return perr(p, q, "internal count mismatch");
+				mt = &ci->methods[k.methods];
+				if ((rc = parse_def(p, q, 2, de, mt)) != TSL_OK)
+					return rc;
+				if (!strcmp(mt->name, "__getstate__"))
+					ci->has_getstate = true;
+				if (!strcmp(mt->name, "__setstate__"))
+					ci->has_setstate = true;
+			}
+			k.methods++;
+			q = de;
+			continue;
+		}
+		if (k.methods && m != M_SKIP)
+			return perr(p, q, "declaration after a method in class %s",
+				ci->name);
+		switch (m) {
+		case M_ATTR:
+		case M_ANNOT:
+			if (fill) {
+				if (k.attrs >= c->attrs)
+					return perr(p, q, "internal count mismatch");
+				rc = m == M_ATTR ?
+					parse_attr_line(p, t, false,
+						&ci->attrs[k.attrs], NULL) :
+					parse_annot_line(p, t, &ci->attrs[k.attrs]);
+				if (rc != TSL_OK)
+					return rc;
+				if (m == M_ATTR && ci->attrs[k.attrs].default_text &&
+					ci->kind != TSL_CLASS_NAMEDTUPLE)
+					return perr(p, q, "attribute with a value in class %s",
+						ci->name);
+			}
+			k.attrs++;
+			break;
+		case M_CONST:
+			if (fill) {
+				if (k.consts >= c->consts)
+					return perr(p, q, "internal count mismatch");
+				rc = parse_attr_line(p, t, true, NULL,
+					&ci->consts[k.consts]);
+				if (rc != TSL_OK)
+					return rc;
+			}
+			k.consts++;
+			break;
+		case M_ENUM:
+			if (fill) {
+				if (k.enums >= c->enums)
+					return perr(p, q, "internal count mismatch");
+				rc = parse_enum_line(p, t, &ci->enum_members[k.enums]);
+				if (rc != TSL_OK)
+					return rc;
+			}
+			k.enums++;
+			break;
+		case M_PARAMS:
+		case M_BUFFERS:
+		case M_PREHOOKS:
+		case M_HOOKS:
+			if (fill) {
+				const char ***list;
+				size_t *n;
+				slice v = t;
+
+				if (m == M_PARAMS) {
+					list = &ci->parameters;
+					n = &ci->nparameters;
+					if (ci->has_parameters_line)
+						return perr(p, q, "second __parameters__");
+					ci->has_parameters_line = true;
+				} else if (m == M_BUFFERS) {
+					list = &ci->buffers;
+					n = &ci->nbuffers;
+					if (ci->has_buffers_line)
+						return perr(p, q, "second __buffers__");
+					ci->has_buffers_line = true;
+				} else if (m == M_PREHOOKS) {
+					list = &ci->forward_pre_hooks;
+					n = &ci->nforward_pre_hooks;
+				} else {
+					list = &ci->forward_hooks;
+					n = &ci->nforward_hooks;
+				}
+				if (*list)
+					return perr(p, q, "list given twice");
+				v.p = (const char *)memchr(t.p, '=', t.n) + 1;
+				v.n = t.n - (size_t)(v.p - t.p);
+				if ((rc = parse_list(p, v, list, n, false)) != TSL_OK)
+					return rc;
+			}
+			break;
+		default:
+			break;
+		}
+		q = le < p->len ? le + 1 : le;
+	}
+	if (!fill)
+		*c = k;
+	return TSL_OK;
+}
+
+static int parse_class(parser *p, size_t line, size_t end, slice name,
+	tsl_class_kind kind, tsl_class_info **out)
+{
+	tsl_class_info *ci;
+	counts c;
+	size_t body = next_line(p, line);
+	name_set params, buffers, pre, hooks;
+	int rc;
+
+	ci = tsl__arena_alloc(p->arena, sizeof *ci);
+	if (!ci || !(ci->name = dup(p, name)))
+		return nomem(p, line);
+	ci->kind = kind;
+	ci->offset = line;
+	ci->src = p->s + line;
+	ci->src_len = end - line;
+	if (body > end)
+		body = end;
+	if ((rc = walk_body(p, body, end, ci, &c, false)) != TSL_OK)
+		return rc;
+	if ((c.attrs && !(ci->attrs = tsl__arena_calloc(p->arena, c.attrs,
+		sizeof *ci->attrs))) ||
+		(c.consts && !(ci->consts = tsl__arena_calloc(p->arena, c.consts,
+		sizeof *ci->consts))) ||
+		(c.methods && !(ci->methods = tsl__arena_calloc(p->arena,
+		c.methods, sizeof *ci->methods))) ||
+		(c.enums && !(ci->enum_members = tsl__arena_calloc(p->arena,
+		c.enums, sizeof *ci->enum_members))))
+		return nomem(p, line);
+	if ((rc = walk_body(p, body, end, ci, &c, true)) != TSL_OK)
+		return rc;
+	ci->nattrs = c.attrs;
+	ci->nconsts = c.consts;
+	ci->nmethods = c.methods;
+	ci->nenum_members = c.enums;
+
+	if ((rc = set_build(p, &params, ci->parameters, ci->nparameters)) ||
+		(rc = set_build(p, &buffers, ci->buffers, ci->nbuffers)) ||
+		(rc = set_build(p, &pre, ci->forward_pre_hooks,
+			ci->nforward_pre_hooks)) ||
+		(rc = set_build(p, &hooks, ci->forward_hooks, ci->nforward_hooks)))
+		return rc;
+	for (size_t i = 0; i < ci->nattrs; i++) {
+		ci->attrs[i].is_parameter = set_has(&params, ci->attrs[i].name);
+		ci->attrs[i].is_buffer = set_has(&buffers, ci->attrs[i].name);
+	}
+	for (size_t i = 0; i < ci->nmethods; i++) {
+		ci->methods[i].is_forward_pre_hook =
+			set_has(&pre, ci->methods[i].name);
+		ci->methods[i].is_forward_hook =
+			set_has(&hooks, ci->methods[i].name);
+	}
+	*out = ci;
+	return TSL_OK;
+}
+
+/* `class Name(Base):` -> name and kind.  rest: the line after "class". */
+static int class_line(parser *p, size_t line, slice rest, slice *name,
+	tsl_class_kind *kind)
+{
+	slice base;
+
+	rest = trim(rest);
+	name->p = rest.p;
+	name->n = ident_len(rest);
+	if (!name->n)
+		return perr(p, line, "bad class name");
+	rest = skip_spaces((slice){ rest.p + name->n, rest.n - name->n });
+	if (equals(rest, ":")) {
+		*kind = TSL_CLASS_PLAIN;
+		return TSL_OK;
+	}
+	if (!rest.n || rest.p[0] != '(' || rest.n < 3 ||
+		rest.p[rest.n - 1] != ':')
+		return perr(p, line, "bad class line");
+	base = skip_spaces((slice){ rest.p, rest.n - 1 });
+	base = trim((slice){ base.p, base.n });
+	if (!base.n || base.p[base.n - 1] != ')')
+		return perr(p, line, "bad class line");
+	base = trim((slice){ base.p + 1, base.n - 2 });
+	if (equals(base, "Module"))
+		*kind = TSL_CLASS_MODULE;
+	else if (equals(base, "NamedTuple"))
+		*kind = TSL_CLASS_NAMEDTUPLE;
+	else if (equals(base, "Enum"))
+		*kind = TSL_CLASS_ENUM;
+	else if (equals(base, "Interface"))
+		*kind = TSL_CLASS_INTERFACE;
+	else if (equals(base, "ModuleInterface"))
+		*kind = TSL_CLASS_MODULE_INTERFACE;
+	else
+		return perr(p, line, "class %.*s has an unknown base '%.*s'",
+			(int)(name->n > 64 ? 64 : name->n), name->p,
+			(int)(base.n > 64 ? 64 : base.n), base.p);
+	return TSL_OK;
+}
+
+/* The end of a top-level statement starting at `line`: the next non-blank
+ * line at column 0. */
+static size_t top_extent(const parser *p, size_t line)
+{
+	size_t q = next_line(p, line);
+
+	while (q < p->len) {
+		size_t le = line_end(p, q);
+
+		if (!is_space((unsigned char)p->s[q]) &&
+			!blank_range(p->s + q, le - q))
+			break;
+		q = le < p->len ? le + 1 : le;
+	}
+	return q;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Entry points                                                             */
+/* ------------------------------------------------------------------------ */
+
+int tsl__class_header_parse(tsl_class_info **out, const char *src,
+	size_t len, const char *class_name, tsl_arena *arena,
+	const char *record, uint64_t base_offset, tsl_error *err)
+{
+	parser p = { src, len, arena, record, base_offset, err, NULL };
+	slice want, name;
+	size_t q = 0, found = SIZE_MAX, found_end = 0;
+	tsl_class_kind kind = TSL_CLASS_MODULE;
+	const char *dot;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!out || (!src && len) || !class_name || !arena)
+		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
+			"class_header_parse: bad argument");
+	dot = strrchr(class_name, '.');
+	want.p = dot ? dot + 1 : class_name;
+	want.n = strlen(want.p);
+	if (dot)
+		p.self_type = class_name;
+	if (!want.n)
+		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
+			"class_header_parse: empty class name");
+
+	/* find the class: only column-0 lines matter */
+	while (q < len) {
+		size_t le = line_end(&p, q);
+		slice t = { src + q, le - q };
+
+		if (starts(t, "class ") || starts(t, "class\t")) {
+			slice r = skip_spaces((slice){ t.p + 5, t.n - 5 });
+			size_t n = ident_len(r);
+
+			if (n == want.n && memcmp(r.p, want.p, n) == 0) {
+				if (found != SIZE_MAX)
+					return perr(&p, q, "class %s defined twice",
+						want.p);
+				found = q;
+				found_end = top_extent(&p, q);
+				if ((rc = class_line(&p, q, (slice){ t.p + 5,
+					t.n - 5 }, &name, &kind)) != TSL_OK)
+					return rc;
+			}
+		}
+		q = le < len ? le + 1 : le;
+	}
+	if (found == SIZE_MAX)
+		return tsl__error(err, TSL_ENOTFOUND, record, TSL_NO_OFFSET,
+			"no class %s in the code file", want.p);
+	return parse_class(&p, found, found_end, name, kind, out);
+}
+
+int tsl__code_functions(tsl_class_method **out, size_t *count,
+	const char *src, size_t len, tsl_arena *arena, const char *record,
+	uint64_t base_offset, tsl_error *err)
+{
+	parser p = { src, len, arena, record, base_offset, err, NULL };
+	size_t q, n = 0, k = 0;
+	tsl_class_method *fns = NULL;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (count)
+		*count = 0;
+	if (!out || !count || (!src && len) || !arena)
+		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
+			"code_functions: bad argument");
+	for (int pass = 0; pass < 2; pass++) {
+		q = 0;
+		while (q < len) {
+			size_t le = line_end(&p, q);
+			slice t = { src + q, le - q };
+
+			if (starts(t, "def ") || starts(t, "def\t")) {
+				size_t e = top_extent(&p, q);
+
+				if (pass) {
+					if (k >= n)
+						return perr(&p, q, "internal count mismatch");
+					if ((rc = parse_def(&p, q, 0, e, &fns[k])) !=
+						TSL_OK)
+						return rc;
+				}
+				k++;
+				q = e;
+				continue;
+			}
+			q = le < len ? le + 1 : le;
+		}
+		if (!pass) {
+			n = k;
+			k = 0;
+			if (!n)
+				return TSL_OK;
+			fns = tsl__arena_calloc(arena, n, sizeof *fns);
+			if (!fns)
+				return nomem(&p, 0);
+		}
+	}
+	*out = fns;
+	*count = n;
+	return TSL_OK;
+}
+
+const char *tsl__class_kind_name(tsl_class_kind kind)
+{
+	switch (kind) {
+	case TSL_CLASS_MODULE:
+		return "module";
+	case TSL_CLASS_PLAIN:
+		return "class";
+	case TSL_CLASS_NAMEDTUPLE:
+		return "namedtuple";
+	case TSL_CLASS_ENUM:
+		return "enum";
+	case TSL_CLASS_INTERFACE:
+		return "interface";
+	case TSL_CLASS_MODULE_INTERFACE:
+		return "module interface";
+	}
+	return "unknown";
+}

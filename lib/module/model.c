@@ -1,0 +1,735 @@
+/*
+ * model.c - tsl_model_load: constants.pkl, then data.pkl, then the module
+ * tree (class headers from code/, read lazily and cached per class).
+ * Touches no tensor bytes: storages are created as lazy views of records.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "model.h"
+
+/* ---- storages --------------------------------------------------------- */
+
+struct persid_ctx {
+	struct tsl_model *m;
+	const char *dir;          /* "data/", "constants/" */
+	const char *pickle;       /* for messages */
+};
+
+static int st_grow(struct tsl_model *m)
+{
+	size_t cap = m->st_table ? (m->st_mask + 1) * 2 : 64, i;
+	struct tsl_storage **t = calloc(cap, sizeof *t);
+
+	if (!t)
+		return TSL_ENOMEM;
+	for (i = 0; m->st_table && i <= m->st_mask; i++) {
+		struct tsl_storage *s = m->st_table[i];
+		size_t h;
+
+		if (!s)
+			continue;
+		h = (size_t)XXH3_64bits(s->record, strlen(s->record)) & (cap - 1);
+		while (t[h])
+			h = (h + 1) & (cap - 1);
+		t[h] = s;
+	}
+	free(m->st_table);
+	m->st_table = t;
+	m->st_mask = cap - 1;
+	return TSL_OK;
+}
+
+static const char *device_for(struct tsl_model *m, const char *location)
+{
+	return m->map_location ? m->map_location : location;
+}
+
+static struct tsl_storage *make_storage(void *payload, int dtype,
+	const char *key, const char *location, uint64_t numel, tsl_error *err)
+{
+	struct persid_ctx *c = payload;
+	struct tsl_model *m = c->m;
+	size_t dl = strlen(c->dir), kl = strlen(key), h;
+	uint64_t need;
+	char *rel;
+	struct tsl_storage *s;
+	const tsl_zip_entry *e;
+
+	if (tsl_dtype_size((tsl_dtype)dtype) == 0) {
+		tsl__error(err, TSL_EUNSUPPORTED, c->pickle, TSL_NO_OFFSET,
+			"storage '%s' has unsupported dtype %d", key, dtype);
+		return NULL;
+	}
+	if (tsl__mul_u64(numel, tsl_dtype_size((tsl_dtype)dtype), &need)) {
+		tsl__error(err, TSL_EFORMAT, c->pickle, TSL_NO_OFFSET,
+			"storage '%s': %llu elements overflow the byte count", key,
+			(unsigned long long)numel);
+		return NULL;
+	}
+	rel = tsl__arena_alloc(&m->arena, dl + kl + 1);
+	if (!rel) {
+		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
+		return NULL;
+	}
+	memcpy(rel, c->dir, dl);
+	memcpy(rel + dl, key, kl + 1);
+	/* the same record always yields the same storage object */
+	if (m->st_table) {
+		h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
+		while (m->st_table[h]) {
+			if (strcmp(m->st_table[h]->record, rel) == 0)
+				return m->st_table[h];
+			h = (h + 1) & m->st_mask;
+		}
+	}
+	e = tsl__zip_find(m->ar->zip, rel, dl + kl);
+	if (!e && numel != 0) {
+		tsl__error(err, TSL_EFORMAT, c->pickle, TSL_NO_OFFSET,
+			"persistent id names storage record '%s/%s', which the "
+			"archive does not have", m->ar->zip->prefix, rel);
+		return NULL;
+	}
+	if (m->st_count * 2 >= (m->st_table ? m->st_mask + 1 : 0) &&
+		st_grow(m)) {
+		tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
+			"out of memory");
+		return NULL;
+	}
+	s = tsl__arena_alloc(&m->arena, sizeof *s);
+	if (!s) {
+		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
+		return NULL;
+	}
+	s->dtype = dtype;
+	s->key = key;
+	s->location = location;
+	s->device = device_for(m, location);
+	s->record = rel;
+	s->numel = numel;
+	s->entry = (tsl_zip_entry *)e;
+	s->nbytes = e ? e->usize : 0;
+	s->ar = m->ar;
+	s->sync = &m->sync;
+	s->next = m->st_list;
+	m->st_list = s;
+	h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
+	while (m->st_table[h])
+		h = (h + 1) & m->st_mask;
+	m->st_table[h] = s;
+	m->st_count++;
+	return s;
+}
+
+/* ---- class headers ---------------------------------------------------- */
+
+/* "__torch__.a.b.C" -> "code/__torch__/a/b.py" */
+static int class_file(char *buf, size_t cap, const char *qname)
+{
+	const char *dot = strrchr(qname, '.');
+	size_t n, i;
+
+	if (!dot)
+		return -1;
+	n = (size_t)(dot - qname);
+	if (n + 9 > cap)
+		return -1;
+	memcpy(buf, "code/", 5);
+	for (i = 0; i < n; i++)
+		buf[5 + i] = qname[i] == '.' ? '/' : qname[i];
+	memcpy(buf + 5 + n, ".py", 4);
+	return 0;
+}
+
+static int cls_grow(struct tsl_model *m)
+{
+	size_t cap = m->cls_table ? (m->cls_mask + 1) * 2 : 64, i;
+	struct cls_slot *t = calloc(cap, sizeof *t);
+
+	if (!t)
+		return TSL_ENOMEM;
+	for (i = 0; m->cls_table && i <= m->cls_mask; i++) {
+		size_t h;
+
+		if (!m->cls_table[i].qname)
+			continue;
+		h = (size_t)XXH3_64bits(m->cls_table[i].qname,
+			strlen(m->cls_table[i].qname)) & (cap - 1);
+		while (t[h].qname)
+			h = (h + 1) & (cap - 1);
+		t[h] = m->cls_table[i];
+	}
+	free(m->cls_table);
+	m->cls_table = t;
+	m->cls_mask = cap - 1;
+	return TSL_OK;
+}
+
+/* The class header for a qualified name, parsed once.  *info is NULL when
+ * the archive has no source for it (torchbind classes, missing files). */
+static int get_class(struct tsl_model *m, const char *qname,
+	const tsl_class_info **info, tsl_error *err)
+{
+	char file[1024];
+	size_t h, len = strlen(qname);
+	const tsl_zip_entry *e;
+	const uint8_t *src;
+	size_t srclen;
+	tsl_class_info *ci = NULL;
+	uint64_t off = TSL_NO_OFFSET;
+	int rc;
+
+	*info = NULL;
+	if (m->cls_table) {
+		h = (size_t)XXH3_64bits(qname, len) & m->cls_mask;
+		while (m->cls_table[h].qname) {
+			if (strcmp(m->cls_table[h].qname, qname) == 0) {
+				*info = m->cls_table[h].info;
+				return TSL_OK;
+			}
+			h = (h + 1) & m->cls_mask;
+		}
+	}
+	if (strncmp(qname, "__torch__.torch.classes.", 24) != 0 &&
+		class_file(file, sizeof file, qname) == 0 &&
+		(e = tsl__zip_find(m->ar->zip, file, strlen(file))) != NULL) {
+		rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &src, &srclen,
+			err);
+		if (rc)
+			return rc;
+		if (e->method == 0 && tsl__zip_data_offset(m->ar->zip,
+			(tsl_zip_entry *)e, &off, NULL) != TSL_OK)
+			off = TSL_NO_OFFSET;
+		rc = tsl__class_header_parse(&ci, (const char *)src, srclen,
+			qname, &m->arena, e->name, off, err);
+		if (rc && rc != TSL_ENOTFOUND)
+			return rc;
+	}
+	if (m->cls_count * 2 >= (m->cls_table ? m->cls_mask + 1 : 0) &&
+		cls_grow(m))
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	h = (size_t)XXH3_64bits(qname, len) & m->cls_mask;
+	while (m->cls_table[h].qname)
+		h = (h + 1) & m->cls_mask;
+	m->cls_table[h].qname = qname;
+	m->cls_table[h].info = ci;
+	m->cls_count++;
+	*info = ci;
+	return TSL_OK;
+}
+
+/* ---- the tree --------------------------------------------------------- */
+
+static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
+	tsl_error *err);
+
+static int cmp_method(const void *a, const void *b)
+{
+	return strcmp(((const tsl_method *)a)->name,
+		((const tsl_method *)b)->name);
+}
+
+static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
+{
+	size_t i;
+
+	if (!d || d->kind != TSL_VALUE_DICT)
+		return NULL;
+	/* the state lists attributes in slot order: try the slot first */
+	if (hint < d->len) {
+		tsl_value *k = d->u.seq.items[2 * hint];
+
+		if (k->kind == TSL_VALUE_STRING && strcmp(k->u.s, name) == 0)
+			return d->u.seq.items[2 * hint + 1];
+	}
+	for (i = 0; i < d->len; i++) {
+		tsl_value *k = d->u.seq.items[2 * i];
+
+		if (k->kind == TSL_VALUE_STRING && strcmp(k->u.s, name) == 0)
+			return d->u.seq.items[2 * i + 1];
+	}
+	return NULL;
+}
+
+static bool in_list(const char **list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int build_methods(struct tsl_model *m, struct tsl_module *mod,
+	const tsl_class_info *ci, tsl_error *err)
+{
+	size_t i, n = 0, j;
+
+	for (i = 0; i < ci->nmethods; i++)
+		if (!ci->methods[i].is_forward_hook &&
+			!ci->methods[i].is_forward_pre_hook)
+			n++;
+	mod->methods = tsl__arena_calloc(&m->arena, n ? n : 1,
+		sizeof *mod->methods);
+	mod->msrc = tsl__arena_calloc(&m->arena, n ? n : 1, sizeof *mod->msrc);
+	if (!mod->methods || !mod->msrc)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	for (i = 0, j = 0; i < ci->nmethods; i++) {
+		const tsl_class_method *cm = &ci->methods[i];
+		tsl_method *mm;
+		const char **names, **types, **rets;
+
+		if (cm->is_forward_hook || cm->is_forward_pre_hook)
+			continue;
+		mm = &mod->methods[j];
+		names = tsl__arena_calloc(&m->arena, cm->nargs + 1,
+			sizeof *names);
+		types = tsl__arena_calloc(&m->arena, cm->nargs + 1,
+			sizeof *types);
+		rets = tsl__arena_calloc(&m->arena, 1, sizeof *rets);
+		if (!names || !types || !rets)
+			return tsl__arena_error(&m->arena, err, NULL,
+				TSL_NO_OFFSET);
+		for (size_t a = 0; a < cm->nargs; a++) {
+			names[a] = cm->args[a].name;
+			types[a] = cm->args[a].type ? cm->args[a].type :
+				mod->type;
+		}
+		/* no annotation: TorchScript infers; NoneType is what an
+		 * unannotated method without return value gets */
+		rets[0] = cm->return_type ? cm->return_type : "NoneType";
+		mm->name = cm->name;
+		mm->nargs = cm->nargs;
+		mm->arg_names = names;
+		mm->arg_types = types;
+		mm->nreturns = 1;
+		mm->return_types = rets;
+		j++;
+	}
+	mod->nmethods = n;
+	/* sort methods and their sources together */
+	for (i = 0, j = 0; i < ci->nmethods; i++)
+		if (!ci->methods[i].is_forward_hook &&
+			!ci->methods[i].is_forward_pre_hook)
+			mod->msrc[j++] = &ci->methods[i];
+	for (i = 1; i < n; i++) {   /* insertion sort: few methods */
+		tsl_method t = mod->methods[i];
+		const tsl_class_method *ts = mod->msrc[i];
+
+		for (j = i; j > 0 && cmp_method(&mod->methods[j - 1], &t) > 0;
+			j--) {
+			mod->methods[j] = mod->methods[j - 1];
+			mod->msrc[j] = mod->msrc[j - 1];
+		}
+		mod->methods[j] = t;
+		mod->msrc[j] = ts;
+	}
+	return TSL_OK;
+}
+
+static int build_module(struct tsl_model *m, tsl_value *v,
+	const tsl_class_info *ci, uint32_t depth, tsl_error *err)
+{
+	struct tsl_module *mod;
+	tsl_value *state = v->u.obj.state;
+	bool has_state = ci->has_getstate && ci->has_setstate;
+	size_t i;
+	int rc;
+
+	mod = tsl__arena_alloc(&m->arena, sizeof *mod);
+	if (!mod)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	mod->type = v->u.obj.type;
+	mod->value = v;
+	mod->cls = ci;
+	mod->model = m;
+	mod->training = -1;
+	v->kind = TSL_VALUE_MODULE;
+	v->u.obj.module = mod;
+	if (!has_state && (!state || state->kind != TSL_VALUE_DICT))
+		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
+			"module of class %s has no attribute dictionary as its "
+			"state", mod->type);
+	if (state) {
+		rc = convert(m, state, depth + 1, err);
+		if (rc)
+			return rc;
+	}
+	if (has_state)
+		mod->state = state;
+	mod->attrs = tsl__arena_calloc(&m->arena, ci->nattrs ? ci->nattrs : 1,
+		sizeof *mod->attrs);
+	if (!mod->attrs)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	mod->nattrs = ci->nattrs;
+	for (i = 0; i < ci->nattrs; i++) {
+		const tsl_class_attr *ca = &ci->attrs[i];
+		tsl_attr *a = &mod->attrs[i];
+
+		a->name = ca->name;
+		a->type = ca->type;
+		a->value = has_state ? NULL : dict_get(state, ca->name, i);
+		if (!has_state && !a->value)
+			return tsl__error(err, TSL_EFORMAT, "data.pkl",
+				TSL_NO_OFFSET,
+				"module of class %s lacks attribute '%s' that its "
+				"class declares", mod->type, ca->name);
+		if (ca->is_parameter)
+			a->kind = TSL_ATTR_PARAMETER;
+		else if (ca->is_buffer)
+			a->kind = TSL_ATTR_BUFFER;
+		else if (a->value && a->value->kind == TSL_VALUE_MODULE)
+			a->kind = TSL_ATTR_MODULE;
+		else
+			a->kind = TSL_ATTR_ATTRIBUTE;
+		if (strcmp(ca->name, "training") == 0 && a->value &&
+			a->value->kind == TSL_VALUE_BOOL)
+			mod->training = a->value->u.b ? 1 : 0;
+	}
+	return build_methods(m, mod, ci, err);
+}
+
+static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
+	tsl_error *err)
+{
+	struct tsl_storage *s = t->storage;
+	uint64_t extent = 0, bytes, isz;
+	uint32_t d;
+
+	t->owner = m;
+	if (t->q_scales && check_tensor(m, t->q_scales, err))
+		return err ? err->code : TSL_EFORMAT;
+	if (t->q_zero_points && check_tensor(m, t->q_zero_points, err))
+		return err ? err->code : TSL_EFORMAT;
+	if (t->sp_indices && check_tensor(m, t->sp_indices, err))
+		return err ? err->code : TSL_EFORMAT;
+	if (t->sp_values && check_tensor(m, t->sp_values, err))
+		return err ? err->code : TSL_EFORMAT;
+	if (!s || s->nbytes == 0)
+		return TSL_OK;   /* sparse, or a storage without data */
+	isz = tsl_dtype_size((tsl_dtype)t->dtype);
+	for (d = 0; d < t->ndim; d++) {
+		uint64_t span;
+
+		if (t->shape[d] == 0)
+			return TSL_OK;   /* empty: reaches nothing */
+		if (t->shape[d] < 0 || t->stride[d] < 0)
+			return tsl__error(err, TSL_EFORMAT, s->record,
+				TSL_NO_OFFSET, "tensor has a negative size or "
+				"stride");
+		if (tsl__mul_u64((uint64_t)(t->shape[d] - 1),
+			(uint64_t)t->stride[d], &span) ||
+			tsl__add_u64(extent, span, &extent))
+			goto overflow;
+	}
+	if (t->storage_offset < 0 ||
+		tsl__add_u64(extent, (uint64_t)t->storage_offset, &extent) ||
+		tsl__add_u64(extent, 1, &extent) ||
+		tsl__mul_u64(extent, isz, &bytes))
+		goto overflow;
+	if (bytes > s->nbytes)
+		return tsl__error(err, TSL_EFORMAT, s->record, TSL_NO_OFFSET,
+			"tensor view reaches %llu bytes but its storage record "
+			"holds %llu", (unsigned long long)bytes,
+			(unsigned long long)s->nbytes);
+	return TSL_OK;
+overflow:
+	return tsl__error(err, TSL_EFORMAT, s->record, TSL_NO_OFFSET,
+		"tensor shape and strides overflow 64-bit arithmetic");
+}
+
+static int enum_name(struct tsl_model *m, tsl_value *v, tsl_error *err)
+{
+	const tsl_class_info *ci;
+	const tsl_value *x = v->u.enm.value;
+	size_t i;
+	int rc = get_class(m, v->u.enm.type, &ci, err);
+
+	if (rc)
+		return rc;
+	if (!ci || !x)
+		return TSL_OK;
+	for (i = 0; i < ci->nenum_members; i++) {
+		const char *t = ci->enum_members[i].value_text;
+		size_t tl = strlen(t);
+		bool match = false;
+
+		if (x->kind == TSL_VALUE_INT) {
+			char *end;
+			long long n = strtoll(t, &end, 10);
+
+			match = *end == '\0' && n == x->u.i;
+		} else if (x->kind == TSL_VALUE_FLOAT) {
+			char *end;
+			double f = strtod(t, &end);
+
+			match = *end == '\0' && f == x->u.f;
+		} else if (x->kind == TSL_VALUE_STRING && tl >= 2 &&
+			(t[0] == '"' || t[0] == '\'')) {
+			match = tl - 2 == x->len && memcmp(t + 1, x->u.s, tl - 2) == 0;
+		}
+		if (match) {
+			v->u.enm.name = ci->enum_members[i].name;
+			break;
+		}
+	}
+	return TSL_OK;
+}
+
+/* Walk a value: objects whose class is a Module become modules, tensors are
+ * checked against their storages, enums get their member names.  Shared
+ * values are visited once; a value that contains itself is an error. */
+static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
+	tsl_error *err)
+{
+	const tsl_class_info *ci;
+	size_t i, n;
+	int rc = TSL_OK;
+
+	if (!v || (v->flags & TSL__VFLAG_DONE))
+		return TSL_OK;
+	if (v->flags & TSL__VFLAG_VISITING)
+		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
+			"a %s value contains itself (recursive structure)",
+			tsl_value_kind_name((tsl_value_kind)v->kind));
+	if (depth > m->limits.max_depth)
+		return tsl__error(err, TSL_ELIMIT, "data.pkl", TSL_NO_OFFSET,
+			"values nest deeper than max_depth (%u)",
+			m->limits.max_depth);
+	v->flags |= TSL__VFLAG_VISITING;
+	switch (v->kind) {
+	case TSL_VALUE_LIST:
+	case TSL_VALUE_TUPLE:
+	case TSL_VALUE_DICT:
+		n = v->kind == TSL_VALUE_DICT ? 2 * (size_t)v->len : v->len;
+		for (i = 0; i < n && !rc; i++)
+			rc = convert(m, v->u.seq.items[i], depth + 1, err);
+		break;
+	case TSL_VALUE_OBJECT:
+		rc = get_class(m, v->u.obj.type, &ci, err);
+		if (rc)
+			break;
+		if (ci && ci->kind == TSL_CLASS_MODULE) {
+			rc = build_module(m, v, ci, depth, err);
+			break;
+		}
+		if (!ci || ci->has_getstate || !v->u.obj.state ||
+			v->u.obj.state->kind != TSL_VALUE_DICT)
+			v->flags |= TSL__VFLAG_GETSTATE;
+		rc = convert(m, v->u.obj.state, depth + 1, err);
+		break;
+	case TSL_VALUE_ENUM:
+		rc = enum_name(m, v, err);
+		if (!rc)
+			rc = convert(m, v->u.enm.value, depth + 1, err);
+		break;
+	case TSL_VALUE_TENSOR:
+		if (v->u.tensor)
+			rc = check_tensor(m, v->u.tensor, err);
+		break;
+	default:
+		break;
+	}
+	v->flags &= (uint16_t)~TSL__VFLAG_VISITING;
+	v->flags |= TSL__VFLAG_DONE;
+	return rc;
+}
+
+/* ---- loading ---------------------------------------------------------- */
+
+static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
+	tsl_value **out, tsl_error *err)
+{
+	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, name, strlen(name));
+	struct persid_ctx pc = { m, dir, name };
+	tsl_pickle_ctx ctx;
+	const uint8_t *data;
+	size_t len;
+	int rc;
+
+	if (!e)
+		return tsl__error(err, TSL_EFORMAT, name, TSL_NO_OFFSET,
+			"PytorchStreamReader failed locating file %s: file not "
+			"found", name);
+	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &data, &len, err);
+	if (rc)
+		return rc;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.arena = &m->arena;
+	ctx.limits = &m->limits;
+	ctx.make_storage = make_storage;
+	ctx.payload = &pc;
+	ctx.record = e->name;
+	ctx.file_offset = TSL_NO_OFFSET;
+	if (e->method == 0)
+		tsl__zip_data_offset(m->ar->zip, (tsl_zip_entry *)e,
+			&ctx.file_offset, NULL);
+	return tsl__pickle_load(out, data, len, &ctx, err);
+}
+
+static int check_device(const char *dev, const char *what, tsl_error *err);
+
+static int check_devices(struct tsl_model *m, tsl_error *err)
+{
+	struct tsl_storage *s;
+	int rc;
+
+	if (m->map_location)
+		return check_device(m->map_location, "map_location", err);
+	for (s = m->st_list; s; s = s->next) {
+		rc = check_device(s->location, s->record, err);
+		if (rc)
+			return rc;
+	}
+	return TSL_OK;
+}
+
+/* Device availability: cpu always; others through a backend (issue: device
+ * backends).  Without one, fail as torch does, at load time. */
+static int check_device(const char *dev, const char *what, tsl_error *err)
+{
+	if (strcmp(dev, "cpu") == 0 || strncmp(dev, "cpu:", 4) == 0)
+		return TSL_OK;
+	if (strncmp(dev, "cuda", 4) == 0)
+		return tsl__error(err, TSL_EDEVICE, what, TSL_NO_OFFSET,
+			"Attempting to deserialize object on a CUDA device (%s) "
+			"but CUDA is not available. If you are running on a "
+			"CPU-only machine, use map_location=\"cpu\"", dev);
+	return tsl__error(err, TSL_EDEVICE, what, TSL_NO_OFFSET,
+		"device '%s' is not available (supported devices include CPU "
+		"and CUDA); use map_location=\"cpu\"", dev);
+}
+
+TSL_API void tsl_model_free(tsl_model *m)
+{
+	if (!m)
+		return;
+	tsl__storage_release_all(m->st_list);
+	free(m->st_table);
+	free(m->cls_table);
+	tsl__arena_free(&m->arena);
+	pthread_mutex_destroy(&m->sync.mu);
+	pthread_cond_destroy(&m->sync.cv);
+	tsl__archive_unref(m->ar);
+	free(m);
+}
+
+TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
+	const tsl_options *opts, tsl_error *err)
+{
+	struct tsl_model *m;
+	int rc;
+
+	if (!out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"out is NULL");
+	*out = NULL;
+	if (!ar)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"archive is NULL");
+	if (ar->kind == TSL_KIND_TORCH_SAVE)
+		return tsl__error(err, TSL_ENOTTORCHSCRIPT, "constants.pkl",
+			TSL_NO_OFFSET, "not a TorchScript archive: this is a "
+			"torch.save checkpoint (no constants.pkl); load it with "
+			"torch.load()");
+	if (ar->kind == TSL_KIND_TORCHSCRIPT_LEGACY)
+		return tsl__error(err, TSL_EUNSUPPORTED, "model.json",
+			TSL_NO_OFFSET, "legacy TorchScript archive (model.json, "
+			"PyTorch 1.0-1.2): not supported yet");
+	m = calloc(1, sizeof *m);
+	if (!m)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	rc = tsl__limits_from_options(&m->limits, opts, err);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	pthread_mutex_init(&m->sync.mu, NULL);
+	pthread_cond_init(&m->sync.cv, NULL);
+	tsl__archive_ref(ar);
+	m->ar = ar;
+	tsl__arena_init(&m->arena, m->limits.max_meta_bytes);
+	if (opts && opts->map_location && opts->map_location[0]) {
+		m->map_location = tsl__arena_strndup(&m->arena,
+			opts->map_location, strlen(opts->map_location));
+		if (!m->map_location) {
+			rc = tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+			goto fail;
+		}
+	}
+	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, err);
+	if (rc)
+		goto fail;
+	if (m->constants->kind != TSL_VALUE_TUPLE) {
+		rc = tsl__error(err, TSL_EFORMAT, "constants.pkl", TSL_NO_OFFSET,
+			"constants.pkl holds a %s, not a tuple",
+			tsl_value_kind_name((tsl_value_kind)m->constants->kind));
+		goto fail;
+	}
+	rc = run_pickle(m, "data.pkl", "data/", &m->root_value, err);
+	if (rc)
+		goto fail;
+	rc = convert(m, m->constants, 0, err);
+	if (rc)
+		goto fail;
+	rc = convert(m, m->root_value, 0, err);
+	if (rc)
+		goto fail;
+	if (m->root_value->kind != TSL_VALUE_MODULE) {
+		rc = tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
+			"data.pkl holds a %s%s%s, not a module",
+			tsl_value_kind_name((tsl_value_kind)m->root_value->kind),
+			m->root_value->kind == TSL_VALUE_OBJECT ? " of class " : "",
+			m->root_value->kind == TSL_VALUE_OBJECT ?
+				m->root_value->u.obj.type : "");
+		goto fail;
+	}
+	m->root = m->root_value->u.obj.module;
+	rc = check_devices(m, err);
+	if (rc)
+		goto fail;
+	*out = m;
+	return TSL_OK;
+fail:
+	tsl_model_free(m);
+	return rc;
+}
+
+TSL_API int tsl_load_path(tsl_model **out, const char *path,
+	const tsl_options *opts, tsl_error *err)
+{
+	tsl_archive *ar;
+	int rc;
+
+	if (!out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"out is NULL");
+	*out = NULL;
+	rc = tsl_archive_open_path(&ar, path, opts, err);
+	if (rc)
+		return rc;
+	rc = tsl_model_load(out, ar, opts, err);
+	tsl_archive_free(ar);   /* the model holds its own reference */
+	return rc;
+}
+
+TSL_API tsl_archive *tsl_model_archive(const tsl_model *m)
+{
+	return m ? m->ar : NULL;
+}
+
+TSL_API const tsl_module *tsl_model_root(const tsl_model *m)
+{
+	return m ? m->root : NULL;
+}
+
+TSL_API const tsl_value *tsl_model_constants(const tsl_model *m)
+{
+	return m ? m->constants : NULL;
+}

@@ -1,0 +1,56 @@
+/*
+ * model.h - the module tree: what torch.jit.load returns, built from the
+ * values of constants.pkl and data.pkl and the class headers under code/.
+ * Depends on pickle (values), storage (record-backed storages), archive.
+ */
+#ifndef TSL_MODEL_H
+#define TSL_MODEL_H
+
+#include "../pickle/pickle.h"
+#include "../storage/storage.h"
+#include "class_header.h"
+
+struct tsl_module {
+	const char *type;
+	int training;             /* 1, 0, -1 unknown */
+	tsl_value *value;         /* the MODULE value */
+	tsl_value *state;         /* __getstate__ value, or NULL */
+	const tsl_class_info *cls;
+	size_t nattrs;
+	tsl_attr *attrs;
+	size_t nmethods;
+	tsl_method *methods;      /* sorted by name */
+	const tsl_class_method **msrc; /* parallel to methods */
+	struct tsl_model *model;
+};
+
+struct cls_slot {
+	const char *qname;
+	const tsl_class_info *info; /* NULL: no class found */
+	int rc;
+};
+
+struct tsl_model {
+	tsl_archive *ar;
+	tsl_arena arena;
+	tsl_limits limits;
+	const char *map_location; /* in the arena, or NULL */
+	tsl_value *root_value;
+	tsl_module *root;
+	tsl_value *constants;
+	/* storages by record name */
+	struct tsl_storage **st_table;
+	size_t st_mask, st_count;
+	struct tsl_storage *st_list;
+	tsl_storage_sync sync;
+	/* class headers by qualified name */
+	struct cls_slot *cls_table;
+	size_t cls_mask, cls_count;
+	int owns_archive_ref;
+};
+
+#define TSL__VFLAG_VISITING 0x1
+#define TSL__VFLAG_DONE 0x2
+#define TSL__VFLAG_GETSTATE 0x4   /* OBJECT: the state is opaque */
+
+#endif

@@ -1,0 +1,338 @@
+/* module.c - the public module API: attributes, methods, paths, iteration
+ * in PyTorch's orders. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+TSL_API const char *tsl_module_type(const tsl_module *mod)
+{
+	return mod ? mod->type : NULL;
+}
+
+TSL_API int tsl_module_training(const tsl_module *mod)
+{
+	return mod ? mod->training : -1;
+}
+
+TSL_API const tsl_value *tsl_module_value(const tsl_module *mod)
+{
+	return mod ? mod->value : NULL;
+}
+
+TSL_API const tsl_value *tsl_module_state(const tsl_module *mod)
+{
+	return mod ? mod->state : NULL;
+}
+
+TSL_API size_t tsl_module_attr_count(const tsl_module *mod)
+{
+	return mod ? mod->nattrs : 0;
+}
+
+TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out)
+{
+	if (!mod || !out || i >= mod->nattrs)
+		return TSL_EINVAL;
+	*out = mod->attrs[i];
+	return TSL_OK;
+}
+
+TSL_API size_t tsl_module_method_count(const tsl_module *mod)
+{
+	return mod ? mod->nmethods : 0;
+}
+
+TSL_API int tsl_module_method(const tsl_module *mod, size_t i,
+	tsl_method *out)
+{
+	if (!mod || !out || i >= mod->nmethods)
+		return TSL_EINVAL;
+	*out = mod->methods[i];
+	return TSL_OK;
+}
+
+TSL_API int tsl_module_method_source(const tsl_module *mod, size_t i,
+	const char **src, size_t *len, tsl_error *err)
+{
+	if (!mod || !src || !len || i >= mod->nmethods)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"bad module or method index");
+	*src = mod->msrc[i]->src;
+	*len = mod->msrc[i]->src_len;
+	return TSL_OK;
+}
+
+/* One step of a dotted path: attribute of a module or object, or a string
+ * key of a dict, or an index of a list/tuple. */
+static const tsl_value *step(const tsl_value *v, const char *name, size_t n)
+{
+	size_t i;
+
+	if (!v)
+		return NULL;
+	if (v->kind == TSL_VALUE_MODULE) {
+		const struct tsl_module *mod = v->u.obj.module;
+
+		for (i = 0; i < mod->nattrs; i++)
+			if (strlen(mod->attrs[i].name) == n &&
+				memcmp(mod->attrs[i].name, name, n) == 0)
+				return mod->attrs[i].value;
+		return NULL;
+	}
+	if (v->kind == TSL_VALUE_OBJECT)
+		v = v->u.obj.state;
+	if (v && v->kind == TSL_VALUE_DICT) {
+		for (i = 0; i < v->len; i++) {
+			const tsl_value *k = v->u.seq.items[2 * i];
+
+			if (k->kind == TSL_VALUE_STRING && k->len == n &&
+				memcmp(k->u.s, name, n) == 0)
+				return v->u.seq.items[2 * i + 1];
+		}
+		return NULL;
+	}
+	if (v && (v->kind == TSL_VALUE_LIST || v->kind == TSL_VALUE_TUPLE)) {
+		char *end;
+		char buf[24];
+		unsigned long long idx;
+
+		if (n == 0 || n >= sizeof buf)
+			return NULL;
+		memcpy(buf, name, n);
+		buf[n] = '\0';
+		idx = strtoull(buf, &end, 10);
+		if (*end || idx >= v->len)
+			return NULL;
+		return v->u.seq.items[idx];
+	}
+	return NULL;
+}
+
+TSL_API const tsl_value *tsl_module_find(const tsl_module *mod,
+	const char *path)
+{
+	const tsl_value *v;
+	const char *p, *dot;
+
+	if (!mod || !path)
+		return NULL;
+	v = mod->value;
+	if (!*path)
+		return v;
+	for (p = path;; p = dot + 1) {
+		dot = strchr(p, '.');
+		v = step(v, p, dot ? (size_t)(dot - p) : strlen(p));
+		if (!v || !dot)
+			return v;
+	}
+}
+
+TSL_API const tsl_tensor *tsl_module_find_tensor(const tsl_module *mod,
+	const char *path)
+{
+	const tsl_value *v = tsl_module_find(mod, path);
+
+	return v && v->kind == TSL_VALUE_TENSOR ? v->u.tensor : NULL;
+}
+
+/* ---- iteration ---------------------------------------------------------- */
+
+struct walk {
+	char *name;
+	size_t len, cap;
+	const void **seen;        /* identities already yielded (dedupe) */
+	size_t nseen, capseen;
+	int dedupe;
+};
+
+static int push_name(struct walk *w, const char *part, size_t *saved)
+{
+	size_t pl = strlen(part), need = w->len + pl + 2;
+
+	*saved = w->len;
+	if (need > w->cap) {
+		size_t cap = need * 2;
+		char *p = realloc(w->name, cap);
+
+		if (!p)
+			return TSL_ENOMEM;
+		w->name = p;
+		w->cap = cap;
+	}
+	if (w->len)
+		w->name[w->len++] = '.';
+	memcpy(w->name + w->len, part, pl + 1);
+	w->len += pl;
+	return TSL_OK;
+}
+
+static int seen(struct walk *w, const void *p)
+{
+	size_t i;
+
+	for (i = 0; i < w->nseen; i++)
+		if (w->seen[i] == p)
+			return 1;
+	if (w->nseen == w->capseen) {
+		size_t cap = w->capseen ? w->capseen * 2 : 64;
+		const void **s = realloc(w->seen, cap * sizeof *s);
+
+		if (!s)
+			return -1;
+		w->seen = s;
+		w->capseen = cap;
+	}
+	w->seen[w->nseen++] = p;
+	return 0;
+}
+
+enum { W_PARAMS = 1, W_BUFFERS = 2 };
+
+static int walk_tensors(struct walk *w, const struct tsl_module *mod,
+	int what, tsl_named_tensor_cb cb, void *payload, int depth)
+{
+	size_t i, saved;
+	int rc;
+
+	if (depth > 10000)
+		return TSL_ELIMIT;
+	/* own parameters, then own buffers (state_dict's order), then
+	 * children in slot order */
+	for (int pass = 0; pass < 2; pass++) {
+		tsl_attr_kind k = pass == 0 ? TSL_ATTR_PARAMETER : TSL_ATTR_BUFFER;
+
+		if (!(what & (pass == 0 ? W_PARAMS : W_BUFFERS)))
+			continue;
+		for (i = 0; i < mod->nattrs; i++) {
+			const tsl_attr *a = &mod->attrs[i];
+			int s;
+
+			if (a->kind != k || !a->value ||
+				a->value->kind != TSL_VALUE_TENSOR ||
+				!a->value->u.tensor)
+				continue;
+			if (w->dedupe) {
+				s = seen(w, a->value->u.tensor);
+				if (s < 0)
+					return TSL_ENOMEM;
+				if (s)
+					continue;
+			}
+			if (push_name(w, a->name, &saved))
+				return TSL_ENOMEM;
+			rc = cb(payload, w->name, a->value->u.tensor);
+			w->len = saved;
+			w->name[w->len] = '\0';
+			if (rc)
+				return rc;
+		}
+	}
+	for (i = 0; i < mod->nattrs; i++) {
+		const tsl_attr *a = &mod->attrs[i];
+
+		if (!a->value || a->value->kind != TSL_VALUE_MODULE)
+			continue;
+		if (push_name(w, a->name, &saved))
+			return TSL_ENOMEM;
+		rc = walk_tensors(w, a->value->u.obj.module, what, cb, payload,
+			depth + 1);
+		w->len = saved;
+		w->name[w->len] = '\0';
+		if (rc)
+			return rc;
+	}
+	return TSL_OK;
+}
+
+static int run_walk(const tsl_module *mod, int what, int dedupe,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	struct walk w;
+	int rc;
+
+	if (!mod || !cb)
+		return TSL_EINVAL;
+	memset(&w, 0, sizeof w);
+	w.dedupe = dedupe;
+	w.name = calloc(1, 64);
+	if (!w.name)
+		return TSL_ENOMEM;
+	w.cap = 64;
+	rc = walk_tensors(&w, mod, what, cb, payload, 0);
+	free(w.name);
+	free(w.seen);
+	return rc;
+}
+
+TSL_API int tsl_module_named_parameters(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	return run_walk(mod, W_PARAMS, 1, cb, payload);
+}
+
+TSL_API int tsl_module_named_buffers(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	return run_walk(mod, W_BUFFERS, 1, cb, payload);
+}
+
+TSL_API int tsl_module_state_dict(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	return run_walk(mod, W_PARAMS | W_BUFFERS, 0, cb, payload);
+}
+
+static int walk_modules(struct walk *w, const struct tsl_module *mod,
+	tsl_named_module_cb cb, void *payload, int depth)
+{
+	size_t i, saved;
+	int rc, s;
+
+	if (depth > 10000)
+		return TSL_ELIMIT;
+	s = seen(w, mod);
+	if (s < 0)
+		return TSL_ENOMEM;
+	if (s)
+		return TSL_OK;
+	rc = cb(payload, w->name, mod);
+	if (rc)
+		return rc;
+	for (i = 0; i < mod->nattrs; i++) {
+		const tsl_attr *a = &mod->attrs[i];
+
+		if (!a->value || a->value->kind != TSL_VALUE_MODULE)
+			continue;
+		if (push_name(w, a->name, &saved))
+			return TSL_ENOMEM;
+		rc = walk_modules(w, a->value->u.obj.module, cb, payload,
+			depth + 1);
+		w->len = saved;
+		w->name[w->len] = '\0';
+		if (rc)
+			return rc;
+	}
+	return TSL_OK;
+}
+
+TSL_API int tsl_module_named_modules(const tsl_module *mod,
+	tsl_named_module_cb cb, void *payload)
+{
+	struct walk w;
+	int rc;
+
+	if (!mod || !cb)
+		return TSL_EINVAL;
+	memset(&w, 0, sizeof w);
+	w.name = calloc(1, 64);
+	if (!w.name)
+		return TSL_ENOMEM;
+	w.cap = 64;
+	rc = walk_modules(&w, mod, cb, payload, 0);
+	free(w.name);
+	free(w.seen);
+	return rc;
+}

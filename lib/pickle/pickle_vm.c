@@ -1,0 +1,2039 @@
+/*
+ * pickle_vm.c - the restricted pickle machine (see pickle.h; FORMAT.md
+ * sections 5 and 14).
+ *
+ * An iterative stack machine: the value stack and the mark stack are
+ * malloc'd growable arrays, the memo is an array indexed by the BINPUT
+ * index; every value lives in ctx->arena.  Nothing recurses on the C stack
+ * in proportion to the input.
+ *
+ * Invariants that protect the layers above:
+ *  - depth: every value's `depth` (nesting height) is <= max_depth, and at
+ *    most max_depth MARKs are open at once;
+ *  - no cycles: a container may only be changed (APPEND, SETITEM(S),
+ *    ADDITEMS, BUILD) while it is not an item of another value
+ *    (TSL__VF_INNER); changing it later, which only a cyclic (or hostile)
+ *    pickle does, is TSL_EUNSUPPORTED.  So the value graph is a DAG whose
+ *    heights stay exact;
+ *  - dicts: a key that occurs twice keeps its first position and takes the
+ *    last value (Python semantics), resolved once at STOP.
+ *    Keys compare by content for None/bool/int/float/str/bytes/device and
+ *    by identity for everything else.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pickle.h"
+
+/* GLOBAL actions (u.global.action of a TSL__VALUE_GLOBAL placeholder). */
+enum {
+	TSL__G_CLASS = 1,        /* __torch__.*: object (NEWOBJ/BUILD) or enum */
+	TSL__G_TENSOR_V2,        /* torch._utils _rebuild_tensor_v2 */
+	TSL__G_TENSOR_V3,        /* torch._utils _rebuild_tensor_v3 (Python) */
+	TSL__G_QTENSOR,          /* torch._utils _rebuild_qtensor */
+	TSL__G_SPARSE,           /* torch._utils _rebuild_sparse_tensor */
+	TSL__G_PARAMETER,        /* torch._utils _rebuild_parameter[_with_state] */
+	TSL__G_FROM_TYPE_V2,     /* torch._tensor _rebuild_from_type_v2 */
+	TSL__G_PARAMETER_CLS,    /* torch.nn.parameter Parameter */
+	TSL__G_TENSOR_CLS,       /* torch Tensor, torch._tensor Tensor */
+	TSL__G_ORDERED_DICT,     /* collections OrderedDict */
+	TSL__G_RESTORE_TYPE_TAG, /* torch.jit._pickle restore_type_tag */
+	TSL__G_INTLIST,          /* build_intlist, __main__ IntList */
+	TSL__G_DOUBLELIST,
+	TSL__G_BOOLLIST,
+	TSL__G_TENSORLIST,
+	TSL__G_TENSOR_FROM_ID,   /* build_tensor_from_id, __main__ TensorID */
+	TSL__G_DEVICE,           /* torch device */
+	TSL__G_COMPLEX,          /* builtins complex */
+	TSL__G_CODECS_ENCODE,    /* _codecs encode (Python) */
+	TSL__G_SET,              /* builtins set (Python) */
+	TSL__G_FROZENSET,        /* builtins frozenset (Python) */
+	TSL__G_BYTEARRAY,        /* builtins bytearray (Python) */
+	TSL__G_SIZE,             /* torch Size (Python) */
+	TSL__G_GET_LAYOUT        /* torch.serialization _get_layout (Python) */
+};
+
+/* Opcodes. */
+enum {
+	OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1',
+	OP_DUP = '2', OP_FLOAT = 'F', OP_INT = 'I', OP_BININT = 'J',
+	OP_BININT1 = 'K', OP_LONG = 'L', OP_BININT2 = 'M', OP_NONE = 'N',
+	OP_PERSID = 'P', OP_BINPERSID = 'Q', OP_REDUCE = 'R', OP_STRING = 'S',
+	OP_BINSTRING = 'T', OP_SHORT_BINSTRING = 'U', OP_UNICODE = 'V',
+	OP_BINUNICODE = 'X', OP_APPEND = 'a', OP_BUILD = 'b', OP_GLOBAL = 'c',
+	OP_DICT = 'd', OP_EMPTY_DICT = '}', OP_APPENDS = 'e', OP_GET = 'g',
+	OP_BINGET = 'h', OP_INST = 'i', OP_LONG_BINGET = 'j', OP_LIST = 'l',
+	OP_EMPTY_LIST = ']', OP_OBJ = 'o', OP_PUT = 'p', OP_BINPUT = 'q',
+	OP_LONG_BINPUT = 'r', OP_SETITEM = 's', OP_TUPLE = 't',
+	OP_EMPTY_TUPLE = ')', OP_SETITEMS = 'u', OP_BINFLOAT = 'G',
+	OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_EXT1 = 0x82, OP_EXT2 = 0x83,
+	OP_EXT4 = 0x84, OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87,
+	OP_NEWTRUE = 0x88, OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_LONG4 = 0x8b,
+	OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
+	OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d, OP_BINBYTES8 = 0x8e,
+	OP_EMPTY_SET = 0x8f, OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91,
+	OP_NEWOBJ_EX = 0x92, OP_STACK_GLOBAL = 0x93, OP_MEMOIZE = 0x94,
+	OP_FRAME = 0x95, OP_BYTEARRAY8 = 0x96, OP_NEXT_BUFFER = 0x97,
+	OP_READONLY_BUFFER = 0x98
+};
+
+#define GLOBAL_MAX 1024     /* bytes in a GLOBAL module or name */
+#define VALUE_SLAB 64       /* values allocated from the arena at once */
+
+struct vm {
+	const tsl_pickle_ctx *ctx;
+	tsl_error *err;
+	const uint8_t *data;
+	size_t len;
+	size_t pos;             /* next byte to read */
+	size_t op;              /* position of the current opcode */
+	unsigned char opcode;
+	bool python;
+	uint32_t max_depth;
+
+	tsl_value **stack;
+	size_t sp, scap;
+	size_t *marks;
+	size_t nmarks, mcap;
+	tsl_value **memo;
+	size_t memo_cap;        /* slots allocated */
+	size_t memo_count;      /* slots set (MEMOIZE's next index) */
+	tsl_value **dicts;      /* every dict made, for the key pass at STOP */
+	size_t ndicts, dcap;
+
+	tsl_value *slab;
+	size_t slab_left;
+	tsl_value *none, *yes, *no;
+};
+
+static uint64_t err_offset(const struct vm *m)
+{
+	if (m->ctx->file_offset == TSL_NO_OFFSET)
+		return TSL_NO_OFFSET;
+	return m->ctx->file_offset + m->op;
+}
+
+static const char *op_name(unsigned op)
+{
+	switch (op) {
+	case OP_MARK: return "MARK";
+	case OP_STOP: return "STOP";
+	case OP_POP: return "POP";
+	case OP_POP_MARK: return "POP_MARK";
+	case OP_DUP: return "DUP";
+	case OP_FLOAT: return "FLOAT";
+	case OP_INT: return "INT";
+	case OP_BININT: return "BININT";
+	case OP_BININT1: return "BININT1";
+	case OP_LONG: return "LONG";
+	case OP_BININT2: return "BININT2";
+	case OP_NONE: return "NONE";
+	case OP_PERSID: return "PERSID";
+	case OP_BINPERSID: return "BINPERSID";
+	case OP_REDUCE: return "REDUCE";
+	case OP_STRING: return "STRING";
+	case OP_BINSTRING: return "BINSTRING";
+	case OP_SHORT_BINSTRING: return "SHORT_BINSTRING";
+	case OP_UNICODE: return "UNICODE";
+	case OP_BINUNICODE: return "BINUNICODE";
+	case OP_APPEND: return "APPEND";
+	case OP_BUILD: return "BUILD";
+	case OP_GLOBAL: return "GLOBAL";
+	case OP_DICT: return "DICT";
+	case OP_EMPTY_DICT: return "EMPTY_DICT";
+	case OP_APPENDS: return "APPENDS";
+	case OP_GET: return "GET";
+	case OP_BINGET: return "BINGET";
+	case OP_INST: return "INST";
+	case OP_LONG_BINGET: return "LONG_BINGET";
+	case OP_LIST: return "LIST";
+	case OP_EMPTY_LIST: return "EMPTY_LIST";
+	case OP_OBJ: return "OBJ";
+	case OP_PUT: return "PUT";
+	case OP_BINPUT: return "BINPUT";
+	case OP_LONG_BINPUT: return "LONG_BINPUT";
+	case OP_SETITEM: return "SETITEM";
+	case OP_TUPLE: return "TUPLE";
+	case OP_EMPTY_TUPLE: return "EMPTY_TUPLE";
+	case OP_SETITEMS: return "SETITEMS";
+	case OP_BINFLOAT: return "BINFLOAT";
+	case OP_PROTO: return "PROTO";
+	case OP_NEWOBJ: return "NEWOBJ";
+	case OP_EXT1: return "EXT1";
+	case OP_EXT2: return "EXT2";
+	case OP_EXT4: return "EXT4";
+	case OP_TUPLE1: return "TUPLE1";
+	case OP_TUPLE2: return "TUPLE2";
+	case OP_TUPLE3: return "TUPLE3";
+	case OP_NEWTRUE: return "NEWTRUE";
+	case OP_NEWFALSE: return "NEWFALSE";
+	case OP_LONG1: return "LONG1";
+	case OP_LONG4: return "LONG4";
+	case OP_BINBYTES: return "BINBYTES";
+	case OP_SHORT_BINBYTES: return "SHORT_BINBYTES";
+	case OP_SHORT_BINUNICODE: return "SHORT_BINUNICODE";
+	case OP_BINUNICODE8: return "BINUNICODE8";
+	case OP_BINBYTES8: return "BINBYTES8";
+	case OP_EMPTY_SET: return "EMPTY_SET";
+	case OP_ADDITEMS: return "ADDITEMS";
+	case OP_FROZENSET: return "FROZENSET";
+	case OP_NEWOBJ_EX: return "NEWOBJ_EX";
+	case OP_STACK_GLOBAL: return "STACK_GLOBAL";
+	case OP_MEMOIZE: return "MEMOIZE";
+	case OP_FRAME: return "FRAME";
+	case OP_BYTEARRAY8: return "BYTEARRAY8";
+	case OP_NEXT_BUFFER: return "NEXT_BUFFER";
+	case OP_READONLY_BUFFER: return "READONLY_BUFFER";
+	default: return "?";
+	}
+}
+
+TSL_PRINTF(3, 4)
+static int fail(struct vm *m, int code, const char *fmt, ...)
+{
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return tsl__error(m->err, code, m->ctx->record, err_offset(m),
+		"%s at offset %zu: %s", op_name(m->opcode), m->op, msg);
+}
+
+static int fail_mem(struct vm *m)
+{
+	return tsl__arena_error(m->ctx->arena, m->err, m->ctx->record,
+		err_offset(m));
+}
+
+static int fail_nomem(struct vm *m)
+{
+	return tsl__error(m->err, TSL_ENOMEM, m->ctx->record, err_offset(m),
+		"out of memory for the pickle stack or memo");
+}
+
+static const char *kind_name(const tsl_value *v)
+{
+	switch (v->kind) {
+	case TSL_VALUE_NONE: return "None";
+	case TSL_VALUE_BOOL: return "bool";
+	case TSL_VALUE_INT: return "int";
+	case TSL_VALUE_FLOAT: return "float";
+	case TSL_VALUE_COMPLEX: return "complex";
+	case TSL_VALUE_STRING: return "str";
+	case TSL_VALUE_BYTES: return "bytes";
+	case TSL_VALUE_LIST: return "list";
+	case TSL_VALUE_TUPLE: return "tuple";
+	case TSL_VALUE_DICT: return "dict";
+	case TSL_VALUE_DEVICE: return "device";
+	case TSL_VALUE_ENUM: return "enum";
+	case TSL_VALUE_OBJECT: return "object";
+	case TSL_VALUE_MODULE: return "module";
+	case TSL_VALUE_TENSOR: return "tensor";
+	case TSL__VALUE_GLOBAL: return "GLOBAL";
+	case TSL__VALUE_STORAGE: return "storage";
+	default: return "?";
+	}
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static tsl_value *new_value(struct vm *m, int kind)
+{
+	tsl_value *v;
+
+	if (!m->slab_left) {
+		m->slab = tsl__arena_calloc(m->ctx->arena, VALUE_SLAB,
+			sizeof *m->slab);
+		if (!m->slab)
+			return NULL;
+		m->slab_left = VALUE_SLAB;
+	}
+	v = m->slab++;
+	m->slab_left--;
+	memset(v, 0, sizeof *v);
+	v->kind = (uint16_t)kind;
+	return v;
+}
+
+static tsl_value *new_int(struct vm *m, int64_t i)
+{
+	tsl_value *v = new_value(m, TSL_VALUE_INT);
+
+	if (v)
+		v->u.i = i;
+	return v;
+}
+
+static tsl_value *new_bool(struct vm *m, int b)
+{
+	tsl_value **slot = b ? &m->yes : &m->no;
+
+	if (!*slot) {
+		*slot = new_value(m, TSL_VALUE_BOOL);
+		if (*slot)
+			(*slot)->u.b = b;
+	}
+	return *slot;
+}
+
+static tsl_value *new_none(struct vm *m)
+{
+	if (!m->none)
+		m->none = new_value(m, TSL_VALUE_NONE);
+	return m->none;
+}
+
+static tsl_value *new_str(struct vm *m, int kind, const void *s, size_t n)
+{
+	tsl_value *v = new_value(m, kind);
+
+	if (!v)
+		return NULL;
+	v->u.s = tsl__arena_strndup(m->ctx->arena, s, n);
+	if (!v->u.s)
+		return NULL;
+	v->len = (uint32_t)n;
+	return v;
+}
+
+static int track_dict(struct vm *m, tsl_value *d)
+{
+	if (m->ndicts == m->dcap) {
+		size_t cap = m->dcap ? m->dcap * 2 : 64;
+		tsl_value **p = realloc(m->dicts, cap * sizeof *p);
+
+		if (!p)
+			return fail_nomem(m);
+		m->dicts = p;
+		m->dcap = cap;
+	}
+	m->dicts[m->ndicts++] = d;
+	return TSL_OK;
+}
+
+/* Account for `item` becoming part of container c (depth, INNER, cycles). */
+static int adopt(struct vm *m, tsl_value *c, tsl_value *item)
+{
+	if (item == c)
+		return fail(m, TSL_EUNSUPPORTED,
+			"a %s that contains itself (cyclic structures are not "
+			"supported)", kind_name(c));
+	item->flags |= TSL__VF_INNER;
+	if (item->depth >= c->depth) {
+		if (item->depth >= m->max_depth)
+			return fail(m, TSL_ELIMIT,
+				"values nested deeper than max_depth (%u)",
+				m->max_depth);
+		c->depth = item->depth + 1;
+	}
+	return TSL_OK;
+}
+
+/* A new LIST/TUPLE/DICT from n items (n/2 entries for a dict). */
+static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
+	tsl_value **out)
+{
+	size_t units = kind == TSL_VALUE_DICT ? n / 2 : n;
+	tsl_value *v;
+	int rc;
+
+	if (units > m->ctx->limits->max_container || units > UINT32_MAX)
+		return fail(m, TSL_ELIMIT,
+			"a %s of %zu items is over max_container (%llu)",
+			kind == TSL_VALUE_DICT ? "dict" : kind == TSL_VALUE_LIST ?
+			"list" : "tuple", units,
+			(unsigned long long)m->ctx->limits->max_container);
+	v = new_value(m, kind);
+	if (!v)
+		return fail_mem(m);
+	v->depth = 1;
+	if (n) {
+		v->u.seq.items = tsl__arena_calloc(m->ctx->arena, n,
+			sizeof *items);
+		if (!v->u.seq.items)
+			return fail_mem(m);
+		memcpy(v->u.seq.items, items, n * sizeof *items);
+		for (size_t i = 0; i < n; i++)
+			if ((rc = adopt(m, v, items[i])))
+				return rc;
+	}
+	v->len = (uint32_t)units;
+	v->u.seq.cap = (uint32_t)units;
+	if (kind == TSL_VALUE_DICT && (rc = track_dict(m, v)))
+		return rc;
+	*out = v;
+	return TSL_OK;
+}
+
+static int check_mutable(struct vm *m, tsl_value *c)
+{
+	if (c->flags & TSL__VF_INNER)
+		return fail(m, TSL_EUNSUPPORTED,
+			"changes a %s that is already inside another value "
+			"(cyclic structures are not supported)", kind_name(c));
+	return TSL_OK;
+}
+
+/* Append n items (n/2 entries for a dict) to list/dict/set c. */
+static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
+{
+	size_t unit = c->kind == TSL_VALUE_DICT ? 2 : 1;
+	size_t units = n / unit, need, cap;
+	tsl_value **p;
+	int rc;
+
+	if ((rc = check_mutable(m, c)))
+		return rc;
+	need = (size_t)c->len + units;
+	if (need > m->ctx->limits->max_container || need > UINT32_MAX)
+		return fail(m, TSL_ELIMIT,
+			"a %s of %zu items is over max_container (%llu)",
+			kind_name(c), need,
+			(unsigned long long)m->ctx->limits->max_container);
+	if (need > c->u.seq.cap) {
+		cap = c->u.seq.cap ? (size_t)c->u.seq.cap * 2 : need;
+		if (cap < need)
+			cap = need;
+		if (cap > UINT32_MAX)
+			cap = UINT32_MAX;
+		if (cap > m->ctx->limits->max_container)
+			cap = need;
+		p = tsl__arena_calloc(m->ctx->arena, cap, unit * sizeof *p);
+		if (!p)
+			return fail_mem(m);
+		if (c->len)
+			memcpy(p, c->u.seq.items, c->len * unit * sizeof *p);
+		c->u.seq.items = p;
+		c->u.seq.cap = (uint32_t)cap;
+	}
+	for (size_t i = 0; i < units * unit; i++) {
+		if ((rc = adopt(m, c, items[i])))
+			return rc;
+		c->u.seq.items[c->len * unit + i] = items[i];
+	}
+	c->len = (uint32_t)need;
+	return TSL_OK;
+}
+
+/* ---- the stack ----------------------------------------------------------- */
+
+static int push(struct vm *m, tsl_value *v)
+{
+	if (!v)
+		return fail_mem(m);
+	if (m->sp == m->scap) {
+		size_t cap = m->scap ? m->scap * 2 : 256;
+		tsl_value **p = realloc(m->stack, cap * sizeof *p);
+
+		if (!p)
+			return fail_nomem(m);
+		m->stack = p;
+		m->scap = cap;
+	}
+	m->stack[m->sp++] = v;
+	return TSL_OK;
+}
+
+static size_t stack_floor(const struct vm *m)
+{
+	return m->nmarks ? m->marks[m->nmarks - 1] : 0;
+}
+
+/* At least n values above the innermost mark. */
+static int need(struct vm *m, size_t n)
+{
+	if (m->sp - stack_floor(m) < n)
+		return fail(m, TSL_EFORMAT, "needs %zu value%s on the stack, "
+			"has %zu", n, n == 1 ? "" : "s",
+			m->sp - stack_floor(m));
+	return TSL_OK;
+}
+
+/* Pop the innermost mark: *start is the first item above it. */
+static int pop_mark(struct vm *m, size_t *start)
+{
+	if (!m->nmarks)
+		return fail(m, TSL_EFORMAT, "no MARK on the stack");
+	*start = m->marks[--m->nmarks];
+	return TSL_OK;
+}
+
+/* ---- input ---------------------------------------------------------------- */
+
+static int take(struct vm *m, size_t n, const uint8_t **p)
+{
+	if (m->len - m->pos < n)
+		return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
+			err_offset(m), "truncated pickle: %s at offset %zu needs "
+			"%zu bytes, %zu left", op_name(m->opcode), m->op, n,
+			m->len - m->pos);
+	*p = m->data + m->pos;
+	m->pos += n;
+	return TSL_OK;
+}
+
+/* A line ending in '\n' (not included), at most max bytes. */
+static int take_line(struct vm *m, size_t max, const char **s, size_t *n)
+{
+	const uint8_t *start = m->data + m->pos;
+	size_t left = m->len - m->pos;
+	const uint8_t *nl = memchr(start, '\n', left < max + 1 ? left : max + 1);
+
+	if (!nl) {
+		if (left <= max)
+			return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
+				err_offset(m), "truncated pickle: %s at offset "
+				"%zu has no end of line", op_name(m->opcode),
+				m->op);
+		return fail(m, TSL_EFORMAT, "line longer than %zu bytes", max);
+	}
+	*s = (const char *)start;
+	*n = (size_t)(nl - start);
+	m->pos += *n + 1;
+	return TSL_OK;
+}
+
+/* ---- memo ------------------------------------------------------------------ */
+
+static int memo_put(struct vm *m, uint64_t idx)
+{
+	int rc;
+
+	if ((rc = need(m, 1)))
+		return rc;
+	if (idx >= m->ctx->limits->max_memo)
+		return fail(m, TSL_ELIMIT, "memo index %llu is over max_memo "
+			"(%llu)", (unsigned long long)idx,
+			(unsigned long long)m->ctx->limits->max_memo);
+	if (idx >= m->memo_cap) {
+		uint64_t cap = m->memo_cap ? (uint64_t)m->memo_cap * 2 : 256;
+		tsl_value **p;
+
+		if (cap <= idx)
+			cap = idx + 1;
+		if (cap > m->ctx->limits->max_memo)
+			cap = m->ctx->limits->max_memo;
+		if (cap > SIZE_MAX / sizeof *p)
+			return fail_nomem(m);
+		p = realloc(m->memo, (size_t)cap * sizeof *p);
+		if (!p)
+			return fail_nomem(m);
+		memset(p + m->memo_cap, 0, ((size_t)cap - m->memo_cap) * sizeof *p);
+		m->memo = p;
+		m->memo_cap = (size_t)cap;
+	}
+	if (!m->memo[idx])
+		m->memo_count++;
+	m->memo[idx] = m->stack[m->sp - 1];
+	return TSL_OK;
+}
+
+static int memo_get(struct vm *m, uint64_t idx)
+{
+	if (idx >= m->memo_cap || !m->memo[idx])
+		return fail(m, TSL_EFORMAT, "%s %llu of an unset memo slot",
+			op_name(m->opcode), (unsigned long long)idx);
+	return push(m, m->memo[idx]);
+}
+
+/* ---- integers and text forms ------------------------------------------------ */
+
+/* n bytes of little-endian two's complement. */
+static int decode_long(struct vm *m, const uint8_t *b, size_t n, int64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n > 8) {
+		uint8_t ext = (b[7] & 0x80) ? 0xff : 0x00;
+
+		for (size_t i = 8; i < n; i++)
+			if (b[i] != ext)
+				return fail(m, TSL_EUNSUPPORTED, "integer too "
+					"large (%zu bytes)", n);
+		n = 8;
+	}
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	if (n > 0 && n < 8 && (b[n - 1] & 0x80))
+		v |= ~(uint64_t)0 << (8 * n);
+	*out = (int64_t)v;
+	return TSL_OK;
+}
+
+/* A decimal integer (text INT/LONG/GET/PUT); trailing 'L' allowed. */
+static int parse_decimal(struct vm *m, const char *s, size_t n, int64_t *out)
+{
+	bool neg = false;
+	uint64_t v = 0, lim;
+	size_t i = 0;
+
+	if (n && s[n - 1] == 'L')
+		n--;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	if (i == n)
+		return fail(m, TSL_EFORMAT, "not a decimal integer");
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return fail(m, TSL_EFORMAT, "not a decimal integer");
+		if (v > (lim - (uint64_t)(s[i] - '0')) / 10)
+			return fail(m, TSL_EUNSUPPORTED, "integer too large");
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return TSL_OK;
+}
+
+/* ---- GLOBAL ------------------------------------------------------------------ */
+
+static const char *const storage_names[TSL_DTYPE_COUNT] = {
+	"Byte", "Char", "Short", "Int", "Long", "Half", "Float", "Double",
+	"ComplexHalf", "ComplexFloat", "ComplexDouble", "Bool", "QInt8",
+	"QUInt8", "QInt32", "BFloat16", "QUInt4x2", "QUInt2x4", "Bits1x8",
+	"Bits2x4", "Bits4x2", "Bits8", "Bits16", "Float8_e5m2",
+	"Float8_e4m3fn", "Float8_e5m2fnuz", "Float8_e4m3fnuz", "UInt16",
+	"UInt32", "UInt64"
+};
+
+/* torch.dtype names as Python pickles them (GLOBAL torch float32). */
+static const char *const dtype_names[TSL_DTYPE_COUNT] = {
+	"uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+	"float64", "complex32", "complex64", "complex128", "bool", "qint8",
+	"quint8", "qint32", "bfloat16", "quint4x2", "quint2x4", "bits1x8",
+	"bits2x4", "bits4x2", "bits8", "bits16", "float8_e5m2",
+	"float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz", "uint16",
+	"uint32", "uint64"
+};
+
+#define PY 1   /* only with TSL_PICKLE_PYTHON */
+#define INT 2  /* push ival, no placeholder */
+
+static const struct global_entry {
+	const char *module;
+	const char *name;
+	int action;       /* TSL__G_* or 0 with INT */
+	int64_t ival;
+	unsigned flags;
+} global_table[] = {
+	{ "torch._utils", "_rebuild_tensor_v2", TSL__G_TENSOR_V2, 0, 0 },
+	{ "torch._utils", "_rebuild_qtensor", TSL__G_QTENSOR, 0, 0 },
+	{ "torch._utils", "_rebuild_sparse_tensor", TSL__G_SPARSE, 0, 0 },
+	{ "torch._utils", "_rebuild_parameter", TSL__G_PARAMETER, 0, 0 },
+	{ "torch._utils", "_rebuild_parameter_with_state", TSL__G_PARAMETER,
+		0, PY },
+	{ "torch._utils", "_rebuild_tensor_v3", TSL__G_TENSOR_V3, 0, PY },
+	{ "torch._tensor", "_rebuild_from_type_v2", TSL__G_FROM_TYPE_V2, 0, 0 },
+	{ "torch.nn.parameter", "Parameter", TSL__G_PARAMETER_CLS, 0, PY },
+	{ "torch", "Tensor", TSL__G_TENSOR_CLS, 0, PY },
+	{ "torch._tensor", "Tensor", TSL__G_TENSOR_CLS, 0, PY },
+	{ "torch", "per_tensor_affine", 0, TSL_QSCHEME_PER_TENSOR_AFFINE, INT },
+	{ "torch", "per_channel_affine", 0, TSL_QSCHEME_PER_CHANNEL_AFFINE,
+		INT },
+	{ "torch", "per_tensor_symmetric", 0,
+		TSL_QSCHEME_PER_TENSOR_SYMMETRIC, INT },
+	{ "torch", "per_channel_symmetric", 0,
+		TSL_QSCHEME_PER_CHANNEL_SYMMETRIC, INT },
+	{ "torch", "per_channel_affine_float_qparams", 0,
+		TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS, INT },
+	{ "collections", "OrderedDict", TSL__G_ORDERED_DICT, 0, 0 },
+	{ "torch.jit._pickle", "restore_type_tag", TSL__G_RESTORE_TYPE_TAG, 0,
+		0 },
+	{ "torch.jit._pickle", "build_intlist", TSL__G_INTLIST, 0, 0 },
+	{ "torch.jit._pickle", "build_doublelist", TSL__G_DOUBLELIST, 0, 0 },
+	{ "torch.jit._pickle", "build_boollist", TSL__G_BOOLLIST, 0, 0 },
+	{ "torch.jit._pickle", "build_tensorlist", TSL__G_TENSORLIST, 0, 0 },
+	{ "torch.jit._pickle", "build_tensor_from_id", TSL__G_TENSOR_FROM_ID,
+		0, 0 },
+	{ "__main__", "TensorID", TSL__G_TENSOR_FROM_ID, 0, 0 },
+	{ "__main__", "IntList", TSL__G_INTLIST, 0, 0 },
+	{ "torch", "device", TSL__G_DEVICE, 0, 0 },
+	{ "builtins", "complex", TSL__G_COMPLEX, 0, 0 },
+	{ "__builtin__", "complex", TSL__G_COMPLEX, 0, PY },
+	{ "_codecs", "encode", TSL__G_CODECS_ENCODE, 0, PY },
+	{ "builtins", "set", TSL__G_SET, 0, PY },
+	{ "__builtin__", "set", TSL__G_SET, 0, PY },
+	{ "builtins", "frozenset", TSL__G_FROZENSET, 0, PY },
+	{ "__builtin__", "frozenset", TSL__G_FROZENSET, 0, PY },
+	{ "builtins", "bytearray", TSL__G_BYTEARRAY, 0, PY },
+	{ "__builtin__", "bytearray", TSL__G_BYTEARRAY, 0, PY },
+	{ "torch", "Size", TSL__G_SIZE, 0, PY },
+	{ "torch.serialization", "_get_layout", TSL__G_GET_LAYOUT, 0, PY },
+	{ "torch", "UntypedStorage", 0, TSL_UINT8, INT | PY },
+	{ "torch", "strided", 0, TSL_LAYOUT_STRIDED, INT | PY },
+	{ "torch", "sparse_coo", 0, TSL_LAYOUT_SPARSE_COO, INT | PY },
+};
+
+static bool global_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+static bool eq(const char *s, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+static int global(struct vm *m, const char *mod, size_t mlen,
+	const char *name, size_t nlen)
+{
+	const struct global_entry *g = NULL;
+	int action = 0;
+	int64_t ival = 0;
+	bool is_int = false;
+	tsl_value *v;
+	char *q;
+
+	if (!mlen || !nlen)
+		return fail(m, TSL_EFORMAT, "empty GLOBAL module or name");
+	if (mlen > GLOBAL_MAX || nlen > GLOBAL_MAX)
+		return fail(m, TSL_EFORMAT, "GLOBAL name longer than %d bytes",
+			GLOBAL_MAX);
+	for (size_t i = 0; i < mlen; i++)
+		if (!global_char_ok(mod[i]))
+			return fail(m, TSL_EFORMAT, "GLOBAL module has the "
+				"byte 0x%02x", (unsigned char)mod[i]);
+	for (size_t i = 0; i < nlen; i++)
+		if (!global_char_ok(name[i]))
+			return fail(m, TSL_EFORMAT, "GLOBAL name has the byte "
+				"0x%02x", (unsigned char)name[i]);
+
+	for (size_t i = 0; i < sizeof global_table / sizeof *global_table;
+		i++) {
+		if (eq(mod, mlen, global_table[i].module) &&
+			eq(name, nlen, global_table[i].name) &&
+			(m->python || !(global_table[i].flags & PY))) {
+			g = &global_table[i];
+			break;
+		}
+	}
+	if (g) {
+		action = g->action;
+		ival = g->ival;
+		is_int = g->flags & INT;
+	} else if (eq(mod, mlen, "torch") && nlen > 7 &&
+		!memcmp(name + nlen - 7, "Storage", 7)) {
+		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
+			if (eq(name, nlen - 7, storage_names[d])) {
+				is_int = true;
+				ival = d;
+				break;
+			}
+	} else if (m->python && eq(mod, mlen, "torch")) {
+		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
+			if (eq(name, nlen, dtype_names[d])) {
+				is_int = true;
+				ival = d;
+				break;
+			}
+	}
+	if (!action && !is_int && mlen >= 9 && !memcmp(mod, "__torch__", 9) &&
+		(mlen == 9 || mod[9] == '.'))
+		action = TSL__G_CLASS;
+	if (is_int)
+		return push(m, new_int(m, ival));
+	if (!action)
+		return fail(m, TSL_EUNSAFE, "GLOBAL '%.*s %.*s' is not allowed",
+			(int)mlen, mod, (int)nlen, name);
+
+	/* one buffer "module.name": module is its first len bytes */
+	v = new_value(m, TSL__VALUE_GLOBAL);
+	if (!v)
+		return fail_mem(m);
+	q = tsl__arena_alloc(m->ctx->arena, mlen + nlen + 2);
+	if (!q)
+		return fail_mem(m);
+	memcpy(q, mod, mlen);
+	q[mlen] = '.';
+	memcpy(q + mlen + 1, name, nlen);
+	q[mlen + 1 + nlen] = '\0';
+	v->u.global.action = action;
+	v->u.global.module = q;
+	v->u.global.name = q + mlen + 1;
+	v->len = (uint32_t)mlen;
+	return push(m, v);
+}
+
+/* ---- rebuilding tensors ----------------------------------------------------- */
+
+/* arg must be a tuple of min..max items. */
+static int args_of(struct vm *m, tsl_value *arg, size_t min, size_t max,
+	const char *what, tsl_value ***items)
+{
+	if (arg->kind != TSL_VALUE_TUPLE)
+		return fail(m, TSL_EFORMAT, "%s takes a tuple, not a %s", what,
+			kind_name(arg));
+	if (arg->len < min || arg->len > max) {
+		if (min == max)
+			return fail(m, TSL_EFORMAT, "%s takes %zu arguments, "
+				"not %u", what, min, arg->len);
+		return fail(m, TSL_EFORMAT, "%s takes %zu to %zu arguments, "
+			"not %u", what, min, max, arg->len);
+	}
+	*items = arg->u.seq.items;
+	return TSL_OK;
+}
+
+static int want_int(struct vm *m, const tsl_value *v, const char *what,
+	int64_t *out)
+{
+	if (v->kind == TSL_VALUE_INT) {
+		*out = v->u.i;
+		return TSL_OK;
+	}
+	return fail(m, TSL_EFORMAT, "%s is a %s, not an int", what,
+		kind_name(v));
+}
+
+static int want_bool(struct vm *m, const tsl_value *v, const char *what,
+	int *out)
+{
+	if (v->kind == TSL_VALUE_BOOL) {
+		*out = v->u.b;
+		return TSL_OK;
+	}
+	if (v->kind == TSL_VALUE_INT && (v->u.i == 0 || v->u.i == 1)) {
+		*out = (int)v->u.i;
+		return TSL_OK;
+	}
+	return fail(m, TSL_EFORMAT, "%s is a %s, not a bool", what,
+		kind_name(v));
+}
+
+static int want_tensor(struct vm *m, const tsl_value *v, const char *what,
+	struct tsl_tensor **out)
+{
+	if (v->kind != TSL_VALUE_TENSOR || !v->u.tensor)
+		return fail(m, TSL_EFORMAT, "%s is a %s, not a tensor", what,
+			kind_name(v));
+	*out = v->u.tensor;
+	return TSL_OK;
+}
+
+/* A tuple (or list) of ints: n items into a (rank-checked) arena array. */
+static int int_tuple(struct vm *m, const tsl_value *v, const char *what,
+	int64_t **out, uint32_t *n)
+{
+	int64_t *a;
+
+	if (v->kind != TSL_VALUE_TUPLE && v->kind != TSL_VALUE_LIST)
+		return fail(m, TSL_EFORMAT, "tensor %s is a %s, not a tuple",
+			what, kind_name(v));
+	if (v->len > m->ctx->limits->max_rank)
+		return fail(m, TSL_ELIMIT, "tensor rank %u is over max_rank "
+			"(%u)", v->len, m->ctx->limits->max_rank);
+	a = tsl__arena_calloc(m->ctx->arena, v->len ? v->len : 1, sizeof *a);
+	if (!a)
+		return fail_mem(m);
+	for (uint32_t i = 0; i < v->len; i++) {
+		if (v->u.seq.items[i]->kind != TSL_VALUE_INT)
+			return fail(m, TSL_EFORMAT, "tensor %s item %u is a %s, "
+				"not an int", what, i,
+				kind_name(v->u.seq.items[i]));
+		a[i] = v->u.seq.items[i]->u.i;
+	}
+	*out = a;
+	*n = v->len;
+	return TSL_OK;
+}
+
+static struct tsl_tensor *new_tensor(struct vm *m)
+{
+	struct tsl_tensor *t = tsl__arena_alloc(m->ctx->arena, sizeof *t);
+
+	if (t) {
+		t->qscheme = TSL_QSCHEME_NONE;
+		t->layout = TSL_LAYOUT_STRIDED;
+	}
+	return t;
+}
+
+static int check_sizes(struct vm *m, const int64_t *shape, uint32_t n)
+{
+	uint64_t numel = 1;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (shape[i] < 0)
+			return fail(m, TSL_EFORMAT, "tensor size %u is negative "
+				"(%lld)", i, (long long)shape[i]);
+		if (tsl__mul_u64(numel, (uint64_t)shape[i], &numel) ||
+			numel > INT64_MAX)
+			return fail(m, TSL_EFORMAT, "tensor element count "
+				"overflows");
+	}
+	return TSL_OK;
+}
+
+/* storage, offset, size, stride -> a strided tensor. */
+static int strided(struct vm *m, tsl_value **a, struct tsl_tensor **out)
+{
+	struct tsl_tensor *t = new_tensor(m);
+	int64_t off, extent, term;
+	uint32_t n, ns;
+	int rc;
+
+	if (!t)
+		return fail_mem(m);
+	if (a[0]->kind != TSL__VALUE_STORAGE)
+		return fail(m, TSL_EFORMAT, "tensor storage is a %s, not a "
+			"storage (BINPERSID)", kind_name(a[0]));
+	t->storage = a[0]->u.st.storage;
+	t->dtype = a[0]->u.st.dtype;
+	if ((rc = want_int(m, a[1], "tensor storage offset", &off)))
+		return rc;
+	if (off < 0)
+		return fail(m, TSL_EFORMAT, "tensor storage offset %lld is "
+			"negative", (long long)off);
+	t->storage_offset = off;
+	if ((rc = int_tuple(m, a[2], "size", &t->shape, &n)) ||
+		(rc = int_tuple(m, a[3], "stride", &t->stride, &ns)))
+		return rc;
+	if (n != ns)
+		return fail(m, TSL_EFORMAT, "tensor has %u sizes but %u "
+			"strides", n, ns);
+	t->ndim = n;
+	if ((rc = check_sizes(m, t->shape, n)))
+		return rc;
+	/* the last element reached: offset + sum((size - 1) * stride) */
+	extent = off;
+	for (uint32_t i = 0; i < n; i++) {
+		if (t->stride[i] < 0)
+			return fail(m, TSL_EUNSUPPORTED, "tensor stride %u is "
+				"negative (%lld)", i, (long long)t->stride[i]);
+		if (t->shape[i] == 0) {
+			extent = off;
+			break;
+		}
+		if (tsl__mul_i64(t->shape[i] - 1, t->stride[i], &term) ||
+			tsl__add_i64(extent, term, &extent))
+			return fail(m, TSL_EFORMAT, "tensor extent overflows "
+				"(sizes and strides too large)");
+	}
+	*out = t;
+	return TSL_OK;
+}
+
+/* Optional {conj, neg} metadata dict (maybe restore_type_tag'ged). */
+static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
+{
+	int rc;
+
+	if (md->kind == TSL_VALUE_NONE)
+		return TSL_OK;
+	if (md->kind != TSL_VALUE_DICT)
+		return fail(m, TSL_EFORMAT, "tensor metadata is a %s, not a "
+			"dict", kind_name(md));
+	for (uint32_t i = 0; i < md->len; i++) {
+		tsl_value *k = md->u.seq.items[2 * i];
+		tsl_value *v = md->u.seq.items[2 * i + 1];
+		int *dst;
+
+		if (k->kind != TSL_VALUE_STRING)
+			return fail(m, TSL_EFORMAT, "tensor metadata key is a "
+				"%s, not a str", kind_name(k));
+		if (eq(k->u.s, k->len, "conj"))
+			dst = &t->conj;
+		else if (eq(k->u.s, k->len, "neg"))
+			dst = &t->neg;
+		else
+			continue;
+		if ((rc = want_bool(m, v, "tensor metadata value", dst)))
+			return rc;
+	}
+	return TSL_OK;
+}
+
+static int push_tensor(struct vm *m, struct tsl_tensor *t)
+{
+	tsl_value *v = new_value(m, TSL_VALUE_TENSOR);
+
+	if (!v)
+		return fail_mem(m);
+	v->u.tensor = t;
+	return push(m, v);
+}
+
+static int rebuild_tensor(struct vm *m, tsl_value *arg, bool v3)
+{
+	const char *what = v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2";
+	struct tsl_tensor *t;
+	tsl_value **a;
+	int64_t dt;
+	int rc;
+
+	if ((rc = args_of(m, arg, v3 ? 7 : 6, v3 ? 8 : 7, what, &a)) ||
+		(rc = strided(m, a, &t)) ||
+		(rc = want_bool(m, a[4], "requires_grad", &t->requires_grad)))
+		return rc;
+	if (v3) {
+		if ((rc = want_int(m, a[6], "_rebuild_tensor_v3 dtype", &dt)))
+			return rc;
+		if (dt < 0 || dt >= TSL_DTYPE_COUNT)
+			return fail(m, TSL_EUNSUPPORTED, "unknown dtype %lld",
+				(long long)dt);
+		t->dtype = (int)dt;
+	}
+	if (arg->len > (v3 ? 7u : 6u) &&
+		(rc = tensor_metadata(m, t, a[arg->len - 1])))
+		return rc;
+	return push_tensor(m, t);
+}
+
+static int rebuild_qtensor(struct vm *m, tsl_value *arg)
+{
+	struct tsl_tensor *t;
+	tsl_value **a, **q;
+	int64_t scheme;
+	int rc;
+
+	if ((rc = args_of(m, arg, 6, 7, "_rebuild_qtensor", &a)) ||
+		(rc = strided(m, a, &t)) ||
+		(rc = want_bool(m, a[5], "requires_grad", &t->requires_grad)))
+		return rc;
+	if (a[4]->kind != TSL_VALUE_TUPLE || a[4]->len < 1)
+		return fail(m, TSL_EFORMAT, "qparams is a %s, not a tuple",
+			kind_name(a[4]));
+	q = a[4]->u.seq.items;
+	if ((rc = want_int(m, q[0], "qscheme", &scheme)))
+		return rc;
+	switch (scheme) {
+	case TSL_QSCHEME_PER_TENSOR_AFFINE:
+	case TSL_QSCHEME_PER_TENSOR_SYMMETRIC:
+		if (a[4]->len != 3)
+			return fail(m, TSL_EFORMAT, "per-tensor qparams have "
+				"%u items, not 3", a[4]->len);
+		if (q[1]->kind == TSL_VALUE_FLOAT)
+			t->q_scale = q[1]->u.f;
+		else if (q[1]->kind == TSL_VALUE_INT)
+			t->q_scale = (double)q[1]->u.i;
+		else
+			return fail(m, TSL_EFORMAT, "quantization scale is a "
+				"%s, not a float", kind_name(q[1]));
+		if ((rc = want_int(m, q[2], "quantization zero point",
+			&t->q_zero_point)))
+			return rc;
+		break;
+	case TSL_QSCHEME_PER_CHANNEL_AFFINE:
+	case TSL_QSCHEME_PER_CHANNEL_SYMMETRIC:
+	case TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS:
+		if (a[4]->len != 4)
+			return fail(m, TSL_EFORMAT, "per-channel qparams have "
+				"%u items, not 4", a[4]->len);
+		if ((rc = want_tensor(m, q[1], "quantization scales",
+			&t->q_scales)) ||
+			(rc = want_tensor(m, q[2], "quantization zero points",
+			&t->q_zero_points)) ||
+			(rc = want_int(m, q[3], "quantization axis",
+			&t->q_axis)))
+			return rc;
+		if (t->q_axis < 0 || (uint64_t)t->q_axis >= t->ndim)
+			return fail(m, TSL_EFORMAT, "quantization axis %lld of "
+				"a %u-d tensor", (long long)t->q_axis, t->ndim);
+		break;
+	default:
+		return fail(m, TSL_EUNSUPPORTED, "unknown qscheme %lld",
+			(long long)scheme);
+	}
+	t->qscheme = (int)scheme;
+	return push_tensor(m, t);
+}
+
+static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
+	tsl_value *indices, tsl_value *values)
+{
+	struct tsl_tensor *t = new_tensor(m);
+	uint32_t n;
+	int rc;
+
+	if (!t)
+		return fail_mem(m);
+	t->layout = TSL_LAYOUT_SPARSE_COO;
+	t->requires_grad = requires_grad;
+	if ((rc = int_tuple(m, size, "size", &t->shape, &n)) ||
+		(rc = check_sizes(m, t->shape, n)) ||
+		(rc = want_tensor(m, indices, "sparse indices",
+		&t->sp_indices)) ||
+		(rc = want_tensor(m, values, "sparse values", &t->sp_values)))
+		return rc;
+	t->ndim = n;
+	t->stride = tsl__arena_calloc(m->ctx->arena, n ? n : 1,
+		sizeof *t->stride);
+	if (!t->stride)
+		return fail_mem(m);
+	t->dtype = t->sp_values->dtype;
+	return push_tensor(m, t);
+}
+
+static int rebuild_sparse(struct vm *m, tsl_value *arg)
+{
+	tsl_value **a, **d;
+	int64_t layout;
+	int rg = 0, rc;
+
+	if ((rc = args_of(m, arg, 2, 6, "_rebuild_sparse_tensor", &a)) ||
+		(rc = want_int(m, a[0], "sparse layout", &layout)))
+		return rc;
+	if (layout != TSL_LAYOUT_SPARSE_COO)
+		return fail(m, TSL_EUNSUPPORTED, "sparse layout %lld (only "
+			"COO is supported)", (long long)layout);
+	if (arg->len == 2) {
+		/* Python: (layout, (indices, values, size[, coalesced])) */
+		if (a[1]->kind != TSL_VALUE_TUPLE || a[1]->len < 3 ||
+			a[1]->len > 4)
+			return fail(m, TSL_EFORMAT, "sparse data is not a tuple "
+				"(indices, values, size)");
+		d = a[1]->u.seq.items;
+		return sparse_coo(m, d[2], 0, d[0], d[1]);
+	}
+	/* TorchScript: (layout, size, requires_grad, indices, values[, hooks]) */
+	if (arg->len < 5)
+		return fail(m, TSL_EFORMAT, "_rebuild_sparse_tensor takes 5 or "
+			"6 arguments, not %u", arg->len);
+	if ((rc = want_bool(m, a[2], "requires_grad", &rg)))
+		return rc;
+	return sparse_coo(m, a[1], rg, a[3], a[4]);
+}
+
+/* ---- other GLOBAL actions ---------------------------------------------------- */
+
+static int typed_list(struct vm *m, tsl_value *arg, int action)
+{
+	static const char *const tags[] = { "List[int]", "List[float]",
+		"List[bool]", "List[Tensor]" };
+	static const int kinds[] = { TSL_VALUE_INT, TSL_VALUE_FLOAT,
+		TSL_VALUE_BOOL, TSL_VALUE_TENSOR };
+	int i = action - TSL__G_INTLIST;
+	tsl_value **a, *l;
+	int rc;
+
+	if ((rc = args_of(m, arg, 1, 1, "build_list", &a)))
+		return rc;
+	l = a[0];
+	if (l->kind != TSL_VALUE_LIST)
+		return fail(m, TSL_EFORMAT, "%s of a %s", tags[i],
+			kind_name(l));
+	for (uint32_t j = 0; j < l->len; j++)
+		if (l->u.seq.items[j]->kind != kinds[i])
+			return fail(m, TSL_EFORMAT, "%s item %u is a %s", tags[i],
+				j, kind_name(l->u.seq.items[j]));
+	l->u.seq.type_tag = tags[i];
+	return push(m, l);
+}
+
+/* UTF-8 text whose code points are < 256 -> those bytes (latin-1). */
+static int latin1(struct vm *m, const tsl_value *s)
+{
+	const uint8_t *p = (const uint8_t *)s->u.s;
+	tsl_value *v;
+	char *o;
+	size_t n = 0;
+
+	o = tsl__arena_alloc(m->ctx->arena, (size_t)s->len + 1);
+	if (!o)
+		return fail_mem(m);
+	for (size_t i = 0; i < s->len; i++) {
+		if (p[i] < 0x80) {
+			o[n++] = (char)p[i];
+		} else if ((p[i] & 0xfe) == 0xc2 && i + 1 < s->len &&
+			(p[i + 1] & 0xc0) == 0x80) {
+			o[n++] = (char)(((p[i] & 0x03) << 6) | (p[i + 1] & 0x3f));
+			i++;
+		} else {
+			return fail(m, TSL_EFORMAT, "bytes are not latin-1 text");
+		}
+	}
+	o[n] = '\0';
+	v = new_value(m, TSL_VALUE_BYTES);
+	if (!v)
+		return fail_mem(m);
+	v->u.s = o;
+	v->len = (uint32_t)n;
+	return push(m, v);
+}
+
+static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build);
+
+static int apply_python(struct vm *m, int action, tsl_value *arg)
+{
+	tsl_value **a, *v;
+	int64_t layout;
+	int rc;
+
+	switch (action) {
+	case TSL__G_PARAMETER:
+	case TSL__G_PARAMETER_CLS: {
+		struct tsl_tensor *t;
+		int rg = 1;
+
+		if ((rc = args_of(m, arg, action == TSL__G_PARAMETER ? 3 : 1,
+			action == TSL__G_PARAMETER ? 4 : 2, "Parameter", &a)) ||
+			(rc = want_tensor(m, a[0], "parameter data", &t)) ||
+			(arg->len > 1 &&
+			(rc = want_bool(m, a[1], "requires_grad", &rg))))
+			return rc;
+		t->requires_grad = rg;
+		return push(m, a[0]);
+	}
+	case TSL__G_FROM_TYPE_V2:
+		/* (func, type, args, state): func(*args); type and state are
+		   Python-side decorations */
+		if ((rc = args_of(m, arg, 4, 4, "_rebuild_from_type_v2", &a)))
+			return rc;
+		if (a[0]->kind != TSL__VALUE_GLOBAL ||
+			a[0]->u.global.action == TSL__G_FROM_TYPE_V2 ||
+			a[0]->u.global.action == TSL__G_CLASS)
+			return fail(m, TSL_EUNSUPPORTED, "_rebuild_from_type_v2 "
+				"of a %s", kind_name(a[0]));
+		return apply(m, a[0], a[2], false);
+	case TSL__G_CODECS_ENCODE:
+		if ((rc = args_of(m, arg, 2, 2, "_codecs.encode", &a)))
+			return rc;
+		if (a[0]->kind != TSL_VALUE_STRING ||
+			a[1]->kind != TSL_VALUE_STRING)
+			return fail(m, TSL_EFORMAT, "_codecs.encode takes (str, "
+				"str)");
+		if (!eq(a[1]->u.s, a[1]->len, "latin1") &&
+			!eq(a[1]->u.s, a[1]->len, "latin-1"))
+			return fail(m, TSL_EUNSUPPORTED, "_codecs.encode with "
+				"encoding '%s'", a[1]->u.s);
+		return latin1(m, a[0]);
+	case TSL__G_BYTEARRAY:
+		if ((rc = args_of(m, arg, 0, 2, "bytearray", &a)))
+			return rc;
+		if (arg->len == 0)
+			return push(m, new_str(m, TSL_VALUE_BYTES, "", 0));
+		if (arg->len == 1 && a[0]->kind == TSL_VALUE_BYTES)
+			return push(m, a[0]);
+		if (arg->len == 2 && a[0]->kind == TSL_VALUE_STRING)
+			return latin1(m, a[0]);
+		return fail(m, TSL_EFORMAT, "bytearray of a %s",
+			kind_name(a[0]));
+	case TSL__G_SET:
+	case TSL__G_FROZENSET:
+		if ((rc = args_of(m, arg, 0, 1, "set", &a)))
+			return rc;
+		if (arg->len && a[0]->kind != TSL_VALUE_LIST &&
+			a[0]->kind != TSL_VALUE_TUPLE)
+			return fail(m, TSL_EFORMAT, "set of a %s",
+				kind_name(a[0]));
+		if ((rc = new_seq(m, TSL_VALUE_LIST, arg->len ?
+			a[0]->u.seq.items : NULL, arg->len ? a[0]->len : 0, &v)))
+			return rc;
+		v->u.seq.type_tag = action == TSL__G_SET ? "set" : "frozenset";
+		return push(m, v);
+	case TSL__G_SIZE:
+		if ((rc = args_of(m, arg, 0, 1, "torch.Size", &a)))
+			return rc;
+		if (!arg->len)
+			return push(m, arg);
+		if (a[0]->kind != TSL_VALUE_TUPLE &&
+			a[0]->kind != TSL_VALUE_LIST)
+			return fail(m, TSL_EFORMAT, "torch.Size of a %s",
+				kind_name(a[0]));
+		if ((rc = new_seq(m, TSL_VALUE_TUPLE, a[0]->u.seq.items,
+			a[0]->len, &v)))
+			return rc;
+		return push(m, v);
+	case TSL__G_GET_LAYOUT:
+		if ((rc = args_of(m, arg, 1, 1, "_get_layout", &a)))
+			return rc;
+		if (a[0]->kind != TSL_VALUE_STRING)
+			return fail(m, TSL_EFORMAT, "layout name is a %s",
+				kind_name(a[0]));
+		if (eq(a[0]->u.s, a[0]->len, "torch.strided"))
+			layout = TSL_LAYOUT_STRIDED;
+		else if (eq(a[0]->u.s, a[0]->len, "torch.sparse_coo"))
+			layout = TSL_LAYOUT_SPARSE_COO;
+		else
+			return fail(m, TSL_EUNSUPPORTED, "layout '%s'", a[0]->u.s);
+		return push(m, new_int(m, layout));
+	case TSL__G_TENSOR_CLS:
+		return fail(m, TSL_EUNSUPPORTED, "torch.Tensor() called");
+	default:
+		return fail(m, TSL_EFORMAT, "GLOBAL action %d", action);
+	}
+}
+
+/*
+ * Call placeholder g with arg (REDUCE, or BUILD when build).  Pushes the
+ * result.  Recursion: only _rebuild_from_type_v2 calls back, one level.
+ */
+static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
+{
+	tsl_value **a, *v;
+	int action = g->u.global.action;
+	int rc;
+
+	switch (action) {
+	case TSL__G_CLASS:
+		if (build) {
+			/* GLOBAL cls, state, BUILD: an object from its state */
+			v = new_value(m, TSL_VALUE_OBJECT);
+			if (!v)
+				return fail_mem(m);
+			v->u.obj.type = g->u.global.module;
+			v->u.obj.state = arg;
+			if ((rc = adopt(m, v, arg)))
+				return rc;
+			return push(m, v);
+		}
+		v = new_value(m, TSL_VALUE_ENUM);
+		if (!v)
+			return fail_mem(m);
+		v->u.enm.type = g->u.global.module;
+		if (arg->kind == TSL_VALUE_TUPLE && arg->len == 1)
+			arg = arg->u.seq.items[0];
+		v->u.enm.value = arg;
+		if ((rc = adopt(m, v, arg)))
+			return rc;
+		return push(m, v);
+	case TSL__G_TENSOR_V2:
+		return rebuild_tensor(m, arg, false);
+	case TSL__G_TENSOR_V3:
+		return rebuild_tensor(m, arg, true);
+	case TSL__G_QTENSOR:
+		return rebuild_qtensor(m, arg);
+	case TSL__G_SPARSE:
+		return rebuild_sparse(m, arg);
+	case TSL__G_ORDERED_DICT:
+		if (arg->kind != TSL_VALUE_TUPLE || arg->len != 0)
+			return fail(m, TSL_EUNSUPPORTED, "OrderedDict takes no "
+				"arguments here");
+		if ((rc = new_seq(m, TSL_VALUE_DICT, NULL, 0, &v)))
+			return rc;
+		return push(m, v);
+	case TSL__G_RESTORE_TYPE_TAG:
+		if ((rc = args_of(m, arg, 2, 2, "restore_type_tag", &a)))
+			return rc;
+		if (a[1]->kind != TSL_VALUE_STRING)
+			return fail(m, TSL_EFORMAT, "restore_type_tag type is a "
+				"%s, not a str", kind_name(a[1]));
+		if (a[0]->kind == TSL_VALUE_LIST || a[0]->kind == TSL_VALUE_DICT)
+			a[0]->u.seq.type_tag = a[1]->u.s;
+		return push(m, a[0]);
+	case TSL__G_INTLIST:
+	case TSL__G_DOUBLELIST:
+	case TSL__G_BOOLLIST:
+	case TSL__G_TENSORLIST:
+		return typed_list(m, arg, action);
+	case TSL__G_TENSOR_FROM_ID:
+		/* ((int,)): a reference into the tensor table, kept as INT */
+		if (arg->kind == TSL_VALUE_TUPLE) {
+			if ((rc = args_of(m, arg, 1, 1, "build_tensor_from_id",
+				&a)))
+				return rc;
+			arg = a[0];
+		}
+		if (arg->kind != TSL_VALUE_INT || arg->u.i < 0)
+			return fail(m, TSL_EFORMAT, "tensor id is not an int >= 0");
+		v = new_int(m, arg->u.i);
+		if (!v)
+			return fail_mem(m);
+		v->flags |= TSL__VF_TENSOR_ID;
+		return push(m, v);
+	case TSL__G_DEVICE:
+		if ((rc = args_of(m, arg, 1, 2, "torch.device", &a)))
+			return rc;
+		if (a[0]->kind != TSL_VALUE_STRING)
+			return fail(m, TSL_EFORMAT, "device is a %s, not a str",
+				kind_name(a[0]));
+		if (arg->len == 2) {
+			/* Python: device(type, index) */
+			char buf[80];
+			int64_t idx;
+
+			if ((rc = want_int(m, a[1], "device index", &idx)))
+				return rc;
+			snprintf(buf, sizeof buf, "%.40s:%lld", a[0]->u.s,
+				(long long)idx);
+			return push(m, new_str(m, TSL_VALUE_DEVICE, buf,
+				strlen(buf)));
+		}
+		v = new_value(m, TSL_VALUE_DEVICE);
+		if (!v)
+			return fail_mem(m);
+		v->u.s = a[0]->u.s;
+		v->len = a[0]->len;
+		return push(m, v);
+	case TSL__G_COMPLEX: {
+		double c[2];
+
+		if ((rc = args_of(m, arg, 2, 2, "complex", &a)))
+			return rc;
+		for (int i = 0; i < 2; i++) {
+			if (a[i]->kind == TSL_VALUE_FLOAT)
+				c[i] = a[i]->u.f;
+			else if (a[i]->kind == TSL_VALUE_INT)
+				c[i] = (double)a[i]->u.i;
+			else
+				return fail(m, TSL_EFORMAT, "complex part is a "
+					"%s", kind_name(a[i]));
+		}
+		v = new_value(m, TSL_VALUE_COMPLEX);
+		if (!v)
+			return fail_mem(m);
+		v->u.c[0] = c[0];
+		v->u.c[1] = c[1];
+		return push(m, v);
+	}
+	default:
+		return apply_python(m, action, arg);
+	}
+}
+
+/* ---- opcodes with more to do ----------------------------------------------- */
+
+static int op_binpersid(struct vm *m)
+{
+	const tsl_pickle_ctx *ctx = m->ctx;
+	tsl_value *pid = m->stack[m->sp - 1], **a, *v;
+	struct tsl_storage *st = NULL;
+	int64_t dtype, numel;
+	int rc;
+
+	if (pid->kind != TSL_VALUE_TUPLE || pid->len != 5)
+		return fail(m, TSL_EFORMAT, "persistent id is a %s of %u, not a "
+			"5-tuple (\"storage\", dtype, key, location, numel)",
+			kind_name(pid), pid->len);
+	a = pid->u.seq.items;
+	if (a[0]->kind != TSL_VALUE_STRING || !eq(a[0]->u.s, a[0]->len,
+		"storage"))
+		return fail(m, TSL_EFORMAT, "persistent id does not start with "
+			"\"storage\"");
+	if ((rc = want_int(m, a[1], "storage dtype", &dtype)))
+		return rc;
+	if (dtype < 0 || dtype >= TSL_DTYPE_COUNT)
+		return fail(m, TSL_EUNSUPPORTED, "storage dtype %lld",
+			(long long)dtype);
+	if (a[2]->kind != TSL_VALUE_STRING || a[3]->kind != TSL_VALUE_STRING)
+		return fail(m, TSL_EFORMAT, "storage key and location must be "
+			"strings, not %s and %s", kind_name(a[2]),
+			kind_name(a[3]));
+	if ((rc = want_int(m, a[4], "storage numel", &numel)))
+		return rc;
+	if (numel < 0)
+		return fail(m, TSL_EFORMAT, "storage numel %lld is negative",
+			(long long)numel);
+	if (ctx->make_storage) {
+		tsl_error *e = m->err;
+
+		tsl__error_clear(e);
+		st = ctx->make_storage(ctx->payload, (int)dtype, a[2]->u.s,
+			a[3]->u.s, (uint64_t)numel, e);
+		if (!st) {
+			if (e->code == TSL_OK)
+				return fail(m, TSL_EFORMAT, "storage '%s' could "
+					"not be made", a[2]->u.s);
+			if (e->offset == TSL_NO_OFFSET)
+				e->offset = err_offset(m);
+			if (!e->record[0] && ctx->record)
+				snprintf(e->record, sizeof e->record, "%s",
+					ctx->record);
+			return e->code;
+		}
+	}
+	v = new_value(m, TSL__VALUE_STORAGE);
+	if (!v)
+		return fail_mem(m);
+	v->u.st.storage = st;
+	v->u.st.dtype = (int)dtype;
+	m->stack[m->sp - 1] = v;
+	return TSL_OK;
+}
+
+static int op_newobj(struct vm *m, tsl_value *cls, tsl_value *args)
+{
+	tsl_value *v;
+
+	if (cls->kind != TSL__VALUE_GLOBAL)
+		return fail(m, TSL_EFORMAT, "NEWOBJ of a %s", kind_name(cls));
+	if (args->kind != TSL_VALUE_TUPLE)
+		return fail(m, TSL_EFORMAT, "NEWOBJ arguments are a %s",
+			kind_name(args));
+	if (cls->u.global.action == TSL__G_CLASS) {
+		if (args->len)
+			return fail(m, TSL_EUNSUPPORTED, "NEWOBJ of %s with "
+				"arguments", cls->u.global.module);
+		v = new_value(m, TSL_VALUE_OBJECT);
+		if (!v)
+			return fail_mem(m);
+		v->u.obj.type = cls->u.global.module;
+		return push(m, v);
+	}
+	/* TorchScript: NEWOBJ () leaves the callable for BUILD */
+	if (!args->len)
+		return push(m, cls);
+	return apply(m, cls, args, false);
+}
+
+static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
+{
+	int rc;
+
+	switch (target->kind) {
+	case TSL__VALUE_GLOBAL:
+		return apply(m, target, state, true);
+	case TSL_VALUE_OBJECT:
+		if ((rc = check_mutable(m, target)))
+			return rc;
+		target->u.obj.state = state;
+		target->depth = 0;
+		if ((rc = adopt(m, target, state)))
+			return rc;
+		return push(m, target);
+	case TSL_VALUE_DICT:
+	case TSL_VALUE_TENSOR:
+		/* Python: an OrderedDict's _metadata, a tensor's __dict__:
+		   attributes we do not keep */
+		if (m->python)
+			return push(m, target);
+		break;
+	}
+	return fail(m, TSL_EFORMAT, "BUILD of a %s", kind_name(target));
+}
+
+/* ---- dict keys --------------------------------------------------------------- */
+
+static bool key_eq(const tsl_value *a, const tsl_value *b)
+{
+	if (a == b)
+		return true;
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind) {
+	case TSL_VALUE_NONE: return true;
+	case TSL_VALUE_BOOL: return a->u.b == b->u.b;
+	case TSL_VALUE_INT: return a->u.i == b->u.i;
+	case TSL_VALUE_FLOAT: return a->u.f == b->u.f;
+	case TSL_VALUE_STRING:
+	case TSL_VALUE_BYTES:
+	case TSL_VALUE_DEVICE:
+		return a->len == b->len && !memcmp(a->u.s, b->u.s, a->len);
+	default: return false;
+	}
+}
+
+static uint64_t key_hash(const tsl_value *k)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ k->kind;
+
+	switch (k->kind) {
+	case TSL_VALUE_NONE: break;
+	case TSL_VALUE_BOOL: h ^= (uint64_t)k->u.b; break;
+	case TSL_VALUE_INT: h ^= (uint64_t)k->u.i; break;
+	case TSL_VALUE_FLOAT:
+		if (k->u.f != 0) /* 0.0 == -0.0 */
+			h ^= (uint64_t)(k->u.f * 1e6);
+		break;
+	case TSL_VALUE_STRING:
+	case TSL_VALUE_BYTES:
+	case TSL_VALUE_DEVICE:
+		for (uint32_t i = 0; i < k->len; i++)
+			h = (h ^ (uint8_t)k->u.s[i]) * 0x100000001b3ull;
+		break;
+	default:
+		h ^= (uint64_t)(uintptr_t)k;
+		break;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	return h ^ (h >> 32);
+}
+
+/* Merge repeated keys: first position, last value. */
+static int dedup_dicts(struct vm *m)
+{
+	uint32_t *table = NULL, mask;
+	size_t tcap = 0;
+	int rc = TSL_OK;
+
+	for (size_t d = 0; d < m->ndicts; d++) {
+		tsl_value *v = m->dicts[d], **it = v->u.seq.items;
+		uint32_t n = v->len, out = 0;
+
+		if (n < 2)
+			continue;
+		if (n <= 8) {
+			for (uint32_t i = 0; i < n; i++) {
+				uint32_t j;
+
+				for (j = 0; j < out; j++)
+					if (key_eq(it[2 * j], it[2 * i]))
+						break;
+				it[2 * j + 1] = it[2 * i + 1];
+				if (j == out)
+					it[2 * out++] = it[2 * i];
+			}
+			v->len = out;
+			continue;
+		}
+		if (tcap < (size_t)n * 2) {
+			free(table);
+			tcap = 16;
+			while (tcap < (size_t)n * 2)
+				tcap *= 2;
+			table = malloc(tcap * sizeof *table);
+			if (!table) {
+				rc = fail_nomem(m);
+				break;
+			}
+		}
+		mask = (uint32_t)(tcap - 1);
+		memset(table, 0xff, tcap * sizeof *table);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t s = (uint32_t)key_hash(it[2 * i]) & mask;
+
+			while (table[s] != UINT32_MAX &&
+				!key_eq(it[2 * table[s]], it[2 * i]))
+				s = (s + 1) & mask;
+			if (table[s] == UINT32_MAX) {
+				table[s] = out;
+				it[2 * out] = it[2 * i];
+				it[2 * out + 1] = it[2 * i + 1];
+				out++;
+			} else {
+				it[2 * table[s] + 1] = it[2 * i + 1];
+			}
+		}
+		v->len = out;
+	}
+	free(table);
+	return rc;
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+static int collect(struct vm *m, int kind)
+{
+	size_t start;
+	tsl_value *v;
+	int rc;
+
+	if ((rc = pop_mark(m, &start)))
+		return rc;
+	if (kind == TSL_VALUE_DICT && (m->sp - start) % 2)
+		return fail(m, TSL_EFORMAT, "odd number of items (%zu) for a "
+			"dict", m->sp - start);
+	if ((rc = new_seq(m, kind, m->stack + start, m->sp - start, &v)))
+		return rc;
+	m->sp = start;
+	return push(m, v);
+}
+
+/* APPENDS, SETITEMS, ADDITEMS: items above the mark into the value below. */
+static int extend_marked(struct vm *m, int kind)
+{
+	size_t start;
+	tsl_value *c;
+	int rc;
+
+	if ((rc = pop_mark(m, &start)))
+		return rc;
+	if (start == 0 || start - 1 < stack_floor(m))
+		return fail(m, TSL_EFORMAT, "no container below the MARK");
+	c = m->stack[start - 1];
+	if (c->kind != kind || (kind == TSL_VALUE_LIST &&
+		(m->opcode == OP_ADDITEMS) != (c->u.seq.type_tag &&
+		!strcmp(c->u.seq.type_tag, "set"))))
+		return fail(m, TSL_EFORMAT, "%s to a %s", op_name(m->opcode),
+			kind_name(c));
+	if (kind == TSL_VALUE_DICT && (m->sp - start) % 2)
+		return fail(m, TSL_EFORMAT, "odd number of items (%zu)",
+			m->sp - start);
+	if ((rc = seq_extend(m, c, m->stack + start, m->sp - start)))
+		return rc;
+	m->sp = start;
+	return TSL_OK;
+}
+
+static int string_op(struct vm *m, int kind, size_t lensize)
+{
+	const uint8_t *p;
+	uint64_t n;
+	int rc;
+
+	if ((rc = take(m, lensize, &p)))
+		return rc;
+	switch (lensize) {
+	case 1: n = p[0]; break;
+	case 4:
+		n = tsl__le32(p);
+		if (m->opcode == OP_BINSTRING && (n & 0x80000000u))
+			return fail(m, TSL_EFORMAT, "negative length");
+		break;
+	default: n = tsl__le64(p); break;
+	}
+	if (n > UINT32_MAX)
+		return fail(m, TSL_ELIMIT, "a string of %llu bytes is too long",
+			(unsigned long long)n);
+	if ((rc = take(m, (size_t)n, &p)))
+		return rc;
+	return push(m, new_str(m, kind, p, (size_t)n));
+}
+
+static int step_python(struct vm *m)
+{
+	const uint8_t *p;
+	const char *s;
+	size_t n, start;
+	int64_t i;
+	tsl_value *a, *b, *c, *v;
+	int rc;
+
+	switch (m->opcode) {
+	case OP_FRAME:
+		return take(m, 8, &p);
+	case OP_MEMOIZE:
+		return memo_put(m, m->memo_count);
+	case OP_STACK_GLOBAL:
+		if ((rc = need(m, 2)))
+			return rc;
+		a = m->stack[m->sp - 2];
+		b = m->stack[m->sp - 1];
+		if (a->kind != TSL_VALUE_STRING || b->kind != TSL_VALUE_STRING)
+			return fail(m, TSL_EFORMAT, "STACK_GLOBAL of a %s and a "
+				"%s", kind_name(a), kind_name(b));
+		m->sp -= 2;
+		return global(m, a->u.s, a->len, b->u.s, b->len);
+	case OP_SHORT_BINUNICODE:
+		return string_op(m, TSL_VALUE_STRING, 1);
+	case OP_SHORT_BINBYTES:
+		return string_op(m, TSL_VALUE_BYTES, 1);
+	case OP_BINBYTES:
+		return string_op(m, TSL_VALUE_BYTES, 4);
+	case OP_BINBYTES8:
+	case OP_BYTEARRAY8:
+		return string_op(m, TSL_VALUE_BYTES, 8);
+	case OP_SHORT_BINSTRING:
+		return string_op(m, TSL_VALUE_STRING, 1);
+	case OP_BINSTRING:
+		return string_op(m, TSL_VALUE_STRING, 4);
+	case OP_EMPTY_SET:
+		if ((rc = new_seq(m, TSL_VALUE_LIST, NULL, 0, &v)))
+			return rc;
+		v->u.seq.type_tag = "set";
+		return push(m, v);
+	case OP_ADDITEMS:
+		return extend_marked(m, TSL_VALUE_LIST);
+	case OP_FROZENSET:
+		if ((rc = collect(m, TSL_VALUE_LIST)))
+			return rc;
+		m->stack[m->sp - 1]->u.seq.type_tag = "frozenset";
+		return TSL_OK;
+	case OP_POP:
+		if (m->sp > stack_floor(m)) {
+			m->sp--;
+			return TSL_OK;
+		}
+		if ((rc = pop_mark(m, &start)))
+			return rc;
+		return TSL_OK;
+	case OP_POP_MARK:
+		if ((rc = pop_mark(m, &start)))
+			return rc;
+		m->sp = start;
+		return TSL_OK;
+	case OP_DUP:
+		if ((rc = need(m, 1)))
+			return rc;
+		return push(m, m->stack[m->sp - 1]);
+	case OP_INT:
+		if ((rc = take_line(m, 64, &s, &n)))
+			return rc;
+		if (eq(s, n, "01") || eq(s, n, "00"))
+			return push(m, new_bool(m, s[1] == '1'));
+		if ((rc = parse_decimal(m, s, n, &i)))
+			return rc;
+		return push(m, new_int(m, i));
+	case OP_LONG:
+		if ((rc = take_line(m, 64, &s, &n)) ||
+			(rc = parse_decimal(m, s, n, &i)))
+			return rc;
+		return push(m, new_int(m, i));
+	case OP_FLOAT: {
+		char buf[72], *end;
+		double d;
+
+		if ((rc = take_line(m, 64, &s, &n)))
+			return rc;
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		d = strtod(buf, &end);
+		if (!n || *end)
+			return fail(m, TSL_EFORMAT, "not a float");
+		v = new_value(m, TSL_VALUE_FLOAT);
+		if (v)
+			v->u.f = d;
+		return push(m, v);
+	}
+	case OP_GET:
+	case OP_PUT:
+		if ((rc = take_line(m, 32, &s, &n)) ||
+			(rc = parse_decimal(m, s, n, &i)))
+			return rc;
+		if (i < 0)
+			return fail(m, TSL_EFORMAT, "negative memo index");
+		return m->opcode == OP_GET ? memo_get(m, (uint64_t)i) :
+			memo_put(m, (uint64_t)i);
+	case OP_LONG4:
+		if ((rc = take(m, 4, &p)))
+			return rc;
+		n = tsl__le32(p);
+		if (n & 0x80000000u)
+			return fail(m, TSL_EFORMAT, "negative length");
+		if ((rc = take(m, n, &p)) || (rc = decode_long(m, p, n, &i)))
+			return rc;
+		return push(m, new_int(m, i));
+	case OP_NEWOBJ_EX:
+		if ((rc = need(m, 3)))
+			return rc;
+		a = m->stack[m->sp - 3];
+		b = m->stack[m->sp - 2];
+		c = m->stack[m->sp - 1];
+		if (c->kind != TSL_VALUE_DICT || c->len)
+			return fail(m, TSL_EUNSUPPORTED, "NEWOBJ_EX with keyword "
+				"arguments");
+		m->sp -= 3;
+		return op_newobj(m, a, b);
+	default:
+		return fail(m, TSL_EUNSUPPORTED, "opcode 0x%02x (%s) is not "
+			"supported", m->opcode, op_name(m->opcode));
+	}
+}
+
+static int step(struct vm *m)
+{
+	const uint8_t *p;
+	const char *mod, *name;
+	size_t mlen, nlen;
+	int64_t i;
+	tsl_value *a, *b, *c, *v;
+	int rc;
+
+	switch (m->opcode) {
+	case OP_PROTO:
+		if ((rc = take(m, 1, &p)))
+			return rc;
+		if (p[0] == 2 || (m->python && p[0] <= 5))
+			return TSL_OK;
+		return fail(m, TSL_EUNSUPPORTED, "pickle protocol %u (%s)", p[0],
+			m->python ? "2 to 5 are read" : "TorchScript writes 2");
+	case OP_MARK:
+		if (m->nmarks >= m->max_depth)
+			return fail(m, TSL_ELIMIT, "more than max_depth (%u) "
+				"open MARKs", m->max_depth);
+		if (m->nmarks == m->mcap) {
+			size_t cap = m->mcap ? m->mcap * 2 : 64;
+			size_t *q = realloc(m->marks, cap * sizeof *q);
+
+			if (!q)
+				return fail_nomem(m);
+			m->marks = q;
+			m->mcap = cap;
+		}
+		m->marks[m->nmarks++] = m->sp;
+		return TSL_OK;
+	case OP_TUPLE:
+		return collect(m, TSL_VALUE_TUPLE);
+	case OP_LIST:
+		return collect(m, TSL_VALUE_LIST);
+	case OP_DICT:
+		return collect(m, TSL_VALUE_DICT);
+	case OP_EMPTY_TUPLE:
+	case OP_EMPTY_LIST:
+	case OP_EMPTY_DICT:
+		if ((rc = new_seq(m, m->opcode == OP_EMPTY_TUPLE ?
+			TSL_VALUE_TUPLE : m->opcode == OP_EMPTY_LIST ?
+			TSL_VALUE_LIST : TSL_VALUE_DICT, NULL, 0, &v)))
+			return rc;
+		return push(m, v);
+	case OP_TUPLE1:
+	case OP_TUPLE2:
+	case OP_TUPLE3: {
+		size_t n = (size_t)(m->opcode - OP_TUPLE1 + 1);
+
+		if ((rc = need(m, n)) ||
+			(rc = new_seq(m, TSL_VALUE_TUPLE, m->stack + m->sp - n,
+			n, &v)))
+			return rc;
+		m->sp -= n;
+		return push(m, v);
+	}
+	case OP_APPENDS:
+		return extend_marked(m, TSL_VALUE_LIST);
+	case OP_SETITEMS:
+		return extend_marked(m, TSL_VALUE_DICT);
+	case OP_APPEND:
+	case OP_SETITEM: {
+		size_t n = m->opcode == OP_APPEND ? 1 : 2;
+		int kind = m->opcode == OP_APPEND ? TSL_VALUE_LIST :
+			TSL_VALUE_DICT;
+
+		if ((rc = need(m, n + 1)))
+			return rc;
+		c = m->stack[m->sp - n - 1];
+		if (c->kind != kind)
+			return fail(m, TSL_EFORMAT, "%s to a %s",
+				op_name(m->opcode), kind_name(c));
+		if ((rc = seq_extend(m, c, m->stack + m->sp - n, n)))
+			return rc;
+		m->sp -= n;
+		return TSL_OK;
+	}
+	case OP_NONE:
+		return push(m, new_none(m));
+	case OP_NEWTRUE:
+	case OP_NEWFALSE:
+		return push(m, new_bool(m, m->opcode == OP_NEWTRUE));
+	case OP_BININT1:
+		if ((rc = take(m, 1, &p)))
+			return rc;
+		return push(m, new_int(m, p[0]));
+	case OP_BININT2:
+		if ((rc = take(m, 2, &p)))
+			return rc;
+		return push(m, new_int(m, tsl__le16(p)));
+	case OP_BININT:
+		if ((rc = take(m, 4, &p)))
+			return rc;
+		return push(m, new_int(m, (int32_t)tsl__le32(p)));
+	case OP_LONG1: {
+		size_t n;
+
+		if ((rc = take(m, 1, &p)))
+			return rc;
+		n = p[0];
+		if ((rc = take(m, n, &p)) || (rc = decode_long(m, p, n, &i)))
+			return rc;
+		return push(m, new_int(m, i));
+	}
+	case OP_BINFLOAT: {
+		uint64_t bits;
+
+		if ((rc = take(m, 8, &p)))
+			return rc;
+		bits = tsl__be64(p);
+		v = new_value(m, TSL_VALUE_FLOAT);
+		if (v)
+			memcpy(&v->u.f, &bits, sizeof bits);
+		return push(m, v);
+	}
+	case OP_BINUNICODE:
+		return string_op(m, TSL_VALUE_STRING, 4);
+	case OP_BINUNICODE8:
+		return string_op(m, TSL_VALUE_STRING, 8);
+	case OP_GLOBAL:
+		if ((rc = take_line(m, GLOBAL_MAX, &mod, &mlen)) ||
+			(rc = take_line(m, GLOBAL_MAX, &name, &nlen)))
+			return rc;
+		return global(m, mod, mlen, name, nlen);
+	case OP_NEWOBJ:
+		if ((rc = need(m, 2)))
+			return rc;
+		a = m->stack[m->sp - 2];
+		b = m->stack[m->sp - 1];
+		m->sp -= 2;
+		return op_newobj(m, a, b);
+	case OP_REDUCE:
+	case OP_BUILD:
+		if ((rc = need(m, 2)))
+			return rc;
+		a = m->stack[m->sp - 2];
+		b = m->stack[m->sp - 1];
+		m->sp -= 2;
+		if (m->opcode == OP_BUILD)
+			return op_build(m, a, b);
+		if (a->kind != TSL__VALUE_GLOBAL)
+			return fail(m, TSL_EFORMAT, "REDUCE of a %s",
+				kind_name(a));
+		return apply(m, a, b, false);
+	case OP_BINPERSID:
+		if ((rc = need(m, 1)))
+			return rc;
+		return op_binpersid(m);
+	case OP_BINPUT:
+		if ((rc = take(m, 1, &p)))
+			return rc;
+		return memo_put(m, p[0]);
+	case OP_LONG_BINPUT:
+		if ((rc = take(m, 4, &p)))
+			return rc;
+		return memo_put(m, tsl__le32(p));
+	case OP_BINGET:
+		if ((rc = take(m, 1, &p)))
+			return rc;
+		return memo_get(m, p[0]);
+	case OP_LONG_BINGET:
+		if ((rc = take(m, 4, &p)))
+			return rc;
+		return memo_get(m, tsl__le32(p));
+	default:
+		if (m->python)
+			return step_python(m);
+		return fail(m, TSL_EFORMAT, "unknown opcode 0x%02x%s",
+			m->opcode, op_name(m->opcode)[0] == '?' ? "" :
+			" (a Python pickle opcode outside the TorchScript "
+			"dialect)");
+	}
+}
+
+int tsl__pickle_load(tsl_value **out, const uint8_t *data, size_t len,
+	const tsl_pickle_ctx *ctx, tsl_error *err)
+{
+	struct vm m;
+	tsl_error local;
+	int rc = TSL_OK;
+
+	*out = NULL;
+	memset(&m, 0, sizeof m);
+	m.ctx = ctx;
+	m.err = err ? err : &local;
+	m.data = data;
+	m.len = len;
+	m.python = ctx->flags & TSL_PICKLE_PYTHON;
+	m.max_depth = ctx->limits->max_depth;
+
+	for (;;) {
+		if (m.pos >= m.len) {
+			m.op = m.pos;
+			rc = tsl__error(m.err, TSL_EFORMAT, ctx->record,
+				err_offset(&m), "truncated pickle: no STOP "
+				"opcode before the end (%zu bytes)", len);
+			break;
+		}
+		m.op = m.pos;
+		m.opcode = data[m.pos++];
+		if (m.opcode == OP_STOP) {
+			if (m.nmarks || m.sp != 1) {
+				rc = fail(&m, TSL_EFORMAT, "expected 1 value on "
+					"the stack, found %zu (%zu open MARKs)",
+					m.sp, m.nmarks);
+				break;
+			}
+			if (m.stack[0]->kind >= TSL__VALUE_GLOBAL) {
+				rc = fail(&m, TSL_EUNSUPPORTED, "the pickled "
+					"value is a %s",
+					kind_name(m.stack[0]));
+				break;
+			}
+			rc = dedup_dicts(&m);
+			if (!rc)
+				*out = m.stack[0];
+			break;
+		}
+		if ((rc = step(&m)))
+			break;
+	}
+	free(m.stack);
+	free(m.marks);
+	free(m.memo);
+	free(m.dicts);
+	return rc;
+}

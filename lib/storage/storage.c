@@ -1,0 +1,110 @@
+/* storage.c - lazy, once-only materialization of storages on the CPU. */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage.h"
+
+static void swap_copy(uint8_t *dst, const uint8_t *src, size_t n, size_t w)
+{
+	size_t i, j;
+
+	for (i = 0; i + w <= n; i += w)
+		for (j = 0; j < w; j++)
+			dst[i + j] = src[i + w - 1 - j];
+}
+
+/* Element width for byte swapping: complex types swap per component. */
+static size_t swap_width(int dtype)
+{
+	size_t w = tsl_dtype_size((tsl_dtype)dtype);
+
+	if (dtype == TSL_COMPLEX32 || dtype == TSL_COMPLEX64 ||
+		dtype == TSL_COMPLEX128)
+		w /= 2;
+	return w;
+}
+
+static int materialize(struct tsl_storage *s, tsl_error *err)
+{
+	const uint8_t *src;
+	size_t len, align;
+	int rc;
+
+	if (!s->entry || s->nbytes == 0) {
+		s->data = NULL;
+		return TSL_OK;
+	}
+	rc = tsl__zip_read(s->ar->zip, s->entry, &src, &len, err);
+	if (rc)
+		return rc;
+	align = tsl_dtype_size((tsl_dtype)s->dtype);
+	if (align == 0 || align > 16)
+		align = 1;
+	if (s->ar->big_endian && swap_width(s->dtype) > 1) {
+		s->owned = aligned_alloc(64, (len + 63) & ~(size_t)63);
+		if (!s->owned)
+			return tsl__error(err, TSL_ENOMEM, s->entry->name,
+				TSL_NO_OFFSET, "out of memory copying %zu bytes", len);
+		swap_copy(s->owned, src, len, swap_width(s->dtype));
+		s->data = s->owned;
+	} else if ((uintptr_t)src % align != 0) {
+		/* misaligned (re-zipped by another tool): copy once */
+		s->owned = aligned_alloc(64, (len + 63) & ~(size_t)63);
+		if (!s->owned)
+			return tsl__error(err, TSL_ENOMEM, s->entry->name,
+				TSL_NO_OFFSET, "out of memory copying %zu bytes", len);
+		memcpy(s->owned, src, len);
+		s->data = s->owned;
+	} else {
+		s->data = src;  /* zero-copy */
+	}
+	return TSL_OK;
+}
+
+int tsl__storage_cpu(struct tsl_storage *s, const void **data, size_t *size,
+	tsl_error *err)
+{
+	_Atomic int *state = (_Atomic int *)&s->state;
+	int st = atomic_load_explicit(state, memory_order_acquire);
+	int expected = TSL__ST_NEW;
+	int rc;
+
+	if (st == TSL__ST_NEW &&
+		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
+		rc = materialize(s, err);
+		s->fail_code = rc;
+		pthread_mutex_lock(&s->sync->mu);
+		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
+			memory_order_release);
+		pthread_cond_broadcast(&s->sync->cv);
+		pthread_mutex_unlock(&s->sync->mu);
+		if (rc)
+			return rc;
+		st = TSL__ST_READY;
+	} else if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
+		pthread_mutex_lock(&s->sync->mu);
+		while ((st = atomic_load_explicit(state, memory_order_acquire)) ==
+			TSL__ST_BUSY)
+			pthread_cond_wait(&s->sync->cv, &s->sync->mu);
+		pthread_mutex_unlock(&s->sync->mu);
+	}
+	if (st == TSL__ST_FAILED)
+		return tsl__error(err, s->fail_code ? s->fail_code : TSL_EIO,
+			s->entry ? s->entry->name : s->record, TSL_NO_OFFSET,
+			"storage '%s' failed to materialize earlier", s->record);
+	*data = s->data;
+	*size = s->data ? (size_t)s->nbytes : 0;
+	return TSL_OK;
+}
+
+void tsl__storage_release_all(struct tsl_storage *list)
+{
+	while (list) {
+		free(list->owned);
+		list->owned = NULL;
+		list = list->next;
+	}
+}

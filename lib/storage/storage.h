@@ -1,0 +1,48 @@
+/*
+ * storage.h - storages: the bytes behind tensors, materialized lazily.
+ *
+ * A storage names a record (data/<key>, constants/<key>...) of the archive.
+ * Nothing is read until its data is first asked for; then, once (even when
+ * many threads ask at the same moment), it becomes either a zero-copy
+ * pointer into the mapping (stored, aligned for its dtype, host byte order)
+ * or an owned copy.  State machine (atomic): NEW -> BUSY -> READY | FAILED.
+ * Depends on archive (records) and common.
+ */
+#ifndef TSL_STORAGE_H
+#define TSL_STORAGE_H
+
+#include <pthread.h>
+
+#include "../archive/archive.h"
+
+enum { TSL__ST_NEW = 0, TSL__ST_BUSY, TSL__ST_READY, TSL__ST_FAILED };
+
+/* Shared by the storages of one model: waiters sleep on it. */
+typedef struct tsl_storage_sync {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} tsl_storage_sync;
+
+struct tsl_storage {
+	int dtype;                /* tsl_dtype */
+	const char *key;          /* as pickled */
+	const char *location;     /* saved device string */
+	const char *device;       /* target device (map_location applied) */
+	const char *record;       /* relative record name, e.g. "data/0" */
+	uint64_t numel;           /* as pickled */
+	uint64_t nbytes;          /* the record's size (0: no data) */
+	tsl_zip_entry *entry;     /* NULL when there is no record */
+	tsl_archive *ar;
+	tsl_storage_sync *sync;
+	int state;                /* atomic TSL__ST_* */
+	int fail_code;
+	const void *data;         /* READY: the bytes (nbytes) */
+	void *owned;              /* READY: our copy, freed with the storage */
+	struct tsl_storage *next; /* all storages of a model, for freeing */
+};
+
+TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
+	size_t *size, tsl_error *err);
+TSL_INTERNAL void tsl__storage_release_all(struct tsl_storage *list);
+
+#endif

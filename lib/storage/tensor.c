@@ -1,0 +1,316 @@
+/* tensor.c - the public tensor and storage API: metadata, data, hashes. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "../module/model.h"
+
+static const struct {
+	const char *name;
+	uint8_t size;
+} dtypes[TSL_DTYPE_COUNT] = {
+	[TSL_UINT8] = { "uint8", 1 }, [TSL_INT8] = { "int8", 1 },
+	[TSL_INT16] = { "int16", 2 }, [TSL_INT32] = { "int32", 4 },
+	[TSL_INT64] = { "int64", 8 }, [TSL_FLOAT16] = { "float16", 2 },
+	[TSL_FLOAT32] = { "float32", 4 }, [TSL_FLOAT64] = { "float64", 8 },
+	[TSL_COMPLEX32] = { "complex32", 4 },
+	[TSL_COMPLEX64] = { "complex64", 8 },
+	[TSL_COMPLEX128] = { "complex128", 16 }, [TSL_BOOL] = { "bool", 1 },
+	[TSL_QINT8] = { "qint8", 1 }, [TSL_QUINT8] = { "quint8", 1 },
+	[TSL_QINT32] = { "qint32", 4 }, [TSL_BFLOAT16] = { "bfloat16", 2 },
+	[TSL_QUINT4X2] = { "quint4x2", 1 }, [TSL_QUINT2X4] = { "quint2x4", 1 },
+	[TSL_BITS1X8] = { "bits1x8", 1 }, [TSL_BITS2X4] = { "bits2x4", 1 },
+	[TSL_BITS4X2] = { "bits4x2", 1 }, [TSL_BITS8] = { "bits8", 1 },
+	[TSL_BITS16] = { "bits16", 2 },
+	[TSL_FLOAT8_E5M2] = { "float8_e5m2", 1 },
+	[TSL_FLOAT8_E4M3FN] = { "float8_e4m3fn", 1 },
+	[TSL_FLOAT8_E5M2FNUZ] = { "float8_e5m2fnuz", 1 },
+	[TSL_FLOAT8_E4M3FNUZ] = { "float8_e4m3fnuz", 1 },
+	[TSL_UINT16] = { "uint16", 2 }, [TSL_UINT32] = { "uint32", 4 },
+	[TSL_UINT64] = { "uint64", 8 },
+};
+
+TSL_API const char *tsl_dtype_name(tsl_dtype dtype)
+{
+	return (unsigned)dtype < TSL_DTYPE_COUNT ? dtypes[dtype].name : NULL;
+}
+
+TSL_API size_t tsl_dtype_size(tsl_dtype dtype)
+{
+	return (unsigned)dtype < TSL_DTYPE_COUNT ? dtypes[dtype].size : 0;
+}
+
+TSL_API tsl_dtype tsl_tensor_dtype(const tsl_tensor *t)
+{
+	return t ? (tsl_dtype)t->dtype : TSL_DTYPE_COUNT;
+}
+
+TSL_API tsl_layout tsl_tensor_layout(const tsl_tensor *t)
+{
+	return t ? (tsl_layout)t->layout : TSL_LAYOUT_STRIDED;
+}
+
+TSL_API size_t tsl_tensor_ndim(const tsl_tensor *t)
+{
+	return t ? t->ndim : 0;
+}
+
+TSL_API const int64_t *tsl_tensor_shape(const tsl_tensor *t)
+{
+	return t ? t->shape : NULL;
+}
+
+TSL_API const int64_t *tsl_tensor_strides(const tsl_tensor *t)
+{
+	return t ? t->stride : NULL;
+}
+
+TSL_API int64_t tsl_tensor_storage_offset(const tsl_tensor *t)
+{
+	return t ? t->storage_offset : 0;
+}
+
+TSL_API uint64_t tsl_tensor_numel(const tsl_tensor *t)
+{
+	uint64_t n = 1;
+
+	if (!t)
+		return 0;
+	for (uint32_t d = 0; d < t->ndim; d++)
+		if (t->shape[d] <= 0 || tsl__mul_u64(n, (uint64_t)t->shape[d], &n))
+			return t->shape[d] == 0 ? 0 : UINT64_MAX;
+	return n;
+}
+
+TSL_API int tsl_tensor_requires_grad(const tsl_tensor *t)
+{
+	return t ? t->requires_grad : 0;
+}
+
+TSL_API const char *tsl_tensor_saved_device(const tsl_tensor *t)
+{
+	if (!t)
+		return NULL;
+	if (t->storage)
+		return t->storage->location;
+	if (t->sp_values)
+		return tsl_tensor_saved_device(t->sp_values);
+	return "cpu";
+}
+
+TSL_API const char *tsl_tensor_device(const tsl_tensor *t)
+{
+	if (!t)
+		return NULL;
+	if (t->storage)
+		return t->storage->device;
+	if (t->sp_values)
+		return tsl_tensor_device(t->sp_values);
+	return "cpu";
+}
+
+TSL_API int tsl_tensor_is_conj(const tsl_tensor *t)
+{
+	return t ? t->conj : 0;
+}
+
+TSL_API int tsl_tensor_is_neg(const tsl_tensor *t)
+{
+	return t ? t->neg : 0;
+}
+
+TSL_API tsl_qscheme tsl_tensor_qscheme(const tsl_tensor *t)
+{
+	return t ? (tsl_qscheme)t->qscheme : TSL_QSCHEME_NONE;
+}
+
+TSL_API double tsl_tensor_q_scale(const tsl_tensor *t)
+{
+	return t ? t->q_scale : 0.0;
+}
+
+TSL_API int64_t tsl_tensor_q_zero_point(const tsl_tensor *t)
+{
+	return t ? t->q_zero_point : 0;
+}
+
+TSL_API const tsl_tensor *tsl_tensor_q_scales(const tsl_tensor *t)
+{
+	return t ? t->q_scales : NULL;
+}
+
+TSL_API const tsl_tensor *tsl_tensor_q_zero_points(const tsl_tensor *t)
+{
+	return t ? t->q_zero_points : NULL;
+}
+
+TSL_API int64_t tsl_tensor_q_axis(const tsl_tensor *t)
+{
+	return t ? t->q_axis : 0;
+}
+
+TSL_API const tsl_tensor *tsl_tensor_sparse_indices(const tsl_tensor *t)
+{
+	return t ? t->sp_indices : NULL;
+}
+
+TSL_API const tsl_tensor *tsl_tensor_sparse_values(const tsl_tensor *t)
+{
+	return t ? t->sp_values : NULL;
+}
+
+TSL_API tsl_storage *tsl_tensor_storage(const tsl_tensor *t)
+{
+	return t ? t->storage : NULL;
+}
+
+TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s)
+{
+	return s ? (tsl_dtype)s->dtype : TSL_DTYPE_COUNT;
+}
+
+TSL_API uint64_t tsl_storage_numel(const tsl_storage *s)
+{
+	return s ? s->numel : 0;
+}
+
+TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s)
+{
+	return s ? s->nbytes : 0;
+}
+
+TSL_API const char *tsl_storage_record(const tsl_storage *s)
+{
+	return s ? s->record : NULL;
+}
+
+TSL_API const char *tsl_storage_location(const tsl_storage *s)
+{
+	return s ? s->location : NULL;
+}
+
+TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
+	tsl_error *err)
+{
+	if (!s || !data || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	return tsl__storage_cpu(s, data, size, err);
+}
+
+TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
+	tsl_error *err)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (!t || !data)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	if (!t->storage)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"a sparse tensor has no single data pointer");
+	rc = tsl__storage_cpu(t->storage, &p, &n, err);
+	if (rc)
+		return rc;
+	*data = p ? (const uint8_t *)p + (size_t)t->storage_offset *
+		tsl_dtype_size((tsl_dtype)t->dtype) : NULL;
+	return TSL_OK;
+}
+
+/* Hash the elements in row-major order: contiguous runs of the innermost
+ * dimension are streamed as they are, so a contiguous tensor costs one
+ * pass over its bytes. */
+TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out,
+	tsl_error *err)
+{
+	XXH3_state_t *st;
+	const uint8_t *base;
+	uint64_t numel, isz, idx[64] = { 0 };
+	int64_t inner_len, inner_stride;
+	uint32_t nd;
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (!t || !out || !t->storage)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"only strided tensors have an element hash");
+	numel = tsl_tensor_numel(t);
+	isz = tsl_dtype_size((tsl_dtype)t->dtype);
+	st = XXH3_createState();
+	if (!st)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	XXH3_64bits_reset(st);
+	if (numel == 0 || t->storage->nbytes == 0)
+		goto done;
+	if (t->ndim > 64) {
+		XXH3_freeState(st);
+		return tsl__error(err, TSL_ELIMIT, NULL, TSL_NO_OFFSET,
+			"rank over 64");
+	}
+	rc = tsl__storage_cpu(t->storage, &p, &n, err);
+	if (rc) {
+		XXH3_freeState(st);
+		return rc;
+	}
+	base = (const uint8_t *)p + (uint64_t)t->storage_offset * isz;
+	nd = t->ndim;
+	if (nd == 0) {
+		XXH3_64bits_update(st, base, isz);
+		goto done;
+	}
+	inner_len = t->shape[nd - 1];
+	inner_stride = t->stride[nd - 1];
+	for (;;) {
+		uint64_t off = 0;
+
+		for (uint32_t d = 0; d + 1 < nd; d++)
+			off += idx[d] * (uint64_t)t->stride[d];
+		if (inner_stride == 1) {
+			XXH3_64bits_update(st, base + off * isz,
+				(size_t)(inner_len * (int64_t)isz));
+		} else {
+			for (int64_t i = 0; i < inner_len; i++)
+				XXH3_64bits_update(st, base + (off + (uint64_t)i *
+					(uint64_t)inner_stride) * isz, isz);
+		}
+		/* advance the outer index */
+		{
+			int d = (int)nd - 2;
+
+			while (d >= 0) {
+				if (++idx[d] < (uint64_t)t->shape[d])
+					break;
+				idx[d] = 0;
+				d--;
+			}
+			if (d < 0)
+				break;
+		}
+	}
+done:
+	*out = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return TSL_OK;
+}
+
+TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (!s || !out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	rc = tsl__storage_cpu(s, &p, &n, err);
+	if (rc)
+		return rc;
+	*out = XXH3_64bits(p, n);
+	return TSL_OK;
+}
