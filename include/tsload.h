@@ -547,6 +547,38 @@ TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
  *  little-endian bytes (the canonical dump's "xxh3").  Reads the data. */
 TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out, tsl_error *err);
 
+/** Number of distinct storages of the model (data/ and constants/). */
+TSL_API size_t tsl_model_storage_count(const tsl_model *m);
+/** Storage i, in the order they were first met while loading. Borrowed. */
+TSL_API tsl_storage *tsl_model_storage(const tsl_model *m, size_t i);
+
+/**
+ * Materialize every storage of the model on the CPU (as tsl_storage_data
+ * would), using up to `nthreads` threads (0 or 1: the calling thread).
+ * Mapped pages are touched so that later accesses do not fault.
+ * Thread-safe; concurrent accesses to the same storages wait and share.
+ */
+TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
+	tsl_error *err);
+
+/** Ask the kernel to read a storage's pages ahead (MADV_WILLNEED). Does not
+ *  materialize.  Thread-safe. */
+TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err);
+
+/**
+ * Give a materialized storage's memory back: an owned copy is freed, mapped
+ * pages are dropped with MADV_DONTNEED (they are read again from the file on
+ * next access).  Pointers obtained earlier become invalid.  The next access
+ * materializes again.  Not thread-safe against concurrent users of the same
+ * storage.
+ */
+TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err);
+
+/** A private, writable copy of the storage's CPU bytes (host byte order).
+ *  The caller owns *out and frees it with free(). */
+TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
+	tsl_error *err);
+
 /** XXH3-64 of a storage's bytes (as stored on disk). */
 TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err);
 

@@ -1011,7 +1011,6 @@ static void test_zip64_directory_extra(void **state)
 			assert_int_equal(tsl_archive_record_data(src, i, &d, &len,
 				&err), TSL_OK);
 			snprintf(name, sizeof name, "zz/%s", ri.name);
-			z.recs ? (void)0 : (void)0;
 			zb_add(&z, name, d, len, (uint16_t)method);
 			z.recs[z.n - 1].zip64 = true;
 		}
@@ -1358,7 +1357,7 @@ static void test_kind_synthesized(void **state)
 	expect_not_ts(b, sizeof b, "not a zip", TSL_KIND_UNKNOWN);
 
 	/* the inner message survives in the outer one */
-	expect_open("hello, this is not a model\n", 27, NULL,
+	expect_open((const uint8_t *)"hello, this is not a model\n", 27, NULL,
 		TSL_ENOTTORCHSCRIPT, &err);
 	assert_contains(err.message, "central directory");
 
@@ -1367,7 +1366,6 @@ static void test_kind_synthesized(void **state)
 	zb_add_str(&z, "a/readme.txt", "hello");
 	zip = zb_finish(&z, &size);
 	expect_not_ts(zip, size, "zip archive", TSL_KIND_ZIP);
-	assert_contains(err.message, "");
 	free(zip);
 	zb_free(&z);
 	/* an empty zip (just an end record) */
@@ -1480,8 +1478,7 @@ static void test_bad_versions(void **state)
 	expect_open(gelu, gsize, NULL, TSL_EVERSION, &err);
 	assert_contains(err.message, "version 11");
 	assert_string_equal(err.record, "good-gelu/.data/version");
-	patch_record(gelu, gsize, ".data/version", "99999999999999999999" +
-		17);
+	patch_record(gelu, gsize, ".data/version", "999");
 	expect_open(gelu, gsize, NULL, TSL_EVERSION, &err);
 
 	/* no version at all: rename the record */
@@ -1899,8 +1896,12 @@ static void test_zip64_locator(void **state)
 	expect_open(b, size, NULL, TSL_EFORMAT, &err);
 	assert_int_equal(err.offset, v.eocd64);
 	memcpy(b, orig, size);
-	memset(b + v.eocd64 + 24, 0xee, 32);
-	expect_open(b, size, NULL, TSL_ELIMIT, &err);  /* count 0xeeee... */
+	memset(b + v.eocd64 + 24, 0xee, 32);            /* count, offset, size */
+	expect_open(b, size, NULL, TSL_EFORMAT, &err);
+	memcpy(b, orig, size);
+	memset(b + v.eocd64 + 24, 0xee, 16);            /* count 0xeeee... */
+	expect_open(b, size, NULL, TSL_ELIMIT, &err);
+	assert_contains(err.message, "max_records");
 	memcpy(b, orig, size);
 	memset(b + v.eocd64 + 40, 0xee, 16);
 	expect_open(b, size, NULL, TSL_EFORMAT, &err);
@@ -1926,6 +1927,7 @@ static void test_deflate_huge_declared(void **state)
 	zb_minimal(&z, "m", "3\n");
 	idx = zb_add(&z, "m/code/big.py", payload, sizeof payload, 8);
 	z.recs[idx].usize = (uint64_t)1 << 40;
+	zb_add(&z, "m/code/small.py", "small", 5, 8);
 	zip = zb_finish(&z, &n);
 
 	/* opening reads no record data, so it succeeds */
@@ -1940,7 +1942,7 @@ static void test_deflate_huge_declared(void **state)
 
 	/* with the limits raised: unsupported, still no allocation */
 	o.max_record_bytes = (uint64_t)1 << 41;
-	o.max_total_bytes = (uint64_t)1 << 42;
+	o.max_total_bytes = ((uint64_t)1 << 40) + 10;
 	ar = open_copy(zip, n, &o, TSL_OK, &err, &copy);
 	memset(&err, 0, sizeof err);
 	if (tsl_archive_read(ar, "code/big.py", &d, &len, &err) == TSL_OK)
@@ -1951,8 +1953,10 @@ static void test_deflate_huge_declared(void **state)
 	assert_string_equal(err.record, "m/code/big.py");
 	assert_int_equal(err.offset, z.recs[idx].data_off);
 	/* the failed attempt was not counted against max_total_bytes */
-	assert_int_equal(tsl_archive_read(ar, "data.pkl", &d, &len, &err),
-		TSL_OK);
+	if (tsl_archive_read(ar, "code/small.py", &d, &len, &err) != TSL_OK)
+		fail_msg("after the failed 1 TiB read: %s", err.message);
+	assert_int_equal(len, 5);
+	assert_memory_equal(d, "small", 5);
 	tsl_archive_free(ar);
 	free(copy);
 	free(zip);
@@ -2425,6 +2429,38 @@ static size_t file_resident(const char *path, size_t size,
 	return r;
 }
 
+/* Rss (KiB) of this process's mapping of `path`, -1 when not found. */
+static long smaps_rss_kb(const char *path)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[4096];
+	bool in = false;
+	long rss = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		size_t n = strlen(line);
+
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (strchr(line, '-') && strchr(line, ' ') &&
+			!strchr(line, ':'))
+			in = false;
+		if (n >= strlen(path) && strcmp(line + n - strlen(path),
+			path) == 0) {
+			in = true;
+			continue;
+		}
+		if (in && strncmp(line, "Rss:", 4) == 0) {
+			rss = strtol(line + 4, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return rss;
+}
+
 static void test_lazy_index_pages(void **state)
 {
 	long pg = sysconf(_SC_PAGESIZE);
@@ -2432,6 +2468,7 @@ static void test_lazy_index_pages(void **state)
 	zb z;
 	size_t size, npages, r0, r1, r2, r3, tail_first, cd_pages, idx750;
 	size_t outside = 0, first_res = SIZE_MAX;
+	long rss;
 	uint8_t *zip;
 	char *path;
 	int fd;
@@ -2521,20 +2558,26 @@ static void test_lazy_index_pages(void **state)
 	assert_int_equal(outside, 0);
 	assert_true(r1 <= cd_pages + 4);
 
-	/* (b) open_path (the library's own mapping, kernel read-around on) */
+	print_message("     reading data/750 afterwards: %zu resident with "
+		"MADV_RANDOM\n", r2);
+
+	/* (b) open_path: the library's own mapping.  The kernel's read-around
+	 * (read_ahead_kb of the device, often 128 KiB, 8 MiB here and there)
+	 * decides how much enters the page cache, so that number is only
+	 * printed; what the process maps (Rss of the mapping: touched pages
+	 * plus fault-around of cached ones, 16 pages by default) is checked. */
 	if (evict(path, size) != 0 || file_resident(path, size, where) > 0) {
 		print_message("     second eviction ineffective, (b) skipped\n");
 		goto skip;
 	}
 	assert_int_equal(tsl_archive_open_path(&ar, path, NULL, &err), TSL_OK);
 	r3 = file_resident(path, size, where);
+	rss = smaps_rss_kb(path);
 	print_message("     after open_path: %zu of %zu pages in page cache "
-		"(kernel read-around included); page of data/750 %s\n", r3,
-		npages, where[idx750] & 1 ? "resident" : "not resident");
-	print_message("     reading data/750 afterwards: %zu resident with "
-		"MADV_RANDOM\n", r2);
-	assert_false(where[idx750] & 1);
-	assert_true(r3 < npages / 4);
+		"(kernel read-around), Rss of the mapping %ld KiB\n", r3, npages,
+		rss);
+	if (rss >= 0)
+		assert_true((size_t)rss * 1024 / (size_t)pg <= cd_pages + 4 + 64);
 	tsl_archive_free(ar);
 skip:
 	free(where);

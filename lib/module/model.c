@@ -116,8 +116,11 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	s->nbytes = e ? e->usize : 0;
 	s->ar = m->ar;
 	s->sync = &m->sync;
-	s->next = m->st_list;
-	m->st_list = s;
+	if (m->st_tail)
+		m->st_tail->next = s;
+	else
+		m->st_list = s;
+	m->st_tail = s;
 	h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
 	while (m->st_table[h])
 		h = (h + 1) & m->st_mask;
@@ -255,14 +258,6 @@ static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
 			return d->u.seq.items[2 * i + 1];
 	}
 	return NULL;
-}
-
-static bool in_list(const char **list, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(list[i], name) == 0)
-			return true;
-	return false;
 }
 
 static int build_methods(struct tsl_model *m, struct tsl_module *mod,
@@ -691,6 +686,18 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		goto fail;
 	}
 	m->root = m->root_value->u.obj.module;
+	m->st_array = tsl__arena_calloc(&m->arena, m->st_count ? m->st_count : 1,
+		sizeof *m->st_array);
+	if (!m->st_array) {
+		rc = tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+		goto fail;
+	}
+	{
+		size_t i = 0;
+
+		for (struct tsl_storage *s = m->st_list; s; s = s->next)
+			m->st_array[i++] = s;
+	}
 	rc = check_devices(m, err);
 	if (rc)
 		goto fail;
@@ -732,4 +739,71 @@ TSL_API const tsl_module *tsl_model_root(const tsl_model *m)
 TSL_API const tsl_value *tsl_model_constants(const tsl_model *m)
 {
 	return m ? m->constants : NULL;
+}
+
+TSL_API size_t tsl_model_storage_count(const tsl_model *m)
+{
+	return m ? m->st_count : 0;
+}
+
+TSL_API tsl_storage *tsl_model_storage(const tsl_model *m, size_t i)
+{
+	return m && i < m->st_count ? m->st_array[i] : NULL;
+}
+
+struct mat_job {
+	struct tsl_model *m;
+	_Atomic size_t next;
+	_Atomic int rc;
+	tsl_error err;
+	pthread_mutex_t mu;
+};
+
+static void *mat_worker(void *arg)
+{
+	struct mat_job *j = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->st_count &&
+		atomic_load(&j->rc) == TSL_OK) {
+		tsl_error e;
+		int rc = tsl__storage_touch(j->m->st_array[i], &e);
+
+		if (rc) {
+			int expected = TSL_OK;
+
+			pthread_mutex_lock(&j->mu);
+			if (atomic_compare_exchange_strong(&j->rc, &expected, rc))
+				j->err = e;
+			pthread_mutex_unlock(&j->mu);
+		}
+	}
+	return NULL;
+}
+
+TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
+	tsl_error *err)
+{
+	struct mat_job j;
+	pthread_t th[64];
+	unsigned n = 0, i;
+
+	if (!m)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"model is NULL");
+	memset(&j, 0, sizeof j);
+	j.m = m;
+	pthread_mutex_init(&j.mu, NULL);
+	if (nthreads > 64)
+		nthreads = 64;
+	for (i = 1; i < nthreads; i++)
+		if (pthread_create(&th[n], NULL, mat_worker, &j) == 0)
+			n++;
+	mat_worker(&j);
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&j.mu);
+	if (j.rc && err)
+		*err = j.err;
+	return j.rc;
 }

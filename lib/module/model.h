@@ -41,7 +41,9 @@ struct tsl_model {
 	/* storages by record name */
 	struct tsl_storage **st_table;
 	size_t st_mask, st_count;
-	struct tsl_storage *st_list;
+	struct tsl_storage *st_list;   /* first met first */
+	struct tsl_storage *st_tail;
+	struct tsl_storage **st_array; /* st_count, in st_list order */
 	tsl_storage_sync sync;
 	/* class headers by qualified name */
 	struct cls_slot *cls_table;

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "storage.h"
 
@@ -107,4 +108,104 @@ void tsl__storage_release_all(struct tsl_storage *list)
 		list->owned = NULL;
 		list = list->next;
 	}
+}
+
+int tsl__storage_touch(struct tsl_storage *s, tsl_error *err)
+{
+	const void *p;
+	size_t n, i;
+	volatile unsigned char sink = 0;
+	int rc = tsl__storage_cpu(s, &p, &n, err);
+
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i += 4096)
+		sink ^= ((const unsigned char *)p)[i];
+	if (n)
+		sink ^= ((const unsigned char *)p)[n - 1];
+	(void)sink;
+	return TSL_OK;
+}
+
+/* The page-aligned part of the mapping that holds [p, p+n). */
+static int page_range(const struct tsl_storage *s, const void *p, size_t n,
+	void **start, size_t *len)
+{
+	uintptr_t ps = 4096, a, b;
+
+	if (!s->ar->map || !p || !n)
+		return -1;   /* not our file mapping: never madvise it */
+	a = (uintptr_t)p & ~(ps - 1);
+	b = ((uintptr_t)p + n + ps - 1) & ~(ps - 1);
+	*start = (void *)a;
+	*len = (size_t)(b - a);
+	return 0;
+}
+
+TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
+{
+	uint64_t off;
+	void *start;
+	size_t len;
+	int rc;
+
+	if (!s)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"storage is NULL");
+	if (!s->entry || s->nbytes == 0 || s->entry->method != 0)
+		return TSL_OK;
+	rc = tsl__zip_data_offset(s->ar->zip, s->entry, &off, err);
+	if (rc)
+		return rc;
+	if (page_range(s, s->ar->base + off, (size_t)s->nbytes, &start,
+		&len) == 0)
+		madvise(start, len, MADV_WILLNEED);
+	return TSL_OK;
+}
+
+TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err)
+{
+	_Atomic int *state;
+	void *start;
+	size_t len;
+
+	if (!s)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"storage is NULL");
+	state = (_Atomic int *)&s->state;
+	if (atomic_load(state) != TSL__ST_READY)
+		return TSL_OK;
+	if (s->owned) {
+		free(s->owned);
+		s->owned = NULL;
+	} else if (page_range(s, s->data, (size_t)s->nbytes, &start,
+		&len) == 0) {
+		madvise(start, len, MADV_DONTNEED);
+	}
+	s->data = NULL;
+	atomic_store(state, TSL__ST_NEW);
+	return TSL_OK;
+}
+
+TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
+	tsl_error *err)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (!s || !out || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	rc = tsl__storage_cpu(s, &p, &n, err);
+	if (rc)
+		return rc;
+	*out = malloc(n ? n : 1);
+	if (!*out)
+		return tsl__error(err, TSL_ENOMEM, s->record, TSL_NO_OFFSET,
+			"out of memory copying %zu bytes", n);
+	if (n)
+		memcpy(*out, p, n);
+	*size = n;
+	return TSL_OK;
 }

@@ -43,6 +43,8 @@ struct tsl_storage {
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
 	size_t *size, tsl_error *err);
+/* Materialize and touch every page (one read per page). */
+TSL_INTERNAL int tsl__storage_touch(struct tsl_storage *s, tsl_error *err);
 TSL_INTERNAL void tsl__storage_release_all(struct tsl_storage *list);
 
 #endif
