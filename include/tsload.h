@@ -128,6 +128,10 @@ typedef struct tsl_options {
 	const char *map_location;   /* NULL: each storage goes where it was
 	                               saved; "cpu", "cuda", "cuda:1"... sends all */
 	int restore_shapes;         /* apply traced inputs to method signatures */
+	const char *const *remap;   /* NULL, or pairs {"cuda:0", "cuda:1", ...,
+	                               NULL}: a saved location equal to a pair's
+	                               first string goes to its second (applied
+	                               when map_location is NULL) */
 } tsl_options;
 
 #define TSL_OPTIONS_VERSION 1
@@ -302,6 +306,10 @@ typedef struct tsl_storage tsl_storage;
  */
 TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
+/* tsl_model_load returns TSL_WNOTRACEDINPUTS (positive: the model is
+ * loaded) when opts->restore_shapes is set and the archive has no
+ * traced_inputs.pkl, as torch.jit.load warns "Cannot restore shapes as no
+ * traced inputs were stored". */
 
 /** Open `path` and load its model in one call.  The model owns the archive. */
 TSL_API int tsl_load_path(tsl_model **out, const char *path,
@@ -410,6 +418,10 @@ typedef struct tsl_method {
 	const char *const *arg_types;
 	size_t nreturns;          /* 1 */
 	const char *const *return_types;
+	/* With tsl_options.restore_shapes and stored traced inputs: per
+	 * argument, the example input's type as "float32[1, 3, 224, 224]"
+	 * (NULL entries for arguments without one, and for self); else NULL. */
+	const char *const *arg_shapes;
 } tsl_method;
 TSL_API int tsl_module_method(const tsl_module *mod, size_t i, tsl_method *out);
 /** The source text of method i (borrowed, not NUL-terminated: see *len). */
@@ -581,6 +593,77 @@ TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 
 /** XXH3-64 of a storage's bytes (as stored on disk). */
 TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Devices                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A device backend.  "cpu" is built in; "cuda" is built in and loads the
+ * CUDA runtime with dlopen() at first use (no build-time dependency; without
+ * a driver or GPU it reports itself unavailable).  An application can
+ * register its own backend for any other device type name.
+ * Every callback returns 0 on success or a negative tsl_status.
+ */
+#define TSL_BACKEND_VERSION 1
+typedef struct tsl_backend {
+	unsigned int version;      /* TSL_BACKEND_VERSION */
+	const char *name;          /* device type: "cuda", "mydev" */
+	void *payload;
+	/* number of usable devices (0: unavailable), or a negative status */
+	int (*device_count)(void *payload);
+	int (*alloc)(void *payload, int device, size_t size, void **out);
+	int (*copy_h2d)(void *payload, int device, void *dst, const void *src,
+		size_t size);
+	void (*free)(void *payload, int device, void *ptr);
+	/* optional (NULL): page-locked staging memory for faster copies */
+	int (*alloc_pinned)(void *payload, size_t size, void **out);
+	void (*free_pinned)(void *payload, void *ptr);
+} tsl_backend;
+
+/**
+ * Register a backend, process-wide.  The struct is copied; `payload` must
+ * stay valid until tsl_backend_unregister().  A name already registered
+ * (including "cpu") is TSL_EINVAL; "cuda" may be replaced.
+ * Thread-safe.
+ */
+TSL_API int tsl_backend_register(const tsl_backend *backend, tsl_error *err);
+/** Remove a backend registered by name.  No model that uses it may remain.
+ *  Thread-safe. */
+TSL_API int tsl_backend_unregister(const char *name);
+
+/**
+ * Is a device ("cpu", "cuda", "cuda:1", "mydev:0") available?  Returns TSL_OK
+ * and sets *count to the number of devices of its type, or TSL_EDEVICE with
+ * torch's wording when the type is unknown, unavailable, or the index is out
+ * of range.  Thread-safe.
+ */
+TSL_API int tsl_device_check(const char *device, int *count, tsl_error *err);
+
+/**
+ * The storage's bytes on its target device (map_location applied): for the
+ * CPU the same as tsl_storage_data; for another device the bytes are copied
+ * there once (even when many threads ask at the same time) through its
+ * backend, and *dptr is the backend's device pointer, owned by the model.
+ * Thread-safe.
+ */
+TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr, size_t *size,
+	tsl_error *err);
+
+/** The storage's target device string ("cpu", "cuda:0"). */
+TSL_API const char *tsl_storage_device(const tsl_storage *s);
+
+/* ------------------------------------------------------------------------ */
+/* Traced inputs (_restore_shapes)                                           */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The stored example inputs of a traced module (traced_inputs.pkl, written
+ * by PyTorch 2.0+): a DICT from method name to a LIST of inputs (tensors
+ * carry dtype and shape; their records hold no data), or NULL when the
+ * archive has none.  Borrowed from m.
+ */
+TSL_API const tsl_value *tsl_model_traced_inputs(const tsl_model *m);
 
 #ifdef __cplusplus
 }

@@ -200,7 +200,8 @@ static int archive_init(tsl_archive *ar, tsl_error *err)
 		ar->kind = k;
 		return not_torchscript(err, k);
 	}
-	rc = tsl__zip_open(&ar->zip, ar->base, ar->size, &ar->limits, err);
+	rc = tsl__zip_open(&ar->zip, ar->base, ar->size, &ar->limits,
+		ar->od ? &ar->od->fetch : NULL, err);
 	if (rc) {
 		if (rc == TSL_EFORMAT &&
 			(ar->size < 4 || memcmp(ar->base, "PK", 2) != 0))
@@ -241,6 +242,12 @@ static void archive_destroy(tsl_archive *ar)
 	if (ar->map)
 		munmap(ar->map, ar->map_len);
 	free(ar->copy);
+	if (ar->od) {
+		close(ar->od->fd);
+		pthread_mutex_destroy(&ar->od->mu);
+		free(ar->od->have);
+		free(ar->od);
+	}
 	free(ar);
 }
 
@@ -431,7 +438,129 @@ TSL_API int tsl_archive_open_buffer(tsl_archive **out, const void *data,
 	return finish(out, ar, err);
 }
 
-/* Spool a reader into an anonymous file, then map it like a path. */
+#define OD_CHUNK ((uint64_t)1 << 16)
+
+/* Read chunks [off, off+len) from the reader into the memfd, once. */
+static int od_fetch(void *payload, uint64_t off, uint64_t len, tsl_error *err)
+{
+	tsl_archive *ar = payload;
+	struct tsl_ondemand *od = ar->od;
+	char *buf = NULL;
+	uint64_t c, c0, c1, end;
+	int rc = TSL_OK;
+
+	if (tsl__add_u64(off, len, &end) || end > ar->size)
+		return tsl__error(err, TSL_EFORMAT, NULL, off,
+			"range of %llu bytes at offset %llu lies outside the "
+			"%llu-byte stream", (unsigned long long)len,
+			(unsigned long long)off, (unsigned long long)ar->size);
+	c0 = off / OD_CHUNK;
+	c1 = (end + OD_CHUNK - 1) / OD_CHUNK;
+	pthread_mutex_lock(&od->mu);
+	for (c = c0; c < c1 && !rc; c++) {
+		uint64_t at = c * OD_CHUNK, n = OD_CHUNK, got = 0;
+
+		if (__atomic_load_n(&od->have[c], __ATOMIC_ACQUIRE))
+			continue;
+		if (at + n > ar->size)
+			n = ar->size - at;
+		if (!buf && !(buf = malloc(OD_CHUNK))) {
+			rc = tsl__error(err, TSL_ENOMEM, NULL, at, "out of memory");
+			break;
+		}
+		if (od->reader.seek(od->reader.payload, (int64_t)at, SEEK_SET) !=
+			(int64_t)at) {
+			rc = tsl__error(err, TSL_EIO, NULL, at,
+				"reader's seek to %llu failed",
+				(unsigned long long)at);
+			break;
+		}
+		while (got < n) {
+			int64_t r = od->reader.read(od->reader.payload, buf + got,
+				(size_t)(n - got));
+
+			if (r <= 0 || (uint64_t)r > n - got) {
+				rc = tsl__error(err, TSL_EIO, NULL, at + got,
+					"reader's read at %llu failed or ended early",
+					(unsigned long long)(at + got));
+				break;
+			}
+			got += (uint64_t)r;
+		}
+		if (!rc && pwrite(od->fd, buf, (size_t)n, (off_t)at) != (ssize_t)n)
+			rc = tsl__error_sys(err, TSL_EIO, errno, NULL,
+				"writing the on-demand spool");
+		if (!rc)
+			__atomic_store_n(&od->have[c], 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&od->mu);
+	free(buf);
+	return rc;
+}
+
+/* A seekable reader: the size from seek(END), a sparse memfd of that size
+ * mapped shared, and chunks read into it on first use (the central
+ * directory at open, records when they are read). */
+static int open_reader_seekable(tsl_archive **out, const tsl_reader *reader,
+	int64_t size, const tsl_options *opts, tsl_error *err)
+{
+	tsl_archive *ar;
+	struct tsl_ondemand *od;
+	int rc;
+
+	rc = archive_new(&ar, opts, err);
+	if (rc)
+		return rc;
+	od = calloc(1, sizeof *od);
+	if (!od) {
+		archive_destroy(ar);
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	}
+	od->fd = -1;
+	pthread_mutex_init(&od->mu, NULL);
+	ar->od = od;
+	od->reader = *reader;
+	od->fetch.fn = od_fetch;
+	od->fetch.payload = ar;
+	od->nchunks = ((uint64_t)size + OD_CHUNK - 1) / OD_CHUNK;
+	od->have = calloc(od->nchunks ? (size_t)od->nchunks : 1, 1);
+	od->fd = memfd_create("tsload-reader", MFD_CLOEXEC);
+	if (!od->have || od->fd < 0) {
+		rc = od->fd < 0 ? tsl__error_sys(err, TSL_EIO, errno, NULL,
+			"memfd_create") : tsl__error(err, TSL_ENOMEM, NULL,
+			TSL_NO_OFFSET, "out of memory");
+		archive_destroy(ar);
+		return rc;
+	}
+	if (ftruncate(od->fd, (off_t)size) != 0) {
+		rc = tsl__error_sys(err, TSL_EIO, errno, NULL, "ftruncate");
+		archive_destroy(ar);
+		return rc;
+	}
+	ar->map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, od->fd, 0);
+	if (ar->map == MAP_FAILED) {
+		ar->map = NULL;
+		rc = tsl__error_sys(err, TSL_EIO, errno, NULL, "mmap");
+		archive_destroy(ar);
+		return rc;
+	}
+	ar->map_len = (size_t)size;
+	ar->base = ar->map;
+	ar->size = (uint64_t)size;
+	{
+		/* the first bytes tell non-zip formats apart */
+		rc = od_fetch(ar, 0, size < 8 ? (uint64_t)size : 8, err);
+		if (rc) {
+			archive_destroy(ar);
+			return rc;
+		}
+	}
+	return finish(out, ar, err);
+}
+
+/* A stream that cannot seek: spooled once, raw, into an anonymous file
+ * which is then mapped like a path. */
 TSL_API int tsl_archive_open_reader(tsl_archive **out,
 	const tsl_reader *reader, const tsl_options *opts, tsl_error *err)
 {
@@ -445,14 +574,19 @@ TSL_API int tsl_archive_open_reader(tsl_archive **out,
 	if (!reader || !reader->read)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"reader has no read callback");
+	if (reader->seek) {
+		int64_t size = reader->seek(reader->payload, 0, SEEK_END);
+
+		if (size == 0)
+			return tsl__error(err, TSL_ENOTTORCHSCRIPT, NULL, 0,
+				"not a TorchScript archive: the stream is empty");
+		if (size > 0 && (uint64_t)size <= SIZE_MAX)
+			return open_reader_seekable(out, reader, size, opts, err);
+		/* seek failed: treat it as a stream from where it is */
+	}
 	fd = memfd_create("tsload-spool", MFD_CLOEXEC);
 	if (fd < 0)
 		return tsl__error_sys(err, TSL_EIO, errno, NULL, "memfd_create");
-	if (reader->seek && reader->seek(reader->payload, 0, SEEK_SET) < 0) {
-		close(fd);
-		return tsl__error(err, TSL_EIO, NULL, TSL_NO_OFFSET,
-			"reader's seek to the start failed");
-	}
 	for (;;) {
 		int64_t n = reader->read(reader->payload, buf, sizeof buf);
 		size_t off = 0;

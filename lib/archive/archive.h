@@ -6,6 +6,8 @@
 #ifndef TSL_ARCHIVE_H
 #define TSL_ARCHIVE_H
 
+#include <pthread.h>
+
 #include "../zip/zip.h"
 
 struct tsl_archive {
@@ -23,6 +25,15 @@ struct tsl_archive {
 	size_t nextra;
 	tsl_limits limits;
 	uint32_t flags;
+	/* a seekable reader, read on demand into a sparse memfd */
+	struct tsl_ondemand {
+		tsl_reader reader;
+		int fd;
+		pthread_mutex_t mu;
+		uint8_t *have;        /* one byte per chunk: 1 once read */
+		uint64_t nchunks;
+		tsl_zip_fetch fetch;
+	} *od;
 };
 
 /* Take / drop a reference (the last one frees). */

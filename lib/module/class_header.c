@@ -25,6 +25,7 @@ typedef struct parser {
 	uint64_t base;
 	tsl_error *err;
 	const char *self_type;  /* qualified class name, or NULL */
+	const char *self_copy;  /* its copy in the arena, made when first used */
 } parser;
 
 typedef struct slice {
@@ -392,11 +393,13 @@ static int parse_arg(parser *p, size_t a, size_t b, size_t index,
 		if ((rc = norm_type(p, type, &arg->type)) != TSL_OK)
 			return rc;
 	} else if (index == 0 && equals(name, "self")) {
-		if (p->self_type && !(arg->type = tsl__arena_strndup(p->arena,
-			p->self_type, strlen(p->self_type))))
+		if (p->self_type && !p->self_copy && !(p->self_copy =
+			tsl__arena_strndup(p->arena, p->self_type,
+			strlen(p->self_type))))
 			return nomem(p, a);
-	} else if (!(arg->type = tsl__arena_strndup(p->arena, "Tensor", 6))) {
-		return nomem(p, a);
+		arg->type = p->self_copy;
+	} else {
+		arg->type = "Tensor";
 	}
 	if (has_def) {
 		if (memchr(def.p, '\0', def.n))
@@ -561,9 +564,9 @@ static int parse_list(parser *p, slice v, const char ***out, size_t *count,
 			while (j < v.n - 1 && v.p[j] != ',')
 				j++;
 			item = trim((slice){ v.p + i, j - i });
-			if (!item.n)
+			if (!is_ident(item))
 				return perr(p, pos_of(p, v.p + i),
-					"empty name in list");
+					"bad name in list");
 			i = j;
 		}
 		if (memchr(item.p, '\0', item.n))
@@ -1072,7 +1075,7 @@ int tsl__class_header_parse(tsl_class_info **out, const char *src,
 	size_t len, const char *class_name, tsl_arena *arena,
 	const char *record, uint64_t base_offset, tsl_error *err)
 {
-	parser p = { src, len, arena, record, base_offset, err, NULL };
+	parser p = { src, len, arena, record, base_offset, err, NULL, NULL };
 	slice want, name;
 	size_t q = 0, found = SIZE_MAX, found_end = 0;
 	tsl_class_kind kind = TSL_CLASS_MODULE;
@@ -1125,7 +1128,7 @@ int tsl__code_functions(tsl_class_method **out, size_t *count,
 	const char *src, size_t len, tsl_arena *arena, const char *record,
 	uint64_t base_offset, tsl_error *err)
 {
-	parser p = { src, len, arena, record, base_offset, err, NULL };
+	parser p = { src, len, arena, record, base_offset, err, NULL, NULL };
 	size_t q, n = 0, k = 0;
 	tsl_class_method *fns = NULL;
 	int rc;

@@ -29,9 +29,11 @@
  * the caller.
  *
  * Ownership: every string and array in the results is allocated from the
- * arena passed in (NUL-terminated strings) and lives until the arena is
- * freed, except tsl_class_method.src / tsl_class_info.src, which point into
- * the caller's input buffer (pointer + length, not NUL-terminated).
+ * arena passed in (NUL-terminated strings; a few are static constants) and
+ * lives until the arena is freed, except tsl_class_method.src and
+ * tsl_class_info.src, which point into the caller's input buffer (pointer +
+ * length, not NUL-terminated): the input must outlive their use.  Nothing
+ * refers to class_name after the call returns.
  *
  * Errors: TSL_EFORMAT for malformed text.  err->record is `record` and the
  * message starts with "line N:".  err->offset is base_offset + the byte

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "model.h"
+#include "../backend/backend.h"
 
 /* ---- storages --------------------------------------------------------- */
 
@@ -232,10 +233,15 @@ static int get_class(struct tsl_model *m, const char *qname,
 static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 	tsl_error *err);
 
-static int cmp_method(const void *a, const void *b)
+struct msort {
+	tsl_method m;
+	const tsl_class_method *src;
+};
+
+static int cmp_msort(const void *a, const void *b)
 {
-	return strcmp(((const tsl_method *)a)->name,
-		((const tsl_method *)b)->name);
+	return strcmp(((const struct msort *)a)->m.name,
+		((const struct msort *)b)->m.name);
 }
 
 static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
@@ -312,17 +318,22 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 		if (!ci->methods[i].is_forward_hook &&
 			!ci->methods[i].is_forward_pre_hook)
 			mod->msrc[j++] = &ci->methods[i];
-	for (i = 1; i < n; i++) {   /* insertion sort: few methods */
-		tsl_method t = mod->methods[i];
-		const tsl_class_method *ts = mod->msrc[i];
+	if (n > 1) {
+		struct msort *v = malloc(n * sizeof *v);
 
-		for (j = i; j > 0 && cmp_method(&mod->methods[j - 1], &t) > 0;
-			j--) {
-			mod->methods[j] = mod->methods[j - 1];
-			mod->msrc[j] = mod->msrc[j - 1];
+		if (!v)
+			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+				"out of memory");
+		for (i = 0; i < n; i++) {
+			v[i].m = mod->methods[i];
+			v[i].src = mod->msrc[i];
 		}
-		mod->methods[j] = t;
-		mod->msrc[j] = ts;
+		qsort(v, n, sizeof *v, cmp_msort);
+		for (i = 0; i < n; i++) {
+			mod->methods[i] = v[i].m;
+			mod->msrc[i] = v[i].src;
+		}
+		free(v);
 	}
 	return TSL_OK;
 }
@@ -567,37 +578,122 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	return tsl__pickle_load(out, data, len, &ctx, err);
 }
 
-static int check_device(const char *dev, const char *what, tsl_error *err);
-
-static int check_devices(struct tsl_model *m, tsl_error *err)
+static const char *remap(const tsl_options *opts, const char *loc)
 {
+	const char *const *r = opts ? opts->remap : NULL;
+
+	for (; r && r[0] && r[1]; r += 2)
+		if (strcmp(r[0], loc) == 0)
+			return r[1];
+	return loc;
+}
+
+/* Give every storage its target device, checked now (as torch does at
+ * load time) although the copy happens on first access. */
+static int resolve_devices(struct tsl_model *m, const tsl_options *opts,
+	tsl_error *err)
+{
+	const char *last_loc = NULL, *last_dev = NULL;
+	char norm[64];
 	struct tsl_storage *s;
 	int rc;
 
-	if (m->map_location)
-		return check_device(m->map_location, "map_location", err);
-	for (s = m->st_list; s; s = s->next) {
-		rc = check_device(s->location, s->record, err);
+	if (m->map_location) {
+		rc = tsl__device_check(m->map_location, norm, sizeof norm, err);
 		if (rc)
 			return rc;
+		last_dev = tsl__arena_strndup(&m->arena, norm, strlen(norm));
+		if (!last_dev)
+			return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+		m->map_location = last_dev;
+		for (s = m->st_list; s; s = s->next)
+			s->device = last_dev;
+		return TSL_OK;
+	}
+	for (s = m->st_list; s; s = s->next) {
+		const char *loc = remap(opts, s->location);
+
+		if (!last_loc || strcmp(loc, last_loc) != 0) {
+			rc = tsl__device_check(loc, norm, sizeof norm, err);
+			if (rc) {
+				if (err)
+					snprintf(err->record, sizeof err->record,
+						"%s", s->record);
+				return rc;
+			}
+			last_dev = tsl__arena_strndup(&m->arena, norm,
+				strlen(norm));
+			if (!last_dev)
+				return tsl__arena_error(&m->arena, err, NULL,
+					TSL_NO_OFFSET);
+			last_loc = loc;
+		}
+		s->device = last_dev;
 	}
 	return TSL_OK;
 }
 
-/* Device availability: cpu always; others through a backend (issue: device
- * backends).  Without one, fail as torch does, at load time. */
-static int check_device(const char *dev, const char *what, tsl_error *err)
+/* "float32[1, 3, 224, 224]" for a tensor value; NULL for anything else. */
+static const char *shape_text(struct tsl_model *m, const tsl_value *v)
 {
-	if (strcmp(dev, "cpu") == 0 || strncmp(dev, "cpu:", 4) == 0)
-		return TSL_OK;
-	if (strncmp(dev, "cuda", 4) == 0)
-		return tsl__error(err, TSL_EDEVICE, what, TSL_NO_OFFSET,
-			"Attempting to deserialize object on a CUDA device (%s) "
-			"but CUDA is not available. If you are running on a "
-			"CPU-only machine, use map_location=\"cpu\"", dev);
-	return tsl__error(err, TSL_EDEVICE, what, TSL_NO_OFFSET,
-		"device '%s' is not available (supported devices include CPU "
-		"and CUDA); use map_location=\"cpu\"", dev);
+	const struct tsl_tensor *t;
+	char buf[1024];
+	size_t o;
+
+	if (!v || v->kind != TSL_VALUE_TENSOR || !v->u.tensor)
+		return NULL;
+	t = v->u.tensor;
+	o = (size_t)snprintf(buf, sizeof buf, "%s[",
+		tsl_dtype_name((tsl_dtype)t->dtype));
+	for (uint32_t d = 0; d < t->ndim && o < sizeof buf; d++)
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%lld",
+			d ? ", " : "", (long long)t->shape[d]);
+	if (o >= sizeof buf - 2)
+		return NULL;
+	buf[o++] = ']';
+	buf[o] = '\0';
+	return tsl__arena_strndup(&m->arena, buf, o);
+}
+
+/* _restore_shapes: the stored example inputs of each root method become
+ * the arg_shapes of its signature (self, when the method has one more
+ * argument than inputs, gets none). */
+static int restore_shapes(struct tsl_model *m, tsl_error *err)
+{
+	const tsl_value *d = m->traced_inputs;
+	struct tsl_module *root = m->root;
+	size_t i, k;
+
+	if (d->kind != TSL_VALUE_DICT)
+		return tsl__error(err, TSL_EFORMAT, "traced_inputs.pkl",
+			TSL_NO_OFFSET, "traced_inputs.pkl holds a %s, not a dict",
+			tsl_value_kind_name((tsl_value_kind)d->kind));
+	for (i = 0; i < d->len; i++) {
+		const tsl_value *key = d->u.seq.items[2 * i];
+		const tsl_value *in = d->u.seq.items[2 * i + 1];
+		const char **shapes;
+		tsl_method *me = NULL;
+		size_t skip;
+
+		if (key->kind != TSL_VALUE_STRING ||
+			(in->kind != TSL_VALUE_LIST && in->kind != TSL_VALUE_TUPLE))
+			continue;
+		for (k = 0; k < root->nmethods; k++)
+			if (strcmp(root->methods[k].name, key->u.s) == 0)
+				me = &root->methods[k];
+		if (!me || me->nargs < in->len)
+			continue;
+		skip = me->nargs - in->len;
+		shapes = tsl__arena_calloc(&m->arena, me->nargs,
+			sizeof *shapes);
+		if (!shapes)
+			return tsl__arena_error(&m->arena, err, NULL,
+				TSL_NO_OFFSET);
+		for (k = 0; k < in->len; k++)
+			shapes[skip + k] = shape_text(m, in->u.seq.items[k]);
+		me->arg_shapes = shapes;
+	}
+	return TSL_OK;
 }
 
 TSL_API void tsl_model_free(tsl_model *m)
@@ -618,7 +714,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	const tsl_options *opts, tsl_error *err)
 {
 	struct tsl_model *m;
-	int rc;
+	int rc, warn = TSL_OK;
 
 	if (!out)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
@@ -698,11 +794,28 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		for (struct tsl_storage *s = m->st_list; s; s = s->next)
 			m->st_array[i++] = s;
 	}
-	rc = check_devices(m, err);
+	if (tsl__zip_find(m->ar->zip, "traced_inputs.pkl", 17)) {
+		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
+			&m->traced_inputs, err);
+		if (!rc)
+			rc = convert(m, m->traced_inputs, 0, err);
+		if (rc)
+			goto fail;
+	}
+	rc = resolve_devices(m, opts, err);
 	if (rc)
 		goto fail;
+	if (opts && opts->restore_shapes) {
+		if (!m->traced_inputs)
+			warn = TSL_WNOTRACEDINPUTS;
+		else if ((rc = restore_shapes(m, err)) != TSL_OK)
+			goto fail;
+	}
 	*out = m;
-	return TSL_OK;
+	if (warn)
+		tsl__error(err, warn, "traced_inputs.pkl", TSL_NO_OFFSET,
+			"Cannot restore shapes as no traced inputs were stored");
+	return warn;
 fail:
 	tsl_model_free(m);
 	return rc;
@@ -806,4 +919,9 @@ TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 	if (j.rc && err)
 		*err = j.err;
 	return j.rc;
+}
+
+TSL_API const tsl_value *tsl_model_traced_inputs(const tsl_model *m)
+{
+	return m ? m->traced_inputs : NULL;
 }

@@ -38,6 +38,7 @@ struct tsl_model {
 	tsl_value *root_value;
 	tsl_module *root;
 	tsl_value *constants;
+	tsl_value *traced_inputs;  /* traced_inputs.pkl, or NULL */
 	/* storages by record name */
 	struct tsl_storage **st_table;
 	size_t st_mask, st_count;

@@ -107,7 +107,8 @@ struct vm {
 
 	tsl_value *slab;
 	size_t slab_left;
-	tsl_value *none, *yes, *no;
+	tsl_value *none, *yes, *no, *empty_tuple;
+	tsl_value *small[256];  /* shared ints 0..255 */
 };
 
 static uint64_t err_offset(const struct vm *m)
@@ -202,7 +203,7 @@ static int fail(struct vm *m, int code, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	return tsl__error(m->err, code, m->ctx->record, err_offset(m),
-		"%s at offset %zu: %s", op_name(m->opcode), m->op, msg);
+		"%s at pickle byte %zu: %s", op_name(m->opcode), m->op, msg);
 }
 
 static int fail_mem(struct vm *m)
@@ -254,19 +255,24 @@ static tsl_value *new_value(struct vm *m, int kind)
 			return NULL;
 		m->slab_left = VALUE_SLAB;
 	}
-	v = m->slab++;
+	v = m->slab++;   /* zeroed by the arena */
 	m->slab_left--;
-	memset(v, 0, sizeof *v);
 	v->kind = (uint16_t)kind;
 	return v;
 }
 
 static tsl_value *new_int(struct vm *m, int64_t i)
 {
-	tsl_value *v = new_value(m, TSL_VALUE_INT);
+	tsl_value *v;
 
-	if (v)
+	if (i >= 0 && i < 256 && m->small[i])
+		return m->small[i];
+	v = new_value(m, TSL_VALUE_INT);
+	if (v) {
 		v->u.i = i;
+		if (i >= 0 && i < 256)
+			m->small[i] = v;
+	}
 	return v;
 }
 
@@ -340,7 +346,7 @@ static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	tsl_value **out)
 {
 	size_t units = kind == TSL_VALUE_DICT ? n / 2 : n;
-	tsl_value *v;
+	tsl_value *v = NULL;
 	int rc;
 
 	if (units > m->ctx->limits->max_container || units > UINT32_MAX)
@@ -470,7 +476,7 @@ static int take(struct vm *m, size_t n, const uint8_t **p)
 {
 	if (m->len - m->pos < n)
 		return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
-			err_offset(m), "truncated pickle: %s at offset %zu needs "
+			err_offset(m), "truncated pickle: %s at pickle byte %zu needs "
 			"%zu bytes, %zu left", op_name(m->opcode), m->op, n,
 			m->len - m->pos);
 	*p = m->data + m->pos;
@@ -488,7 +494,7 @@ static int take_line(struct vm *m, size_t max, const char **s, size_t *n)
 	if (!nl) {
 		if (left <= max)
 			return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
-				err_offset(m), "truncated pickle: %s at offset "
+				err_offset(m), "truncated pickle: %s at pickle byte "
 				"%zu has no end of line", op_name(m->opcode),
 				m->op);
 		return fail(m, TSL_EFORMAT, "line longer than %zu bytes", max);
@@ -875,7 +881,7 @@ static int check_sizes(struct vm *m, const int64_t *shape, uint32_t n)
 static int strided(struct vm *m, tsl_value **a, struct tsl_tensor **out)
 {
 	struct tsl_tensor *t = new_tensor(m);
-	int64_t off, extent, term;
+	int64_t off = 0, extent, term;
 	uint32_t n, ns;
 	int rc;
 
@@ -964,8 +970,8 @@ static int rebuild_tensor(struct vm *m, tsl_value *arg, bool v3)
 {
 	const char *what = v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2";
 	struct tsl_tensor *t;
-	tsl_value **a;
-	int64_t dt;
+	tsl_value **a = NULL;
+	int64_t dt = 0;
 	int rc;
 
 	if ((rc = args_of(m, arg, v3 ? 7 : 6, v3 ? 8 : 7, what, &a)) ||
@@ -989,8 +995,8 @@ static int rebuild_tensor(struct vm *m, tsl_value *arg, bool v3)
 static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 {
 	struct tsl_tensor *t;
-	tsl_value **a, **q;
-	int64_t scheme;
+	tsl_value **a = NULL, **q;
+	int64_t scheme = 0;
 	int rc;
 
 	if ((rc = args_of(m, arg, 6, 7, "_rebuild_qtensor", &a)) ||
@@ -1073,8 +1079,8 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 
 static int rebuild_sparse(struct vm *m, tsl_value *arg)
 {
-	tsl_value **a, **d;
-	int64_t layout;
+	tsl_value **a = NULL, **d;
+	int64_t layout = 0;
 	int rg = 0, rc;
 
 	if ((rc = args_of(m, arg, 2, 6, "_rebuild_sparse_tensor", &a)) ||
@@ -1110,7 +1116,7 @@ static int typed_list(struct vm *m, tsl_value *arg, int action)
 	static const int kinds[] = { TSL_VALUE_INT, TSL_VALUE_FLOAT,
 		TSL_VALUE_BOOL, TSL_VALUE_TENSOR };
 	int i = action - TSL__G_INTLIST;
-	tsl_value **a, *l;
+	tsl_value **a = NULL, *l;
 	int rc;
 
 	if ((rc = args_of(m, arg, 1, 1, "build_list", &a)))
@@ -1162,14 +1168,14 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build);
 
 static int apply_python(struct vm *m, int action, tsl_value *arg)
 {
-	tsl_value **a, *v;
-	int64_t layout;
+	tsl_value **a = NULL, *v = NULL;
+	int64_t layout = 0;
 	int rc;
 
 	switch (action) {
 	case TSL__G_PARAMETER:
 	case TSL__G_PARAMETER_CLS: {
-		struct tsl_tensor *t;
+		struct tsl_tensor *t = NULL;
 		int rg = 1;
 
 		if ((rc = args_of(m, arg, action == TSL__G_PARAMETER ? 3 : 1,
@@ -1267,7 +1273,7 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
  */
 static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 {
-	tsl_value **a, *v;
+	tsl_value **a = NULL, *v = NULL;
 	int action = g->u.global.action;
 	int rc;
 
@@ -1333,9 +1339,10 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 		}
 		if (arg->kind != TSL_VALUE_INT || arg->u.i < 0)
 			return fail(m, TSL_EFORMAT, "tensor id is not an int >= 0");
-		v = new_int(m, arg->u.i);
+		v = new_value(m, TSL_VALUE_INT);
 		if (!v)
 			return fail_mem(m);
+		v->u.i = arg->u.i;
 		v->flags |= TSL__VF_TENSOR_ID;
 		return push(m, v);
 	case TSL__G_DEVICE:
@@ -1347,7 +1354,7 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 		if (arg->len == 2) {
 			/* Python: device(type, index) */
 			char buf[80];
-			int64_t idx;
+			int64_t idx = 0;
 
 			if ((rc = want_int(m, a[1], "device index", &idx)))
 				return rc;
@@ -1395,14 +1402,20 @@ static int op_binpersid(struct vm *m)
 	const tsl_pickle_ctx *ctx = m->ctx;
 	tsl_value *pid = m->stack[m->sp - 1], **a, *v;
 	struct tsl_storage *st = NULL;
-	int64_t dtype, numel;
+	int64_t dtype = 0, numel = 0;
 	int rc;
 
-	if (pid->kind != TSL_VALUE_TUPLE || pid->len != 5)
+	/* 1.3-era writers add a sixth element, the view metadata, always
+	 * None in TorchScript archives (views are _rebuild_tensor_v2's job) */
+	if (pid->kind != TSL_VALUE_TUPLE || (pid->len != 5 && pid->len != 6))
 		return fail(m, TSL_EFORMAT, "persistent id is a %s of %u, not a "
 			"5-tuple (\"storage\", dtype, key, location, numel)",
 			kind_name(pid), pid->len);
 	a = pid->u.seq.items;
+	if (pid->len == 6 && a[5]->kind != TSL_VALUE_NONE)
+		return fail(m, TSL_EUNSUPPORTED, "persistent id carries view "
+			"metadata (a %s), which TorchScript archives never hold",
+			kind_name(a[5]));
 	if (a[0]->kind != TSL_VALUE_STRING || !eq(a[0]->u.s, a[0]->len,
 		"storage"))
 		return fail(m, TSL_EFORMAT, "persistent id does not start with "
@@ -1612,8 +1625,8 @@ static int dedup_dicts(struct vm *m)
 
 static int collect(struct vm *m, int kind)
 {
-	size_t start;
-	tsl_value *v;
+	size_t start = 0;
+	tsl_value *v = NULL;
 	int rc;
 
 	if ((rc = pop_mark(m, &start)))
@@ -1630,7 +1643,7 @@ static int collect(struct vm *m, int kind)
 /* APPENDS, SETITEMS, ADDITEMS: items above the mark into the value below. */
 static int extend_marked(struct vm *m, int kind)
 {
-	size_t start;
+	size_t start = 0;
 	tsl_value *c;
 	int rc;
 
@@ -1655,7 +1668,7 @@ static int extend_marked(struct vm *m, int kind)
 
 static int string_op(struct vm *m, int kind, size_t lensize)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	uint64_t n;
 	int rc;
 
@@ -1680,11 +1693,11 @@ static int string_op(struct vm *m, int kind, size_t lensize)
 
 static int step_python(struct vm *m)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	const char *s;
-	size_t n, start;
+	size_t n, start = 0;
 	int64_t i;
-	tsl_value *a, *b, *c, *v;
+	tsl_value *a, *b, *c, *v = NULL;
 	int rc;
 
 	switch (m->opcode) {
@@ -1810,11 +1823,11 @@ static int step_python(struct vm *m)
 
 static int step(struct vm *m)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	const char *mod, *name;
 	size_t mlen, nlen;
 	int64_t i;
-	tsl_value *a, *b, *c, *v;
+	tsl_value *a, *b, *c, *v = NULL;
 	int rc;
 
 	switch (m->opcode) {
@@ -1847,6 +1860,11 @@ static int step(struct vm *m)
 	case OP_DICT:
 		return collect(m, TSL_VALUE_DICT);
 	case OP_EMPTY_TUPLE:
+		/* immutable: one for the whole pickle */
+		if (!m->empty_tuple &&
+			(rc = new_seq(m, TSL_VALUE_TUPLE, NULL, 0, &m->empty_tuple)))
+			return rc;
+		return push(m, m->empty_tuple);
 	case OP_EMPTY_LIST:
 	case OP_EMPTY_DICT:
 		if ((rc = new_seq(m, m->opcode == OP_EMPTY_TUPLE ?

@@ -106,8 +106,108 @@ void tsl__storage_release_all(struct tsl_storage *list)
 	while (list) {
 		free(list->owned);
 		list->owned = NULL;
+		if (list->dev_ptr && list->dev_backend.free)
+			list->dev_backend.free(list->dev_backend.payload,
+				list->dev_index, list->dev_ptr);
+		list->dev_ptr = NULL;
 		list = list->next;
 	}
+}
+
+static int to_device(struct tsl_storage *s, tsl_error *err)
+{
+	tsl_device d;
+	const void *p;
+	size_t n;
+	void *dst = NULL, *pinned = NULL;
+	int rc;
+
+	rc = tsl__device_parse(s->device, &d, err);
+	if (rc)
+		return rc;
+	rc = tsl__backend_get(d.type, &s->dev_backend, err);
+	if (rc)
+		return rc;
+	s->dev_index = d.index < 0 ? 0 : d.index;
+	rc = tsl__storage_cpu(s, &p, &n, err);
+	if (rc)
+		return rc;
+	rc = s->dev_backend.alloc(s->dev_backend.payload, s->dev_index, n,
+		&dst);
+	if (rc)
+		return tsl__error(err, rc, s->record, TSL_NO_OFFSET,
+			"allocating %zu bytes on %s failed", n, s->device);
+	/* stage through page-locked memory when the backend offers it */
+	if (n && s->dev_backend.alloc_pinned && s->dev_backend.free_pinned &&
+		s->dev_backend.alloc_pinned(s->dev_backend.payload, n,
+			&pinned) == TSL_OK) {
+		memcpy(pinned, p, n);
+		rc = s->dev_backend.copy_h2d(s->dev_backend.payload,
+			s->dev_index, dst, pinned, n);
+		s->dev_backend.free_pinned(s->dev_backend.payload, pinned);
+	} else if (n) {
+		rc = s->dev_backend.copy_h2d(s->dev_backend.payload,
+			s->dev_index, dst, p, n);
+	}
+	if (rc) {
+		s->dev_backend.free(s->dev_backend.payload, s->dev_index, dst);
+		return tsl__error(err, rc, s->record, TSL_NO_OFFSET,
+			"copying %zu bytes to %s failed", n, s->device);
+	}
+	s->dev_ptr = dst;
+	return TSL_OK;
+}
+
+TSL_API const char *tsl_storage_device(const tsl_storage *s)
+{
+	return s ? s->device : NULL;
+}
+
+TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
+	size_t *size, tsl_error *err)
+{
+	_Atomic int *state;
+	int st, expected = TSL__ST_NEW, rc;
+
+	if (!s || !dptr || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	if (strcmp(s->device, "cpu") == 0) {
+		const void *p;
+
+		rc = tsl__storage_cpu(s, &p, size, err);
+		*dptr = (void *)(uintptr_t)p;
+		return rc;
+	}
+	state = (_Atomic int *)&s->dev_state;
+	st = atomic_load_explicit(state, memory_order_acquire);
+	if (st == TSL__ST_NEW &&
+		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
+		rc = to_device(s, err);
+		s->dev_fail = rc;
+		pthread_mutex_lock(&s->sync->mu);
+		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
+			memory_order_release);
+		pthread_cond_broadcast(&s->sync->cv);
+		pthread_mutex_unlock(&s->sync->mu);
+		if (rc)
+			return rc;
+		st = TSL__ST_READY;
+	} else if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
+		pthread_mutex_lock(&s->sync->mu);
+		while ((st = atomic_load_explicit(state, memory_order_acquire)) ==
+			TSL__ST_BUSY)
+			pthread_cond_wait(&s->sync->cv, &s->sync->mu);
+		pthread_mutex_unlock(&s->sync->mu);
+	}
+	if (st == TSL__ST_FAILED)
+		return tsl__error(err, s->dev_fail ? s->dev_fail : TSL_EDEVICE,
+			s->record, TSL_NO_OFFSET,
+			"storage '%s' failed to reach %s earlier", s->record,
+			s->device);
+	*dptr = s->dev_ptr;
+	*size = s->data ? (size_t)s->nbytes : 0;
+	return TSL_OK;
 }
 
 int tsl__storage_touch(struct tsl_storage *s, tsl_error *err)

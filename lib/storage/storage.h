@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "../archive/archive.h"
+#include "../backend/backend.h"
 
 enum { TSL__ST_NEW = 0, TSL__ST_BUSY, TSL__ST_READY, TSL__ST_FAILED };
 
@@ -38,6 +39,12 @@ struct tsl_storage {
 	int fail_code;
 	const void *data;         /* READY: the bytes (nbytes) */
 	void *owned;              /* READY: our copy, freed with the storage */
+	/* the copy on a non-CPU target device (same state machine) */
+	int dev_state;            /* atomic TSL__ST_* */
+	int dev_fail;
+	void *dev_ptr;
+	int dev_index;
+	tsl_backend dev_backend;  /* snapshot taken at first copy */
 	struct tsl_storage *next; /* all storages of a model, for freeing */
 };
 

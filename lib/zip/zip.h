@@ -46,11 +46,26 @@ typedef struct tsl_zip {
 	uint64_t decoded_total;/* atomic: bytes decoded so far */
 	tsl_limits limits;
 	bool verify_crc;
+	const struct tsl_zip_fetch *fetch; /* NULL: all bytes are present */
 } tsl_zip;
+
+/* For sources read on demand (a seekable reader): make base[off, off+len)
+ * present before it is read.  Called from any thread; must be safe. */
+typedef struct tsl_zip_fetch {
+	int (*fn)(void *payload, uint64_t off, uint64_t len, tsl_error *err);
+	void *payload;
+} tsl_zip_fetch;
+
+static inline int tsl__zip_ensure(const tsl_zip_fetch *f, uint64_t off,
+	uint64_t len, tsl_error *err)
+{
+	return f && len ? f->fn(f->payload, off, len, err) : TSL_OK;
+}
 
 /* Index the zip in base[0..size).  The memory must outlive the index. */
 TSL_INTERNAL int tsl__zip_open(tsl_zip **out, const uint8_t *base,
-	uint64_t size, const tsl_limits *limits, tsl_error *err);
+	uint64_t size, const tsl_limits *limits, const tsl_zip_fetch *fetch,
+	tsl_error *err);
 TSL_INTERNAL void tsl__zip_free(tsl_zip *z);
 
 /* Find an entry by its name relative to the prefix; NULL if absent. */

@@ -48,9 +48,10 @@ static int fmt_error(tsl_error *err, const char *record, uint64_t off,
 /* Find the classic EOCD: scan back from the end over at most 64 KiB of
  * comment, as miniz and every zip reader do. */
 static int find_eocd(const uint8_t *b, uint64_t size, uint64_t *pos,
-	tsl_error *err)
+	const tsl_zip_fetch *fetch, tsl_error *err)
 {
 	uint64_t lo, p;
+	int rc;
 
 	if (size < EOCD_LEN)
 		return fmt_error(err, NULL, 0,
@@ -58,6 +59,11 @@ static int find_eocd(const uint8_t *b, uint64_t size, uint64_t *pos,
 			"central directory (failed finding central directory)",
 			(unsigned long long)size);
 	lo = size > EOCD_LEN + 0xffff ? size - EOCD_LEN - 0xffff : 0;
+	/* the zip64 locator and record usually sit just before the EOCD */
+	rc = tsl__zip_ensure(fetch, lo > 76 ? lo - 76 : 0,
+		size - (lo > 76 ? lo - 76 : 0), err);
+	if (rc)
+		return rc;
 	for (p = size - EOCD_LEN + 1; p-- > lo;) {
 		if (tsl__le32(b + p) == SIG_EOCD &&
 			p + EOCD_LEN + tsl__le16(b + p + 20) <= size) {
@@ -223,7 +229,7 @@ short64:
 }
 
 int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
-	const tsl_limits *limits, tsl_error *err)
+	const tsl_limits *limits, const tsl_zip_fetch *fetch, tsl_error *err)
 {
 	tsl_zip *z;
 	uint64_t eocd = 0, count, cd_off, cd_size, cd_limit, p, names_len = 0;
@@ -232,7 +238,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	int rc;
 
 	*out = NULL;
-	rc = find_eocd(b, size, &eocd, err);
+	rc = find_eocd(b, size, &eocd, fetch, err);
 	if (rc)
 		return rc;
 	count = tsl__le16(b + eocd + 10);
@@ -250,6 +256,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	z->base = b;
 	z->size = size;
 	z->limits = *limits;
+	z->fetch = fetch;
 
 	/* zip64: PyTorch always writes the locator; use it when present. */
 	if (eocd >= LOC64_LEN && tsl__le32(b + eocd - LOC64_LEN) == SIG_LOC64) {
@@ -263,6 +270,11 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 				(unsigned long long)r, (unsigned long long)loc);
 			goto fail;
 		}
+		rc = tsl__zip_ensure(fetch, loc, LOC64_LEN, err);
+		if (!rc)
+			rc = tsl__zip_ensure(fetch, r, EOCD64_LEN, err);
+		if (rc)
+			goto fail;
 		if (tsl__le32(b + r) != SIG_EOCD64) {
 			rc = fmt_error(err, NULL, r,
 				"zip64 locator points to offset %llu, which holds "
@@ -307,6 +319,9 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 			(unsigned long long)(cd_size / CENTRAL_LEN));
 		goto fail;
 	}
+	rc = tsl__zip_ensure(fetch, cd_off, cd_size, err);
+	if (rc)
+		goto fail;
 	z->cd_offset = cd_off;
 	z->cd_size = cd_size;
 	z->cd_end = cd_off + cd_size;
@@ -496,7 +511,12 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, e->name, e->lho,
 			"local header at offset %llu lies outside the records "
 			"area", (unsigned long long)e->lho);
+	if (tsl__zip_ensure(z->fetch, e->lho, LOCAL_LEN, err))
+		return err ? err->code : TSL_EIO;
 	h = z->base + e->lho;
+	if (tsl__zip_ensure(z->fetch, e->lho + LOCAL_LEN,
+		(uint64_t)tsl__le16(h + 26) + tsl__le16(h + 28), err))
+		return err ? err->code : TSL_EIO;
 	if (tsl__le32(h) != SIG_LOCAL)
 		return fmt_error(err, e->name, e->lho,
 			"no local file header at offset %llu (bad signature)",
@@ -529,6 +549,9 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 	int rc;
 
 	rc = tsl__zip_data_offset(z, e, &off, err);
+	if (rc)
+		return rc;
+	rc = tsl__zip_ensure(z->fetch, off, e->csize, err);
 	if (rc)
 		return rc;
 	if (e->usize > SIZE_MAX)

@@ -1,0 +1,66 @@
+// libtorch_load.cpp - tsbench's libtorch peer: times torch::jit::load.
+//
+//   tsbench-libtorch ARCHIVE
+//
+// Loads ARCHIVE once with torch::jit::load (CPU) and prints one JSON object
+// on stdout: {"load_ms": T, "rss_before_kib": A, "rss_after_kib": B,
+// "minflt": F, "majflt": G}.  Only the load call is timed; libtorch's own
+// start-up (static initialisers, operator registration) happens before
+// main() and is not counted.  Built by bench/bench.am only where libtorch-dev
+// is installed; tsbench runs it as a fresh process per measured run.
+#include <torch/script.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+static long rss_kib()
+{
+	long size = 0, resident = 0;
+	FILE *f = std::fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	if (std::fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = -1;
+	std::fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static double now_ms()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		std::fprintf(stderr, "usage: %s ARCHIVE\n", argv[0]);
+		return 2;
+	}
+	try {
+		struct rusage r0, r1;
+		long rss0 = rss_kib();
+		getrusage(RUSAGE_SELF, &r0);
+		double t0 = now_ms();
+		torch::jit::Module m = torch::jit::load(argv[1], torch::kCPU);
+		double t1 = now_ms();
+		getrusage(RUSAGE_SELF, &r1);
+		long rss1 = rss_kib();
+		std::printf("{\"load_ms\": %.6f, \"rss_before_kib\": %ld, "
+			"\"rss_after_kib\": %ld, \"minflt\": %ld, \"majflt\": %ld}\n",
+			t1 - t0, rss0, rss1, r1.ru_minflt - r0.ru_minflt,
+			r1.ru_majflt - r0.ru_majflt);
+		std::fflush(stdout);
+		// leave without running destructors: freeing the model is not timed
+		// and only costs wall time
+		std::_Exit(0);
+	} catch (const std::exception &e) {
+		std::fprintf(stderr, "tsbench-libtorch: %s: %s\n", argv[1], e.what());
+		return 1;
+	}
+}

@@ -1,0 +1,35 @@
+/*
+ * backend.h - device backends: a registry of tsl_backend vtables ("cpu" is
+ * implicit, "cuda" is built in through dlopen), device-string parsing and
+ * availability checks with torch's error wording.  Depends on common only;
+ * only the storage layer calls it.
+ */
+#ifndef TSL_BACKEND_H
+#define TSL_BACKEND_H
+
+#include "../common/common.h"
+
+/* A parsed device string: type and index (-1 when none was given). */
+typedef struct tsl_device {
+	char type[32];
+	int index;
+} tsl_device;
+
+/* Parse "cpu", "cuda", "cuda:1", "mydev:0".  TSL_EINVAL when malformed. */
+TSL_INTERNAL int tsl__device_parse(const char *s, tsl_device *out,
+	tsl_error *err);
+
+/* Check that a device exists; fills the normalised string ("cuda" ->
+ * "cuda:0") into norm (cap bytes).  TSL_EDEVICE with torch's wording. */
+TSL_INTERNAL int tsl__device_check(const char *s, char *norm, size_t cap,
+	tsl_error *err);
+
+/* A snapshot of the backend for a device type (copied out of the registry
+ * under its lock).  TSL_EDEVICE when none. */
+TSL_INTERNAL int tsl__backend_get(const char *type, tsl_backend *out,
+	tsl_error *err);
+
+/* The built-in CUDA backend (backend_cuda.c). */
+TSL_INTERNAL const tsl_backend *tsl__backend_cuda(void);
+
+#endif
