@@ -105,6 +105,8 @@ typedef struct tsl_error {
                                     instead of mapping it: immune to SIGBUS */
 #define TSL_OPEN_POPULATE 0x2u   /* MAP_POPULATE the mapping (prefault) */
 #define TSL_OPEN_VERIFY_CRC 0x4u /* check a record's CRC-32 when it is read */
+#define TSL_OPEN_CHECKPOINTS 0x8u /* tsl_model_load also reads torch.save
+                                     zip checkpoints (see tsl_model_value) */
 
 /**
  * Options for opening and loading.  Initialise with TSL_OPTIONS_INIT or
@@ -321,8 +323,15 @@ TSL_API void tsl_model_free(tsl_model *m);
 /** The archive the model was read from (borrowed). */
 TSL_API tsl_archive *tsl_model_archive(const tsl_model *m);
 
-/** The root module (borrowed from m). */
+/** The root module (borrowed from m); NULL for a torch.save checkpoint. */
 TSL_API const tsl_module *tsl_model_root(const tsl_model *m);
+
+/** The unpickled data.pkl: the root module's value for TorchScript, the
+ *  saved object (a state dict...) for a torch.save checkpoint. */
+TSL_API const tsl_value *tsl_model_value(const tsl_model *m);
+
+/** What the model was read from (TSL_KIND_TORCHSCRIPT, TSL_KIND_TORCH_SAVE). */
+TSL_API tsl_file_kind tsl_model_kind(const tsl_model *m);
 
 /** The constants tuple (constants.pkl), a value of kind TUPLE. */
 TSL_API const tsl_value *tsl_model_constants(const tsl_model *m);

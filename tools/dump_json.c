@@ -387,6 +387,14 @@ int tsinfo_dump_json(FILE *f, tsl_model *m, int hashes, tsl_error *err)
 	d.f = f;
 	d.hashes = hashes;
 	d.budget = 100000000;
+	if (!tsl_model_root(m)) {
+		/* a torch.save checkpoint: the value tree */
+		fputs("{\"tsload_dump\": 1, \"kind\": \"torch.save\", "
+			"\"value\": ", f);
+		value(&d, tsl_model_value(m));
+		fputs(", \"extra_files\": []}\n", f);
+		goto out;
+	}
 	fputs("{\"tsload_dump\": 1, \"root\": ", f);
 	module(&d, tsl_model_root(m));
 	fputs(", \"constants\": [", f);
@@ -417,6 +425,7 @@ int tsinfo_dump_json(FILE *f, tsl_model *m, int hashes, tsl_error *err)
 		fputc('}', f);
 	}
 	fputs("]}\n", f);
+out:
 	free(d.keys);
 	free(d.ids);
 	if (d.rc && err)

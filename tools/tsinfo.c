@@ -20,6 +20,8 @@ static void usage(FILE *f)
 		"                       data offset and alignment\n"
 		"  --map-location DEV   as torch.jit.load's map_location (cpu, cuda:0...)\n"
 		"  --no-hash            skip tensor hashes (reads no tensor bytes)\n"
+		"  --checkpoint         also read torch.save zip checkpoints (their\n"
+		"                       value tree); without it they are refused\n"
 		"  --version            print the library version\n");
 }
 
@@ -124,6 +126,31 @@ static int print_module(void *payload, const char *name, const tsl_module *m)
 	return 0;
 }
 
+static int print_checkpoint(tsl_model *m)
+{
+	const tsl_value *v = tsl_model_value(m);
+	struct totals t = { 0, 0 };
+	char size[32];
+
+	printf("%s\n\n", tsl_file_kind_name(tsl_model_kind(m)));
+	if (tsl_value_kind_of(v) != TSL_VALUE_DICT) {
+		printf("a %s (use --json to see it)\n",
+			tsl_value_kind_name(tsl_value_kind_of(v)));
+		return 0;
+	}
+	printf("Tensors:\n");
+	for (size_t i = 0; i < tsl_value_len(v); i++) {
+		const tsl_value *k = tsl_value_key(v, i);
+		const tsl_tensor *te = tsl_value_tensor(tsl_value_item(v, i));
+
+		if (te && tsl_value_kind_of(k) == TSL_VALUE_STRING)
+			print_tensor(&t, tsl_value_string(k, NULL), te);
+	}
+	human(size, sizeof size, t.bytes);
+	printf("  (%" PRIu64 " tensors, %s)\n", t.count, size);
+	return 0;
+}
+
 static int print_tree(tsl_model *m)
 {
 	const tsl_module *root = tsl_model_root(m);
@@ -175,6 +202,8 @@ int main(int argc, char **argv)
 			json = 1;
 		else if (strcmp(argv[i], "--no-hash") == 0)
 			hashes = 0;
+		else if (strcmp(argv[i], "--checkpoint") == 0)
+			opts.flags |= TSL_OPEN_CHECKPOINTS;
 		else if (strcmp(argv[i], "--map-location") == 0 && i + 1 < argc)
 			opts.map_location = argv[++i];
 		else if (strcmp(argv[i], "--version") == 0) {
@@ -219,6 +248,8 @@ int main(int argc, char **argv)
 	}
 	if (json)
 		rc = tsinfo_dump_json(stdout, m, hashes, &err);
+	else if (!tsl_model_root(m))
+		rc = print_checkpoint(m);
 	else
 		rc = print_tree(m);
 	if (rc) {

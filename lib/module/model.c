@@ -549,7 +549,7 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 /* ---- loading ---------------------------------------------------------- */
 
 static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
-	tsl_value **out, tsl_error *err)
+	tsl_value **out, unsigned flags, tsl_error *err)
 {
 	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, name, strlen(name));
 	struct persid_ctx pc = { m, dir, name };
@@ -566,6 +566,7 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	if (rc)
 		return rc;
 	memset(&ctx, 0, sizeof ctx);
+	ctx.flags = flags;
 	ctx.arena = &m->arena;
 	ctx.limits = &m->limits;
 	ctx.make_storage = make_storage;
@@ -710,6 +711,43 @@ TSL_API void tsl_model_free(tsl_model *m)
 	free(m);
 }
 
+static int build_storage_array(struct tsl_model *m, tsl_error *err)
+{
+	size_t i = 0;
+
+	m->st_array = tsl__arena_calloc(&m->arena, m->st_count ? m->st_count : 1,
+		sizeof *m->st_array);
+	if (!m->st_array)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	for (struct tsl_storage *s = m->st_list; s; s = s->next)
+		m->st_array[i++] = s;
+	return TSL_OK;
+}
+
+/* A torch.save checkpoint: data.pkl in Python's pickle dialect (still a
+ * closed allow-list), tensors as lazy views of data/ records. */
+static int load_checkpoint(struct tsl_model *m, const tsl_options *opts,
+	tsl_error *err)
+{
+	int rc;
+
+	rc = run_pickle(m, "data.pkl", "data/", &m->root_value,
+		TSL_PICKLE_PYTHON, err);
+	if (rc)
+		return rc;
+	m->constants = tsl__arena_alloc(&m->arena, sizeof *m->constants);
+	if (!m->constants)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	m->constants->kind = TSL_VALUE_TUPLE;
+	rc = convert(m, m->root_value, 0, err);
+	if (rc)
+		return rc;
+	rc = build_storage_array(m, err);
+	if (rc)
+		return rc;
+	return resolve_devices(m, opts, err);
+}
+
 TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	const tsl_options *opts, tsl_error *err)
 {
@@ -723,11 +761,12 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	if (!ar)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"archive is NULL");
-	if (ar->kind == TSL_KIND_TORCH_SAVE)
+	if (ar->kind == TSL_KIND_TORCH_SAVE &&
+		!(opts && (opts->flags & TSL_OPEN_CHECKPOINTS)))
 		return tsl__error(err, TSL_ENOTTORCHSCRIPT, "constants.pkl",
 			TSL_NO_OFFSET, "not a TorchScript archive: this is a "
 			"torch.save checkpoint (no constants.pkl); load it with "
-			"torch.load()");
+			"torch.load(), or with TSL_OPEN_CHECKPOINTS");
 	if (ar->kind == TSL_KIND_TORCHSCRIPT_LEGACY)
 		return tsl__error(err, TSL_EUNSUPPORTED, "model.json",
 			TSL_NO_OFFSET, "legacy TorchScript archive (model.json, "
@@ -754,7 +793,15 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			goto fail;
 		}
 	}
-	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, err);
+	if (ar->kind == TSL_KIND_TORCH_SAVE) {
+		rc = load_checkpoint(m, opts, err);
+		if (rc)
+			goto fail;
+		*out = m;
+		return TSL_OK;
+	}
+	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, 0,
+		err);
 	if (rc)
 		goto fail;
 	if (m->constants->kind != TSL_VALUE_TUPLE) {
@@ -763,7 +810,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			tsl_value_kind_name((tsl_value_kind)m->constants->kind));
 		goto fail;
 	}
-	rc = run_pickle(m, "data.pkl", "data/", &m->root_value, err);
+	rc = run_pickle(m, "data.pkl", "data/", &m->root_value, 0, err);
 	if (rc)
 		goto fail;
 	rc = convert(m, m->constants, 0, err);
@@ -782,21 +829,12 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		goto fail;
 	}
 	m->root = m->root_value->u.obj.module;
-	m->st_array = tsl__arena_calloc(&m->arena, m->st_count ? m->st_count : 1,
-		sizeof *m->st_array);
-	if (!m->st_array) {
-		rc = tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	rc = build_storage_array(m, err);
+	if (rc)
 		goto fail;
-	}
-	{
-		size_t i = 0;
-
-		for (struct tsl_storage *s = m->st_list; s; s = s->next)
-			m->st_array[i++] = s;
-	}
 	if (tsl__zip_find(m->ar->zip, "traced_inputs.pkl", 17)) {
 		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
-			&m->traced_inputs, err);
+			&m->traced_inputs, 0, err);
 		if (!rc)
 			rc = convert(m, m->traced_inputs, 0, err);
 		if (rc)
@@ -924,4 +962,14 @@ TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 TSL_API const tsl_value *tsl_model_traced_inputs(const tsl_model *m)
 {
 	return m ? m->traced_inputs : NULL;
+}
+
+TSL_API const tsl_value *tsl_model_value(const tsl_model *m)
+{
+	return m ? m->root_value : NULL;
+}
+
+TSL_API tsl_file_kind tsl_model_kind(const tsl_model *m)
+{
+	return m ? m->ar->kind : TSL_KIND_UNKNOWN;
 }
