@@ -23,8 +23,14 @@
  *    A model keeps its archive alive (reference counted), so freeing the
  *    archive first is allowed.
  *  - Data pointers may point into a read-only file mapping: writing through
- *    them faults.  If another process truncates the file while it is mapped,
- *    touching the lost pages raises SIGBUS; see TSL_OPEN_COPY.
+ *    them faults (use tsl_storage_copy for a writable copy).
+ *  - SIGBUS: if another process truncates the file while it is mapped,
+ *    touching the lost pages raises SIGBUS, as for any mmap reader.  tsload
+ *    checks the file's size before it hands out a view (a storage whose
+ *    bytes are gone fails with TSL_EIO instead), but a truncation after that
+ *    check cannot be caught.  Where files may change underneath, open with
+ *    TSL_OPEN_COPY (the file is read into private memory: no SIGBUS, at the
+ *    cost of one full read), or replace files by rename(), never in place.
  *  - Reading functions are safe to call from any number of threads on the same
  *    archive or model.  Freeing is not: free once, after every other use.
  *

@@ -242,6 +242,8 @@ static void archive_destroy(tsl_archive *ar)
 	if (ar->map)
 		munmap(ar->map, ar->map_len);
 	free(ar->copy);
+	if (ar->fd >= 0)
+		close(ar->fd);
 	if (ar->od) {
 		close(ar->od->fd);
 		pthread_mutex_destroy(&ar->od->mu);
@@ -278,6 +280,7 @@ static int archive_new(tsl_archive **out, const tsl_options *opts,
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
 	ar->refs = 1;
+	ar->fd = -1;
 	rc = tsl__limits_from_options(&ar->limits, opts, err);
 	if (rc) {
 		free(ar);
@@ -366,6 +369,27 @@ static int map_fd(tsl_archive *ar, int fd, tsl_error *err)
 	ar->map_len = (size_t)st.st_size;
 	ar->base = ar->map;
 	ar->size = (uint64_t)st.st_size;
+	/* kept to notice a file truncated under the mapping */
+	ar->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return TSL_OK;
+}
+
+int tsl__archive_check_size(const tsl_archive *ar, uint64_t off, uint64_t len,
+	const char *record, tsl_error *err)
+{
+	struct stat st;
+
+	if (ar->fd < 0)
+		return TSL_OK;
+	if (fstat(ar->fd, &st) != 0)
+		return tsl__error_sys(err, TSL_EIO, errno, record, "fstat");
+	(void)len;
+	if ((uint64_t)st.st_size < ar->size)
+		return tsl__error(err, TSL_EIO, record, off,
+			"the file shrank to %llu bytes after it was mapped (it "
+			"was %llu): its data is gone; reopen it, or open with "
+			"TSL_OPEN_COPY", (unsigned long long)st.st_size,
+			(unsigned long long)ar->size);
 	return TSL_OK;
 }
 

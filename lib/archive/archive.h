@@ -17,6 +17,7 @@ struct tsl_archive {
 	void *map;                /* our mapping (munmap), or NULL */
 	size_t map_len;
 	void *copy;               /* our malloc'd copy (free), or NULL */
+	int fd;                   /* the mapped file (for size checks), or -1 */
 	tsl_zip *zip;
 	tsl_file_kind kind;
 	uint64_t version;
@@ -39,6 +40,12 @@ struct tsl_archive {
 /* Take / drop a reference (the last one frees). */
 TSL_INTERNAL void tsl__archive_ref(tsl_archive *ar);
 TSL_INTERNAL void tsl__archive_unref(tsl_archive *ar);
+
+/* Before reading [off, off+len) of a mapped file: check that the file has
+ * not shrunk since it was mapped (touching pages past the new end raises
+ * SIGBUS).  TSL_EIO when it did, naming off. */
+TSL_INTERNAL int tsl__archive_check_size(const tsl_archive *ar, uint64_t off,
+	uint64_t len, const char *record, tsl_error *err);
 
 /* Read a record by relative name; TSL_ENOTFOUND names it. */
 TSL_INTERNAL int tsl__archive_read(tsl_archive *ar, const char *rel,

@@ -38,6 +38,11 @@ static int materialize(struct tsl_storage *s, tsl_error *err)
 		s->data = NULL;
 		return TSL_OK;
 	}
+	/* the file must still hold what we map: SIGBUS otherwise */
+	rc = tsl__archive_check_size(s->ar, s->entry->lho, s->entry->csize,
+		s->entry->name, err);
+	if (rc)
+		return rc;
 	rc = tsl__zip_read(s->ar->zip, s->entry, &src, &len, err);
 	if (rc)
 		return rc;
