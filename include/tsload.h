@@ -155,8 +155,11 @@ TSL_API int tsl_options_init(tsl_options *opts, unsigned int version);
 
 typedef struct tsl_archive tsl_archive;
 
-/** What an opened file is.  Opening succeeds for TSL_KIND_TORCHSCRIPT and
- *  reports the others through tsl_detect() and TSL_ENOTTORCHSCRIPT. */
+/** What a file is.  tsl_archive_open_* succeed for the zip kinds
+ *  TORCHSCRIPT, TORCHSCRIPT_LEGACY and TORCH_SAVE (their records can be
+ *  read); the others fail with TSL_ENOTTORCHSCRIPT, saying what the file
+ *  is.  tsl_model_load reads TORCHSCRIPT and TORCHSCRIPT_LEGACY, and
+ *  TORCH_SAVE with TSL_OPEN_CHECKPOINTS. */
 typedef enum tsl_file_kind {
 	TSL_KIND_UNKNOWN = 0,         /* not a format we know (not a zip...) */
 	TSL_KIND_TORCHSCRIPT = 1,     /* torch.jit.save, 1.3+ (data.pkl+constants.pkl) */
@@ -214,8 +217,13 @@ typedef struct tsl_reader {
 	void *payload;
 } tsl_reader;
 
-/** As tsl_archive_open_path, from reader callbacks.  The callbacks are used
- *  only during this call. */
+/** As tsl_archive_open_path, from reader callbacks.  The whole stream is
+ *  the archive (reading starts at offset 0 for a seekable reader).
+ *  Lifetime: a non-seekable stream is read to its end during this call and
+ *  the callbacks are not used after it.  A seekable reader is read on
+ *  demand: the callbacks and payload must stay valid until the archive and
+ *  every model loaded from it are freed; they are called one at a time
+ *  (under a lock), possibly from any thread that reads a record. */
 TSL_API int tsl_archive_open_reader(tsl_archive **out, const tsl_reader *reader,
 	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
 
@@ -224,7 +232,7 @@ TSL_API int tsl_archive_open_reader(tsl_archive **out, const tsl_reader *reader,
  *  use of the same archive. */
 TSL_API void tsl_archive_free(tsl_archive *ar);
 
-/** What the archive is (TSL_KIND_TORCHSCRIPT for any archive that opened). */
+/** What the archive is (one of the zip kinds above). */
 TSL_API tsl_file_kind tsl_archive_kind(const tsl_archive *ar);
 
 /** The archive's folder prefix ("model" for model.pt). Borrowed from ar. */

@@ -10,7 +10,8 @@
  *                            exists, else NULL (callers skip with a message)
  *   read_file(path, &size)   the whole file in a malloc'd buffer, NULL on error
  *   write_temp_file(d, n)    a new temporary file holding d[0..n) (path,
- *                            malloc'd; remove_temp_file() deletes and frees)
+ *                            malloc'd; remove_temp_file() deletes and frees;
+ *                            any left when a test fails go at exit)
  *   assert_tsl_fail(rc, err, code)   rc == code, err.code == code and a
  *                            non-empty message
  */
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -157,8 +159,45 @@ static TU_UNUSED const char *tu_tmpdir(void)
 	return "/tmp";
 }
 
+/* Temporary files not yet removed: a failing test jumps out before its
+ * remove_temp_file(), so whatever is left goes at exit. */
+#define TU_MAX_TEMPS 64
+static char *tu_temps[TU_MAX_TEMPS];
+
+static void tu_remove_left_temps(void)
+{
+	for (size_t i = 0; i < TU_MAX_TEMPS; i++)
+		if (tu_temps[i]) {
+			unlink(tu_temps[i]);
+			free(tu_temps[i]);
+			tu_temps[i] = NULL;
+		}
+}
+
+static TU_UNUSED void tu_track_temp(const char *path, bool add)
+{
+	static bool registered;
+
+	if (!registered) {
+		atexit(tu_remove_left_temps);
+		registered = true;
+	}
+	for (size_t i = 0; i < TU_MAX_TEMPS; i++) {
+		if (add && !tu_temps[i]) {
+			tu_temps[i] = strdup(path);
+			return;
+		}
+		if (!add && tu_temps[i] && strcmp(tu_temps[i], path) == 0) {
+			free(tu_temps[i]);
+			tu_temps[i] = NULL;
+			return;
+		}
+	}
+}
+
 /* Write data[0..size) to a new temporary file; returns its path (malloc'd)
- * or fails the test. */
+ * or fails the test.  Files not removed with remove_temp_file() are
+ * removed at exit. */
 static TU_UNUSED char *write_temp_file(const void *data, size_t size)
 {
 	char *path = tu_join(tu_tmpdir(), "tsload-test-XXXXXX");
@@ -167,6 +206,7 @@ static TU_UNUSED char *write_temp_file(const void *data, size_t size)
 
 	if (fd < 0)
 		fail_msg("mkstemp %s: %s", path, strerror(errno));
+	tu_track_temp(path, true);
 	while (size) {
 		ssize_t n = write(fd, p, size);
 
@@ -189,6 +229,7 @@ static TU_UNUSED void remove_temp_file(char *path)
 {
 	if (path) {
 		unlink(path);
+		tu_track_temp(path, false);
 		free(path);
 	}
 }

@@ -204,10 +204,16 @@ static int archive_init(tsl_archive *ar, tsl_error *err)
 		ar->od ? &ar->od->fetch : NULL, err);
 	if (rc) {
 		if (rc == TSL_EFORMAT &&
-			(ar->size < 4 || memcmp(ar->base, "PK", 2) != 0))
+			(ar->size < 4 || memcmp(ar->base, "PK", 2) != 0)) {
+			char inner[sizeof err->message];
+
+			/* err->message cannot be both source and target */
+			snprintf(inner, sizeof inner, "%s",
+				err ? err->message : "no central directory");
 			return tsl__error(err, TSL_ENOTTORCHSCRIPT, NULL, 0,
 				"not a TorchScript archive: not a zip file (%s)",
-				err ? err->message : "no central directory");
+				inner);
+		}
 		return rc;
 	}
 	ar->zip->verify_crc = (ar->flags & TSL_OPEN_VERIFY_CRC) != 0;
@@ -650,40 +656,45 @@ TSL_API int tsl_archive_open_reader(tsl_archive **out,
 TSL_API int tsl_detect_path(const char *path, tsl_file_kind *kind,
 	tsl_error *err)
 {
-	tsl_archive *ar = NULL;
+	tsl_archive *ar;
 	tsl_error e2;
-	int rc;
+	int fd, rc;
 
 	if (!kind)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"kind is NULL");
 	*kind = TSL_KIND_UNKNOWN;
-	rc = tsl_archive_open_path(&ar, path, NULL, &e2);
-	if (rc == TSL_OK) {
+	if (!path)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"path is NULL");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
+			e, NULL, "cannot open '%s'", path);
+	}
+	rc = archive_new(&ar, NULL, err);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	rc = map_fd(ar, fd, &e2);
+	close(fd);
+	if (rc == TSL_OK)
+		rc = archive_init(ar, &e2);
+	/* archive_init sets ar->kind as soon as it knows it (sniffed, or
+	 * from the records), before the version or byte order can fail; no
+	 * guessing from message texts ("not a zip archive" contains
+	 * "a zip archive") */
+	if (rc == TSL_OK || rc == TSL_ENOTTORCHSCRIPT ||
+		ar->kind != TSL_KIND_UNKNOWN) {
 		*kind = ar->kind;
-		tsl_archive_free(ar);
-		return TSL_OK;
-	}
-	if (rc == TSL_ENOTTORCHSCRIPT) {
-		/* the message says what it is; re-sniff for the kind */
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		uint8_t head[8] = { 0 };
-
-		if (fd >= 0) {
-			ssize_t n = read(fd, head, sizeof head);
-
-			close(fd);
-			*kind = n > 0 ? sniff(head, (uint64_t)n) :
-				TSL_KIND_UNKNOWN;
-		}
-		if (*kind == TSL_KIND_UNKNOWN && strstr(e2.message, "torch.save"))
-			*kind = TSL_KIND_TORCH_SAVE;
-		else if (*kind == TSL_KIND_UNKNOWN && strstr(e2.message, "a zip archive"))
-			*kind = TSL_KIND_ZIP;
-		return TSL_OK;
-	}
-	if (err)
+		rc = TSL_OK;
+	} else if (err) {
 		*err = e2;
+	}
+	archive_destroy(ar);
 	return rc;
 }
 

@@ -130,6 +130,21 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	return s;
 }
 
+int tsl__model_storage(struct tsl_storage **out, struct tsl_model *m,
+	const char *record, int dtype, const char *location, uint64_t numel,
+	tsl_error *err)
+{
+	struct persid_ctx pc = { m, "", "model.json" };
+	tsl_error e = { .code = TSL_EFORMAT };
+
+	*out = make_storage(&pc, dtype, record, location, numel, &e);
+	if (*out)
+		return TSL_OK;
+	if (err)
+		*err = e;
+	return e.code;
+}
+
 /* ---- class headers ---------------------------------------------------- */
 
 /* "__torch__.a.b.C" -> "code/__torch__/a/b.py" */
@@ -697,9 +712,19 @@ static int restore_shapes(struct tsl_model *m, tsl_error *err)
 	return TSL_OK;
 }
 
+void tsl__model_ref(struct tsl_model *m)
+{
+	atomic_fetch_add((_Atomic int *)&m->refs, 1);
+}
+
 TSL_API void tsl_model_free(tsl_model *m)
 {
-	if (!m)
+	tsl__model_unref(m);
+}
+
+void tsl__model_unref(struct tsl_model *m)
+{
+	if (!m || atomic_fetch_sub((_Atomic int *)&m->refs, 1) != 1)
 		return;
 	tsl__storage_release_all(m->st_list);
 	free(m->st_table);
@@ -767,10 +792,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			TSL_NO_OFFSET, "not a TorchScript archive: this is a "
 			"torch.save checkpoint (no constants.pkl); load it with "
 			"torch.load(), or with TSL_OPEN_CHECKPOINTS");
-	if (ar->kind == TSL_KIND_TORCHSCRIPT_LEGACY)
-		return tsl__error(err, TSL_EUNSUPPORTED, "model.json",
-			TSL_NO_OFFSET, "legacy TorchScript archive (model.json, "
-			"PyTorch 1.0-1.2): not supported yet");
 	m = calloc(1, sizeof *m);
 	if (!m)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
@@ -780,6 +801,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		free(m);
 		return rc;
 	}
+	m->refs = 1;
 	pthread_mutex_init(&m->sync.mu, NULL);
 	pthread_cond_init(&m->sync.cv, NULL);
 	tsl__archive_ref(ar);
@@ -798,6 +820,21 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		if (rc)
 			goto fail;
 		*out = m;
+		return TSL_OK;
+	}
+	if (ar->kind == TSL_KIND_TORCHSCRIPT_LEGACY) {
+		/* model.json (legacy.c); its tensor table is the constants
+		 * tuple, checked here against the storages */
+		if ((rc = tsl__legacy_load(m, opts, err)) ||
+			(rc = convert(m, m->constants, 0, err)) ||
+			(rc = build_storage_array(m, err)) ||
+			(rc = resolve_devices(m, opts, err)))
+			goto fail;
+		*out = m;
+		if (opts && opts->restore_shapes)
+			return tsl__error(err, TSL_WNOTRACEDINPUTS,
+				"traced_inputs.pkl", TSL_NO_OFFSET, "Cannot "
+				"restore shapes as no traced inputs were stored");
 		return TSL_OK;
 	}
 	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, 0,

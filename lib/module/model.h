@@ -50,7 +50,24 @@ struct tsl_model {
 	struct cls_slot *cls_table;
 	size_t cls_mask, cls_count;
 	int owns_archive_ref;
+	int refs;                 /* atomic: the caller + exported tensors */
 };
+
+/* Keep a model alive beyond tsl_model_free (DLPack exports). */
+TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);
+TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
+
+/* model.c: the storage of a record named in full ("tensors/0"): the same
+ * record always yields the same storage.  location and the record name must
+ * live in the model's arena.  TSL_OK with *out set, or an error. */
+TSL_INTERNAL int tsl__model_storage(struct tsl_storage **out,
+	struct tsl_model *m, const char *record, int dtype,
+	const char *location, uint64_t numel, tsl_error *err);
+
+/* legacy.c: read a legacy (1.0-1.2, model.json) archive into m (root,
+ * constants, storages), after tsl_model_load's common setup. */
+TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
+	const tsl_options *opts, tsl_error *err);
 
 #define TSL__VFLAG_VISITING 0x1
 #define TSL__VFLAG_DONE 0x2

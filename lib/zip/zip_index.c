@@ -502,6 +502,7 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 	uint64_t off = atomic_load_explicit(cache, memory_order_acquire);
 	const uint8_t *h;
 	uint64_t end;
+	int rc;
 
 	if (off) {
 		*out = off;
@@ -511,12 +512,14 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, e->name, e->lho,
 			"local header at offset %llu lies outside the records "
 			"area", (unsigned long long)e->lho);
-	if (tsl__zip_ensure(z->fetch, e->lho, LOCAL_LEN, err))
-		return err ? err->code : TSL_EIO;
+	rc = tsl__zip_ensure(z->fetch, e->lho, LOCAL_LEN, err);
+	if (rc)
+		return rc;
 	h = z->base + e->lho;
-	if (tsl__zip_ensure(z->fetch, e->lho + LOCAL_LEN,
-		(uint64_t)tsl__le16(h + 26) + tsl__le16(h + 28), err))
-		return err ? err->code : TSL_EIO;
+	rc = tsl__zip_ensure(z->fetch, e->lho + LOCAL_LEN,
+		(uint64_t)tsl__le16(h + 26) + tsl__le16(h + 28), err);
+	if (rc)
+		return rc;
 	if (tsl__le32(h) != SIG_LOCAL)
 		return fmt_error(err, e->name, e->lho,
 			"no local file header at offset %llu (bad signature)",

@@ -1,0 +1,112 @@
+/* dlpack.c - DLPack export of tensors (zero-copy, model kept alive). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../module/model.h"
+#include "tsload_dlpack.h"
+
+struct export {
+	DLManagedTensor mt;
+	struct tsl_model *model;
+	int64_t shape[];       /* ndim shapes then ndim strides */
+};
+
+static void deleter(DLManagedTensor *mt)
+{
+	struct export *x = (struct export *)mt;
+
+	tsl__model_unref(x->model);
+	free(x);
+}
+
+static int map_dtype(int dtype, DLDataType *out)
+{
+	out->lanes = 1;
+	switch (dtype) {
+	case TSL_FLOAT16: out->code = kDLFloat; out->bits = 16; break;
+	case TSL_FLOAT32: out->code = kDLFloat; out->bits = 32; break;
+	case TSL_FLOAT64: out->code = kDLFloat; out->bits = 64; break;
+	case TSL_BFLOAT16: out->code = kDLBfloat; out->bits = 16; break;
+	case TSL_INT8: case TSL_QINT8: out->code = kDLInt; out->bits = 8; break;
+	case TSL_INT16: out->code = kDLInt; out->bits = 16; break;
+	case TSL_INT32: case TSL_QINT32: out->code = kDLInt; out->bits = 32; break;
+	case TSL_INT64: out->code = kDLInt; out->bits = 64; break;
+	case TSL_UINT8: case TSL_QUINT8: case TSL_BOOL:
+		out->code = kDLUInt; out->bits = 8; break;
+	case TSL_UINT16: out->code = kDLUInt; out->bits = 16; break;
+	case TSL_UINT32: out->code = kDLUInt; out->bits = 32; break;
+	case TSL_UINT64: out->code = kDLUInt; out->bits = 64; break;
+	case TSL_COMPLEX32: out->code = kDLComplex; out->bits = 32; break;
+	case TSL_COMPLEX64: out->code = kDLComplex; out->bits = 64; break;
+	case TSL_COMPLEX128: out->code = kDLComplex; out->bits = 128; break;
+	default: return -1;
+	}
+	return 0;
+}
+
+TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
+	tsl_error *err)
+{
+	struct tsl_storage *s;
+	struct export *x;
+	DLDataType dt;
+	DLDevice dev;
+	tsl_device d;
+	void *data;
+	size_t n;
+	int rc;
+
+	if (!t || !out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	*out = NULL;
+	s = t->storage;
+	if (!s || t->layout != TSL_LAYOUT_STRIDED)
+		return tsl__error(err, TSL_EUNSUPPORTED, NULL, TSL_NO_OFFSET,
+			"only strided tensors can be exported through DLPack");
+	if (map_dtype(t->dtype, &dt))
+		return tsl__error(err, TSL_EUNSUPPORTED, s->record, TSL_NO_OFFSET,
+			"dtype %s has no DLPack equivalent",
+			tsl_dtype_name((tsl_dtype)t->dtype));
+	rc = tsl__device_parse(s->device, &d, err);
+	if (rc)
+		return rc;
+	if (strcmp(d.type, "cpu") == 0) {
+		dev.device_type = kDLCPU;
+		dev.device_id = 0;
+	} else if (strcmp(d.type, "cuda") == 0) {
+		dev.device_type = kDLCUDA;
+		dev.device_id = d.index < 0 ? 0 : d.index;
+	} else {
+		return tsl__error(err, TSL_EUNSUPPORTED, s->record, TSL_NO_OFFSET,
+			"device %s has no DLPack equivalent", s->device);
+	}
+	rc = tsl_storage_device_data(s, &data, &n, err);
+	if (rc)
+		return rc;
+	if (t->ndim > 64)
+		return tsl__error(err, TSL_ELIMIT, s->record, TSL_NO_OFFSET,
+			"rank too large");
+	x = calloc(1, sizeof *x + 2 * (size_t)t->ndim * sizeof(int64_t));
+	if (!x)
+		return tsl__error(err, TSL_ENOMEM, s->record, TSL_NO_OFFSET,
+			"out of memory");
+	memcpy(x->shape, t->shape, t->ndim * sizeof(int64_t));
+	memcpy(x->shape + t->ndim, t->stride, t->ndim * sizeof(int64_t));
+	x->mt.dl_tensor.data = data;
+	x->mt.dl_tensor.device = dev;
+	x->mt.dl_tensor.ndim = (int32_t)t->ndim;
+	x->mt.dl_tensor.dtype = dt;
+	x->mt.dl_tensor.shape = x->shape;
+	x->mt.dl_tensor.strides = x->shape + t->ndim;
+	x->mt.dl_tensor.byte_offset = (uint64_t)t->storage_offset *
+		tsl_dtype_size((tsl_dtype)t->dtype);
+	x->mt.manager_ctx = x;
+	x->mt.deleter = deleter;
+	x->model = t->owner;
+	tsl__model_ref(x->model);
+	*out = &x->mt;
+	return TSL_OK;
+}
