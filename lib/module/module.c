@@ -169,23 +169,40 @@ static int push_name(struct walk *w, const char *part, size_t *saved)
 	return TSL_OK;
 }
 
+/* Identity set (open addressing on the pointer): 1 if p was seen, 0 if it
+ * is new (and now recorded), -1 on out of memory. */
 static int seen(struct walk *w, const void *p)
 {
-	size_t i;
+	size_t h;
 
-	for (i = 0; i < w->nseen; i++)
-		if (w->seen[i] == p)
-			return 1;
-	if (w->nseen == w->capseen) {
-		size_t cap = w->capseen ? w->capseen * 2 : 64;
-		const void **s = realloc(w->seen, cap * sizeof *s);
+	if (w->nseen * 2 >= w->capseen) {
+		size_t cap = w->capseen ? w->capseen * 2 : 256, i;
+		const void **t = calloc(cap, sizeof *t);
 
-		if (!s)
+		if (!t)
 			return -1;
-		w->seen = s;
+		for (i = 0; i < w->capseen; i++) {
+			if (!w->seen[i])
+				continue;
+			h = (size_t)(((uintptr_t)w->seen[i] >> 4) *
+				0x9e3779b97f4a7c15ull) & (cap - 1);
+			while (t[h])
+				h = (h + 1) & (cap - 1);
+			t[h] = w->seen[i];
+		}
+		free(w->seen);
+		w->seen = t;
 		w->capseen = cap;
 	}
-	w->seen[w->nseen++] = p;
+	h = (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull) &
+		(w->capseen - 1);
+	while (w->seen[h]) {
+		if (w->seen[h] == p)
+			return 1;
+		h = (h + 1) & (w->capseen - 1);
+	}
+	w->seen[h] = p;
+	w->nseen++;
 	return 0;
 }
 
