@@ -17,6 +17,11 @@
 /* nesting of brackets in a signature or a type, far above anything written */
 #define MAX_NEST 256
 
+typedef struct slice {
+	const char *p;
+	size_t n;
+} slice;
+
 typedef struct parser {
 	const char *s;
 	size_t len;
@@ -26,12 +31,11 @@ typedef struct parser {
 	tsl_error *err;
 	const char *self_type;  /* qualified class name, or NULL */
 	const char *self_copy;  /* its copy in the arena, made when first used */
+	slice last_type;        /* the last type text normalised... */
+	const char *last_norm;  /* ...and its result: types repeat (a
+	                           ModuleList of 10,000 Linear) */
 } parser;
 
-typedef struct slice {
-	const char *p;
-	size_t n;
-} slice;
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
@@ -232,6 +236,11 @@ static int norm_type(parser *p, slice t, const char **out)
 	int rc;
 
 	*out = NULL;
+	if (p->last_norm && t.n == p->last_type.n &&
+		memcmp(t.p, p->last_type.p, t.n) == 0) {
+		*out = p->last_norm;
+		return TSL_OK;
+	}
 	if ((rc = check_type(p, t)) != TSL_OK)
 		return rc;
 	if (t.n > (SIZE_MAX - 1) / 2)
@@ -270,6 +279,8 @@ static int norm_type(parser *p, slice t, const char **out)
 	}
 	o[k] = '\0';
 	*out = o;
+	p->last_type = t;
+	p->last_norm = o;
 	return TSL_OK;
 }
 
@@ -1075,7 +1086,8 @@ int tsl__class_header_parse(tsl_class_info **out, const char *src,
 	size_t len, const char *class_name, tsl_arena *arena,
 	const char *record, uint64_t base_offset, tsl_error *err)
 {
-	parser p = { src, len, arena, record, base_offset, err, NULL, NULL };
+	parser p = { .s = src, .len = len, .arena = arena, .record = record,
+		.base = base_offset, .err = err };
 	slice want, name;
 	size_t q = 0, found = SIZE_MAX, found_end = 0;
 	tsl_class_kind kind = TSL_CLASS_MODULE;
@@ -1128,7 +1140,8 @@ int tsl__code_functions(tsl_class_method **out, size_t *count,
 	const char *src, size_t len, tsl_arena *arena, const char *record,
 	uint64_t base_offset, tsl_error *err)
 {
-	parser p = { src, len, arena, record, base_offset, err, NULL, NULL };
+	parser p = { .s = src, .len = len, .arena = arena, .record = record,
+		.base = base_offset, .err = err };
 	size_t q, n = 0, k = 0;
 	tsl_class_method *fns = NULL;
 	int rc;

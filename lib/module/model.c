@@ -46,9 +46,47 @@ static int st_grow(struct tsl_model *m)
 	return TSL_OK;
 }
 
-static const char *device_for(struct tsl_model *m, const char *location)
+static const char *remap(const char *const *r, const char *loc)
 {
-	return m->map_location ? m->map_location : location;
+	for (; r && r[0] && r[1]; r += 2)
+		if (strcmp(r[0], loc) == 0)
+			return r[1];
+	return loc;
+}
+
+/* The target device of a saved location: map_location, else the remapped
+ * location, checked (as torch does, at load time, although copies happen
+ * on first access) once per distinct location.  NULL with err set. */
+static const char *device_for(struct tsl_model *m, const char *location,
+	const char *record, tsl_error *err)
+{
+	char norm[64];
+	const char *dev;
+	size_t i;
+
+	if (m->map_location)
+		return m->map_location;
+	for (i = 0; i < m->ndevs; i++)
+		if (m->devs[i].loc == location ||
+			strcmp(m->devs[i].loc, location) == 0)
+			return m->devs[i].dev;
+	if (tsl__device_check(remap(m->remap, location), norm, sizeof norm,
+		err)) {
+		if (err)
+			snprintf(err->record, sizeof err->record, "%s", record);
+		return NULL;
+	}
+	dev = tsl__arena_strndup(&m->arena, norm, strlen(norm));
+	if (!dev) {
+		tsl__arena_error(&m->arena, err, record, TSL_NO_OFFSET);
+		return NULL;
+	}
+	if (m->ndevs < sizeof m->devs / sizeof m->devs[0]) {
+		m->devs[m->ndevs].loc = location;
+		m->devs[m->ndevs].dev = dev;
+		m->ndevs++;
+	}
+	return dev;
 }
 
 static struct tsl_storage *make_storage(void *payload, int dtype,
@@ -96,6 +134,18 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 			"archive does not have", m->ar->zip->prefix, rel);
 		return NULL;
 	}
+	if (m->st_count == m->st_cap) {
+		size_t cap = m->st_cap ? m->st_cap * 2 : 64;
+		struct tsl_storage **v = realloc(m->st_array, cap * sizeof *v);
+
+		if (!v) {
+			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
+				"out of memory");
+			return NULL;
+		}
+		m->st_array = v;
+		m->st_cap = cap;
+	}
 	if (m->st_count * 2 >= (m->st_table ? m->st_mask + 1 : 0) &&
 		st_grow(m)) {
 		tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
@@ -110,18 +160,16 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	s->dtype = dtype;
 	s->key = key;
 	s->location = location;
-	s->device = device_for(m, location);
+	s->device = device_for(m, location, rel, err);
+	if (!s->device)
+		return NULL;
 	s->record = rel;
 	s->numel = numel;
 	s->entry = (tsl_zip_entry *)e;
 	s->nbytes = e ? e->usize : 0;
 	s->ar = m->ar;
 	s->sync = &m->sync;
-	if (m->st_tail)
-		m->st_tail->next = s;
-	else
-		m->st_list = s;
-	m->st_tail = s;
+	m->st_array[m->st_count] = s;
 	h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
 	while (m->st_table[h])
 		h = (h + 1) & m->st_mask;
@@ -168,18 +216,18 @@ static int class_file(char *buf, size_t cap, const char *qname)
 static int cls_grow(struct tsl_model *m)
 {
 	size_t cap = m->cls_table ? (m->cls_mask + 1) * 2 : 64, i;
-	struct cls_slot *t = calloc(cap, sizeof *t);
+	struct cls_slot **t = calloc(cap, sizeof *t);
 
 	if (!t)
 		return TSL_ENOMEM;
 	for (i = 0; m->cls_table && i <= m->cls_mask; i++) {
 		size_t h;
 
-		if (!m->cls_table[i].qname)
+		if (!m->cls_table[i])
 			continue;
-		h = (size_t)XXH3_64bits(m->cls_table[i].qname,
-			strlen(m->cls_table[i].qname)) & (cap - 1);
-		while (t[h].qname)
+		h = (size_t)XXH3_64bits(m->cls_table[i]->qname,
+			strlen(m->cls_table[i]->qname)) & (cap - 1);
+		while (t[h])
 			h = (h + 1) & (cap - 1);
 		t[h] = m->cls_table[i];
 	}
@@ -189,26 +237,33 @@ static int cls_grow(struct tsl_model *m)
 	return TSL_OK;
 }
 
-/* The class header for a qualified name, parsed once.  *info is NULL when
- * the archive has no source for it (torchbind classes, missing files). */
+/* The class record for a qualified name; its header is parsed once.
+ * (*out)->info is NULL when the archive has no source for the class
+ * (torchbind classes, missing files).  The pickle machine shares one type
+ * string per class, so the pointer is checked first. */
 static int get_class(struct tsl_model *m, const char *qname,
-	const tsl_class_info **info, tsl_error *err)
+	struct cls_slot **out, tsl_error *err)
 {
 	char file[1024];
-	size_t h, len = strlen(qname);
+	size_t h, len;
 	const tsl_zip_entry *e;
 	const uint8_t *src;
 	size_t srclen;
 	tsl_class_info *ci = NULL;
+	struct cls_slot *slot;
 	uint64_t off = TSL_NO_OFFSET;
 	int rc;
 
-	*info = NULL;
+	if (m->cls_last && m->cls_last->qname == qname) {
+		*out = m->cls_last;
+		return TSL_OK;
+	}
+	len = strlen(qname);
 	if (m->cls_table) {
 		h = (size_t)XXH3_64bits(qname, len) & m->cls_mask;
-		while (m->cls_table[h].qname) {
-			if (strcmp(m->cls_table[h].qname, qname) == 0) {
-				*info = m->cls_table[h].info;
+		while (m->cls_table[h]) {
+			if (strcmp(m->cls_table[h]->qname, qname) == 0) {
+				*out = m->cls_last = m->cls_table[h];
 				return TSL_OK;
 			}
 			h = (h + 1) & m->cls_mask;
@@ -229,17 +284,21 @@ static int get_class(struct tsl_model *m, const char *qname,
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
 	}
+	slot = tsl__arena_alloc(&m->arena, sizeof *slot);
+	if (!slot)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	slot->qname = qname;
+	slot->info = ci;
 	if (m->cls_count * 2 >= (m->cls_table ? m->cls_mask + 1 : 0) &&
 		cls_grow(m))
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
 	h = (size_t)XXH3_64bits(qname, len) & m->cls_mask;
-	while (m->cls_table[h].qname)
+	while (m->cls_table[h])
 		h = (h + 1) & m->cls_mask;
-	m->cls_table[h].qname = qname;
-	m->cls_table[h].info = ci;
+	m->cls_table[h] = slot;
 	m->cls_count++;
-	*info = ci;
+	*out = m->cls_last = slot;
 	return TSL_OK;
 }
 
@@ -282,9 +341,17 @@ static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
 }
 
 static int build_methods(struct tsl_model *m, struct tsl_module *mod,
-	const tsl_class_info *ci, tsl_error *err)
+	struct cls_slot *slot, tsl_error *err)
 {
+	const tsl_class_info *ci = slot->info;
 	size_t i, n = 0, j;
+
+	if (slot->methods_built) {
+		mod->methods = slot->methods;
+		mod->msrc = slot->msrc;
+		mod->nmethods = slot->nmethods;
+		return TSL_OK;
+	}
 
 	for (i = 0; i < ci->nmethods; i++)
 		if (!ci->methods[i].is_forward_hook &&
@@ -350,12 +417,17 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 		}
 		free(v);
 	}
+	slot->methods = mod->methods;
+	slot->msrc = mod->msrc;
+	slot->nmethods = mod->nmethods;
+	slot->methods_built = true;
 	return TSL_OK;
 }
 
 static int build_module(struct tsl_model *m, tsl_value *v,
-	const tsl_class_info *ci, uint32_t depth, tsl_error *err)
+	struct cls_slot *slot, uint32_t depth, tsl_error *err)
 {
+	const tsl_class_info *ci = slot->info;
 	struct tsl_module *mod;
 	tsl_value *state = v->u.obj.state;
 	bool has_state = ci->has_getstate && ci->has_setstate;
@@ -412,7 +484,7 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 			a->value->kind == TSL_VALUE_BOOL)
 			mod->training = a->value->u.b ? 1 : 0;
 	}
-	return build_methods(m, mod, ci, err);
+	return build_methods(m, mod, slot, err);
 }
 
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
@@ -422,6 +494,8 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	uint64_t extent = 0, bytes, isz;
 	uint32_t d;
 
+	if (t->owner)
+		return TSL_OK;   /* checked when the pickle machine made it */
 	t->owner = m;
 	if (t->q_scales && check_tensor(m, t->q_scales, err))
 		return err ? err->code : TSL_EFORMAT;
@@ -468,11 +542,13 @@ static int enum_name(struct tsl_model *m, tsl_value *v, tsl_error *err)
 {
 	const tsl_class_info *ci;
 	const tsl_value *x = v->u.enm.value;
+	struct cls_slot *slot;
 	size_t i;
-	int rc = get_class(m, v->u.enm.type, &ci, err);
+	int rc = get_class(m, v->u.enm.type, &slot, err);
 
 	if (rc)
 		return rc;
+	ci = slot->info;
 	if (!ci || !x)
 		return TSL_OK;
 	for (i = 0; i < ci->nenum_members; i++) {
@@ -509,11 +585,13 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 	tsl_error *err)
 {
 	const tsl_class_info *ci;
+	struct cls_slot *slot;
 	size_t i, n;
 	int rc = TSL_OK;
 
-	if (!v || (v->flags & TSL__VFLAG_DONE))
-		return TSL_OK;
+	if (!v || v->kind < TSL_VALUE_LIST || v->kind == TSL_VALUE_DEVICE ||
+		(v->flags & TSL__VFLAG_DONE))
+		return TSL_OK;   /* scalars hold nothing to convert */
 	if (v->flags & TSL__VFLAG_VISITING)
 		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
 			"a %s value contains itself (recursive structure)",
@@ -527,16 +605,21 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 	case TSL_VALUE_LIST:
 	case TSL_VALUE_TUPLE:
 	case TSL_VALUE_DICT:
+		/* the pickle machine proved it holds no object: its tensors
+		 * were checked as they were made, nothing else to do */
+		if ((v->flags & (TSL__VF_VM | TSL__VF_HAS_OBJ)) == TSL__VF_VM)
+			break;
 		n = v->kind == TSL_VALUE_DICT ? 2 * (size_t)v->len : v->len;
 		for (i = 0; i < n && !rc; i++)
 			rc = convert(m, v->u.seq.items[i], depth + 1, err);
 		break;
 	case TSL_VALUE_OBJECT:
-		rc = get_class(m, v->u.obj.type, &ci, err);
+		rc = get_class(m, v->u.obj.type, &slot, err);
 		if (rc)
 			break;
+		ci = slot->info;
 		if (ci && ci->kind == TSL_CLASS_MODULE) {
-			rc = build_module(m, v, ci, depth, err);
+			rc = build_module(m, v, slot, depth, err);
 			break;
 		}
 		if (!ci || ci->has_getstate || !v->u.obj.state ||
@@ -563,6 +646,14 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 
 /* ---- loading ---------------------------------------------------------- */
 
+static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
+	tsl_error *err);
+
+static int tensor_made(void *payload, struct tsl_tensor *t, tsl_error *err)
+{
+	return check_tensor(((struct persid_ctx *)payload)->m, t, err);
+}
+
 static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
@@ -585,6 +676,7 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	ctx.arena = &m->arena;
 	ctx.limits = &m->limits;
 	ctx.make_storage = make_storage;
+	ctx.tensor_made = tensor_made;
 	ctx.payload = &pc;
 	ctx.record = e->name;
 	ctx.file_offset = TSL_NO_OFFSET;
@@ -594,60 +686,6 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	return tsl__pickle_load(out, data, len, &ctx, err);
 }
 
-static const char *remap(const tsl_options *opts, const char *loc)
-{
-	const char *const *r = opts ? opts->remap : NULL;
-
-	for (; r && r[0] && r[1]; r += 2)
-		if (strcmp(r[0], loc) == 0)
-			return r[1];
-	return loc;
-}
-
-/* Give every storage its target device, checked now (as torch does at
- * load time) although the copy happens on first access. */
-static int resolve_devices(struct tsl_model *m, const tsl_options *opts,
-	tsl_error *err)
-{
-	const char *last_loc = NULL, *last_dev = NULL;
-	char norm[64];
-	struct tsl_storage *s;
-	int rc;
-
-	if (m->map_location) {
-		rc = tsl__device_check(m->map_location, norm, sizeof norm, err);
-		if (rc)
-			return rc;
-		last_dev = tsl__arena_strndup(&m->arena, norm, strlen(norm));
-		if (!last_dev)
-			return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
-		m->map_location = last_dev;
-		for (s = m->st_list; s; s = s->next)
-			s->device = last_dev;
-		return TSL_OK;
-	}
-	for (s = m->st_list; s; s = s->next) {
-		const char *loc = remap(opts, s->location);
-
-		if (!last_loc || strcmp(loc, last_loc) != 0) {
-			rc = tsl__device_check(loc, norm, sizeof norm, err);
-			if (rc) {
-				if (err)
-					snprintf(err->record, sizeof err->record,
-						"%s", s->record);
-				return rc;
-			}
-			last_dev = tsl__arena_strndup(&m->arena, norm,
-				strlen(norm));
-			if (!last_dev)
-				return tsl__arena_error(&m->arena, err, NULL,
-					TSL_NO_OFFSET);
-			last_loc = loc;
-		}
-		s->device = last_dev;
-	}
-	return TSL_OK;
-}
 
 /* "float32[1, 3, 224, 224]" for a tensor value; NULL for anything else. */
 static const char *shape_text(struct tsl_model *m, const tsl_value *v)
@@ -726,7 +764,8 @@ void tsl__model_unref(struct tsl_model *m)
 {
 	if (!m || atomic_fetch_sub((_Atomic int *)&m->refs, 1) != 1)
 		return;
-	tsl__storage_release_all(m->st_list);
+	tsl__storage_release_all(m->st_array, m->st_count, &m->sync);
+	free(m->st_array);
 	free(m->st_table);
 	free(m->cls_table);
 	tsl__arena_free(&m->arena);
@@ -736,18 +775,6 @@ void tsl__model_unref(struct tsl_model *m)
 	free(m);
 }
 
-static int build_storage_array(struct tsl_model *m, tsl_error *err)
-{
-	size_t i = 0;
-
-	m->st_array = tsl__arena_calloc(&m->arena, m->st_count ? m->st_count : 1,
-		sizeof *m->st_array);
-	if (!m->st_array)
-		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
-	for (struct tsl_storage *s = m->st_list; s; s = s->next)
-		m->st_array[i++] = s;
-	return TSL_OK;
-}
 
 /* A torch.save checkpoint: data.pkl in Python's pickle dialect (still a
  * closed allow-list), tensors as lazy views of data/ records. */
@@ -767,10 +794,7 @@ static int load_checkpoint(struct tsl_model *m, const tsl_options *opts,
 	rc = convert(m, m->root_value, 0, err);
 	if (rc)
 		return rc;
-	rc = build_storage_array(m, err);
-	if (rc)
-		return rc;
-	return resolve_devices(m, opts, err);
+	return TSL_OK;
 }
 
 TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
@@ -808,13 +832,21 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	m->ar = ar;
 	tsl__arena_init(&m->arena, m->limits.max_meta_bytes);
 	if (opts && opts->map_location && opts->map_location[0]) {
-		m->map_location = tsl__arena_strndup(&m->arena,
-			opts->map_location, strlen(opts->map_location));
+		char norm[64];
+
+		/* checked before anything is read, as torch.jit.load does */
+		rc = tsl__device_check(opts->map_location, norm, sizeof norm,
+			err);
+		if (rc)
+			goto fail;
+		m->map_location = tsl__arena_strndup(&m->arena, norm,
+			strlen(norm));
 		if (!m->map_location) {
 			rc = tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 			goto fail;
 		}
 	}
+	m->remap = opts ? opts->remap : NULL;
 	if (ar->kind == TSL_KIND_TORCH_SAVE) {
 		rc = load_checkpoint(m, opts, err);
 		if (rc)
@@ -826,9 +858,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		/* model.json (legacy.c); its tensor table is the constants
 		 * tuple, checked here against the storages */
 		if ((rc = tsl__legacy_load(m, opts, err)) ||
-			(rc = convert(m, m->constants, 0, err)) ||
-			(rc = build_storage_array(m, err)) ||
-			(rc = resolve_devices(m, opts, err)))
+			(rc = convert(m, m->constants, 0, err)))
 			goto fail;
 		*out = m;
 		if (opts && opts->restore_shapes)
@@ -866,9 +896,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		goto fail;
 	}
 	m->root = m->root_value->u.obj.module;
-	rc = build_storage_array(m, err);
-	if (rc)
-		goto fail;
 	if (tsl__zip_find(m->ar->zip, "traced_inputs.pkl", 17)) {
 		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
 			&m->traced_inputs, 0, err);
@@ -877,9 +904,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		if (rc)
 			goto fail;
 	}
-	rc = resolve_devices(m, opts, err);
-	if (rc)
-		goto fail;
 	if (opts && opts->restore_shapes) {
 		if (!m->traced_inputs)
 			warn = TSL_WNOTRACEDINPUTS;

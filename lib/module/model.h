@@ -27,7 +27,12 @@ struct tsl_module {
 struct cls_slot {
 	const char *qname;
 	const tsl_class_info *info; /* NULL: no class found */
-	int rc;
+	/* the sorted method table, built for the first module of the class
+	 * and shared by every module of it */
+	tsl_method *methods;
+	const tsl_class_method **msrc;
+	size_t nmethods;
+	bool methods_built;
 };
 
 struct tsl_model {
@@ -42,12 +47,19 @@ struct tsl_model {
 	/* storages by record name */
 	struct tsl_storage **st_table;
 	size_t st_mask, st_count;
-	struct tsl_storage *st_list;   /* first met first */
-	struct tsl_storage *st_tail;
-	struct tsl_storage **st_array; /* st_count, in st_list order */
+	struct tsl_storage **st_array; /* st_count, first met first (malloc) */
+	size_t st_cap;
+	/* target devices by saved location, checked once per distinct one */
+	struct dev_slot {
+		const char *loc;
+		const char *dev;
+	} devs[8];
+	size_t ndevs;
+	const char *const *remap;      /* opts->remap, during the load only */
 	tsl_storage_sync sync;
 	/* class headers by qualified name */
-	struct cls_slot *cls_table;
+	struct cls_slot **cls_table;   /* slots live in the arena */
+	struct cls_slot *cls_last;     /* one-entry cache by name pointer */
 	size_t cls_mask, cls_count;
 	int owns_archive_ref;
 	int refs;                 /* atomic: the caller + exported tensors */
@@ -69,8 +81,8 @@ TSL_INTERNAL int tsl__model_storage(struct tsl_storage **out,
 TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
 	const tsl_options *opts, tsl_error *err);
 
-#define TSL__VFLAG_VISITING 0x1
-#define TSL__VFLAG_DONE 0x2
-#define TSL__VFLAG_GETSTATE 0x4   /* OBJECT: the state is opaque */
+#define TSL__VFLAG_VISITING 0x10
+#define TSL__VFLAG_DONE 0x20
+#define TSL__VFLAG_GETSTATE 0x40   /* OBJECT: the state is opaque */
 
 #endif

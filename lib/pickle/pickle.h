@@ -26,6 +26,12 @@ typedef struct tsl_pickle_ctx {
 		const char *key, const char *location, uint64_t numel,
 		tsl_error *err);
 	void *payload;
+	/*
+	 * Optional: called for each tensor as soon as it is built (while its
+	 * metadata is still in cache), e.g. to check it against its storage.
+	 * Returns TSL_OK or an error code with err set.
+	 */
+	int (*tensor_made)(void *payload, struct tsl_tensor *t, tsl_error *err);
 	const char *record;          /* record name, for error messages */
 	uint64_t file_offset;        /* file offset of byte 0, for errors
 	                                (TSL_NO_OFFSET when not known) */

@@ -104,6 +104,8 @@ struct vm {
 	size_t memo_count;      /* slots set (MEMOIZE's next index) */
 	tsl_value **dicts;      /* every dict made, for the key pass at STOP */
 	size_t ndicts, dcap;
+	uint32_t *dtable;      /* dedup scratch table */
+	size_t dtcap;
 
 	tsl_value *slab;
 	size_t slab_left;
@@ -308,6 +310,8 @@ static tsl_value *new_str(struct vm *m, int kind, const void *s, size_t n)
 	return v;
 }
 
+static int dedup_one(struct vm *m, tsl_value *v);
+
 static int track_dict(struct vm *m, tsl_value *d)
 {
 	if (m->ndicts == m->dcap) {
@@ -331,6 +335,10 @@ static int adopt(struct vm *m, tsl_value *c, tsl_value *item)
 			"a %s that contains itself (cyclic structures are not "
 			"supported)", kind_name(c));
 	item->flags |= TSL__VF_INNER;
+	/* lets later layers skip containers that hold no object */
+	if (item->kind == TSL_VALUE_OBJECT || item->kind == TSL_VALUE_ENUM ||
+		(item->flags & TSL__VF_HAS_OBJ) || item->kind >= TSL__VALUE_GLOBAL)
+		c->flags |= TSL__VF_HAS_OBJ;
 	if (item->depth >= c->depth) {
 		if (item->depth >= m->max_depth)
 			return fail(m, TSL_ELIMIT,
@@ -359,6 +367,7 @@ static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	if (!v)
 		return fail_mem(m);
 	v->depth = 1;
+	v->flags |= TSL__VF_VM;
 	if (n) {
 		v->u.seq.items = tsl__arena_calloc(m->ctx->arena, n,
 			sizeof *items);
@@ -371,7 +380,7 @@ static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	}
 	v->len = (uint32_t)units;
 	v->u.seq.cap = (uint32_t)units;
-	if (kind == TSL_VALUE_DICT && (rc = track_dict(m, v)))
+	if (kind == TSL_VALUE_DICT && units > 1 && (rc = dedup_one(m, v)))
 		return rc;
 	*out = v;
 	return TSL_OK;
@@ -422,6 +431,20 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 		if ((rc = adopt(m, c, items[i])))
 			return rc;
 		c->u.seq.items[c->len * unit + i] = items[i];
+	}
+	if (c->kind == TSL_VALUE_DICT) {
+		/* a dict filled once (the usual SETITEMS) is deduplicated now,
+		 * while it is in cache; one filled again is done at STOP */
+		bool first = c->len == 0;
+
+		c->len = (uint32_t)need;
+		if (first)
+			return need > 1 ? dedup_one(m, c) : TSL_OK;
+		if (!(c->flags & TSL__VF_TRACKED)) {
+			c->flags |= TSL__VF_TRACKED;
+			return track_dict(m, c);
+		}
+		return TSL_OK;
 	}
 	c->len = (uint32_t)need;
 	return TSL_OK;
@@ -958,8 +981,26 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 
 static int push_tensor(struct vm *m, struct tsl_tensor *t)
 {
-	tsl_value *v = new_value(m, TSL_VALUE_TENSOR);
+	const tsl_pickle_ctx *ctx = m->ctx;
+	tsl_value *v;
 
+	if (ctx->tensor_made) {
+		tsl_error *e = m->err;
+		int rc;
+
+		tsl__error_clear(e);
+		rc = ctx->tensor_made(ctx->payload, t, e);
+		if (rc) {
+			if (e->offset == TSL_NO_OFFSET)
+				e->offset = err_offset(m);
+			if (!e->record[0] && ctx->record)
+				snprintf(e->record, sizeof e->record, "%s",
+					ctx->record);
+			e->code = rc;
+			return rc;
+		}
+	}
+	v = new_value(m, TSL_VALUE_TENSOR);
 	if (!v)
 		return fail_mem(m);
 	v->u.tensor = t;
@@ -1109,7 +1150,7 @@ static int rebuild_sparse(struct vm *m, tsl_value *arg)
 
 /* ---- other GLOBAL actions ---------------------------------------------------- */
 
-static int typed_list(struct vm *m, tsl_value *arg, int action)
+static int typed_list(struct vm *m, tsl_value *arg, int action, bool build)
 {
 	static const char *const tags[] = { "List[int]", "List[float]",
 		"List[bool]", "List[Tensor]" };
@@ -1119,9 +1160,15 @@ static int typed_list(struct vm *m, tsl_value *arg, int action)
 	tsl_value **a = NULL, *l;
 	int rc;
 
-	if ((rc = args_of(m, arg, 1, 1, "build_list", &a)))
-		return rc;
-	l = a[0];
+	/* REDUCE: build_intlist(([...],)); torch 1.1's __main__.IntList:
+	 * NEWOBJ (), then BUILD with the list itself as the state */
+	if (build && arg->kind == TSL_VALUE_LIST) {
+		l = arg;
+	} else {
+		if ((rc = args_of(m, arg, 1, 1, "build_list", &a)))
+			return rc;
+		l = a[0];
+	}
 	if (l->kind != TSL_VALUE_LIST)
 		return fail(m, TSL_EFORMAT, "%s of a %s", tags[i],
 			kind_name(l));
@@ -1328,7 +1375,7 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 	case TSL__G_DOUBLELIST:
 	case TSL__G_BOOLLIST:
 	case TSL__G_TENSORLIST:
-		return typed_list(m, arg, action);
+		return typed_list(m, arg, action, build);
 	case TSL__G_TENSOR_FROM_ID:
 		/* ((int,)): a reference into the tensor table, kept as INT */
 		if (arg->kind == TSL_VALUE_TUPLE) {
@@ -1560,65 +1607,70 @@ static uint64_t key_hash(const tsl_value *k)
 	return h ^ (h >> 32);
 }
 
-/* Merge repeated keys: first position, last value. */
-static int dedup_dicts(struct vm *m)
+/* Merge repeated keys of one dict: first position, last value. */
+static int dedup_one(struct vm *m, tsl_value *v)
 {
-	uint32_t *table = NULL, mask;
-	size_t tcap = 0;
-	int rc = TSL_OK;
+	tsl_value **it = v->u.seq.items;
+	uint32_t n = v->len, out = 0, mask;
 
-	for (size_t d = 0; d < m->ndicts; d++) {
-		tsl_value *v = m->dicts[d], **it = v->u.seq.items;
-		uint32_t n = v->len, out = 0;
-
-		if (n < 2)
-			continue;
-		if (n <= 8) {
-			for (uint32_t i = 0; i < n; i++) {
-				uint32_t j;
-
-				for (j = 0; j < out; j++)
-					if (key_eq(it[2 * j], it[2 * i]))
-						break;
-				it[2 * j + 1] = it[2 * i + 1];
-				if (j == out)
-					it[2 * out++] = it[2 * i];
-			}
-			v->len = out;
-			continue;
-		}
-		if (tcap < (size_t)n * 2) {
-			free(table);
-			tcap = 16;
-			while (tcap < (size_t)n * 2)
-				tcap *= 2;
-			table = malloc(tcap * sizeof *table);
-			if (!table) {
-				rc = fail_nomem(m);
-				break;
-			}
-		}
-		mask = (uint32_t)(tcap - 1);
-		memset(table, 0xff, tcap * sizeof *table);
+	if (n < 2)
+		return TSL_OK;
+	if (n <= 8) {
 		for (uint32_t i = 0; i < n; i++) {
-			uint32_t s = (uint32_t)key_hash(it[2 * i]) & mask;
+			uint32_t j;
 
-			while (table[s] != UINT32_MAX &&
-				!key_eq(it[2 * table[s]], it[2 * i]))
-				s = (s + 1) & mask;
-			if (table[s] == UINT32_MAX) {
-				table[s] = out;
-				it[2 * out] = it[2 * i];
-				it[2 * out + 1] = it[2 * i + 1];
-				out++;
-			} else {
-				it[2 * table[s] + 1] = it[2 * i + 1];
-			}
+			for (j = 0; j < out; j++)
+				if (key_eq(it[2 * j], it[2 * i]))
+					break;
+			it[2 * j + 1] = it[2 * i + 1];
+			if (j == out)
+				it[2 * out++] = it[2 * i];
 		}
 		v->len = out;
+		return TSL_OK;
 	}
-	free(table);
-	return rc;
+	if (m->dtcap < (size_t)n * 2) {
+		size_t tcap = 16;
+
+		while (tcap < (size_t)n * 2)
+			tcap *= 2;
+		free(m->dtable);
+		m->dtable = malloc(tcap * sizeof *m->dtable);
+		m->dtcap = m->dtable ? tcap : 0;
+		if (!m->dtable)
+			return fail_nomem(m);
+	}
+	mask = (uint32_t)(m->dtcap - 1);
+	memset(m->dtable, 0xff, m->dtcap * sizeof *m->dtable);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = (uint32_t)key_hash(it[2 * i]) & mask;
+
+		while (m->dtable[s] != UINT32_MAX &&
+			!key_eq(it[2 * m->dtable[s]], it[2 * i]))
+			s = (s + 1) & mask;
+		if (m->dtable[s] == UINT32_MAX) {
+			m->dtable[s] = out;
+			it[2 * out] = it[2 * i];
+			it[2 * out + 1] = it[2 * i + 1];
+			out++;
+		} else {
+			it[2 * m->dtable[s] + 1] = it[2 * i + 1];
+		}
+	}
+	v->len = out;
+	return TSL_OK;
+}
+
+/* Dicts filled more than once are deduplicated at STOP. */
+static int dedup_dicts(struct vm *m)
+{
+	for (size_t d = 0; d < m->ndicts; d++) {
+		int rc = dedup_one(m, m->dicts[d]);
+
+		if (rc)
+			return rc;
+	}
+	return TSL_OK;
 }
 
 /* ---- the loop ---------------------------------------------------------------- */
@@ -2053,5 +2105,6 @@ int tsl__pickle_load(tsl_value **out, const uint8_t *data, size_t len,
 	free(m.marks);
 	free(m.memo);
 	free(m.dicts);
+	free(m.dtable);
 	return rc;
 }

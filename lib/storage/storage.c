@@ -56,6 +56,7 @@ static int materialize(struct tsl_storage *s, tsl_error *err)
 				TSL_NO_OFFSET, "out of memory copying %zu bytes", len);
 		swap_copy(s->owned, src, len, swap_width(s->dtype));
 		s->data = s->owned;
+		atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
 	} else if ((uintptr_t)src % align != 0) {
 		/* misaligned (re-zipped by another tool): copy once */
 		s->owned = aligned_alloc(64, (len + 63) & ~(size_t)63);
@@ -64,6 +65,7 @@ static int materialize(struct tsl_storage *s, tsl_error *err)
 				TSL_NO_OFFSET, "out of memory copying %zu bytes", len);
 		memcpy(s->owned, src, len);
 		s->data = s->owned;
+		atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
 	} else {
 		s->data = src;  /* zero-copy */
 	}
@@ -106,16 +108,20 @@ int tsl__storage_cpu(struct tsl_storage *s, const void **data, size_t *size,
 	return TSL_OK;
 }
 
-void tsl__storage_release_all(struct tsl_storage *list)
+void tsl__storage_release_all(struct tsl_storage **v, size_t n,
+	tsl_storage_sync *sync)
 {
-	while (list) {
-		free(list->owned);
-		list->owned = NULL;
-		if (list->dev_ptr && list->dev_backend.free)
-			list->dev_backend.free(list->dev_backend.payload,
-				list->dev_index, list->dev_ptr);
-		list->dev_ptr = NULL;
-		list = list->next;
+	if (!atomic_load((_Atomic int *)&sync->holders))
+		return;   /* nothing owned: no pass over every storage */
+	for (size_t i = 0; i < n; i++) {
+		struct tsl_storage *s = v[i];
+
+		free(s->owned);
+		s->owned = NULL;
+		if (s->dev_ptr && s->dev_backend.free)
+			s->dev_backend.free(s->dev_backend.payload,
+				s->dev_index, s->dev_ptr);
+		s->dev_ptr = NULL;
 	}
 }
 
@@ -160,6 +166,7 @@ static int to_device(struct tsl_storage *s, tsl_error *err)
 			"copying %zu bytes to %s failed", n, s->device);
 	}
 	s->dev_ptr = dst;
+	atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
 	return TSL_OK;
 }
 

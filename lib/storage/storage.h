@@ -22,6 +22,8 @@ enum { TSL__ST_NEW = 0, TSL__ST_BUSY, TSL__ST_READY, TSL__ST_FAILED };
 typedef struct tsl_storage_sync {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	int holders;              /* atomic: storages holding owned or device
+	                             memory (so freeing can skip a full pass) */
 } tsl_storage_sync;
 
 struct tsl_storage {
@@ -45,13 +47,13 @@ struct tsl_storage {
 	void *dev_ptr;
 	int dev_index;
 	tsl_backend dev_backend;  /* snapshot taken at first copy */
-	struct tsl_storage *next; /* all storages of a model, for freeing */
 };
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
 	size_t *size, tsl_error *err);
 /* Materialize and touch every page (one read per page). */
 TSL_INTERNAL int tsl__storage_touch(struct tsl_storage *s, tsl_error *err);
-TSL_INTERNAL void tsl__storage_release_all(struct tsl_storage *list);
+TSL_INTERNAL void tsl__storage_release_all(struct tsl_storage **v, size_t n,
+	tsl_storage_sync *sync);
 
 #endif
