@@ -4,9 +4,9 @@
 //
 // Loads ARCHIVE once with torch::jit::load (CPU) and prints one JSON object
 // on stdout: {"load_ms": T, "rss_before_kib": A, "rss_after_kib": B,
-// "minflt": F, "majflt": G}.  Only the load call is timed; libtorch's own
-// start-up (static initialisers, operator registration) happens before
-// main() and is not counted.  Built by bench/bench.am only where libtorch-dev
+// "rss_load_kib": B - A, "minflt": F, "majflt": G}.  Only the load call
+// is timed; libtorch's own start-up (static initialisers, operator
+// registration) happens before main() and is not counted.  Built by bench/bench.am only where libtorch-dev
 // is installed; tsbench runs it as a fresh process per measured run.
 #include <torch/script.h>
 
@@ -52,8 +52,9 @@ int main(int argc, char **argv)
 		getrusage(RUSAGE_SELF, &r1);
 		long rss1 = rss_kib();
 		std::printf("{\"load_ms\": %.6f, \"rss_before_kib\": %ld, "
-			"\"rss_after_kib\": %ld, \"minflt\": %ld, \"majflt\": %ld}\n",
-			t1 - t0, rss0, rss1, r1.ru_minflt - r0.ru_minflt,
+			"\"rss_after_kib\": %ld, \"rss_load_kib\": %ld, "
+			"\"minflt\": %ld, \"majflt\": %ld}\n",
+			t1 - t0, rss0, rss1, rss1 - rss0, r1.ru_minflt - r0.ru_minflt,
 			r1.ru_majflt - r0.ru_majflt);
 		std::fflush(stdout);
 		// leave without running destructors: freeing the model is not timed

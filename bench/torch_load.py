@@ -5,8 +5,9 @@
 
 Imports torch first (not timed), then times only the torch.jit.load call
 (map_location="cpu") and prints one JSON object on stdout:
-{"load_ms": T, "rss_before_kib": A, "rss_after_kib": B, "minflt": F,
- "majflt": G}.  tsbench runs it once per measured run.
+{"load_ms": T, "rss_before_kib": A, "rss_after_kib": B,
+ "rss_load_kib": B - A, "minflt": F, "majflt": G}.  tsbench runs it once
+per measured run.
 """
 import json
 import os
@@ -38,6 +39,7 @@ def main(argv):
         "load_ms": (t1 - t0) * 1e3,
         "rss_before_kib": rss0,
         "rss_after_kib": rss1,
+        "rss_load_kib": rss1 - rss0,
         "minflt": r1.ru_minflt - r0.ru_minflt,
         "majflt": r1.ru_majflt - r0.ru_majflt,
     }) + "\n")

@@ -804,7 +804,8 @@ static void test_all_fixtures_aligned(void **state)
 		tsl_archive *ar;
 		size_t n;
 
-		if (strncmp(nm, "good-", 5) != 0 || has_suffix(nm, ".json"))
+		if (strncmp(nm, "good-", 5) != 0 ||
+			!(has_suffix(nm, ".pt") || has_suffix(nm, ".ptl")))
 			continue;
 		torch_written = !strstr(nm, "rezip") && !strstr(nm, "zip64");
 		ar = open_fixture(nm, NULL);
@@ -1962,14 +1963,16 @@ static void test_deflate_huge_declared(void **state)
 	tsl_archive_free(ar);
 	free(copy);
 
-	/* with the limits raised: unsupported, still no allocation */
+	/* with the limits raised: still no allocation (3 KB of deflate
+	 * cannot make 1 TiB: EFORMAT) */
 	o.max_record_bytes = (uint64_t)1 << 41;
 	o.max_total_bytes = ((uint64_t)1 << 40) + 10;
 	ar = open_copy(zip, n, &o, TSL_OK, &err, &copy);
 	memset(&err, 0, sizeof err);
 	if (tsl_archive_read(ar, "code/big.py", &d, &len, &err) == TSL_OK)
 		fail_msg("1 TiB record decoded");
-	if (err.code != TSL_ELIMIT && err.code != TSL_EUNSUPPORTED)
+	if (err.code != TSL_ELIMIT && err.code != TSL_EUNSUPPORTED &&
+		err.code != TSL_EFORMAT)
 		fail_msg("1 TiB record: %s", tsl_status_name(err.code));
 	assert_true(err.message[0]);
 	assert_string_equal(err.record, "m/code/big.py");

@@ -582,6 +582,13 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 			"compressed record declares %llu bytes, more than "
 			"max_record_bytes (%llu)", (unsigned long long)e->usize,
 			(unsigned long long)z->limits.max_record_bytes);
+	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
+	 * before anything is allocated for it */
+	if (e->method == 8 && e->usize / 1032 > e->csize + 1)
+		return fmt_error(err, e->name, off,
+			"deflated record declares %llu bytes, more than its %llu "
+			"compressed bytes can hold (zip bomb?)",
+			(unsigned long long)e->usize, (unsigned long long)e->csize);
 	sum = atomic_fetch_add(total, e->usize) + e->usize;
 	if (sum > z->limits.max_total_bytes || sum < e->usize) {
 		atomic_fetch_sub(total, e->usize);

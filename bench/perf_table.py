@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Turn `tsbench --json` output into the Markdown tables of doc/PERFORMANCE.md
+and check the targets of issue 5.
+
+    tsbench --json --vs-libtorch --vs-torch ARCHIVES... > bench.jsonl
+    python3 bench/perf_table.py bench.jsonl
+
+Plain python3; no torch needed.
+"""
+import json
+import os
+import sys
+
+
+def name(rec):
+    return os.path.basename(rec["archive"]).rsplit(".", 1)[0]
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    if v < 1:
+        return "%.3f" % v
+    if v < 100:
+        return "%.2f" % v
+    return "%.0f" % v
+
+
+def fmt_ratio(v):
+    if v is None:
+        return "-"
+    return "%.0f×" % v if v >= 10 else "%.2f×" % v
+
+
+def fmt_kib(v):
+    if v is None:
+        return "-"
+    if abs(v) < 10240:
+        return "%.0f KiB" % v
+    return "%.1f MiB" % (v / 1024)
+
+
+def fmt_size(b):
+    if b >= 1 << 30:
+        return "%.2f GiB" % (b / (1 << 30))
+    if b >= 1 << 20:
+        return "%.1f MiB" % (b / (1 << 20))
+    return "%.1f KiB" % (b / 1024)
+
+
+def med(rec, key):
+    v = rec.get(key)
+    return v[0] if v else None
+
+
+def cell(rec, key, f):
+    v = rec.get(key)
+    if not v:
+        return "-"
+    return "%s (%s–%s)" % (f(v[0]), f(v[1]), f(v[2]))
+
+
+def main(argv):
+    recs = []
+    for path in argv[1:] or ["-"]:
+        f = sys.stdin if path == "-" else open(path)
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                recs.append(json.loads(line))
+    by = {name(r): r for r in recs}
+
+    print("| archive | size | records | runs | tsload load ms | first tensor ms "
+          "| materialize ms | mmap+touch ms | RSS load | RSS +materialize |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in recs:
+        print("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+            name(r), fmt_size(r["archive_bytes"]), r.get("records"), r["runs"],
+            cell(r, "tsload_load_ms", fmt_ms),
+            fmt_ms(med(r, "tsload_first_tensor_ms")),
+            cell(r, "tsload_materialize_ms", fmt_ms),
+            cell(r, "mmap_touch_ms", fmt_ms),
+            fmt_kib(med(r, "tsload_rss_load_kib")),
+            fmt_kib(med(r, "tsload_rss_materialize_kib"))))
+    print()
+    print("| archive | tsload load ms | torch::jit::load ms | ratio | "
+          "torch.jit.load (Python) ms | ratio | libtorch RSS load |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in recs:
+        print("| %s | %s | %s | %s | %s | %s | %s |" % (
+            name(r), fmt_ms(med(r, "tsload_load_ms")),
+            cell(r, "libtorch_load_ms", fmt_ms),
+            cell(r, "ratio_libtorch_load", fmt_ratio),
+            cell(r, "torch_py_load_ms", fmt_ms),
+            cell(r, "ratio_torch_py_load", fmt_ratio),
+            fmt_kib(med(r, "libtorch_rss_load_kib"))))
+    print()
+
+    # targets (medians)
+    checks = []
+
+    def ratio_target(n, want):
+        r = by.get(n)
+        v = r and med(r, "ratio_libtorch_load")
+        if v is None:
+            checks.append(("load ≥%d× faster than torch::jit::load on %s"
+                           % (want, n), None, "not measured"))
+        else:
+            checks.append(("load ≥%d× faster than torch::jit::load on %s"
+                           % (want, n), v >= want, "%.0f×" % v))
+
+    for n in ("resnet50_script", "resnet50_trace", "many_small"):
+        ratio_target(n, 100)
+    ratio_target("big_4g", 1000)
+    if "big_4g" in by and "tiny" in by:
+        a, b = med(by["big_4g"], "tsload_load_ms"), med(by["tiny"], "tsload_load_ms")
+        checks.append(("big_4g load ≤ 3× tiny", a <= 3 * b,
+                       "%.3f ms vs %.3f ms: %.2f×" % (a, b, a / b)))
+    if "big_4g" in by:
+        v = med(by["big_4g"], "tsload_rss_load_kib")
+        checks.append(("RSS growth from the load on big_4g < 4 MiB",
+                       v < 4096, fmt_kib(v)))
+    if "big_mlp_1g" in by:
+        r = by["big_mlp_1g"]
+        a, b = med(r, "tsload_materialize_ms"), med(r, "mmap_touch_ms")
+        q = med(r, "ratio_materialize_mmap")
+        checks.append(("materialize big_mlp_1g within 2× of mmap+touch",
+                       q is not None and q <= 2,
+                       "%.1f ms vs %.1f ms (limit %.1f ms); run-by-run ratio %.2f"
+                       % (a, b, 2 * b, q if q is not None else float("nan"))))
+    print("| target | holds | measured (medians) |")
+    print("|---|---|---|")
+    for what, ok, txt in checks:
+        print("| %s | %s | %s |" % (what, "—" if ok is None else
+                                    ("yes" if ok else "**NO**"), txt))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""make_fuzz_seeds.py - (re)build the fuzz seed corpora from tests/data.
+
+    python3 tests/gen/make_fuzz_seeds.py [SRCDIR]
+
+fuzz/corpus/fuzz_zip/, fuzz/corpus/fuzz_load/: the good-* and legacy/*
+fixtures of at most MAX_ARCHIVE bytes (the big resnet/mobilenet ones slow the fuzzers down and
+are replayed by the conformance test anyway).
+fuzz/corpus/fuzz_pickle/: every *.pkl record of every fixture, behind a
+selector byte 0x00 (TorchScript dialect), plus a few Python pickles
+(protocols 2-5, a torch.save-like tensor) behind 0x01 (TSL_PICKLE_PYTHON).
+Files are named by the SHA-1 of their content (as libFuzzer does); existing
+files are kept, so units added by fuzzing stay.
+"""
+import glob
+import hashlib
+import os
+import pickle
+import sys
+import types
+import zipfile
+from collections import OrderedDict
+
+MAX_ARCHIVE = 64 * 1024
+
+
+def put(folder, data):
+    os.makedirs(folder, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(data)
+    return name
+
+
+def python_pickles():
+    """Python-dialect pickles like torch.save writes, made without torch."""
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    class LongStorage:
+        pass
+
+    def _rebuild_tensor_v2(*a):
+        pass
+
+    FloatStorage.__module__ = LongStorage.__module__ = "torch"
+    FloatStorage.__qualname__ = FloatStorage.__name__ = "FloatStorage"
+    LongStorage.__qualname__ = LongStorage.__name__ = "LongStorage"
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    torch.FloatStorage, torch.LongStorage = FloatStorage, LongStorage
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    torch._utils = utils
+    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+
+    class St:
+        def __init__(self, cls, key, numel):
+            self.cls, self.key, self.numel = cls, key, numel
+
+    class T:
+        def __init__(self, st, off, size, stride):
+            self.args = (st, off, size, stride)
+
+        def __reduce__(self):
+            return (_rebuild_tensor_v2,
+                    self.args + (False, OrderedDict()))
+
+    class P(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, St):
+                return ("storage", obj.cls, obj.key, "cpu", obj.numel)
+            return None
+
+    import io
+    s0, s1 = St(FloatStorage, "0", 12), St(LongStorage, "1", 3)
+    objs = [
+        OrderedDict([("weight", T(s0, 0, (3, 4), (4, 1))),
+                     ("bias", T(s0, 8, (4,), (1,))),
+                     ("idx", T(s1, 0, (3,), (1,)))]),
+        {"a": [1, 2.5, "x", b"\x00\xff", None, True, (1, 2)],
+         "s": {1, 2, 3}, "f": frozenset({"q"}), "c": 1 + 2j,
+         "big": 1 << 70, "neg": -5, "ba": bytearray(b"zz")},
+        [[[[]]]],
+    ]
+    out = []
+    for proto in (2, 3, 4, 5):
+        for o in objs:
+            b = io.BytesIO()
+            P(b, protocol=proto).dump(o)
+            out.append(b.getvalue())
+    del sys.modules["torch"], sys.modules["torch._utils"]
+    return out
+
+
+def main():
+    src = sys.argv[1] if len(sys.argv) > 1 else "."
+    data = os.path.join(src, "tests", "data")
+    corpus = os.path.join(src, "fuzz", "corpus")
+    n = {"fuzz_zip": 0, "fuzz_load": 0, "fuzz_pickle": 0}
+    paths = glob.glob(os.path.join(data, "good-*.pt")) + \
+        glob.glob(os.path.join(data, "good-*.ptl")) + \
+        glob.glob(os.path.join(data, "legacy", "*.pt"))
+    for path in sorted(paths):
+        with open(path, "rb") as f:
+            blob = f.read()
+        if len(blob) <= MAX_ARCHIVE:
+            for t in ("fuzz_zip", "fuzz_load"):
+                put(os.path.join(corpus, t), blob)
+                n[t] += 1
+        if not zipfile.is_zipfile(path):
+            continue
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.filename.endswith(".pkl"):
+                    put(os.path.join(corpus, "fuzz_pickle"),
+                        b"\x00" + z.read(info))
+                    n["fuzz_pickle"] += 1
+    for p in python_pickles():
+        put(os.path.join(corpus, "fuzz_pickle"), b"\x01" + p)
+        n["fuzz_pickle"] += 1
+    for t, k in sorted(n.items()):
+        print("%s: %d seeds written or kept" % (t, k))
+
+
+if __name__ == "__main__":
+    main()
