@@ -81,14 +81,31 @@ static int nomem(parser *p, size_t pos)
 /* Characters, lines and slices                                             */
 /* ------------------------------------------------------------------------ */
 
-static bool is_ident_start(unsigned char c)
+/* 1: may start an identifier, 2: may continue one (a table: these run
+ * once per byte of every code file) */
+static const uint8_t ident_class[256] = {
+	['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2,
+	['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2, ['_'] = 3,
+	['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3,
+	['g'] = 3, ['h'] = 3, ['i'] = 3, ['j'] = 3, ['k'] = 3, ['l'] = 3,
+	['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3, ['q'] = 3, ['r'] = 3,
+	['s'] = 3, ['t'] = 3, ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3,
+	['y'] = 3, ['z'] = 3,
+	['A'] = 3, ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3,
+	['G'] = 3, ['H'] = 3, ['I'] = 3, ['J'] = 3, ['K'] = 3, ['L'] = 3,
+	['M'] = 3, ['N'] = 3, ['O'] = 3, ['P'] = 3, ['Q'] = 3, ['R'] = 3,
+	['S'] = 3, ['T'] = 3, ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3,
+	['Y'] = 3, ['Z'] = 3,
+};
+
+static inline bool is_ident_start(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+	return ident_class[c] & 1;
 }
 
-static bool is_ident_char(unsigned char c)
+static inline bool is_ident_char(unsigned char c)
 {
-	return is_ident_start(c) || (c >= '0' && c <= '9');
+	return ident_class[c] & 2;
 }
 
 static bool is_space(unsigned char c)
@@ -302,11 +319,14 @@ static int scan(parser *p, size_t pos, size_t limit, const char *stops,
 	char stack[MAX_NEST];
 	size_t depth = 0, ncomma = 0;
 	size_t i = pos;
+	uint64_t stop[4] = { 0, 0, 0, 0 };
 
+	for (const unsigned char *q = (const unsigned char *)stops; *q; q++)
+		stop[*q >> 6] |= (uint64_t)1 << (*q & 63);
 	while (i < limit) {
 		unsigned char c = (unsigned char)p->s[i];
 
-		if (!depth && c && strchr(stops, c)) {
+		if (!depth && (stop[c >> 6] >> (c & 63) & 1)) {
 			*at = i;
 			if (commas)
 				*commas = ncomma;
