@@ -21,10 +21,12 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "testutil.h"
@@ -1040,7 +1042,10 @@ static void test_cuda_saved(void **state)
 	/* as saved: cuda:1, which this machine does not have */
 	rc = load_rc("good-cuda.pt", NULL, &err, NULL);
 	assert_tsl_fail(rc, err, TSL_EDEVICE);
-	assert_contains(err.message, "CUDA");
+	/* "on a CUDA device but torch.cuda.is_available() is False", or with
+	 * one GPU "on cuda device 1 but device_count() is 1" */
+	if (!strcasestr(err.message, "cuda"))
+		fail_msg("'%s' does not name CUDA", err.message);
 	assert_contains(err.message, "map_location");
 	printf("# without map_location: %s [record %s]\n", err.message,
 		err.record);
@@ -1188,8 +1193,45 @@ static void test_cuda_backend(void **state)
 	(void)state;
 	rc = tsl_device_check("cuda", &count, &err);
 	if (rc == TSL_OK) {
+		/* a GPU: a real round trip, read back with the runtime */
+		typedef int (*cpy_fn)(void *, const void *, size_t, int);
+		void *lib = dlopen(getenv("TSL_CUDART") ? getenv("TSL_CUDART") :
+			"libcudart.so", RTLD_NOW | RTLD_LOCAL);
+		cpy_fn cpy = lib ? (cpy_fn)(uintptr_t)dlsym(lib, "cudaMemcpy") :
+			NULL;
+		tsl_model *m;
+
 		printf("# CUDA available here: %d device(s)\n", count);
 		assert_true(count > 0);
+		o.map_location = "cuda:0";
+		assert_int_equal(load_rc("good-scripted-mlp.pt", &o, &err, &m),
+			TSL_OK);
+		for (size_t i = 0; i < tsl_model_storage_count(m); i++) {
+			tsl_storage *s = tsl_model_storage(m, i);
+			void *dp = NULL;
+			const void *cp;
+			size_t n, cn;
+
+			assert_string_equal(tsl_storage_device(s), "cuda:0");
+			rc = tsl_storage_device_data(s, &dp, &n, &err);
+			if (rc)
+				fail_msg("cuda device_data: %s", err.message);
+			assert_non_null(dp);
+			assert_int_equal(tsl_storage_data(s, &cp, &cn, NULL),
+				TSL_OK);
+			assert_int_equal(n, cn);
+			if (cpy) {
+				void *back = malloc(n);
+
+				assert_non_null(back);
+				assert_int_equal(cpy(back, dp, n, 2 /* D2H */), 0);
+				assert_memory_equal(back, cp, n);
+				free(back);
+			}
+		}
+		tsl_model_free(m);
+		if (lib)
+			dlclose(lib);
 		return;
 	}
 	assert_tsl_fail(rc, err, TSL_EDEVICE);
@@ -1324,7 +1366,6 @@ static void test_release_deflated(void **state)
 	/* storage.c page_range() madvises any pointer when the archive is
 	 * mapped, here the archive's heap cache of the decoded record:
 	 * MADV_DONTNEED zeroes those heap pages (and their neighbours') */
-	KNOWN_BUG("tsl_storage_release on a deflated record zeroes heap pages");
 	check_release("good-rezip-deflate.pt", 0);
 	/* and the hashes still agree with libtorch afterwards */
 	m = load("good-rezip-deflate.pt", NULL);
@@ -1352,8 +1393,6 @@ static void test_release_keeps_device_copy(void **state)
 	(void)state;
 	/* storage.c tsl_storage_device_data() answers
 	 * *size = s->data ? nbytes : 0, and release sets s->data = NULL */
-	KNOWN_BUG("tsl_storage_device_data gives size 0 after "
-		"tsl_storage_release");
 	td_reset();
 	o.map_location = "testdev:0";
 	m = load("good-scripted-mlp.pt", &o);
@@ -1642,6 +1681,15 @@ static void test_crc_deflated(void **state)
 
 int main(void)
 {
+	/* libarchive's zip reader (lib/zip/zip_decode.c used it for deflate
+	 * until the gzip route; still for other methods) calls mktime(),
+	 * whose glibc tzset_internal() frees and strdups its saved TZ name
+	 * on every call when TZ is unset, under a lock ThreadSanitizer
+	 * cannot see: a false positive.  With TZ set, every call after the
+	 * first returns early. */
+	setenv("TZ", "UTC", 0);
+	tzset();
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_copy),
 		cmocka_unit_test(test_tensor_data_offset),

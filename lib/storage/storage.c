@@ -218,7 +218,7 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 			"storage '%s' failed to reach %s earlier", s->record,
 			s->device);
 	*dptr = s->dev_ptr;
-	*size = s->data ? (size_t)s->nbytes : 0;
+	*size = (size_t)s->nbytes;
 	return TSL_OK;
 }
 
@@ -243,10 +243,13 @@ int tsl__storage_touch(struct tsl_storage *s, tsl_error *err)
 static int page_range(const struct tsl_storage *s, const void *p, size_t n,
 	void **start, size_t *len)
 {
-	uintptr_t ps = 4096, a, b;
+	uintptr_t ps = 4096, a, b, m = (uintptr_t)s->ar->map;
 
-	if (!s->ar->map || !p || !n)
-		return -1;   /* not our file mapping: never madvise it */
+	/* only pages of our own file mapping: never the archive's heap
+	 * cache of a decoded record, nor a caller's buffer */
+	if (!m || !p || !n || (uintptr_t)p < m ||
+		n > s->ar->map_len - ((uintptr_t)p - m))
+		return -1;
 	a = (uintptr_t)p & ~(ps - 1);
 	b = ((uintptr_t)p + n + ps - 1) & ~(ps - 1);
 	*start = (void *)a;
