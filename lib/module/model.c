@@ -20,6 +20,7 @@ struct persid_ctx {
 	struct tsl_model *m;
 	const char *dir;          /* "data/", "constants/" */
 	const char *pickle;       /* for messages */
+	bool dedupe;              /* share storages by record name */
 };
 
 static int st_grow(struct tsl_model *m)
@@ -72,8 +73,14 @@ static const char *device_for(struct tsl_model *m, const char *location,
 			return m->devs[i].dev;
 	if (tsl__device_check(remap(m->remap, location), norm, sizeof norm,
 		err)) {
-		if (err)
-			snprintf(err->record, sizeof err->record, "%s", record);
+		if (err) {
+			size_t n = strlen(record);
+
+			if (n >= sizeof err->record)
+				n = sizeof err->record - 1;
+			memcpy(err->record, record, n);
+			err->record[n] = '\0';
+		}
 		return NULL;
 	}
 	dev = tsl__arena_strndup(&m->arena, norm, strlen(norm));
@@ -94,9 +101,10 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 {
 	struct persid_ctx *c = payload;
 	struct tsl_model *m = c->m;
-	size_t dl = strlen(c->dir), kl = strlen(key), h;
+	size_t dl = strlen(c->dir), kl = strlen(key), h = 0;
 	uint64_t need;
-	char *rel;
+	char buf[256], *rel = buf;
+	const char *record;
 	struct tsl_storage *s;
 	const tsl_zip_entry *e;
 
@@ -111,15 +119,26 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 			(unsigned long long)numel);
 		return NULL;
 	}
-	rel = tsl__arena_alloc(&m->arena, dl + kl + 1);
-	if (!rel) {
-		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
-		return NULL;
+	/* the record name: dir + key, on the stack when short */
+	if (dl + kl + 1 > sizeof buf) {
+		rel = tsl__arena_alloc(&m->arena, dl + kl + 1);
+		if (!rel) {
+			tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
+			return NULL;
+		}
 	}
 	memcpy(rel, c->dir, dl);
 	memcpy(rel + dl, key, kl + 1);
-	/* the same record always yields the same storage object */
-	if (m->st_table) {
+	/* Python pickles (and legacy tables) name a storage again at every
+	 * use: the same record must give the same storage object.  In the
+	 * TorchScript dialect the memo shares it, so each call is new. */
+	if (c->dedupe) {
+		if (m->st_count * 2 >= (m->st_table ? m->st_mask + 1 : 0) &&
+			st_grow(m)) {
+			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
+				"out of memory");
+			return NULL;
+		}
 		h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
 		while (m->st_table[h]) {
 			if (strcmp(m->st_table[h]->record, rel) == 0)
@@ -134,10 +153,21 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 			"archive does not have", m->ar->zip->prefix, rel);
 		return NULL;
 	}
+	if (e)
+		record = e->rel;   /* the index's copy of the name */
+	else if (rel != buf)
+		record = rel;
+	else if (!(record = tsl__arena_strndup(&m->arena, rel, dl + kl))) {
+		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
+		return NULL;
+	}
 	if (m->st_count == m->st_cap) {
 		size_t cap = m->st_cap ? m->st_cap * 2 : 64;
-		struct tsl_storage **v = realloc(m->st_array, cap * sizeof *v);
+		struct tsl_storage **v;
 
+		if (!m->st_cap && m->ar->zip->n > cap)
+			cap = m->ar->zip->n;   /* at most one per record */
+		v = realloc(m->st_array, cap * sizeof *v);
 		if (!v) {
 			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
 				"out of memory");
@@ -145,12 +175,6 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		}
 		m->st_array = v;
 		m->st_cap = cap;
-	}
-	if (m->st_count * 2 >= (m->st_table ? m->st_mask + 1 : 0) &&
-		st_grow(m)) {
-		tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
-			"out of memory");
-		return NULL;
 	}
 	s = tsl__arena_alloc(&m->arena, sizeof *s);
 	if (!s) {
@@ -160,21 +184,18 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	s->dtype = dtype;
 	s->key = key;
 	s->location = location;
-	s->device = device_for(m, location, rel, err);
+	s->device = device_for(m, location, record, err);
 	if (!s->device)
 		return NULL;
-	s->record = rel;
+	s->record = record;
 	s->numel = numel;
 	s->entry = (tsl_zip_entry *)e;
 	s->nbytes = e ? e->usize : 0;
 	s->ar = m->ar;
 	s->sync = &m->sync;
-	m->st_array[m->st_count] = s;
-	h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
-	while (m->st_table[h])
-		h = (h + 1) & m->st_mask;
-	m->st_table[h] = s;
-	m->st_count++;
+	m->st_array[m->st_count++] = s;
+	if (c->dedupe)
+		m->st_table[h] = s;
 	return s;
 }
 
@@ -182,7 +203,7 @@ int tsl__model_storage(struct tsl_storage **out, struct tsl_model *m,
 	const char *record, int dtype, const char *location, uint64_t numel,
 	tsl_error *err)
 {
-	struct persid_ctx pc = { m, "", "model.json" };
+	struct persid_ctx pc = { m, "", "model.json", true };
 	tsl_error e = { .code = TSL_EFORMAT };
 
 	*out = make_storage(&pc, dtype, record, location, numel, &e);
@@ -658,7 +679,8 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
 	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, name, strlen(name));
-	struct persid_ctx pc = { m, dir, name };
+	struct persid_ctx pc = { m, dir, name,
+		(flags & TSL_PICKLE_PYTHON) != 0 };
 	tsl_pickle_ctx ctx;
 	const uint8_t *data;
 	size_t len;
