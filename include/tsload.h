@@ -80,7 +80,7 @@ typedef enum tsl_status {
 	TSL_EVERSION = -8,       /* file-format version outside what PyTorch reads */
 	TSL_ENOTTORCHSCRIPT = -9,/* a known format that is not a TorchScript archive */
 	TSL_EDEVICE = -10,       /* a device is missing or a device operation failed */
-	TSL_ETYPE = -11,         /* a value is not of the kind asked for */
+	TSL_ETYPE = -11,         /* reserved (not returned by this version) */
 	TSL_EUNSAFE = -12        /* the pickle names a GLOBAL outside the allow-list */
 } tsl_status;
 
@@ -98,7 +98,9 @@ typedef struct tsl_error {
 	int code;            /* the tsl_status returned */
 	int sys_errno;       /* errno when a system call failed, else 0 */
 	uint64_t offset;     /* byte offset in the archive file, UINT64_MAX if none */
-	char record[128];    /* the record (zip entry) involved, "" if none */
+	char record[128];    /* the record (zip entry) involved: its full name
+	                        in the zip ("model/data.pkl") when it exists,
+	                        else the name asked for; "" if none */
 	char message[256];   /* for humans; the wording may change */
 } tsl_error;
 
@@ -118,6 +120,11 @@ typedef struct tsl_error {
  * Options for opening and loading.  Initialise with TSL_OPTIONS_INIT or
  * tsl_options_init(); fields are only ever appended, and `version` tells the
  * library which fields the caller knows.  Every limit: 0 means the default.
+ * max_records, max_record_bytes, max_total_bytes and the TSL_OPEN_COPY /
+ * POPULATE / VERIFY_CRC flags are read from the options given when the
+ * archive is opened; the pickle limits, map_location, remap,
+ * restore_shapes and TSL_OPEN_CHECKPOINTS from those given to
+ * tsl_model_load (tsl_load_path passes the same options to both).
  */
 typedef struct tsl_options {
 	unsigned int version;       /* TSL_OPTIONS_VERSION */
@@ -184,8 +191,10 @@ TSL_API const char *tsl_file_kind_name(tsl_file_kind kind);
  * @param path      file to open
  * @param opts      NULL for defaults
  * @param[out] err  optional; filled on failure
- * @return TSL_OK, TSL_EIO, TSL_EFORMAT, TSL_ELIMIT, TSL_EVERSION,
- *         TSL_ENOTTORCHSCRIPT (the message says what the file is), ...
+ * @return TSL_OK; TSL_ENOTFOUND (no such path); TSL_EINVAL (a directory
+ *         or not a regular file); TSL_EIO; TSL_EFORMAT (corrupt);
+ *         TSL_ELIMIT; TSL_EVERSION; TSL_ENOTTORCHSCRIPT (an empty file or
+ *         another format: the message says what the file is)
  * Thread-safety: safe; the returned archive may be read from any thread.
  */
 TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
@@ -218,7 +227,9 @@ typedef struct tsl_reader {
 } tsl_reader;
 
 /** As tsl_archive_open_path, from reader callbacks.  The whole stream is
- *  the archive (reading starts at offset 0 for a seekable reader).
+ *  the archive (reading starts at offset 0 for a seekable reader; tell is
+ *  not used; a reader whose seek(0, SEEK_END) fails is read as a stream
+ *  from where it is).  TSL_OPEN_COPY and POPULATE do not apply.
  *  Lifetime: a non-seekable stream is read to its end during this call and
  *  the callbacks are not used after it.  A seekable reader is read on
  *  demand: the callbacks and payload must stay valid until the archive and
@@ -280,8 +291,10 @@ TSL_API int tsl_archive_record_data_offset(tsl_archive *ar, size_t index,
  * The bytes of record `index`.  A stored record is a zero-copy slice of the
  * mapping; a compressed one is decoded (through libarchive) once into memory
  * owned by the archive and cached.  Either way *data stays valid until
- * tsl_archive_free() and must not be written to.  The declared size is
- * checked against max_record_bytes and the decoded size.
+ * tsl_archive_free() and must not be written to.  A compressed record's
+ * declared size is checked against max_record_bytes (the running total
+ * against max_total_bytes) and must equal the decoded size; stored records
+ * are neither copied nor limited.
  * Thread-safe.
  */
 TSL_API int tsl_archive_record_data(tsl_archive *ar, size_t index,
@@ -344,7 +357,8 @@ TSL_API const tsl_module *tsl_model_root(const tsl_model *m);
  *  saved object (a state dict...) for a torch.save checkpoint. */
 TSL_API const tsl_value *tsl_model_value(const tsl_model *m);
 
-/** What the model was read from (TSL_KIND_TORCHSCRIPT, TSL_KIND_TORCH_SAVE). */
+/** What the model was read from: TSL_KIND_TORCHSCRIPT,
+ *  TSL_KIND_TORCHSCRIPT_LEGACY or TSL_KIND_TORCH_SAVE. */
 TSL_API tsl_file_kind tsl_model_kind(const tsl_model *m);
 
 /** The constants tuple (constants.pkl), a value of kind TUPLE. */
@@ -396,7 +410,9 @@ TSL_API const tsl_value *tsl_value_state(const tsl_value *v);
 /** ENUM: the member's name and value. */
 TSL_API const char *tsl_value_enum_name(const tsl_value *v);
 TSL_API const tsl_value *tsl_value_enum_value(const tsl_value *v);
-/** LIST, DICT: the type annotation carried by the pickle, or NULL. */
+/** LIST, DICT: the type the pickle recorded (restore_type_tag,
+ *  build_intlist...), or NULL; a Python set/frozenset is a LIST tagged
+ *  "set"/"frozenset".  TUPLE: NULL. */
 TSL_API const char *tsl_value_type_tag(const tsl_value *v);
 /** TENSOR: the tensor, NULL for an undefined tensor. */
 TSL_API const tsl_tensor *tsl_value_tensor(const tsl_value *v);
@@ -432,7 +448,9 @@ typedef struct tsl_attr {
 } tsl_attr;
 TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out);
 
-/** Methods of the class, sorted by name. */
+/** Methods of the class, sorted by name (forward hooks are not listed, as
+ *  in libtorch).  An unannotated `self` is typed with the class's qualified
+ *  name; a method without a return annotation returns "NoneType". */
 TSL_API size_t tsl_module_method_count(const tsl_module *mod);
 typedef struct tsl_method {
 	const char *name;
@@ -459,7 +477,12 @@ TSL_API const tsl_tensor *tsl_module_find_tensor(const tsl_module *mod,
 	const char *path);
 
 /** Iteration in PyTorch's orders.  The callback gets the dotted name (valid
- *  during the call) and returns 0 to go on or non-zero to stop (returned). */
+ *  during the call) and returns 0 to go on or a positive value to stop.
+ *  The functions return 0 after a full walk, the callback's value, or
+ *  TSL_EINVAL / TSL_ENOMEM / TSL_ELIMIT (nesting over 10,000).
+ *  named_parameters, named_buffers and named_modules yield a shared tensor
+ *  or module once (as PyTorch's remove_duplicate); state_dict yields every
+ *  name. */
 typedef int (*tsl_named_tensor_cb)(void *payload, const char *name,
 	const tsl_tensor *t);
 typedef int (*tsl_named_module_cb)(void *payload, const char *name,
@@ -578,8 +601,9 @@ TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
 TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
 	tsl_error *err);
 
-/** XXH3-64 of the tensor's elements in logical row-major order, as
- *  little-endian bytes (the canonical dump's "xxh3").  Reads the data. */
+/** XXH3-64 of the tensor's elements in logical row-major order, in host
+ *  byte order (little-endian on the hosts PyTorch writes for: the canonical
+ *  dump's "xxh3").  Reads the data. */
 TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out, tsl_error *err);
 
 /** Number of distinct storages of the model (data/ and constants/). */
@@ -589,7 +613,8 @@ TSL_API tsl_storage *tsl_model_storage(const tsl_model *m, size_t i);
 
 /**
  * Materialize every storage of the model on the CPU (as tsl_storage_data
- * would), using up to `nthreads` threads (0 or 1: the calling thread).
+ * would), using up to `nthreads` threads (0 or 1: the calling thread; at
+ * most 64).
  * Mapped pages are touched so that later accesses do not fault.
  * Thread-safe; concurrent accesses to the same storages wait and share.
  */
@@ -604,8 +629,9 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err);
  * Give a materialized storage's memory back: an owned copy is freed, mapped
  * pages are dropped with MADV_DONTNEED (they are read again from the file on
  * next access).  Pointers obtained earlier become invalid.  The next access
- * materializes again.  Not thread-safe against concurrent users of the same
- * storage.
+ * materializes again.  A device copy is kept.  Not thread-safe against
+ * concurrent users of the same storage, nor while a DLPack export of one of
+ * its tensors is alive.
  */
 TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err);
 
@@ -614,7 +640,8 @@ TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err);
 TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 	tsl_error *err);
 
-/** XXH3-64 of a storage's bytes (as stored on disk). */
+/** XXH3-64 of a storage's CPU bytes in host byte order (after the byte
+ *  swap of a big-endian archive). */
 TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -647,7 +674,8 @@ typedef struct tsl_backend {
 /**
  * Register a backend, process-wide.  The struct is copied; `payload` must
  * stay valid until tsl_backend_unregister().  A name already registered
- * (including "cpu") is TSL_EINVAL; "cuda" may be replaced.
+ * (including "cpu") is TSL_EINVAL; "cuda" may be replaced.  Names are
+ * shorter than 32 bytes; at most 16 backends (TSL_ELIMIT).
  * Thread-safe.
  */
 TSL_API int tsl_backend_register(const tsl_backend *backend, tsl_error *err);
@@ -659,7 +687,7 @@ TSL_API int tsl_backend_unregister(const char *name);
  * Is a device ("cpu", "cuda", "cuda:1", "mydev:0") available?  Returns TSL_OK
  * and sets *count to the number of devices of its type, or TSL_EDEVICE with
  * torch's wording when the type is unknown, unavailable, or the index is out
- * of range.  Thread-safe.
+ * of range; TSL_EINVAL for a malformed string.  Thread-safe.
  */
 TSL_API int tsl_device_check(const char *device, int *count, tsl_error *err);
 

@@ -26,7 +26,7 @@ extern "C" {
  * bits (DLPack 0.6 has no bool code), complex32/64/128 -> kDLComplex,
  * quantized types -> their integer representation (qint8 -> kDLInt 8,
  * quint8 -> kDLUInt 8, qint32 -> kDLInt 32; scale and zero point are not
- * carried).  Devices: cpu -> kDLCPU, cuda:N -> kDLCUDA N; other devices and
+ * carried, nor are the conj/neg bits).  Devices: cpu -> kDLCPU, cuda:N -> kDLCUDA N; other devices and
  * sparse or packed (quint4x2...) tensors are TSL_EUNSUPPORTED.
  *
  * CPU data from a stored record lies in a read-only mapping: the consumer

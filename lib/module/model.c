@@ -679,8 +679,8 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
 	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, name, strlen(name));
-	struct persid_ctx pc = { m, dir, name,
-		(flags & TSL_PICKLE_PYTHON) != 0 };
+	struct persid_ctx pc = { m, dir, e ? e->name : name,
+		(flags & TSL_PICKLE_PYTHON) != 0 };   /* errors: full name */
 	tsl_pickle_ctx ctx;
 	const uint8_t *data;
 	size_t len;
