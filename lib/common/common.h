@@ -103,7 +103,7 @@ typedef struct tsl_arena {
 } tsl_arena;
 
 TSL_INTERNAL void tsl__arena_init(tsl_arena *a, uint64_t limit);
-/* Zeroed memory of `size` bytes aligned to 16. NULL on failure. */
+/* Zeroed memory of `size` bytes aligned to 8. NULL on failure. */
 TSL_INTERNAL void *tsl__arena_alloc(tsl_arena *a, size_t size);
 /* n * size with overflow check. */
 TSL_INTERNAL void *tsl__arena_calloc(tsl_arena *a, size_t n, size_t size);

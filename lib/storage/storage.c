@@ -118,15 +118,18 @@ void tsl__storage_release_all(struct tsl_storage **v, size_t n,
 
 		free(s->owned);
 		s->owned = NULL;
-		if (s->dev_ptr && s->dev_backend.free)
-			s->dev_backend.free(s->dev_backend.payload,
-				s->dev_index, s->dev_ptr);
-		s->dev_ptr = NULL;
+		if (s->dev) {
+			s->dev->backend.free(s->dev->backend.payload,
+				s->dev->index, s->dev->ptr);
+			free(s->dev);
+			s->dev = NULL;
+		}
 	}
 }
 
 static int to_device(struct tsl_storage *s, tsl_error *err)
 {
+	struct tsl_dev_copy *c;
 	tsl_device d;
 	const void *p;
 	size_t n;
@@ -136,38 +139,48 @@ static int to_device(struct tsl_storage *s, tsl_error *err)
 	rc = tsl__device_parse(s->device, &d, err);
 	if (rc)
 		return rc;
-	rc = tsl__backend_get(d.type, &s->dev_backend, err);
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return tsl__error(err, TSL_ENOMEM, s->record, TSL_NO_OFFSET,
+			"out of memory");
+	rc = tsl__backend_get(d.type, &c->backend, err);
 	if (rc)
-		return rc;
-	s->dev_index = d.index < 0 ? 0 : d.index;
+		goto fail;
+	c->index = d.index < 0 ? 0 : d.index;
 	rc = tsl__storage_cpu(s, &p, &n, err);
 	if (rc)
-		return rc;
-	rc = s->dev_backend.alloc(s->dev_backend.payload, s->dev_index, n,
-		&dst);
-	if (rc)
-		return tsl__error(err, rc, s->record, TSL_NO_OFFSET,
+		goto fail;
+	rc = c->backend.alloc(c->backend.payload, c->index, n, &dst);
+	if (rc) {
+		rc = tsl__error(err, rc, s->record, TSL_NO_OFFSET,
 			"allocating %zu bytes on %s failed", n, s->device);
+		goto fail;
+	}
 	/* stage through page-locked memory when the backend offers it */
-	if (n && s->dev_backend.alloc_pinned && s->dev_backend.free_pinned &&
-		s->dev_backend.alloc_pinned(s->dev_backend.payload, n,
-			&pinned) == TSL_OK) {
+	if (n && c->backend.alloc_pinned && c->backend.free_pinned &&
+		c->backend.alloc_pinned(c->backend.payload, n, &pinned) ==
+		TSL_OK) {
 		memcpy(pinned, p, n);
-		rc = s->dev_backend.copy_h2d(s->dev_backend.payload,
-			s->dev_index, dst, pinned, n);
-		s->dev_backend.free_pinned(s->dev_backend.payload, pinned);
+		rc = c->backend.copy_h2d(c->backend.payload, c->index, dst,
+			pinned, n);
+		c->backend.free_pinned(c->backend.payload, pinned);
 	} else if (n) {
-		rc = s->dev_backend.copy_h2d(s->dev_backend.payload,
-			s->dev_index, dst, p, n);
+		rc = c->backend.copy_h2d(c->backend.payload, c->index, dst, p,
+			n);
 	}
 	if (rc) {
-		s->dev_backend.free(s->dev_backend.payload, s->dev_index, dst);
-		return tsl__error(err, rc, s->record, TSL_NO_OFFSET,
+		c->backend.free(c->backend.payload, c->index, dst);
+		rc = tsl__error(err, rc, s->record, TSL_NO_OFFSET,
 			"copying %zu bytes to %s failed", n, s->device);
+		goto fail;
 	}
-	s->dev_ptr = dst;
+	c->ptr = dst;
+	s->dev = c;
 	atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
 	return TSL_OK;
+fail:
+	free(c);
+	return rc;
 }
 
 TSL_API const char *tsl_storage_device(const tsl_storage *s)
@@ -217,7 +230,7 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 			s->record, TSL_NO_OFFSET,
 			"storage '%s' failed to reach %s earlier", s->record,
 			s->device);
-	*dptr = s->dev_ptr;
+	*dptr = s->dev->ptr;
 	*size = (size_t)s->nbytes;
 	return TSL_OK;
 }

@@ -28,6 +28,8 @@ typedef struct tsl_storage_sync {
 
 struct tsl_storage {
 	int dtype;                /* tsl_dtype */
+	int state;                /* atomic TSL__ST_* */
+	int fail_code;
 	const char *key;          /* as pickled */
 	const char *location;     /* saved device string */
 	const char *device;       /* target device (map_location applied) */
@@ -37,16 +39,19 @@ struct tsl_storage {
 	tsl_zip_entry *entry;     /* NULL when there is no record */
 	tsl_archive *ar;
 	tsl_storage_sync *sync;
-	int state;                /* atomic TSL__ST_* */
-	int fail_code;
 	const void *data;         /* READY: the bytes (nbytes) */
 	void *owned;              /* READY: our copy, freed with the storage */
-	/* the copy on a non-CPU target device (same state machine) */
+	/* the copy on a non-CPU target device (same state machine); the
+	 * rest of it lives apart, made at the first copy (storages are many) */
 	int dev_state;            /* atomic TSL__ST_* */
 	int dev_fail;
-	void *dev_ptr;
-	int dev_index;
-	tsl_backend dev_backend;  /* snapshot taken at first copy */
+	struct tsl_dev_copy *dev; /* READY: the copy, freed with the storage */
+};
+
+struct tsl_dev_copy {
+	tsl_backend backend;      /* snapshot taken at the copy */
+	int index;
+	void *ptr;
 };
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
