@@ -23,6 +23,8 @@ enum {
 /* tsl_value.flags */
 #define TSL__VF_TENSOR_ID 0x0001u /* INT: an index into the tensor table
                                      (build_tensor_from_id, __main__ TensorID) */
+#define TSL__VF_MEMO 0x0800u      /* VM bookkeeping: reachable from the memo (or
+                                     duplicated): never recycled */
 #define TSL__VF_VM 0x1000u        /* container made by the pickle machine: */
 #define TSL__VF_HAS_OBJ 0x2000u   /* ...holds an OBJECT/ENUM somewhere inside */
 #define TSL__VF_TRACKED 0x4000u   /* VM bookkeeping: a dict to deduplicate at STOP */
