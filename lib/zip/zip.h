@@ -86,6 +86,17 @@ TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
 TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t data_off, uint8_t **out, tsl_error *err);
 
+/* Decode n deflated records in one libarchive pass (see zip_decode.c). */
+TSL_INTERNAL int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
+	const uint64_t *off, size_t n, uint8_t **out, tsl_error *err);
+
+/* Decode and cache, in one pass, every deflated record whose name starts
+ * with `dir` and ends with `suffix` and that is not decoded yet (within the
+ * limits).  Best effort: records it cannot do are left to tsl__zip_read,
+ * which reports their errors.  Thread-safe. */
+TSL_INTERNAL void tsl__zip_predecode(tsl_zip *z, const char *dir,
+	const char *suffix);
+
 /* CRC-32 (zip polynomial). */
 TSL_INTERNAL uint32_t tsl__crc32(uint32_t crc, const uint8_t *p, size_t n);
 

@@ -206,3 +206,125 @@ out:
 	*out = buf;
 	return TSL_OK;
 }
+
+/* ---- many deflated records in one pass -------------------------------- */
+
+struct multi {
+	tsl_zip_entry **v;
+	const uint64_t *off;
+	size_t n, i;
+	int stage;              /* 0 header, 1 data, 2 trailer */
+	const uint8_t *base;
+	uint64_t left;
+	uint8_t trailer[8];
+};
+
+static la_ssize_t multi_read(struct archive *a, void *payload,
+	const void **buf)
+{
+	static const uint8_t gz[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	struct multi *f = payload;
+
+	(void)a;
+	while (f->i < f->n) {
+		tsl_zip_entry *e = f->v[f->i];
+
+		switch (f->stage) {
+		case 0:
+			f->stage = 1;
+			f->left = e->csize;
+			*buf = gz;
+			return (la_ssize_t)sizeof gz;
+		case 1:
+			if (f->left) {
+				size_t k = f->left > ((size_t)1 << 30) ?
+					((size_t)1 << 30) : (size_t)f->left;
+
+				*buf = f->base + f->off[f->i] + (e->csize - f->left);
+				f->left -= k;
+				return (la_ssize_t)k;
+			}
+			f->stage = 2;
+			put32(f->trailer, e->crc32);
+			put32(f->trailer + 4, (uint32_t)e->usize);
+			*buf = f->trailer;
+			return (la_ssize_t)sizeof f->trailer;
+		default:
+			f->stage = 0;
+			f->i++;
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Decode n deflated records (data offsets resolved) through one libarchive
+ * reader: their streams are presented as consecutive gzip members, so the
+ * reader, its buffers and its inflate state are set up once instead of once
+ * per record (a traced resnet50 has 151 code records).  out[i] receives a
+ * malloc'd buffer of v[i]->usize bytes.  Any error or size mismatch fails
+ * the whole batch (TSL_EFORMAT, nothing returned): the caller then decodes
+ * record by record, which names the record at fault.
+ */
+int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
+	const uint64_t *off, size_t n, uint8_t **out, tsl_error *err)
+{
+	struct multi f;
+	struct archive *a;
+	struct archive_entry *ae;
+	size_t i;
+	int rc = TSL_OK;
+	char extra;
+
+	memset(out, 0, n * sizeof *out);
+	memset(&f, 0, sizeof f);
+	f.v = v;
+	f.off = off;
+	f.n = n;
+	f.base = z->base;
+	a = archive_read_new();
+	if (!a)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory (libarchive)");
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open(a, &f, NULL, multi_read, NULL) != ARCHIVE_OK ||
+		archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+		rc = TSL_EFORMAT;
+		goto out;
+	}
+	for (i = 0; i < n && !rc; i++) {
+		size_t want = (size_t)v[i]->usize, got = 0;
+
+		out[i] = malloc(want + 1);
+		if (!out[i]) {
+			rc = TSL_ENOMEM;
+			break;
+		}
+		while (got < want) {
+			la_ssize_t k = archive_read_data(a, out[i] + got,
+				want - got);
+
+			if (k <= 0) {
+				rc = TSL_EFORMAT;
+				break;
+			}
+			got += (size_t)k;
+		}
+	}
+	/* the streams must end exactly where the declared sizes say */
+	if (!rc && archive_read_data(a, &extra, 1) != 0)
+		rc = TSL_EFORMAT;
+out:
+	archive_read_free(a);
+	if (rc) {
+		for (i = 0; i < n; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+		return tsl__error(err, rc, NULL, TSL_NO_OFFSET,
+			"batch decode of %zu records failed", n);
+	}
+	return TSL_OK;
+}
