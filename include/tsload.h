@@ -448,6 +448,14 @@ typedef struct tsl_attr {
 } tsl_attr;
 TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out);
 
+/**
+ * Read the module's methods now.  Method signatures are parsed from code/
+ * on first use (the load reads only class headers), once per class and
+ * thread-safely; this reports a malformed method, which the functions
+ * below can only report as "no methods" (count) or its status code.
+ */
+TSL_API int tsl_module_methods_load(const tsl_module *mod, tsl_error *err);
+
 /** Methods of the class, sorted by name (forward hooks are not listed, as
  *  in libtorch).  An unannotated `self` is typed with the class's qualified
  *  name; a method without a return annotation returns "NoneType". */

@@ -264,9 +264,40 @@ static void attrs_and_methods(void **state)
 	free(path);
 }
 
+/* Methods are parsed on first use: a broken signature does not stop the
+ * load, and is reported by tsl_module_methods_load (and as "no methods"). */
+static void methods__broken_signature__reported_on_use(void **state)
+{
+	char *path = data_path("bad-method.pt");
+	const tsl_module *root, *seq;
+	tsl_model *m;
+	tsl_error err;
+	tsl_method me;
+
+	(void)state;
+	assert_int_equal(tsl_load_path(&m, path, NULL, &err), TSL_OK);
+	root = tsl_model_root(m);
+	memset(&err, 0, sizeof err);
+	assert_int_equal(tsl_module_methods_load(root, &err), TSL_EFORMAT);
+	assert_non_null(strstr(err.record, "code/__torch__.py"));
+	assert_true(err.message[0] != '\0');
+	assert_int_equal(tsl_module_method_count(root), 0);
+	assert_int_equal(tsl_module_method(root, 0, &me), TSL_EFORMAT);
+	/* asked again: the same answer, not a second parse */
+	assert_int_equal(tsl_module_methods_load(root, &err), TSL_EFORMAT);
+	/* the other classes are fine */
+	seq = tsl_value_module(tsl_module_find(root, "layers"));
+	assert_non_null(seq);
+	assert_int_equal(tsl_module_methods_load(seq, &err), TSL_OK);
+	assert_true(tsl_module_method_count(seq) > 0);
+	tsl_model_free(m);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(methods__broken_signature__reported_on_use),
 		cmocka_unit_test(orders__equal_pytorch),
 		cmocka_unit_test(iteration__callback_stops__its_value),
 		cmocka_unit_test(find__paths),

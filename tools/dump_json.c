@@ -230,6 +230,9 @@ static void module(struct dumper *d, const tsl_module *m)
 		fputc('}', f);
 	}
 	fputs("], \"methods\": [", f);
+	/* methods are parsed on first use: a malformed one fails the dump */
+	if (tsl_module_methods_load(m, &d->err) != TSL_OK && !d->rc)
+		d->rc = d->err.code;
 	n = tsl_module_method_count(m);
 	for (i = 0; i < n; i++) {
 		tsl_method me;

@@ -108,11 +108,16 @@ static int print_module(void *payload, const char *name, const tsl_module *m)
 	size_t i, n = tsl_module_method_count(m);
 	int depth = 0;
 
+	tsl_error err;
+
 	(void)payload;
 	for (const char *p = name; *p; p++)
 		depth += *p == '.';
 	printf("%*s%s%s%s\n", 2 * (depth + (*name != 0)), "",
 		*name ? name : "(root)", ": ", tsl_module_type(m));
+	if (tsl_module_methods_load(m, &err) != TSL_OK)
+		printf("%*s  (methods unreadable: %s)\n",
+			2 * (depth + (*name != 0)), "", err.message);
 	for (i = 0; i < n; i++) {
 		tsl_method me;
 

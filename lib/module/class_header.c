@@ -31,6 +31,8 @@ typedef struct parser {
 	tsl_error *err;
 	const char *self_type;  /* qualified class name, or NULL */
 	const char *self_copy;  /* its copy in the arena, made when first used */
+	bool lazy;              /* stop at a class's first def (see
+	                           tsl__class_header_parse_lazy) */
 	slice last_type;        /* the last type text normalised... */
 	const char *last_norm;  /* ...and its result: types repeat (a
 	                           ModuleList of 10,000 Linear) */
@@ -848,6 +850,20 @@ typedef struct counts {
  * Walk the class body [body, end).  With fill false, count members into *c;
  * with fill true, parse them into ci (arrays sized from the counts).
  */
+/* Does `body` (starting at the newline before a line) hold a line
+ * "  def NAME(" ? */
+static bool has_def(slice body, const char *name)
+{
+	char needle[64];
+	int n = snprintf(needle, sizeof needle, "\n  def %s(", name);
+	const char *p = body.p, *end = body.p + body.n;
+
+	if (n <= 0 || (size_t)n >= sizeof needle)
+		return false;
+	return (size_t)(end - p) >= (size_t)n &&
+		memmem(p, (size_t)(end - p), needle, (size_t)n) != NULL;
+}
+
 static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
 	counts *c, bool fill)
 {
@@ -875,6 +891,22 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
 		if (m == M_BAD || !allowed(m, ci->kind))
 			return perr(p, q, "unexpected line in %s class %s",
 				tsl__class_kind_name(ci->kind), ci->name);
+		if (m == M_DEF && p->lazy) {
+			/* everything from here on is methods and hooks: they
+			 * are parsed when first asked for; only the two that
+			 * change what the state means are looked for now */
+			if (fill) {
+				slice rest = { p->s + q - 1, end - q + 1 };
+
+				ci->lazy_methods = true;
+				ci->methods_offset = q;
+				ci->has_getstate = has_def(rest, "__getstate__");
+				ci->has_setstate = has_def(rest, "__setstate__");
+			} else {
+				*c = k;
+			}
+			return TSL_OK;
+		}
 		if (m == M_DEF) {
 			size_t de = def_extent(p, q, 2, end);
 
@@ -1102,12 +1134,12 @@ static size_t top_extent(const parser *p, size_t line)
 /* Entry points                                                             */
 /* ------------------------------------------------------------------------ */
 
-int tsl__class_header_parse(tsl_class_info **out, const char *src,
+static int header_parse(tsl_class_info **out, const char *src,
 	size_t len, const char *class_name, tsl_arena *arena,
-	const char *record, uint64_t base_offset, tsl_error *err)
+	const char *record, uint64_t base_offset, bool lazy, tsl_error *err)
 {
 	parser p = { .s = src, .len = len, .arena = arena, .record = record,
-		.base = base_offset, .err = err };
+		.base = base_offset, .err = err, .lazy = lazy };
 	slice want, name;
 	size_t q = 0, found = SIZE_MAX, found_end = 0;
 	tsl_class_kind kind = TSL_CLASS_MODULE;
@@ -1154,6 +1186,22 @@ int tsl__class_header_parse(tsl_class_info **out, const char *src,
 		return tsl__error(err, TSL_ENOTFOUND, record, TSL_NO_OFFSET,
 			"no class %s in the code file", want.p);
 	return parse_class(&p, found, found_end, name, kind, out);
+}
+
+int tsl__class_header_parse(tsl_class_info **out, const char *src,
+	size_t len, const char *class_name, tsl_arena *arena,
+	const char *record, uint64_t base_offset, tsl_error *err)
+{
+	return header_parse(out, src, len, class_name, arena, record,
+		base_offset, false, err);
+}
+
+int tsl__class_header_parse_lazy(tsl_class_info **out, const char *src,
+	size_t len, const char *class_name, tsl_arena *arena,
+	const char *record, uint64_t base_offset, tsl_error *err)
+{
+	return header_parse(out, src, len, class_name, arena, record,
+		base_offset, true, err);
 }
 
 int tsl__code_functions(tsl_class_method **out, size_t *count,

@@ -145,6 +145,10 @@ typedef struct tsl_class_info {
 
 	bool has_getstate;        /* a method named __getstate__ */
 	bool has_setstate;        /* a method named __setstate__ */
+	bool lazy_methods;        /* parsed by tsl__class_header_parse_lazy:
+	                             methods (from methods_offset on) are not
+	                             parsed; nmethods is 0 */
+	size_t methods_offset;
 } tsl_class_info;
 
 /**
@@ -167,6 +171,17 @@ typedef struct tsl_class_info {
  *         same name is TSL_EFORMAT.
  */
 TSL_INTERNAL int tsl__class_header_parse(tsl_class_info **out,
+	const char *src, size_t len, const char *class_name, tsl_arena *arena,
+	const char *record, uint64_t base_offset, tsl_error *err);
+
+/**
+ * As tsl__class_header_parse, but a class's methods and hooks (everything
+ * from its first `def`) are not parsed: `lazy_methods` is set, nmethods is
+ * 0, and has_getstate / has_setstate come from a scan for those two defs.
+ * Parse the same text with tsl__class_header_parse to get the methods.
+ * Used at load time, where only the header lines are needed.
+ */
+TSL_INTERNAL int tsl__class_header_parse_lazy(tsl_class_info **out,
 	const char *src, size_t len, const char *class_name, tsl_arena *arena,
 	const char *record, uint64_t base_offset, tsl_error *err);
 

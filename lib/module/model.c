@@ -267,9 +267,9 @@ static int get_class(struct tsl_model *m, const char *qname,
 {
 	char file[1024];
 	size_t h, len;
-	const tsl_zip_entry *e;
-	const uint8_t *src;
-	size_t srclen;
+	const tsl_zip_entry *e = NULL;
+	const uint8_t *src = NULL;
+	size_t srclen = 0;
 	tsl_class_info *ci = NULL;
 	struct cls_slot *slot;
 	uint64_t off = TSL_NO_OFFSET;
@@ -300,8 +300,9 @@ static int get_class(struct tsl_model *m, const char *qname,
 		if (e->method == 0 && tsl__zip_data_offset(m->ar->zip,
 			(tsl_zip_entry *)e, &off, NULL) != TSL_OK)
 			off = TSL_NO_OFFSET;
-		rc = tsl__class_header_parse(&ci, (const char *)src, srclen,
-			qname, &m->arena, e->name, off, err);
+		/* methods are parsed when first asked for */
+		rc = tsl__class_header_parse_lazy(&ci, (const char *)src,
+			srclen, qname, &m->arena, e->name, off, err);
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
 	}
@@ -310,6 +311,12 @@ static int get_class(struct tsl_model *m, const char *qname,
 		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 	slot->qname = qname;
 	slot->info = ci;
+	if (ci && e) {
+		slot->src = (const char *)src;
+		slot->src_len = srclen;
+		slot->record = e->name;
+		slot->src_off = off;
+	}
 	if (m->cls_count * 2 >= (m->cls_table ? m->cls_mask + 1 : 0) &&
 		cls_grow(m))
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
@@ -505,7 +512,75 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 			a->value->kind == TSL_VALUE_BOOL)
 			mod->training = a->value->u.b ? 1 : 0;
 	}
-	return build_methods(m, mod, slot, err);
+	mod->slot = slot;   /* methods: tsl__module_methods, on first use */
+	return TSL_OK;
+}
+
+/* Parse a class's methods (the header was parsed lazily) and build its
+ * sorted method table.  Called with the model's lock held. */
+static int load_methods(struct tsl_model *m, struct tsl_module *mod,
+	struct cls_slot *slot, tsl_error *err)
+{
+	tsl_class_info *full = NULL;
+	struct tsl_module tmp;
+	int rc;
+
+	if (slot->info && slot->info->lazy_methods) {
+		rc = tsl__class_header_parse(&full, slot->src, slot->src_len,
+			slot->qname, &m->arena, slot->record, slot->src_off, err);
+		if (rc)
+			return rc;
+		slot->info = full;
+	}
+	memset(&tmp, 0, sizeof tmp);
+	tmp.type = mod->type;
+	return build_methods(m, &tmp, slot, err);
+}
+
+int tsl__module_methods(const struct tsl_module *cmod, tsl_error *err)
+{
+	struct tsl_module *mod = (struct tsl_module *)cmod;
+	struct cls_slot *slot = mod->slot;
+	struct tsl_model *m = mod->model;
+	int rc;
+
+	if (!slot)
+		return TSL_OK;
+	if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
+		memory_order_acquire)) {
+		pthread_mutex_lock(&m->sync.mu);
+		if (!slot->methods_built && !slot->methods_rc) {
+			tsl_error e;
+
+			rc = load_methods(m, mod, slot, &e);
+			if (rc) {
+				slot->methods_rc = rc;
+				slot->methods_err = tsl__arena_alloc(&m->arena,
+					sizeof e);
+				if (slot->methods_err)
+					*slot->methods_err = e;
+			} else {
+				atomic_store_explicit(
+					(_Atomic bool *)&slot->methods_built, true,
+					memory_order_release);
+			}
+		}
+		rc = slot->methods_rc;
+		pthread_mutex_unlock(&m->sync.mu);
+		if (rc) {
+			if (err && slot->methods_err)
+				*err = *slot->methods_err;
+			else
+				tsl__error(err, rc, slot->record, TSL_NO_OFFSET,
+					"the methods of %s could not be read",
+					slot->qname);
+			return rc;
+		}
+	}
+	mod->methods = slot->methods;
+	mod->msrc = slot->msrc;
+	mod->nmethods = slot->nmethods;
+	return TSL_OK;
 }
 
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
@@ -739,6 +814,10 @@ static int restore_shapes(struct tsl_model *m, tsl_error *err)
 	const tsl_value *d = m->traced_inputs;
 	struct tsl_module *root = m->root;
 	size_t i, k;
+	int rc = tsl__module_methods(root, err);
+
+	if (rc)
+		return rc;
 
 	if (d->kind != TSL_VALUE_DICT)
 		return tsl__error(err, TSL_EFORMAT, "traced_inputs.pkl",

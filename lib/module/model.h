@@ -22,6 +22,9 @@ struct tsl_module {
 	tsl_method *methods;      /* sorted by name */
 	const tsl_class_method **msrc; /* parallel to methods */
 	struct tsl_model *model;
+	/* methods parsed on first use, shared by the modules of a class
+	 * (NULL: the fields above are final, e.g. legacy archives) */
+	struct cls_slot *slot;
 };
 
 struct cls_slot {
@@ -32,8 +35,19 @@ struct cls_slot {
 	tsl_method *methods;
 	const tsl_class_method **msrc;
 	size_t nmethods;
-	bool methods_built;
+	bool methods_built;       /* atomic, set under the model's lock */
+	int methods_rc;           /* the parse's failure, kept */
+	tsl_error *methods_err;
+	/* where the class's source is, for the lazy parse */
+	const char *src;
+	size_t src_len;
+	const char *record;
+	uint64_t src_off;
 };
+
+/* The methods of a module, parsed on first use (thread-safe). */
+TSL_INTERNAL int tsl__module_methods(const struct tsl_module *mod,
+	tsl_error *err);
 
 struct tsl_model {
 	tsl_archive *ar;

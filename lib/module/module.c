@@ -40,15 +40,31 @@ TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out)
 	return TSL_OK;
 }
 
+TSL_API int tsl_module_methods_load(const tsl_module *mod, tsl_error *err)
+{
+	if (!mod)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"module is NULL");
+	return tsl__module_methods(mod, err);
+}
+
 TSL_API size_t tsl_module_method_count(const tsl_module *mod)
 {
-	return mod ? mod->nmethods : 0;
+	if (!mod || tsl__module_methods(mod, NULL) != TSL_OK)
+		return 0;
+	return mod->nmethods;
 }
 
 TSL_API int tsl_module_method(const tsl_module *mod, size_t i,
 	tsl_method *out)
 {
-	if (!mod || !out || i >= mod->nmethods)
+	int rc;
+
+	if (!mod || !out)
+		return TSL_EINVAL;
+	if ((rc = tsl__module_methods(mod, NULL)) != TSL_OK)
+		return rc;
+	if (i >= mod->nmethods)
 		return TSL_EINVAL;
 	*out = mod->methods[i];
 	return TSL_OK;
@@ -57,7 +73,14 @@ TSL_API int tsl_module_method(const tsl_module *mod, size_t i,
 TSL_API int tsl_module_method_source(const tsl_module *mod, size_t i,
 	const char **src, size_t *len, tsl_error *err)
 {
-	if (!mod || !src || !len || i >= mod->nmethods)
+	int rc;
+
+	if (!mod || !src || !len)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	if ((rc = tsl__module_methods(mod, err)) != TSL_OK)
+		return rc;
+	if (i >= mod->nmethods)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"bad module or method index");
 	*src = mod->msrc[i]->src;
