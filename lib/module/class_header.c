@@ -1160,11 +1160,24 @@ static int header_parse(tsl_class_info **out, const char *src,
 		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
 			"class_header_parse: empty class name");
 
-	/* find the class: only column-0 lines matter */
+	/* find the class: only column-0 lines starting "class" matter, and
+	 * memmem finds them without walking every line of a long file */
 	while (q < len) {
-		size_t le = line_end(&p, q);
-		slice t = { src + q, le - q };
+		size_t le;
+		slice t;
 
+		if (q > 0 || len < 5 || memcmp(src, "class", 5) != 0) {
+			/* from the newline that ends the previous line */
+			size_t from = q ? q - 1 : 0;
+			const char *hit = memmem(src + from, len - from,
+				"\nclass", 6);
+
+			if (!hit)
+				break;
+			q = (size_t)(hit - src) + 1;
+		}
+		le = line_end(&p, q);
+		t = (slice){ src + q, le - q };
 		if (starts(t, "class ") || starts(t, "class\t")) {
 			slice r = skip_spaces((slice){ t.p + 5, t.n - 5 });
 			size_t n = ident_len(r);

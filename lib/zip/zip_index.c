@@ -101,6 +101,24 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 
 	if (z->n < 2)
 		return TSL_OK;
+	/* PyTorch writes the directory in file order: then one pass will do */
+	for (i = 0; i + 1 < z->n; i++)
+		if (z->entries[i].lho > z->entries[i + 1].lho)
+			break;
+	if (i + 1 == z->n) {
+		for (i = 0; i + 1 < z->n; i++) {
+			const tsl_zip_entry *a = &z->entries[i], *b = a + 1;
+
+			if (a->lho + LOCAL_LEN + a->csize > b->lho)
+				return fmt_error(err, a->name, a->lho,
+					"record at offset %llu (%llu bytes) overlaps "
+					"record '%s' at offset %llu",
+					(unsigned long long)a->lho,
+					(unsigned long long)a->csize, b->name,
+					(unsigned long long)b->lho);
+		}
+		return TSL_OK;
+	}
 	v = malloc(z->n * sizeof *v);
 	if (!v)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
