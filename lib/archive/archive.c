@@ -468,7 +468,7 @@ TSL_API int tsl_archive_open_buffer(tsl_archive **out, const void *data,
 	return finish(out, ar, err);
 }
 
-#define OD_CHUNK ((uint64_t)1 << 16)
+#define OD_CHUNK ((uint64_t)1 << 14)   /* 16 KiB: fetch little */
 
 /* Read chunks [off, off+len) from the reader into the memfd, once. */
 static int od_fetch(void *payload, uint64_t off, uint64_t len, tsl_error *err)

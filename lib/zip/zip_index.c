@@ -59,16 +59,22 @@ static int find_eocd(const uint8_t *b, uint64_t size, uint64_t *pos,
 			"central directory (failed finding central directory)",
 			(unsigned long long)size);
 	lo = size > EOCD_LEN + 0xffff ? size - EOCD_LEN - 0xffff : 0;
-	/* the zip64 locator and record usually sit just before the EOCD */
-	rc = tsl__zip_ensure(fetch, lo > 76 ? lo - 76 : 0,
-		size - (lo > 76 ? lo - 76 : 0), err);
-	if (rc)
-		return rc;
-	for (p = size - EOCD_LEN + 1; p-- > lo;) {
-		if (tsl__le32(b + p) == SIG_EOCD &&
-			p + EOCD_LEN + tsl__le16(b + p + 20) <= size) {
-			*pos = p;
-			return TSL_OK;
+	/* The record is almost always in the last few bytes (no comment):
+	 * look there first, so a source read on demand fetches little. */
+	for (int phase = 0; phase < 2; phase++) {
+		uint64_t from = phase == 0 && size > lo + 4096 ? size - 4096 : lo;
+		uint64_t top = phase == 0 ? size - EOCD_LEN + 1 :
+			(size > lo + 4096 ? size - 4096 : lo);
+
+		rc = tsl__zip_ensure(fetch, from, size - from, err);
+		if (rc)
+			return rc;
+		for (p = top; p-- > from;) {
+			if (tsl__le32(b + p) == SIG_EOCD &&
+				p + EOCD_LEN + tsl__le16(b + p + 20) <= size) {
+				*pos = p;
+				return TSL_OK;
+			}
 		}
 	}
 	return fmt_error(err, NULL, size,
