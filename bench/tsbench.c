@@ -314,7 +314,7 @@ static const struct ratio ratios[] = {
 #define NRATIOS (sizeof ratios / sizeof ratios[0])
 
 struct config {
-	unsigned long runs, warmup, threads;
+	unsigned long runs, warmup, threads, settle_ms;
 	int json, cold, quiet, progress;
 	int use[L_COUNT];
 	char self[PATH_MAX];
@@ -717,6 +717,15 @@ static int bench_archive(const struct config *cfg, const char *archive,
 			argv[argc] = NULL;
 
 			progress(cfg, archive, ai, na, run, cfg->runs, loader_names[l]);
+			/* let the machine settle: a peer that just freed 4 GiB
+			 * leaves the kernel busy, which the next run would pay */
+			if (cfg->settle_ms) {
+				struct timespec ts = {
+					(time_t)(cfg->settle_ms / 1000),
+					(long)(cfg->settle_ms % 1000) * 1000000L };
+
+				nanosleep(&ts, NULL);
+			}
 			if (cfg->cold)
 				pct = evict(archive);
 			if (run_child(argv, out, sizeof out, why, sizeof why) != 0) {
@@ -860,6 +869,7 @@ static void usage(FILE *f)
 "  -n, --runs N         measured runs per loader and archive (default 7)\n"
 "  -w, --warmup N       warm-up rounds, not counted (default 1)\n"
 "  -t, --threads N      threads for tsl_model_materialize (default 1)\n"
+"      --settle MS      pause before every run (default 200)\n"
 "      --json           one JSON object per archive, one per line\n"
 "      --cold           evict the archive from the page cache before every\n"
 "                       run (posix_fadvise DONTNEED; checked with mincore)\n"
@@ -882,6 +892,7 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'n' },
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "settle", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "cold", no_argument, NULL, 'c' },
 		{ "vs-libtorch", no_argument, NULL, 'L' },
@@ -903,6 +914,7 @@ int main(int argc, char **argv)
 	cfg->runs = 7;
 	cfg->warmup = 1;
 	cfg->threads = 1;
+	cfg->settle_ms = 200;
 	cfg->use[L_TSLOAD] = cfg->use[L_MMAP] = 1;
 	env = getenv("TSBENCH_PYTHON");
 	cfg->python = env && *env ? env : TSBENCH_PYTHON;
@@ -923,6 +935,11 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 1024, &v))
 				die("--threads wants a number from 0 to 1024");
 			cfg->threads = v;
+			break;
+		case 's':
+			if (parse_uint(optarg, 60000, &v))
+				die("--settle wants milliseconds from 0 to 60000");
+			cfg->settle_ms = v;
 			break;
 		case 'j': cfg->json = 1; break;
 		case 'c': cfg->cold = 1; break;

@@ -194,18 +194,26 @@ static void walk_model(struct walk *w, tsl_model *m)
 	size_t n;
 	int rc;
 
+	if (root) {
+		rc = tsl_module_named_modules(root, on_module, w);
+		FUZZ_CHECK(rc <= 0); /* ELIMIT/ENOMEM possible */
+		rc = tsl_module_named_parameters(root, on_tensor, w);
+		FUZZ_CHECK(rc <= 0);
+		rc = tsl_module_named_buffers(root, on_tensor, w);
+		FUZZ_CHECK(rc <= 0);
+		rc = tsl_module_state_dict(root, on_tensor, w);
+		FUZZ_CHECK(rc <= 0);
+		(void)tsl_module_find(root, "0.weight");
+		(void)tsl_module_find_tensor(root, "weight");
+		walk_value(w, tsl_module_value(root), 0);
+	}
+#ifdef TSL_OPEN_CHECKPOINTS
+	/* a torch.save checkpoint has no root module, only a value */
+	FUZZ_CHECK(root || tsl_model_value(m) != NULL);
+	walk_value(w, tsl_model_value(m), 0);
+#else
 	FUZZ_CHECK(root != NULL);
-	rc = tsl_module_named_modules(root, on_module, w);
-	FUZZ_CHECK(rc <= 0); /* ELIMIT/ENOMEM possible */
-	rc = tsl_module_named_parameters(root, on_tensor, w);
-	FUZZ_CHECK(rc <= 0); /* ELIMIT/ENOMEM possible */
-	rc = tsl_module_named_buffers(root, on_tensor, w);
-	FUZZ_CHECK(rc <= 0); /* ELIMIT/ENOMEM possible */
-	rc = tsl_module_state_dict(root, on_tensor, w);
-	FUZZ_CHECK(rc <= 0); /* ELIMIT/ENOMEM possible */
-	(void)tsl_module_find(root, "0.weight");
-	(void)tsl_module_find_tensor(root, "weight");
-	walk_value(w, tsl_module_value(root), 0);
+#endif
 	walk_value(w, tsl_model_constants(m), 0);
 	walk_value(w, tsl_model_traced_inputs(m), 0);
 
@@ -232,7 +240,8 @@ static void walk_model(struct walk *w, tsl_model *m)
 	}
 	/* hash every tensor (after materialize, and again through the walk) */
 	w->visits = 0;
-	walk_value(w, tsl_module_value(root), 0);
+	if (root)
+		walk_value(w, tsl_module_value(root), 0);
 
 	n = tsl_archive_extra_count(ar);
 	for (size_t i = 0; i < n; i++) {

@@ -1736,7 +1736,8 @@ static int collect(struct vm *m, int kind)
 	if (kind == TSL_VALUE_DICT && (m->sp - start) % 2)
 		return fail(m, TSL_EFORMAT, "odd number of items (%zu) for a "
 			"dict", m->sp - start);
-	if ((rc = new_seq(m, kind, m->stack + start, m->sp - start, &v)))
+	if ((rc = new_seq(m, kind, m->sp > start ? m->stack + start : NULL,
+		m->sp - start, &v)))
 		return rc;
 	m->sp = start;
 	return push(m, v);

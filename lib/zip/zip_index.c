@@ -269,7 +269,8 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	cd_size = tsl__le32(b + eocd + 12);
 	cd_off = tsl__le32(b + eocd + 16);
 	cd_limit = eocd;
-	if (tsl__le16(b + eocd + 4) != 0 || tsl__le16(b + eocd + 6) != 0)
+	if (tsl__le16(b + eocd + 4) != 0 || tsl__le16(b + eocd + 6) != 0 ||
+		tsl__le16(b + eocd + 8) != count)
 		return tsl__error(err, TSL_EUNSUPPORTED, NULL, eocd,
 			"multi-disk zip archives are not supported");
 
