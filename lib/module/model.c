@@ -483,34 +483,44 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 	}
 	if (has_state)
 		mod->state = state;
-	mod->attrs = tsl__arena_calloc(&m->arena, ci->nattrs ? ci->nattrs : 1,
-		sizeof *mod->attrs);
-	if (!mod->attrs)
-		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	else
+		mod->dict = state;
 	mod->nattrs = ci->nattrs;
-	for (i = 0; i < ci->nattrs; i++) {
-		const tsl_class_attr *ca = &ci->attrs[i];
-		tsl_attr *a = &mod->attrs[i];
+	/* The pickled state lists the attributes in slot order: then the
+	 * values are read from it in place; otherwise they are gathered by
+	 * name.  Names, types and kinds come from the class (shared). */
+	for (i = 0; !has_state && i < ci->nattrs; i++) {
+		const tsl_value *k = i < state->len ?
+			state->u.seq.items[2 * i] : NULL;
 
-		a->name = ca->name;
-		a->type = ca->type;
-		a->value = has_state ? NULL : dict_get(state, ca->name, i);
-		if (!has_state && !a->value)
-			return tsl__error(err, TSL_EFORMAT, "data.pkl",
-				TSL_NO_OFFSET,
-				"module of class %s lacks attribute '%s' that its "
-				"class declares", mod->type, ca->name);
-		if (ca->is_parameter)
-			a->kind = TSL_ATTR_PARAMETER;
-		else if (ca->is_buffer)
-			a->kind = TSL_ATTR_BUFFER;
-		else if (a->value && a->value->kind == TSL_VALUE_MODULE)
-			a->kind = TSL_ATTR_MODULE;
-		else
-			a->kind = TSL_ATTR_ATTRIBUTE;
-		if (strcmp(ca->name, "training") == 0 && a->value &&
-			a->value->kind == TSL_VALUE_BOOL)
-			mod->training = a->value->u.b ? 1 : 0;
+		if (!k || k->kind != TSL_VALUE_STRING ||
+			strcmp(k->u.s, ci->attrs[i].name) != 0)
+			break;
+	}
+	if (!has_state && i < ci->nattrs) {
+		mod->vals = tsl__arena_calloc(&m->arena, ci->nattrs,
+			sizeof *mod->vals);
+		if (!mod->vals)
+			return tsl__arena_error(&m->arena, err, NULL,
+				TSL_NO_OFFSET);
+		for (i = 0; i < ci->nattrs; i++) {
+			mod->vals[i] = dict_get(state, ci->attrs[i].name, i);
+			if (!mod->vals[i])
+				return tsl__error(err, TSL_EFORMAT, "data.pkl",
+					TSL_NO_OFFSET, "module of class %s lacks "
+					"attribute '%s' that its class declares",
+					mod->type, ci->attrs[i].name);
+		}
+	}
+	for (i = 0; !has_state && i < ci->nattrs; i++) {
+		if (strcmp(ci->attrs[i].name, "training") == 0) {
+			tsl_attr a;
+
+			tsl__module_attr(mod, i, &a);
+			if (a.value && a.value->kind == TSL_VALUE_BOOL)
+				mod->training = a.value->u.b ? 1 : 0;
+			break;
+		}
 	}
 	mod->slot = slot;   /* methods: tsl__module_methods, on first use */
 	return TSL_OK;

@@ -17,7 +17,11 @@ struct tsl_module {
 	tsl_value *state;         /* __getstate__ value, or NULL */
 	const tsl_class_info *cls;
 	size_t nattrs;
-	tsl_attr *attrs;
+	tsl_attr *attrs;          /* explicit attributes (legacy archives), or
+	                             NULL: then they come from cls and dict */
+	tsl_value *dict;          /* the slot-dict state */
+	tsl_value **vals;         /* values by slot when the dict is not in
+	                             slot order, else NULL */
 	size_t nmethods;
 	tsl_method *methods;      /* sorted by name */
 	const tsl_class_method **msrc; /* parallel to methods */
@@ -44,6 +48,10 @@ struct cls_slot {
 	const char *record;
 	uint64_t src_off;
 };
+
+/* Attribute i of a module (i < nattrs). */
+TSL_INTERNAL void tsl__module_attr(const struct tsl_module *mod, size_t i,
+	tsl_attr *out);
 
 /* The methods of a module, parsed on first use (thread-safe). */
 TSL_INTERNAL int tsl__module_methods(const struct tsl_module *mod,

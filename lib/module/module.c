@@ -32,11 +32,34 @@ TSL_API size_t tsl_module_attr_count(const tsl_module *mod)
 	return mod ? mod->nattrs : 0;
 }
 
+void tsl__module_attr(const struct tsl_module *mod, size_t i, tsl_attr *out)
+{
+	const tsl_class_attr *ca;
+
+	if (mod->attrs) {
+		*out = mod->attrs[i];
+		return;
+	}
+	ca = &mod->cls->attrs[i];
+	out->name = ca->name;
+	out->type = ca->type;
+	out->value = !mod->dict ? NULL : mod->vals ? mod->vals[i] :
+		mod->dict->u.seq.items[2 * i + 1];
+	if (ca->is_parameter)
+		out->kind = TSL_ATTR_PARAMETER;
+	else if (ca->is_buffer)
+		out->kind = TSL_ATTR_BUFFER;
+	else if (out->value && out->value->kind == TSL_VALUE_MODULE)
+		out->kind = TSL_ATTR_MODULE;
+	else
+		out->kind = TSL_ATTR_ATTRIBUTE;
+}
+
 TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out)
 {
 	if (!mod || !out || i >= mod->nattrs)
 		return TSL_EINVAL;
-	*out = mod->attrs[i];
+	tsl__module_attr(mod, i, out);
 	return TSL_OK;
 }
 
@@ -99,10 +122,13 @@ static const tsl_value *step(const tsl_value *v, const char *name, size_t n)
 	if (v->kind == TSL_VALUE_MODULE) {
 		const struct tsl_module *mod = v->u.obj.module;
 
-		for (i = 0; i < mod->nattrs; i++)
-			if (strlen(mod->attrs[i].name) == n &&
-				memcmp(mod->attrs[i].name, name, n) == 0)
-				return mod->attrs[i].value;
+		for (i = 0; i < mod->nattrs; i++) {
+			tsl_attr a;
+
+			tsl__module_attr(mod, i, &a);
+			if (strlen(a.name) == n && memcmp(a.name, name, n) == 0)
+				return a.value;
+		}
 		return NULL;
 	}
 	if (v->kind == TSL_VALUE_OBJECT)
@@ -247,9 +273,10 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 		if (!(what & (pass == 0 ? W_PARAMS : W_BUFFERS)))
 			continue;
 		for (i = 0; i < mod->nattrs; i++) {
-			const tsl_attr *a = &mod->attrs[i];
+			tsl_attr at, *a = &at;
 			int s;
 
+			tsl__module_attr(mod, i, &at);
 			if (a->kind != k || !a->value ||
 				a->value->kind != TSL_VALUE_TENSOR ||
 				!a->value->u.tensor)
@@ -271,8 +298,9 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 		}
 	}
 	for (i = 0; i < mod->nattrs; i++) {
-		const tsl_attr *a = &mod->attrs[i];
+		tsl_attr at, *a = &at;
 
+		tsl__module_attr(mod, i, &at);
 		if (!a->value || a->value->kind != TSL_VALUE_MODULE)
 			continue;
 		if (push_name(w, a->name, &saved))
@@ -342,8 +370,9 @@ static int walk_modules(struct walk *w, const struct tsl_module *mod,
 	if (rc)
 		return rc;
 	for (i = 0; i < mod->nattrs; i++) {
-		const tsl_attr *a = &mod->attrs[i];
+		tsl_attr at, *a = &at;
 
+		tsl__module_attr(mod, i, &at);
 		if (!a->value || a->value->kind != TSL_VALUE_MODULE)
 			continue;
 		if (push_name(w, a->name, &saved))
