@@ -157,3 +157,71 @@ int tsl__arena_error(const tsl_arena *a, tsl_error *err, const char *record,
 	return tsl__error(err, TSL_ENOMEM, record, offset,
 		"out of memory for metadata");
 }
+
+/* ---- large zeroed arrays ------------------------------------------------ */
+
+/* A big buffer in 2 MiB-aligned memory marked for transparent huge pages:
+ * arrays of tens of thousands of entries otherwise cost a page fault per
+ * 4 KiB (on a virtual machine, microseconds each). */
+struct big_head {
+	size_t len;   /* mapping length; 0: calloc'd */
+	size_t pad;
+};
+
+void *tsl__big_calloc(size_t n, size_t size)
+{
+	size_t bytes, len, extra;
+	uint8_t *p, *aligned;
+	struct big_head *h;
+
+	if (__builtin_mul_overflow(n, size, &bytes) ||
+		bytes > SIZE_MAX - sizeof *h - 2 * HUGE_SIZE)
+		return NULL;
+	if (bytes + sizeof *h < HUGE_SIZE / 8) {   /* under 256 KiB */
+		h = calloc(1, sizeof *h + bytes);
+		return h ? h + 1 : NULL;
+	}
+	len = (sizeof *h + bytes + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+	p = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	aligned = (uint8_t *)(((uintptr_t)p + HUGE_SIZE - 1) &
+		~(uintptr_t)(HUGE_SIZE - 1));
+	extra = (size_t)(aligned - p);
+	if (extra)
+		munmap(p, extra);
+	if (HUGE_SIZE - extra)
+		munmap(aligned + len, HUGE_SIZE - extra);
+#ifdef MADV_HUGEPAGE
+	madvise(aligned, len, MADV_HUGEPAGE);
+#endif
+	h = (struct big_head *)aligned;
+	h->len = len;
+	return h + 1;
+}
+
+void tsl__big_free(void *p)
+{
+	struct big_head *h;
+
+	if (!p)
+		return;
+	h = (struct big_head *)p - 1;
+	if (h->len)
+		munmap(h, h->len);
+	else
+		free(h);
+}
+
+void *tsl__big_grow(void *p, size_t old_n, size_t new_n, size_t size)
+{
+	void *q = tsl__big_calloc(new_n, size);
+
+	if (q && p && old_n)
+		memcpy(q, p, old_n * size);   /* new_n > old_n; no overflow:
+		                                 new_n * size was checked */
+	if (q)
+		tsl__big_free(p);
+	return q;
+}

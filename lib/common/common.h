@@ -110,6 +110,15 @@ TSL_INTERNAL void *tsl__arena_calloc(tsl_arena *a, size_t n, size_t size);
 /* A NUL-terminated copy of s[0..len). */
 TSL_INTERNAL char *tsl__arena_strndup(tsl_arena *a, const char *s, size_t len);
 TSL_INTERNAL void tsl__arena_free(tsl_arena *a);
+/* Large zeroed arrays (huge-page backed past 1 MiB); free with
+ * tsl__big_free.  NULL on overflow or failure. */
+TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size);
+TSL_INTERNAL void tsl__big_free(void *p);
+/* A new zeroed array of new_n items holding p's first old_n; p is freed
+ * on success and kept on failure (NULL). */
+TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,
+	size_t size);
+
 /* Report an arena failure as TSL_ELIMIT or TSL_ENOMEM. */
 TSL_INTERNAL int tsl__arena_error(const tsl_arena *a, tsl_error *err,
 	const char *record, uint64_t offset);

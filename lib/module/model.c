@@ -167,7 +167,7 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 
 		if (!m->st_cap && m->ar->zip->n > cap)
 			cap = m->ar->zip->n;   /* at most one per record */
-		v = realloc(m->st_array, cap * sizeof *v);
+		v = tsl__big_grow(m->st_array, m->st_count, cap, sizeof *v);
 		if (!v) {
 			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
 				"out of memory");
@@ -876,7 +876,7 @@ void tsl__model_unref(struct tsl_model *m)
 	if (!m || atomic_fetch_sub((_Atomic int *)&m->refs, 1) != 1)
 		return;
 	tsl__storage_release_all(m->st_array, m->st_count, &m->sync);
-	free(m->st_array);
+	tsl__big_free(m->st_array);
 	free(m->st_table);
 	free(m->cls_table);
 	tsl__arena_free(&m->arena);

@@ -593,10 +593,9 @@ static int memo_put(struct vm *m, uint64_t idx)
 			cap = m->ctx->limits->max_memo;
 		if (cap > SIZE_MAX / sizeof *p)
 			return fail_nomem(m);
-		p = realloc(m->memo, (size_t)cap * sizeof *p);
+		p = tsl__big_grow(m->memo, m->memo_cap, (size_t)cap, sizeof *p);
 		if (!p)
 			return fail_nomem(m);
-		memset(p + m->memo_cap, 0, ((size_t)cap - m->memo_cap) * sizeof *p);
 		m->memo = p;
 		m->memo_cap = (size_t)cap;
 	}
@@ -2158,7 +2157,7 @@ int tsl__pickle_load(tsl_value **out, const uint8_t *data, size_t len,
 	}
 	free(m.stack);
 	free(m.marks);
-	free(m.memo);
+	tsl__big_free(m.memo);
 	free(m.dicts);
 	free(m.dtable);
 	return rc;

@@ -153,7 +153,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		return tsl__error(err, TSL_EUNSUPPORTED, e->name, data_off,
 			"records of 4 GiB or more compressed with method %u are "
 			"not supported", e->method);
-	buf = malloc(want + 1);
+	buf = tsl__big_calloc(want + 1, 1);
 	if (!buf)
 		return tsl__error(err, TSL_ENOMEM, e->name, data_off,
 			"out of memory decoding %zu bytes", want);
@@ -200,7 +200,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	archive_read_free(a);
 out:
 	if (rc) {
-		free(buf);
+		tsl__big_free(buf);
 		return rc;
 	}
 	*out = buf;
@@ -297,7 +297,7 @@ int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
 	for (i = 0; i < n && !rc; i++) {
 		size_t want = (size_t)v[i]->usize, got = 0;
 
-		out[i] = malloc(want + 1);
+		out[i] = tsl__big_calloc(want + 1, 1);
 		if (!out[i]) {
 			rc = TSL_ENOMEM;
 			break;
@@ -320,7 +320,7 @@ out:
 	archive_read_free(a);
 	if (rc) {
 		for (i = 0; i < n; i++) {
-			free(out[i]);
+			tsl__big_free(out[i]);
 			out[i] = NULL;
 		}
 		return tsl__error(err, rc, NULL, TSL_NO_OFFSET,

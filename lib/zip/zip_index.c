@@ -155,7 +155,7 @@ static int build_table(tsl_zip *z, tsl_error *err)
 
 	while (cap < z->n * 2)
 		cap <<= 1;
-	z->table = calloc(cap, sizeof *z->table);
+	z->table = tsl__big_calloc(cap, sizeof *z->table);
 	if (!z->table)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for the record index");
@@ -351,7 +351,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	z->cd_size = cd_size;
 	z->cd_end = cd_off + cd_size;
 	z->n = (size_t)count;
-	z->entries = calloc(z->n ? z->n : 1, sizeof *z->entries);
+	z->entries = tsl__big_calloc(z->n ? z->n : 1, sizeof *z->entries);
 	if (!z->entries) {
 		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for %zu records", z->n);
@@ -383,7 +383,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		names_len += tsl__le16(b + p + 28) + 1u;
 		p += len;
 	}
-	z->names = malloc(names_len ? names_len : 1);
+	z->names = tsl__big_calloc(names_len ? names_len : 1, 1);
 	if (!z->names) {
 		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for record names");
@@ -510,12 +510,12 @@ void tsl__zip_free(tsl_zip *z)
 		return;
 	if (z->entries)
 		for (i = 0; i < z->n; i++)
-			free(atomic_load_explicit(
+			tsl__big_free(atomic_load_explicit(
 				(_Atomic(void *) *)&z->entries[i].decoded,
 				memory_order_acquire));
-	free(z->entries);
-	free(z->table);
-	free(z->names);
+	tsl__big_free(z->entries);
+	tsl__big_free(z->table);
+	tsl__big_free(z->names);
 	free(z->prefix);
 	free(z);
 }
@@ -628,14 +628,14 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 		return rc;
 	}
 	if (z->verify_crc && tsl__crc32(0, buf, (size_t)e->usize) != e->crc32) {
-		free(buf);
+		tsl__big_free(buf);
 		atomic_fetch_sub(total, e->usize);
 		return fmt_error(err, e->name, off,
 			"CRC-32 mismatch (central directory says %08x)", e->crc32);
 	}
 	if (!atomic_compare_exchange_strong(slot, &expected, buf)) {
 		/* another thread decoded it first: use theirs */
-		free(buf);
+		tsl__big_free(buf);
 		atomic_fetch_sub(total, e->usize);
 		buf = expected;
 	}
@@ -719,7 +719,7 @@ void tsl__zip_predecode(tsl_zip *z, const char *dir, const char *suffix)
 				out[i])) {
 			/* a bad CRC is left to tsl__zip_read to report; a
 			 * record decoded meanwhile keeps its first buffer */
-			free(out[i]);
+			tsl__big_free(out[i]);
 			atomic_fetch_sub(total, v[i]->usize);
 		}
 	}
