@@ -181,6 +181,17 @@ void *tsl__big_calloc(size_t n, size_t size)
 		h = calloc(1, sizeof *h + bytes);
 		return h ? h + 1 : NULL;
 	}
+	if (bytes + sizeof *h < HUGE_SIZE) {
+		/* prefaulted exactly: a huge page would zero 2 MiB */
+		len = (sizeof *h + bytes + 4095) & ~(size_t)4095;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		h = (struct big_head *)p;
+		h->len = len;
+		return h + 1;
+	}
 	len = (sizeof *h + bytes + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
 	p = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
 		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

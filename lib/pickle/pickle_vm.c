@@ -584,7 +584,10 @@ static int memo_put(struct vm *m, uint64_t idx)
 			"(%llu)", (unsigned long long)idx,
 			(unsigned long long)m->ctx->limits->max_memo);
 	if (idx >= m->memo_cap) {
-		uint64_t cap = m->memo_cap ? (uint64_t)m->memo_cap * 2 : 256;
+		/* first size from the pickle's length: memo entries take at
+		 * least 2 bytes of opcodes each, most pickles far more */
+		uint64_t cap = m->memo_cap ? (uint64_t)m->memo_cap * 2 :
+			256 + m->len / 32;
 		tsl_value **p;
 
 		if (cap <= idx)
