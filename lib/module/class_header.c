@@ -851,17 +851,25 @@ typedef struct counts {
  * with fill true, parse them into ci (arrays sized from the counts).
  */
 /* Does `body` (starting at the newline before a line) hold a line
- * "  def NAME(" ? */
-static bool has_def(slice body, const char *name)
+ * "  def __getstate__(" or "  def __setstate__(" ?  One pass over the text. */
+static void dunder_defs(slice body, bool *get, bool *set)
 {
-	char needle[64];
-	int n = snprintf(needle, sizeof needle, "\n  def %s(", name);
-	const char *p = body.p, *end = body.p + body.n;
+	static const char needle[] = "\n  def __";
+	const size_t nl = sizeof needle - 1;
+	const char *p = body.p, *end = body.p + body.n, *hit;
 
-	if (n <= 0 || (size_t)n >= sizeof needle)
-		return false;
-	return (size_t)(end - p) >= (size_t)n &&
-		memmem(p, (size_t)(end - p), needle, (size_t)n) != NULL;
+	*get = *set = false;
+	while ((size_t)(end - p) >= nl &&
+		(hit = memmem(p, (size_t)(end - p), needle, nl)) != NULL) {
+		const char *name = hit + nl;
+		size_t left = (size_t)(end - name);
+
+		if (left >= 11 && memcmp(name, "getstate__(", 11) == 0)
+			*get = true;
+		if (left >= 11 && memcmp(name, "setstate__(", 11) == 0)
+			*set = true;
+		p = hit + 1;
+	}
 }
 
 static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
@@ -900,8 +908,8 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
 
 				ci->lazy_methods = true;
 				ci->methods_offset = q;
-				ci->has_getstate = has_def(rest, "__getstate__");
-				ci->has_setstate = has_def(rest, "__setstate__");
+				dunder_defs(rest, &ci->has_getstate,
+					&ci->has_setstate);
 			} else {
 				*c = k;
 			}

@@ -292,8 +292,13 @@ static void recycle(struct vm *m, tsl_value *v, int depth)
 		if (v->len > 8 || v->len != v->u.seq.cap)
 			return;   /* not an exact small array: leave it */
 		if (depth < 2)
-			for (uint32_t i = 0; i < v->len; i++)
-				recycle(m, v->u.seq.items[i], depth + 1);
+			for (uint32_t i = 0; i < v->len; i++) {
+				tsl_value *it = v->u.seq.items[i];
+
+				if (it->kind == TSL_VALUE_TUPLE ||
+					it->kind == TSL_VALUE_DICT)
+					recycle(m, it, depth + 1);
+			}
 		v->u.seq.items[0] = (tsl_value *)m->free_items[v->len];
 		m->free_items[v->len] = v->u.seq.items;
 	}
@@ -366,7 +371,7 @@ static int track_dict(struct vm *m, tsl_value *d)
 }
 
 /* Account for `item` becoming part of container c (depth, INNER, cycles). */
-static int adopt(struct vm *m, tsl_value *c, tsl_value *item)
+static inline int adopt(struct vm *m, tsl_value *c, tsl_value *item)
 {
 	if (item == c)
 		return fail(m, TSL_EUNSUPPORTED,
@@ -495,7 +500,9 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 
 /* ---- the stack ----------------------------------------------------------- */
 
-static int push(struct vm *m, tsl_value *v)
+static int push_slow(struct vm *m, tsl_value *v) __attribute__((noinline));
+
+static int push_slow(struct vm *m, tsl_value *v)
 {
 	if (!v)
 		return fail_mem(m);
@@ -510,6 +517,16 @@ static int push(struct vm *m, tsl_value *v)
 	}
 	m->stack[m->sp++] = v;
 	return TSL_OK;
+}
+
+/* Every opcode pushes: the common case inline, growth and NULL apart. */
+static inline int push(struct vm *m, tsl_value *v)
+{
+	if (__builtin_expect(v && m->sp < m->scap, 1)) {
+		m->stack[m->sp++] = v;
+		return TSL_OK;
+	}
+	return push_slow(m, v);
 }
 
 static size_t stack_floor(const struct vm *m)
@@ -538,13 +555,19 @@ static int pop_mark(struct vm *m, size_t *start)
 
 /* ---- input ---------------------------------------------------------------- */
 
-static int take(struct vm *m, size_t n, const uint8_t **p)
+static int take_fail(struct vm *m, size_t n) __attribute__((noinline, cold));
+
+static int take_fail(struct vm *m, size_t n)
 {
-	if (m->len - m->pos < n)
-		return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
-			err_offset(m), "truncated pickle: %s at pickle byte %zu needs "
-			"%zu bytes, %zu left", op_name(m->opcode), m->op, n,
-			m->len - m->pos);
+	return tsl__error(m->err, TSL_EFORMAT, m->ctx->record, err_offset(m),
+		"truncated pickle: %s at pickle byte %zu needs %zu bytes, %zu "
+		"left", op_name(m->opcode), m->op, n, m->len - m->pos);
+}
+
+static inline int take(struct vm *m, size_t n, const uint8_t **p)
+{
+	if (__builtin_expect(m->len - m->pos < n, 0))
+		return take_fail(m, n);
 	*p = m->data + m->pos;
 	m->pos += n;
 	return TSL_OK;
