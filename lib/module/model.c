@@ -1093,7 +1093,7 @@ static void *mat_worker(void *arg)
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->st_count &&
 		atomic_load(&j->rc) == TSL_OK) {
 		tsl_error e;
-		int rc = tsl__storage_touch(j->m->st_array[i], &e);
+		int rc = tsl__storage_touch(j->m->st_array[i], true, &e);
 
 		if (rc) {
 			int expected = TSL_OK;
@@ -1110,6 +1110,7 @@ static void *mat_worker(void *arg)
 TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 	tsl_error *err)
 {
+	int rc;
 	struct mat_job j;
 	pthread_t th[64];
 	unsigned n = 0, i;
@@ -1117,6 +1118,10 @@ TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 	if (!m)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"model is NULL");
+	/* one check that the file still holds everything, for all storages */
+	rc = tsl__archive_check_size(m->ar, 0, m->ar->size, NULL, err);
+	if (rc)
+		return rc;
 	memset(&j, 0, sizeof j);
 	j.m = m;
 	pthread_mutex_init(&j.mu, NULL);

@@ -28,7 +28,8 @@ static size_t swap_width(int dtype)
 	return w;
 }
 
-static int materialize(struct tsl_storage *s, tsl_error *err)
+static int materialize(struct tsl_storage *s, bool size_checked,
+	tsl_error *err)
 {
 	const uint8_t *src;
 	size_t len, align;
@@ -39,7 +40,8 @@ static int materialize(struct tsl_storage *s, tsl_error *err)
 		return TSL_OK;
 	}
 	/* the file must still hold what we map: SIGBUS otherwise */
-	rc = tsl__archive_check_size(s->ar, s->entry->lho, s->entry->csize,
+	rc = size_checked ? TSL_OK : tsl__archive_check_size(s->ar,
+		s->entry->lho, s->entry->csize,
 		s->entry->name, err);
 	if (rc)
 		return rc;
@@ -72,8 +74,8 @@ static int materialize(struct tsl_storage *s, tsl_error *err)
 	return TSL_OK;
 }
 
-int tsl__storage_cpu(struct tsl_storage *s, const void **data, size_t *size,
-	tsl_error *err)
+static int storage_cpu(struct tsl_storage *s, const void **data,
+	size_t *size, bool size_checked, tsl_error *err)
 {
 	_Atomic int *state = (_Atomic int *)&s->state;
 	int st = atomic_load_explicit(state, memory_order_acquire);
@@ -82,7 +84,7 @@ int tsl__storage_cpu(struct tsl_storage *s, const void **data, size_t *size,
 
 	if (st == TSL__ST_NEW &&
 		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
-		rc = materialize(s, err);
+		rc = materialize(s, size_checked, err);
 		s->fail_code = rc;
 		pthread_mutex_lock(&s->sync->mu);
 		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
@@ -235,12 +237,19 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 	return TSL_OK;
 }
 
-int tsl__storage_touch(struct tsl_storage *s, tsl_error *err)
+int tsl__storage_cpu(struct tsl_storage *s, const void **data, size_t *size,
+	tsl_error *err)
+{
+	return storage_cpu(s, data, size, false, err);
+}
+
+int tsl__storage_touch(struct tsl_storage *s, bool size_checked,
+	tsl_error *err)
 {
 	const void *p;
 	size_t n, i;
 	volatile unsigned char sink = 0;
-	int rc = tsl__storage_cpu(s, &p, &n, err);
+	int rc = storage_cpu(s, &p, &n, size_checked, err);
 
 	if (rc)
 		return rc;

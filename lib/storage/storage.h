@@ -56,8 +56,11 @@ struct tsl_dev_copy {
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
 	size_t *size, tsl_error *err);
-/* Materialize and touch every page (one read per page). */
-TSL_INTERNAL int tsl__storage_touch(struct tsl_storage *s, tsl_error *err);
+/* Materialize and touch every page (one read per page).  size_checked:
+ * the caller has just checked that the file has not shrunk (one fstat for
+ * a whole model instead of one per storage). */
+TSL_INTERNAL int tsl__storage_touch(struct tsl_storage *s, bool size_checked,
+	tsl_error *err);
 TSL_INTERNAL void tsl__storage_release_all(struct tsl_storage **v, size_t n,
 	tsl_storage_sync *sync);
 
