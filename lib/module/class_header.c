@@ -958,6 +958,10 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
 			k.attrs++;
 			break;
 		case M_CONST:
+			/* constants are not slots: the lazy (load-time) parse
+			 * leaves them to the full parse of the class */
+			if (p->lazy)
+				break;
 			if (fill) {
 				if (k.consts >= c->consts)
 					return perr(p, q, "internal count mismatch");
