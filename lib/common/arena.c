@@ -31,23 +31,18 @@ void tsl__arena_init(tsl_arena *a, uint64_t limit)
 	a->limit = limit;
 }
 
-/* A zeroed chunk able to hold cap bytes of data. */
-static tsl_arena_chunk *chunk_new(size_t cap)
+/* `bytes` (rounded up to 2 MiB, *len) of zeroed memory, 2 MiB-aligned and
+ * marked for transparent huge pages: one fault per 2 MiB instead of one
+ * per 4 KiB.  NULL on failure; munmap(result, *len) frees it. */
+static void *huge_map(size_t bytes, size_t *len)
 {
-	tsl_arena_chunk *c;
-	size_t len, extra;
+	size_t n, extra;
 	uint8_t *p, *aligned;
 
-	if (cap > SIZE_MAX - sizeof *c - HUGE_SIZE)
+	if (bytes > SIZE_MAX - 2 * HUGE_SIZE)
 		return NULL;
-	if (cap < (size_t)1 << 20) {
-		c = calloc(1, sizeof *c + cap);
-		if (c)
-			c->cap = cap;
-		return c;
-	}
-	len = (sizeof *c + cap + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
-	p = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
+	n = (bytes + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+	p = mmap(NULL, n + HUGE_SIZE, PROT_READ | PROT_WRITE,
 		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
@@ -57,10 +52,32 @@ static tsl_arena_chunk *chunk_new(size_t cap)
 	if (extra)
 		munmap(p, extra);
 	if (HUGE_SIZE - extra)
-		munmap(aligned + len, HUGE_SIZE - extra);
+		munmap(aligned + n, HUGE_SIZE - extra);
 #ifdef MADV_HUGEPAGE
-	madvise(aligned, len, MADV_HUGEPAGE);
+	madvise(aligned, n, MADV_HUGEPAGE);
 #endif
+	*len = n;
+	return aligned;
+}
+
+/* A zeroed chunk able to hold cap bytes of data. */
+static tsl_arena_chunk *chunk_new(size_t cap)
+{
+	tsl_arena_chunk *c;
+	size_t len;
+	uint8_t *aligned;
+
+	if (cap > SIZE_MAX - sizeof *c - HUGE_SIZE)
+		return NULL;
+	if (cap < (size_t)1 << 20) {
+		c = calloc(1, sizeof *c + cap);
+		if (c)
+			c->cap = cap;
+		return c;
+	}
+	aligned = huge_map(sizeof *c + cap, &len);
+	if (!aligned)
+		return NULL;
 	c = (tsl_arena_chunk *)aligned;
 	c->cap = len - sizeof *c;
 	c->map = aligned;
@@ -170,7 +187,7 @@ struct big_head {
 
 void *tsl__big_calloc(size_t n, size_t size)
 {
-	size_t bytes, len, extra;
+	size_t bytes, len;
 	uint8_t *p, *aligned;
 	struct big_head *h;
 
@@ -192,21 +209,9 @@ void *tsl__big_calloc(size_t n, size_t size)
 		h->len = len;
 		return h + 1;
 	}
-	len = (sizeof *h + bytes + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
-	p = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE,
-		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	aligned = huge_map(sizeof *h + bytes, &len);
+	if (!aligned)
 		return NULL;
-	aligned = (uint8_t *)(((uintptr_t)p + HUGE_SIZE - 1) &
-		~(uintptr_t)(HUGE_SIZE - 1));
-	extra = (size_t)(aligned - p);
-	if (extra)
-		munmap(p, extra);
-	if (HUGE_SIZE - extra)
-		munmap(aligned + len, HUGE_SIZE - extra);
-#ifdef MADV_HUGEPAGE
-	madvise(aligned, len, MADV_HUGEPAGE);
-#endif
 	h = (struct big_head *)aligned;
 	h->len = len;
 	return h + 1;

@@ -74,33 +74,56 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	return TSL_OK;
 }
 
-static int storage_cpu(struct tsl_storage *s, const void **data,
-	size_t *size, bool size_checked, tsl_error *err)
+/*
+ * The once-guard of both state machines (CPU bytes, device copy): the first
+ * caller moves NEW -> BUSY and runs `step`, then publishes READY or FAILED
+ * and wakes the others, who wait on the model's condition variable.
+ * Returns the final state, or the step's error code (< 0) to the caller
+ * that ran it.
+ */
+static int run_once(struct tsl_storage *s, int *state_field, int *fail,
+	int (*step)(struct tsl_storage *, bool, tsl_error *), bool arg,
+	tsl_error *err)
 {
-	_Atomic int *state = (_Atomic int *)&s->state;
+	_Atomic int *state = (_Atomic int *)state_field;
 	int st = atomic_load_explicit(state, memory_order_acquire);
 	int expected = TSL__ST_NEW;
 	int rc;
 
 	if (st == TSL__ST_NEW &&
 		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
-		rc = materialize(s, size_checked, err);
-		s->fail_code = rc;
+		rc = step(s, arg, err);
+		*fail = rc;
 		pthread_mutex_lock(&s->sync->mu);
 		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
 			memory_order_release);
 		pthread_cond_broadcast(&s->sync->cv);
 		pthread_mutex_unlock(&s->sync->mu);
-		if (rc)
-			return rc;
-		st = TSL__ST_READY;
-	} else if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
+		return rc ? rc : TSL__ST_READY;
+	}
+	if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
 		pthread_mutex_lock(&s->sync->mu);
 		while ((st = atomic_load_explicit(state, memory_order_acquire)) ==
 			TSL__ST_BUSY)
 			pthread_cond_wait(&s->sync->cv, &s->sync->mu);
 		pthread_mutex_unlock(&s->sync->mu);
 	}
+	return st;
+}
+
+static int step_cpu(struct tsl_storage *s, bool size_checked, tsl_error *err)
+{
+	return materialize(s, size_checked, err);
+}
+
+static int storage_cpu(struct tsl_storage *s, const void **data,
+	size_t *size, bool size_checked, tsl_error *err)
+{
+	int st = run_once(s, &s->state, &s->fail_code, step_cpu, size_checked,
+		err);
+
+	if (st < 0)
+		return st;
 	if (st == TSL__ST_FAILED)
 		return tsl__error(err, s->fail_code ? s->fail_code : TSL_EIO,
 			s->entry ? s->entry->name : s->record, TSL_NO_OFFSET,
@@ -185,6 +208,12 @@ fail:
 	return rc;
 }
 
+static int step_device(struct tsl_storage *s, bool unused, tsl_error *err)
+{
+	(void)unused;
+	return to_device(s, err);
+}
+
 TSL_API const char *tsl_storage_device(const tsl_storage *s)
 {
 	return s ? s->device : NULL;
@@ -193,8 +222,7 @@ TSL_API const char *tsl_storage_device(const tsl_storage *s)
 TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 	size_t *size, tsl_error *err)
 {
-	_Atomic int *state;
-	int st, expected = TSL__ST_NEW, rc;
+	int st, rc;
 
 	if (!s || !dptr || !size)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
@@ -203,30 +231,13 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 		const void *p;
 
 		rc = tsl__storage_cpu(s, &p, size, err);
-		*dptr = (void *)(uintptr_t)p;
+		if (rc == TSL_OK)
+			*dptr = (void *)(uintptr_t)p;
 		return rc;
 	}
-	state = (_Atomic int *)&s->dev_state;
-	st = atomic_load_explicit(state, memory_order_acquire);
-	if (st == TSL__ST_NEW &&
-		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
-		rc = to_device(s, err);
-		s->dev_fail = rc;
-		pthread_mutex_lock(&s->sync->mu);
-		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
-			memory_order_release);
-		pthread_cond_broadcast(&s->sync->cv);
-		pthread_mutex_unlock(&s->sync->mu);
-		if (rc)
-			return rc;
-		st = TSL__ST_READY;
-	} else if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
-		pthread_mutex_lock(&s->sync->mu);
-		while ((st = atomic_load_explicit(state, memory_order_acquire)) ==
-			TSL__ST_BUSY)
-			pthread_cond_wait(&s->sync->cv, &s->sync->mu);
-		pthread_mutex_unlock(&s->sync->mu);
-	}
+	st = run_once(s, &s->dev_state, &s->dev_fail, step_device, false, err);
+	if (st < 0)
+		return st;
 	if (st == TSL__ST_FAILED)
 		return tsl__error(err, s->dev_fail ? s->dev_fail : TSL_EDEVICE,
 			s->record, TSL_NO_OFFSET,
