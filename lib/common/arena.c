@@ -65,7 +65,7 @@ static tsl_arena_chunk *chunk_new(size_t cap)
 {
 	tsl_arena_chunk *c;
 	size_t len;
-	uint8_t *aligned;
+	void *aligned;
 
 	if (cap > SIZE_MAX - sizeof *c - HUGE_SIZE)
 		return NULL;
@@ -188,7 +188,7 @@ struct big_head {
 void *tsl__big_calloc(size_t n, size_t size)
 {
 	size_t bytes, len;
-	uint8_t *p, *aligned;
+	void *p, *aligned;
 	struct big_head *h;
 
 	if (__builtin_mul_overflow(n, size, &bytes) ||
