@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+
 #include "testutil.h"
 
 static const char *const fixtures[] = {
@@ -294,9 +296,79 @@ static void methods__broken_signature__reported_on_use(void **state)
 	free(path);
 }
 
+/* Methods are parsed on first use, under a lock: threads racing on the
+ * same classes must all see the same tables. */
+struct race {
+	const tsl_module *mods[256];
+	size_t n;
+	size_t counts[8][256];
+};
+
+static int collect_module(void *payload, const char *name,
+	const tsl_module *mod)
+{
+	struct race *r = payload;
+
+	(void)name;
+	if (r->n < 256)
+		r->mods[r->n++] = mod;
+	return 0;
+}
+
+static struct race *race_arg;
+static int race_next;
+
+static void *race_worker(void *arg)
+{
+	int t = __atomic_fetch_add(&race_next, 1, __ATOMIC_SEQ_CST);
+	struct race *r = race_arg;
+
+	(void)arg;
+	for (size_t i = 0; i < r->n; i++) {
+		size_t k = (i + (size_t)t * 7) % r->n;
+		tsl_method me;
+
+		r->counts[t][k] = tsl_module_method_count(r->mods[k]);
+		if (r->counts[t][k])
+			tsl_module_method(r->mods[k], 0, &me);
+	}
+	return NULL;
+}
+
+static void methods__threads_race__same_tables(void **state)
+{
+	char *path = data_path("good-mobilenet-trace.pt");
+	struct race *r = calloc(1, sizeof *r);
+	pthread_t th[8];
+	tsl_model *m;
+	tsl_error err;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(tsl_load_path(&m, path, NULL, &err), TSL_OK);
+	tsl_module_named_modules(tsl_model_root(m), collect_module, r);
+	assert_true(r->n > 10);
+	race_arg = r;
+	race_next = 0;
+	for (int t = 0; t < 8; t++)
+		assert_int_equal(pthread_create(&th[t], NULL, race_worker, NULL),
+			0);
+	for (int t = 0; t < 8; t++)
+		pthread_join(th[t], NULL);
+	for (size_t i = 0; i < r->n; i++) {
+		assert_true(r->counts[0][i] > 0);
+		for (int t = 1; t < 8; t++)
+			assert_int_equal(r->counts[t][i], r->counts[0][i]);
+	}
+	tsl_model_free(m);
+	free(r);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(methods__threads_race__same_tables),
 		cmocka_unit_test(methods__broken_signature__reported_on_use),
 		cmocka_unit_test(orders__equal_pytorch),
 		cmocka_unit_test(iteration__callback_stops__its_value),

@@ -587,10 +587,19 @@ int tsl__module_methods(const struct tsl_module *cmod, tsl_error *err)
 			return rc;
 		}
 	}
-	mod->methods = slot->methods;
-	mod->msrc = slot->msrc;
-	mod->nmethods = slot->nmethods;
-	return TSL_OK;
+	return TSL_OK;   /* read through tsl__module_method_table */
+}
+
+void tsl__module_method_table(const struct tsl_module *mod,
+	tsl_method **methods, const tsl_class_method ***msrc, size_t *n)
+{
+	/* the class's shared table once built (never written after), or
+	 * the module's own (legacy archives) */
+	const struct cls_slot *slot = mod->slot;
+
+	*methods = slot ? slot->methods : mod->methods;
+	*msrc = slot ? slot->msrc : mod->msrc;
+	*n = slot ? slot->nmethods : mod->nmethods;
 }
 
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
@@ -843,9 +852,14 @@ static int restore_shapes(struct tsl_model *m, tsl_error *err)
 		if (key->kind != TSL_VALUE_STRING ||
 			(in->kind != TSL_VALUE_LIST && in->kind != TSL_VALUE_TUPLE))
 			continue;
-		for (k = 0; k < root->nmethods; k++)
-			if (strcmp(root->methods[k].name, key->u.s) == 0)
-				me = &root->methods[k];
+		tsl_method *ms;
+		const tsl_class_method **src;
+		size_t nm;
+
+		tsl__module_method_table(root, &ms, &src, &nm);
+		for (k = 0; k < nm; k++)
+			if (strcmp(ms[k].name, key->u.s) == 0)
+				me = &ms[k];
 		if (!me || me->nargs < in->len)
 			continue;
 		skip = me->nargs - in->len;

@@ -53,6 +53,10 @@ struct cls_slot {
 TSL_INTERNAL void tsl__module_attr(const struct tsl_module *mod, size_t i,
 	tsl_attr *out);
 
+/* The method table of a module after tsl__module_methods succeeded. */
+TSL_INTERNAL void tsl__module_method_table(const struct tsl_module *mod,
+	tsl_method **methods, const tsl_class_method ***msrc, size_t *n);
+
 /* The methods of a module, parsed on first use (thread-safe). */
 TSL_INTERNAL int tsl__module_methods(const struct tsl_module *mod,
 	tsl_error *err);

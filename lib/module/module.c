@@ -73,9 +73,14 @@ TSL_API int tsl_module_methods_load(const tsl_module *mod, tsl_error *err)
 
 TSL_API size_t tsl_module_method_count(const tsl_module *mod)
 {
+	tsl_method *ms;
+	const tsl_class_method **src;
+	size_t n;
+
 	if (!mod || tsl__module_methods(mod, NULL) != TSL_OK)
 		return 0;
-	return mod->nmethods;
+	tsl__module_method_table(mod, &ms, &src, &n);
+	return n;
 }
 
 TSL_API int tsl_module_method(const tsl_module *mod, size_t i,
@@ -85,11 +90,16 @@ TSL_API int tsl_module_method(const tsl_module *mod, size_t i,
 
 	if (!mod || !out)
 		return TSL_EINVAL;
+	tsl_method *ms;
+	const tsl_class_method **src;
+	size_t n;
+
 	if ((rc = tsl__module_methods(mod, NULL)) != TSL_OK)
 		return rc;
-	if (i >= mod->nmethods)
+	tsl__module_method_table(mod, &ms, &src, &n);
+	if (i >= n)
 		return TSL_EINVAL;
-	*out = mod->methods[i];
+	*out = ms[i];
 	return TSL_OK;
 }
 
@@ -101,13 +111,18 @@ TSL_API int tsl_module_method_source(const tsl_module *mod, size_t i,
 	if (!mod || !src || !len)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"NULL argument");
+	tsl_method *ms;
+	const tsl_class_method **srcs;
+	size_t n;
+
 	if ((rc = tsl__module_methods(mod, err)) != TSL_OK)
 		return rc;
-	if (i >= mod->nmethods)
+	tsl__module_method_table(mod, &ms, &srcs, &n);
+	if (i >= n)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"bad module or method index");
-	*src = mod->msrc[i]->src;
-	*len = mod->msrc[i]->src_len;
+	*src = srcs[i]->src;
+	*len = srcs[i]->src_len;
 	return TSL_OK;
 }
 
