@@ -374,13 +374,6 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 	const tsl_class_info *ci = slot->info;
 	size_t i, n = 0, j;
 
-	if (slot->methods_built) {
-		mod->methods = slot->methods;
-		mod->msrc = slot->msrc;
-		mod->nmethods = slot->nmethods;
-		return TSL_OK;
-	}
-
 	for (i = 0; i < ci->nmethods; i++)
 		if (!ci->methods[i].is_forward_hook &&
 			!ci->methods[i].is_forward_pre_hook)
@@ -448,8 +441,7 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 	slot->methods = mod->methods;
 	slot->msrc = mod->msrc;
 	slot->nmethods = mod->nmethods;
-	slot->methods_built = true;
-	return TSL_OK;
+	return TSL_OK;   /* the caller publishes methods_built */
 }
 
 static int build_module(struct tsl_model *m, tsl_value *v,
@@ -559,7 +551,8 @@ int tsl__module_methods(const struct tsl_module *cmod, tsl_error *err)
 	if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
 		memory_order_acquire)) {
 		pthread_mutex_lock(&m->sync.mu);
-		if (!slot->methods_built && !slot->methods_rc) {
+		if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
+			memory_order_relaxed) && !slot->methods_rc) {
 			tsl_error e;
 
 			rc = load_methods(m, mod, slot, &e);
