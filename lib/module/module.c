@@ -235,6 +235,13 @@ static int push_name(struct walk *w, const char *part, size_t *saved)
 
 /* Identity set (open addressing on the pointer): 1 if p was seen, 0 if it
  * is new (and now recorded), -1 on out of memory. */
+/* Back to the name as it was before push_name. */
+static void pop_name(struct walk *w, size_t saved)
+{
+	w->len = saved;
+	w->name[w->len] = '\0';
+}
+
 static int seen(struct walk *w, const void *p)
 {
 	size_t h;
@@ -306,8 +313,7 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 			if (push_name(w, a->name, &saved))
 				return TSL_ENOMEM;
 			rc = cb(payload, w->name, a->value->u.tensor);
-			w->len = saved;
-			w->name[w->len] = '\0';
+			pop_name(w, saved);
 			if (rc)
 				return rc;
 		}
@@ -322,8 +328,7 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 			return TSL_ENOMEM;
 		rc = walk_tensors(w, a->value->u.obj.module, what, cb, payload,
 			depth + 1);
-		w->len = saved;
-		w->name[w->len] = '\0';
+		pop_name(w, saved);
 		if (rc)
 			return rc;
 	}
@@ -394,8 +399,7 @@ static int walk_modules(struct walk *w, const struct tsl_module *mod,
 			return TSL_ENOMEM;
 		rc = walk_modules(w, a->value->u.obj.module, cb, payload,
 			depth + 1);
-		w->len = saved;
-		w->name[w->len] = '\0';
+		pop_name(w, saved);
 		if (rc)
 			return rc;
 	}
