@@ -151,15 +151,9 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 
 static int build_table(tsl_zip *z, tsl_error *err)
 {
-	size_t cap = 16, i;
+	size_t i;
 
-	while (cap < z->n * 2)
-		cap <<= 1;
-	z->table = tsl__big_calloc(cap, sizeof *z->table);
-	if (!z->table)
-		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-			"out of memory for the record index");
-	z->mask = cap - 1;
+	/* z->table and z->mask were set with the entries (one block) */
 	for (i = 0; i < z->n; i++) {
 		tsl_zip_entry *e = &z->entries[i];
 		size_t len = strlen(e->rel);
@@ -257,6 +251,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 {
 	tsl_zip *z;
 	uint64_t eocd = 0, count, cd_off, cd_size, cd_limit, p, names_len = 0;
+	size_t cap = 16, ent_bytes = 0, tab_bytes = 0, block;
 	size_t i;
 	char *np;
 	int rc;
@@ -351,12 +346,6 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	z->cd_size = cd_size;
 	z->cd_end = cd_off + cd_size;
 	z->n = (size_t)count;
-	z->entries = tsl__big_calloc(z->n ? z->n : 1, sizeof *z->entries);
-	if (!z->entries) {
-		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-			"out of memory for %zu records", z->n);
-		goto fail;
-	}
 
 	/* pass 1: walk the entries, sum name lengths */
 	p = cd_off;
@@ -383,12 +372,26 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		names_len += tsl__le16(b + p + 28) + 1u;
 		p += len;
 	}
-	z->names = tsl__big_calloc(names_len ? names_len : 1, 1);
-	if (!z->names) {
+	/* entries, hash table and names in one block: one allocation, and
+	 * for a big archive one run of huge pages rather than three */
+	while (cap < z->n * 2)
+		cap <<= 1;
+	if (__builtin_mul_overflow(z->n ? z->n : 1, sizeof *z->entries,
+		&ent_bytes) ||
+		__builtin_mul_overflow(cap, sizeof *z->table, &tab_bytes) ||
+		(uint64_t)(size_t)names_len != names_len ||
+		__builtin_add_overflow(ent_bytes, tab_bytes, &block) ||
+		__builtin_add_overflow(block, (size_t)names_len + 1, &block))
+		block = SIZE_MAX;   /* fails to allocate below */
+	z->entries = tsl__big_calloc(block, 1);
+	if (!z->entries) {
 		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-			"out of memory for record names");
+			"out of memory for %zu records", z->n);
 		goto fail;
 	}
+	z->table = (uint32_t *)((char *)z->entries + ent_bytes);
+	z->mask = cap - 1;
+	z->names = (char *)z->table + tab_bytes;
 
 	/* pass 2: fill entries */
 	p = cd_off;
@@ -513,9 +516,7 @@ void tsl__zip_free(tsl_zip *z)
 			tsl__big_free(atomic_load_explicit(
 				(_Atomic(void *) *)&z->entries[i].decoded,
 				memory_order_acquire));
-	tsl__big_free(z->entries);
-	tsl__big_free(z->table);
-	tsl__big_free(z->names);
+	tsl__big_free(z->entries);   /* with the table and the names */
 	free(z->prefix);
 	free(z);
 }
