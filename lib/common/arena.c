@@ -90,6 +90,19 @@ static tsl_arena_chunk *chunk_new(size_t cap)
 	return c;
 }
 
+void tsl__arena_expect(tsl_arena *a, uint64_t bytes)
+{
+	if (a->head)
+		return;
+	if (bytes > ARENA_MAX_CHUNK)
+		bytes = ARENA_MAX_CHUNK;
+	/* chunks count whole against the limit: a hint must not make a
+	 * small max_meta_bytes fail where growing from 64 KiB would not */
+	if (a->limit && bytes + sizeof(tsl_arena_chunk) + HUGE_SIZE > a->limit)
+		bytes = 0;
+	a->first = bytes > ARENA_MIN_CHUNK ? (size_t)bytes : 0;
+}
+
 void *tsl__arena_alloc(tsl_arena *a, size_t size)
 {
 	/* 8-byte granules: nothing kept here needs more, and the model's
@@ -104,7 +117,8 @@ void *tsl__arena_alloc(tsl_arena *a, size_t size)
 		return NULL;
 	if (!a->head || a->cap - a->used < need) {
 		/* chunks grow with the arena, so big models need few of them */
-		cap = a->head ? a->head->cap * 2 : ARENA_MIN_CHUNK;
+		cap = a->head ? a->head->cap * 2 :
+			a->first ? a->first : ARENA_MIN_CHUNK;
 		if (cap > ARENA_MAX_CHUNK)
 			cap = ARENA_MAX_CHUNK;
 		if (cap < need)
@@ -208,6 +222,19 @@ void *tsl__big_calloc(size_t n, size_t size)
 		return NULL;
 	h = (struct big_head *)aligned;
 	h->len = len;
+	return h + 1;
+}
+
+void *tsl__big_alloc(size_t bytes)
+{
+	struct big_head *h;
+
+	if (bytes > SIZE_MAX - sizeof *h || bytes + sizeof *h >= HUGE_MIN)
+		return tsl__big_calloc(bytes, 1);
+	h = malloc(sizeof *h + bytes);
+	if (!h)
+		return NULL;
+	h->len = 0;
 	return h + 1;
 }
 

@@ -260,6 +260,25 @@ static int norm_type(parser *p, slice t, const char **out)
 		*out = p->last_norm;
 		return TSL_OK;
 	}
+	/* a plain (dotted) name needs no checking beyond its bytes, and only
+	 * a lone `None` is respelled */
+	{
+		size_t i = 0;
+
+		while (i < t.n && (is_ident_char((unsigned char)t.p[i]) ||
+			t.p[i] == '.'))
+			i++;
+		if (i == t.n && t.n) {
+			o = (char *)(equals(t, "None") ? "NoneType" :
+				dup(p, t));
+			if (!o)
+				return nomem(p, pos_of(p, t.p));
+			*out = o;
+			p->last_type = t;
+			p->last_norm = o;
+			return TSL_OK;
+		}
+	}
 	if ((rc = check_type(p, t)) != TSL_OK)
 		return rc;
 	if (t.n > (SIZE_MAX - 1) / 2)
@@ -768,9 +787,12 @@ static int parse_attr_line(parser *p, slice t, bool is_const,
 
 	r = skip_spaces((slice){ t.p + n, t.n - n });
 	r = (slice){ r.p + 1, r.n - 1 }; /* past ':' (checked by classify) */
-	/* the type runs to a depth-0 '=' or to the end of the line */
-	if ((rc = scan(p, pos_of(p, r.p), pos_of(p, r.p + r.n), "=", true,
-		&at, NULL)) != TSL_OK)
+	/* the type runs to a depth-0 '=' or to the end of the line; with no
+	 * '=' at all it is the whole rest (norm_type checks its brackets) */
+	if (!memchr(r.p, '=', r.n))
+		at = pos_of(p, r.p + r.n);
+	else if ((rc = scan(p, pos_of(p, r.p), pos_of(p, r.p + r.n), "=",
+		true, &at, NULL)) != TSL_OK)
 		return rc;
 	type = trim((slice){ r.p, at - pos_of(p, r.p) });
 	if (at < pos_of(p, r.p + r.n)) {
@@ -810,9 +832,19 @@ static int parse_annot_line(parser *p, slice t, tsl_class_attr *attr)
 	q++;
 	if (q >= t.p + t.n || *q != '"')
 		return perr(p, pos_of(p, t.p), "expected __annotations__[\"name\"]");
-	for (const char *c = q + 1; c + 1 < t.p + t.n; c++)
-		if (c[0] == '"' && c[1] == ']')
+	/* the last `"]` on the line: types hold no quotes, so it follows
+	 * the last '"' (searched from the end) */
+	for (const char *end = t.p + t.n; end > q + 1;) {
+		const char *c = memrchr(q + 1, '"', (size_t)(end - q - 1));
+
+		if (!c)
+			break;
+		if (c + 1 < t.p + t.n && c[1] == ']') {
 			close = c;
+			break;
+		}
+		end = c;
+	}
 	if (!close)
 		return perr(p, pos_of(p, q), "unterminated __annotations__ key");
 	name = (slice){ q + 1, (size_t)(close - q - 1) };
@@ -1179,11 +1211,15 @@ static int header_parse(tsl_class_info **out, const char *src,
 		slice t;
 
 		if (q > 0 || len < 5 || memcmp(src, "class", 5) != 0) {
-			/* from the newline that ends the previous line */
+			/* from the newline that ends the previous line: a
+			 * memchr per line is cheaper than memmem here */
 			size_t from = q ? q - 1 : 0;
-			const char *hit = memmem(src + from, len - from,
-				"\nclass", 6);
+			const char *hit = src + from, *end = src + len;
 
+			while ((hit = memchr(hit, '\n', (size_t)(end - hit))) &&
+				((size_t)(end - hit) < 6 ||
+				 memcmp(hit + 1, "class", 5) != 0))
+				hit++;
 			if (!hit)
 				break;
 			q = (size_t)(hit - src) + 1;

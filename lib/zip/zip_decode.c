@@ -153,10 +153,11 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		return tsl__error(err, TSL_EUNSUPPORTED, e->name, data_off,
 			"records of 4 GiB or more compressed with method %u are "
 			"not supported", e->method);
-	buf = tsl__big_calloc(want + 1, 1);
+	buf = want < SIZE_MAX ? tsl__big_alloc(want + 1) : NULL;
 	if (!buf)
 		return tsl__error(err, TSL_ENOMEM, e->name, data_off,
 			"out of memory decoding %zu bytes", want);
+	buf[want] = '\0';   /* the decoder writes exactly want bytes */
 	if (want == 0) {   /* nothing to decode: the bytes cannot matter */
 		*out = buf;
 		return TSL_OK;
@@ -297,11 +298,12 @@ int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
 	for (i = 0; i < n && !rc; i++) {
 		size_t want = (size_t)v[i]->usize, got = 0;
 
-		out[i] = tsl__big_calloc(want + 1, 1);
+		out[i] = want < SIZE_MAX ? tsl__big_alloc(want + 1) : NULL;
 		if (!out[i]) {
 			rc = TSL_ENOMEM;
 			break;
 		}
+		out[i][want] = '\0';
 		while (got < want) {
 			la_ssize_t k = archive_read_data(a, out[i] + got,
 				want - got);
