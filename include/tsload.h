@@ -115,15 +115,24 @@ typedef struct tsl_error {
 #define TSL_OPEN_VERIFY_CRC 0x4u /* check a record's CRC-32 when it is read */
 #define TSL_OPEN_CHECKPOINTS 0x8u /* tsl_model_load also reads torch.save
                                      zip checkpoints (see tsl_model_value) */
+#define TSL_OPEN_HUGE_PAGES 0x10u /* metadata blocks of 256 KiB and more
+                                     (record index, arena chunks, pickle
+                                     memo) in transparent huge pages: far
+                                     fewer page faults for models with many
+                                     tensors when the kernel has free huge
+                                     pages at hand, but slower where they
+                                     must first be backed by a hypervisor
+                                     (see doc/PERFORMANCE.md); RSS rounds up
+                                     to 2 MiB per block */
 
 /**
  * Options for opening and loading.  Initialise with TSL_OPTIONS_INIT or
  * tsl_options_init(); fields are only ever appended, and `version` tells the
  * library which fields the caller knows.  Every limit: 0 means the default.
  * max_records, max_record_bytes, max_total_bytes and the TSL_OPEN_COPY /
- * POPULATE / VERIFY_CRC flags are read from the options given when the
+ * POPULATE / VERIFY_CRC / HUGE_PAGES flags are read from the options given when the
  * archive is opened; the pickle limits, map_location, remap,
- * restore_shapes and TSL_OPEN_CHECKPOINTS from those given to
+ * restore_shapes and TSL_OPEN_CHECKPOINTS / HUGE_PAGES from those given to
  * tsl_model_load (tsl_load_path passes the same options to both).
  */
 typedef struct tsl_options {

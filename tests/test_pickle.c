@@ -897,6 +897,86 @@ static void test_arena_limit(void **state)
 	pb_free(&p);
 }
 
+/* The allocators behind TSL_OPEN_HUGE_PAGES and tsl__arena_expect: memory
+ * is zeroed where promised, writable, kept across growth, and a size hint
+ * never makes a small max_meta_bytes fail. */
+static void test_huge_pages_and_hints(void **state)
+{
+	struct pb p;
+	tsl_value *v;
+	tsl_arena a;
+	uint8_t *b, *c;
+	size_t big = (size_t)300 << 10;
+
+	(void)state;
+	for (int huge = 0; huge < 2; huge++) {
+		b = tsl__big_calloc(big, 1, huge);
+		assert_non_null(b);
+		for (size_t i = 0; i < big; i += 4096)
+			assert_int_equal(b[i], 0);
+		assert_int_equal(b[big - 1], 0);
+		memset(b, 0x5a, big);
+		c = tsl__big_grow(b, big, 2 * big, 1, huge);
+		assert_non_null(c);
+		assert_int_equal(c[0], 0x5a);
+		assert_int_equal(c[big - 1], 0x5a);
+		assert_int_equal(c[big], 0);
+		assert_int_equal(c[2 * big - 1], 0);
+		tsl__big_free(c);
+		b = tsl__big_alloc(big, huge);
+		assert_non_null(b);
+		memset(b, 1, big);
+		tsl__big_free(b);
+		b = tsl__big_alloc(100, huge);
+		assert_non_null(b);
+		memset(b, 1, 100);
+		tsl__big_free(b);
+		assert_null(tsl__big_calloc(SIZE_MAX / 2, 4, huge));
+		assert_null(tsl__big_alloc(SIZE_MAX, huge));
+	}
+
+	/* a hint sizes the first chunk (in huge pages when asked) */
+	tsl__arena_init(&a, 0);
+	a.huge = true;
+	tsl__arena_expect(&a, (uint64_t)1 << 20);
+	b = tsl__arena_alloc(&a, 24);
+	assert_non_null(b);
+	assert_true(a.total >= (uint64_t)1 << 20);
+	for (int i = 0; i < 100; i++) {   /* all in that first chunk */
+		c = tsl__arena_alloc(&a, 8000);
+		assert_non_null(c);
+		assert_int_equal(c[0] | c[7999], 0);
+		memset(c, 0xff, 8000);
+	}
+	assert_true(a.total < (uint64_t)4 << 20);
+	tsl__arena_free(&a);
+	/* ...but not past a small limit: growing from 64 KiB still fits */
+	tsl__arena_init(&a, 200 * 1024);
+	tsl__arena_expect(&a, (uint64_t)1 << 20);
+	assert_non_null(tsl__arena_alloc(&a, 1000));
+	assert_true(a.total <= 200 * 1024);
+	tsl__arena_free(&a);
+
+	/* a pickle of 20,000 strings in a huge-page arena reads the same */
+	pb_begin(&p);
+	pb_op(&p, ']');
+	pb_op(&p, '(');
+	for (int i = 0; i < 20000; i++)
+		pb_str(&p, i % 2 ? "odd" : "even");
+	pb_op(&p, 'e');
+	pb_end(&p);
+	tsl__arena_free(&arena);
+	tsl__arena_init(&arena, 0);
+	arena.huge = true;
+	tsl__arena_expect(&arena, (uint64_t)4 << 20);
+	v = ok(p.b, p.n, 0);
+	pb_free(&p);
+	assert_int_equal(v->kind, TSL_VALUE_LIST);
+	assert_int_equal(v->len, 20000);
+	assert_string_equal(v->u.seq.items[19999]->u.s, "odd");
+	assert_string_equal(v->u.seq.items[0]->u.s, "even");
+}
+
 /* ---- tensors --------------------------------------------------------------------- */
 
 static void test_tensor(void **state)
@@ -1811,6 +1891,7 @@ int main(void)
 		T(test_depth),
 		T(test_container_limit),
 		T(test_arena_limit),
+	T(test_huge_pages_and_hints),
 		T(test_tensor),
 		T(test_tensor_errors),
 		T(test_tensor_metadata),

@@ -217,6 +217,7 @@ static int archive_init(tsl_archive *ar, tsl_error *err)
 		return rc;
 	}
 	ar->zip->verify_crc = (ar->flags & TSL_OPEN_VERIFY_CRC) != 0;
+	ar->zip->huge = ar->limits.huge_pages;
 	if (has(ar, "model.json"))
 		ar->kind = TSL_KIND_TORCHSCRIPT_LEGACY;
 	else if (has(ar, "constants.pkl"))

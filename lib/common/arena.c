@@ -1,9 +1,11 @@
 /* arena.c - bump allocator for model metadata (see common.h).
  *
  * Memory comes zeroed from the system and is never reused, so allocations
- * need no memset.  Big chunks are mapped 2 MiB-aligned and marked for
- * transparent huge pages: a model with many tensors touches tens of MiB of
- * metadata, and 4 KiB page faults were a fifth of its load time.
+ * need no memset.  With `huge` (TSL_OPEN_HUGE_PAGES), chunks and big arrays
+ * of 256 KiB and more are mapped 2 MiB-aligned and marked for transparent
+ * huge pages: one fault per 2 MiB instead of one per 4 KiB.  That is off by
+ * default: on VMs that hand free memory back to the host a huge page can
+ * cost milliseconds to back again (doc/DESIGN.md, "Page faults").
  */
 #include "config.h"
 
@@ -66,7 +68,7 @@ static void *huge_map(size_t bytes, size_t *len)
 }
 
 /* A zeroed chunk able to hold cap bytes of data. */
-static tsl_arena_chunk *chunk_new(size_t cap)
+static tsl_arena_chunk *chunk_new(size_t cap, bool huge)
 {
 	tsl_arena_chunk *c;
 	size_t len;
@@ -74,7 +76,7 @@ static tsl_arena_chunk *chunk_new(size_t cap)
 
 	if (cap > SIZE_MAX - sizeof *c - HUGE_SIZE)
 		return NULL;
-	if (sizeof *c + cap < HUGE_MIN) {
+	if (!huge || sizeof *c + cap < HUGE_MIN) {
 		c = calloc(1, sizeof *c + cap);
 		if (c)
 			c->cap = cap;
@@ -128,7 +130,7 @@ void *tsl__arena_alloc(tsl_arena *a, size_t size)
 			a->over_limit = true;
 			return NULL;
 		}
-		c = chunk_new(cap);
+		c = chunk_new(cap, a->huge);
 		if (!c)
 			return NULL;
 		c->next = a->head;
@@ -204,7 +206,7 @@ struct big_head {
 	size_t pad;
 };
 
-void *tsl__big_calloc(size_t n, size_t size)
+void *tsl__big_calloc(size_t n, size_t size, bool huge)
 {
 	size_t bytes, len;
 	void *aligned;
@@ -213,7 +215,7 @@ void *tsl__big_calloc(size_t n, size_t size)
 	if (__builtin_mul_overflow(n, size, &bytes) ||
 		bytes > SIZE_MAX - sizeof *h - 2 * HUGE_SIZE)
 		return NULL;
-	if (bytes + sizeof *h < HUGE_MIN) {
+	if (!huge || bytes + sizeof *h < HUGE_MIN) {
 		h = calloc(1, sizeof *h + bytes);
 		return h ? h + 1 : NULL;
 	}
@@ -225,12 +227,13 @@ void *tsl__big_calloc(size_t n, size_t size)
 	return h + 1;
 }
 
-void *tsl__big_alloc(size_t bytes)
+void *tsl__big_alloc(size_t bytes, bool huge)
 {
 	struct big_head *h;
 
-	if (bytes > SIZE_MAX - sizeof *h || bytes + sizeof *h >= HUGE_MIN)
-		return tsl__big_calloc(bytes, 1);
+	if (bytes > SIZE_MAX - sizeof *h ||
+		(huge && bytes + sizeof *h >= HUGE_MIN))
+		return tsl__big_calloc(bytes, 1, huge);
 	h = malloc(sizeof *h + bytes);
 	if (!h)
 		return NULL;
@@ -251,9 +254,10 @@ void tsl__big_free(void *p)
 		free(h);
 }
 
-void *tsl__big_grow(void *p, size_t old_n, size_t new_n, size_t size)
+void *tsl__big_grow(void *p, size_t old_n, size_t new_n, size_t size,
+	bool huge)
 {
-	void *q = tsl__big_calloc(new_n, size);
+	void *q = tsl__big_calloc(new_n, size, huge);
 
 	if (q && p && old_n)
 		memcpy(q, p, old_n * size);   /* new_n > old_n; no overflow:

@@ -80,6 +80,8 @@ typedef struct tsl_limits {
 	uint64_t max_container;
 	uint64_t max_meta_bytes;
 	uint32_t max_rank;
+	bool huge_pages;   /* TSL_OPEN_HUGE_PAGES: big metadata arrays in
+	                      transparent huge pages */
 } tsl_limits;
 
 /* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
@@ -100,6 +102,8 @@ typedef struct tsl_arena {
 	uint64_t total;   /* bytes handed out + chunk overhead */
 	uint64_t limit;   /* 0 = no limit */
 	size_t first;     /* size of the first chunk (tsl__arena_expect) */
+	bool huge;        /* chunks of 256 KiB and more in transparent huge
+	                     pages (TSL_OPEN_HUGE_PAGES); set before use */
 	bool over_limit;
 } tsl_arena;
 
@@ -116,17 +120,19 @@ TSL_INTERNAL void *tsl__arena_calloc(tsl_arena *a, size_t n, size_t size);
 /* A NUL-terminated copy of s[0..len). */
 TSL_INTERNAL char *tsl__arena_strndup(tsl_arena *a, const char *s, size_t len);
 TSL_INTERNAL void tsl__arena_free(tsl_arena *a);
-/* Large zeroed arrays (huge-page backed from 256 KiB); free with
- * tsl__big_free.  NULL on overflow or failure. */
-TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size);
-/* The same for a buffer the caller fills entirely: not zeroed under
- * 256 KiB (a decoded record: clearing it first was 3% of a load). */
-TSL_INTERNAL void *tsl__big_alloc(size_t bytes);
+/* Large zeroed arrays; with `huge`, those of 256 KiB and more are in
+ * transparent huge pages (see arena.c).  Free with tsl__big_free.  NULL on
+ * overflow or failure. */
+TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size, bool huge);
+/* The same for a buffer the caller fills entirely: not zeroed when it
+ * comes from malloc (a decoded record: clearing it first was 3% of a
+ * load). */
+TSL_INTERNAL void *tsl__big_alloc(size_t bytes, bool huge);
 TSL_INTERNAL void tsl__big_free(void *p);
 /* A new zeroed array of new_n items holding p's first old_n; p is freed
  * on success and kept on failure (NULL). */
 TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,
-	size_t size);
+	size_t size, bool huge);
 
 /* Report an arena failure as TSL_ELIMIT or TSL_ENOMEM. */
 TSL_INTERNAL int tsl__arena_error(const tsl_arena *a, tsl_error *err,

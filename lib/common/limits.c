@@ -22,6 +22,7 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	lim->max_memo = 10000000;
 	lim->max_container = 100000000;
 	lim->max_meta_bytes = (uint64_t)2 << 30;
+	lim->huge_pages = false;
 	lim->max_rank = 64;
 	if (!opts)
 		return TSL_OK;
@@ -38,6 +39,7 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	TAKE(max_container);
 	TAKE(max_meta_bytes);
 	TAKE(max_rank);
+	lim->huge_pages = (opts->flags & TSL_OPEN_HUGE_PAGES) != 0;
 #undef TAKE
 	return TSL_OK;
 }

@@ -5,12 +5,13 @@
  * The file is cut into lines.  A class runs from its `class` line to the next
  * non-blank line at column 0.  Inside it, a line indented by exactly two
  * spaces is a member; deeper lines belong to the method above.  Each part is
- * scanned a bounded number of times: one pass counts members, one fills them.
+ * walked once; members collect in scratch arrays, then move to the arena.
  */
 #include "config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "class_header.h"
 
@@ -874,14 +875,51 @@ static int parse_enum_line(parser *p, slice t, tsl_class_enum_member *e)
 	return TSL_OK;
 }
 
-typedef struct counts {
-	size_t attrs, consts, methods, enums;
-} counts;
+/* A growing array of members, in malloc'd scratch memory while a class
+ * body is walked once; kept (copied into the arena) at the end. */
+typedef struct grow {
+	void *v;
+	size_t n, cap;
+} grow;
 
-/*
- * Walk the class body [body, end).  With fill false, count members into *c;
- * with fill true, parse them into ci (arrays sized from the counts).
- */
+/* A zeroed new last item of g (items of `size` bytes), or NULL. */
+static void *grow_add(grow *g, size_t size)
+{
+	void *item;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 16;
+		void *v;
+
+		if (cap > SIZE_MAX / size || !(v = realloc(g->v, cap * size)))
+			return NULL;
+		g->v = v;
+		g->cap = cap;
+	}
+	item = (char *)g->v + g->n * size;
+	memset(item, 0, size);
+	g->n++;
+	return item;
+}
+
+/* Copy g's items into the arena (*out, *n); frees the scratch memory. */
+static int grow_keep(parser *p, grow *g, size_t size, void **out, size_t *n,
+	size_t pos)
+{
+	*out = NULL;
+	*n = g->n;
+	if (g->n && (*out = tsl__arena_calloc(p->arena, g->n, size)) != NULL)
+		memcpy(*out, g->v, g->n * size);
+	free(g->v);
+	g->v = NULL;
+	g->cap = 0;
+	return *n && !*out ? nomem(p, pos) : TSL_OK;
+}
+
+typedef struct members {
+	grow attrs, consts, methods, enums;
+} members;
+
 /* Does `body` (starting at the newline before a line) hold a line
  * "  def __getstate__(" or "  def __setstate__(" ?  One pass over the text. */
 static void dunder_defs(slice body, bool *get, bool *set)
@@ -904,11 +942,14 @@ static void dunder_defs(slice body, bool *get, bool *set)
 	}
 }
 
-static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
-	counts *c, bool fill)
+/*
+ * Walk the class body [body, end) once, parsing its members into k (the
+ * caller keeps or frees them).
+ */
+static int walk_members(parser *p, size_t body, size_t end,
+	tsl_class_info *ci, members *k)
 {
 	size_t q = body;
-	counts k = { 0, 0, 0, 0 };
 	int rc;
 
 	while (q < end) {
@@ -935,136 +976,151 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci,
 			/* everything from here on is methods and hooks: they
 			 * are parsed when first asked for; only the two that
 			 * change what the state means are looked for now */
-			if (fill) {
-				slice rest = { p->s + q - 1, end - q + 1 };
+			slice rest = { p->s + q - 1, end - q + 1 };
 
-				ci->lazy_methods = true;
-				ci->methods_offset = q;
-				dunder_defs(rest, &ci->has_getstate,
-					&ci->has_setstate);
-			} else {
-				*c = k;
-			}
+			ci->lazy_methods = true;
+			ci->methods_offset = q;
+			dunder_defs(rest, &ci->has_getstate, &ci->has_setstate);
 			return TSL_OK;
 		}
 		if (m == M_DEF) {
 			size_t de = def_extent(p, q, 2, end);
+			tsl_class_method *mt = grow_add(&k->methods, sizeof *mt);
 
-			if (fill) {
-				tsl_class_method *mt;
-
-				if (k.methods >= c->methods)
-					return perr(p, q, "internal count mismatch");
-				mt = &ci->methods[k.methods];
-				if ((rc = parse_def(p, q, 2, de, mt)) != TSL_OK)
-					return rc;
-				if (!strcmp(mt->name, "__getstate__"))
-					ci->has_getstate = true;
-				if (!strcmp(mt->name, "__setstate__"))
-					ci->has_setstate = true;
-			}
-			k.methods++;
+			if (!mt)
+				return nomem(p, q);
+			if ((rc = parse_def(p, q, 2, de, mt)) != TSL_OK)
+				return rc;
+			if (!strcmp(mt->name, "__getstate__"))
+				ci->has_getstate = true;
+			if (!strcmp(mt->name, "__setstate__"))
+				ci->has_setstate = true;
 			q = de;
 			continue;
 		}
-		if (k.methods && m != M_SKIP)
+		if (k->methods.n && m != M_SKIP)
 			return perr(p, q, "declaration after a method in class %s",
 				ci->name);
 		switch (m) {
 		case M_ATTR:
-		case M_ANNOT:
-			if (fill) {
-				if (k.attrs >= c->attrs)
-					return perr(p, q, "internal count mismatch");
-				rc = m == M_ATTR ?
-					parse_attr_line(p, t, false,
-						&ci->attrs[k.attrs], NULL) :
-					parse_annot_line(p, t, &ci->attrs[k.attrs]);
-				if (rc != TSL_OK)
-					return rc;
-				if (m == M_ATTR && ci->attrs[k.attrs].default_text &&
-					ci->kind != TSL_CLASS_NAMEDTUPLE)
-					return perr(p, q, "attribute with a value in class %s",
-						ci->name);
-			}
-			k.attrs++;
+		case M_ANNOT: {
+			tsl_class_attr *at = grow_add(&k->attrs, sizeof *at);
+
+			if (!at)
+				return nomem(p, q);
+			rc = m == M_ATTR ? parse_attr_line(p, t, false, at, NULL) :
+				parse_annot_line(p, t, at);
+			if (rc != TSL_OK)
+				return rc;
+			if (m == M_ATTR && at->default_text &&
+				ci->kind != TSL_CLASS_NAMEDTUPLE)
+				return perr(p, q, "attribute with a value in class %s",
+					ci->name);
 			break;
-		case M_CONST:
+		}
+		case M_CONST: {
+			tsl_class_const *cs;
+
 			/* constants are not slots: the lazy (load-time) parse
 			 * leaves them to the full parse of the class */
 			if (p->lazy)
 				break;
-			if (fill) {
-				if (k.consts >= c->consts)
-					return perr(p, q, "internal count mismatch");
-				rc = parse_attr_line(p, t, true, NULL,
-					&ci->consts[k.consts]);
-				if (rc != TSL_OK)
-					return rc;
-			}
-			k.consts++;
+			if (!(cs = grow_add(&k->consts, sizeof *cs)))
+				return nomem(p, q);
+			rc = parse_attr_line(p, t, true, NULL, cs);
+			if (rc != TSL_OK)
+				return rc;
 			break;
-		case M_ENUM:
-			if (fill) {
-				if (k.enums >= c->enums)
-					return perr(p, q, "internal count mismatch");
-				rc = parse_enum_line(p, t, &ci->enum_members[k.enums]);
-				if (rc != TSL_OK)
-					return rc;
-			}
-			k.enums++;
+		}
+		case M_ENUM: {
+			tsl_class_enum_member *e = grow_add(&k->enums, sizeof *e);
+
+			if (!e)
+				return nomem(p, q);
+			rc = parse_enum_line(p, t, e);
+			if (rc != TSL_OK)
+				return rc;
 			break;
+		}
 		case M_PARAMS:
 		case M_BUFFERS:
 		case M_PREHOOKS:
-		case M_HOOKS:
-			if (fill) {
-				const char ***list;
-				size_t *n;
-				slice v = t;
+		case M_HOOKS: {
+			const char ***list;
+			size_t *n;
+			slice v = t;
 
-				if (m == M_PARAMS) {
-					list = &ci->parameters;
-					n = &ci->nparameters;
-					if (ci->has_parameters_line)
-						return perr(p, q, "second __parameters__");
-					ci->has_parameters_line = true;
-				} else if (m == M_BUFFERS) {
-					list = &ci->buffers;
-					n = &ci->nbuffers;
-					if (ci->has_buffers_line)
-						return perr(p, q, "second __buffers__");
-					ci->has_buffers_line = true;
-				} else if (m == M_PREHOOKS) {
-					list = &ci->forward_pre_hooks;
-					n = &ci->nforward_pre_hooks;
-				} else {
-					list = &ci->forward_hooks;
-					n = &ci->nforward_hooks;
-				}
-				if (*list)
-					return perr(p, q, "list given twice");
-				v.p = (const char *)memchr(t.p, '=', t.n) + 1;
-				v.n = t.n - (size_t)(v.p - t.p);
-				if ((rc = parse_list(p, v, list, n, false)) != TSL_OK)
-					return rc;
+			if (m == M_PARAMS) {
+				list = &ci->parameters;
+				n = &ci->nparameters;
+				if (ci->has_parameters_line)
+					return perr(p, q, "second __parameters__");
+				ci->has_parameters_line = true;
+			} else if (m == M_BUFFERS) {
+				list = &ci->buffers;
+				n = &ci->nbuffers;
+				if (ci->has_buffers_line)
+					return perr(p, q, "second __buffers__");
+				ci->has_buffers_line = true;
+			} else if (m == M_PREHOOKS) {
+				list = &ci->forward_pre_hooks;
+				n = &ci->nforward_pre_hooks;
+			} else {
+				list = &ci->forward_hooks;
+				n = &ci->nforward_hooks;
 			}
+			if (*list)
+				return perr(p, q, "list given twice");
+			v.p = (const char *)memchr(t.p, '=', t.n) + 1;
+			v.n = t.n - (size_t)(v.p - t.p);
+			if ((rc = parse_list(p, v, list, n, false)) != TSL_OK)
+				return rc;
 			break;
+		}
 		default:
 			break;
 		}
 		q = le < p->len ? le + 1 : le;
 	}
-	if (!fill)
-		*c = k;
 	return TSL_OK;
+}
+
+/* Walk the body once and keep its members in ci. */
+static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci)
+{
+	members k;
+	void *v;
+	int rc;
+
+	memset(&k, 0, sizeof k);
+	rc = walk_members(p, body, end, ci, &k);
+	if (rc == TSL_OK &&
+		(rc = grow_keep(p, &k.attrs, sizeof *ci->attrs, &v,
+			&ci->nattrs, body)) == TSL_OK)
+		ci->attrs = v;
+	if (rc == TSL_OK &&
+		(rc = grow_keep(p, &k.consts, sizeof *ci->consts, &v,
+			&ci->nconsts, body)) == TSL_OK)
+		ci->consts = v;
+	if (rc == TSL_OK &&
+		(rc = grow_keep(p, &k.methods, sizeof *ci->methods, &v,
+			&ci->nmethods, body)) == TSL_OK)
+		ci->methods = v;
+	if (rc == TSL_OK &&
+		(rc = grow_keep(p, &k.enums, sizeof *ci->enum_members, &v,
+			&ci->nenum_members, body)) == TSL_OK)
+		ci->enum_members = v;
+	free(k.attrs.v);
+	free(k.consts.v);
+	free(k.methods.v);
+	free(k.enums.v);
+	return rc;
 }
 
 static int parse_class(parser *p, size_t line, size_t end, slice name,
 	tsl_class_kind kind, tsl_class_info **out)
 {
 	tsl_class_info *ci;
-	counts c;
 	size_t body = next_line(p, line);
 	name_set params, buffers, pre, hooks;
 	int rc;
@@ -1078,23 +1134,8 @@ static int parse_class(parser *p, size_t line, size_t end, slice name,
 	ci->src_len = end - line;
 	if (body > end)
 		body = end;
-	if ((rc = walk_body(p, body, end, ci, &c, false)) != TSL_OK)
+	if ((rc = walk_body(p, body, end, ci)) != TSL_OK)
 		return rc;
-	if ((c.attrs && !(ci->attrs = tsl__arena_calloc(p->arena, c.attrs,
-		sizeof *ci->attrs))) ||
-		(c.consts && !(ci->consts = tsl__arena_calloc(p->arena, c.consts,
-		sizeof *ci->consts))) ||
-		(c.methods && !(ci->methods = tsl__arena_calloc(p->arena,
-		c.methods, sizeof *ci->methods))) ||
-		(c.enums && !(ci->enum_members = tsl__arena_calloc(p->arena,
-		c.enums, sizeof *ci->enum_members))))
-		return nomem(p, line);
-	if ((rc = walk_body(p, body, end, ci, &c, true)) != TSL_OK)
-		return rc;
-	ci->nattrs = c.attrs;
-	ci->nconsts = c.consts;
-	ci->nmethods = c.methods;
-	ci->nenum_members = c.enums;
 
 	if ((rc = set_build(p, &params, ci->parameters, ci->nparameters)) ||
 		(rc = set_build(p, &buffers, ci->buffers, ci->nbuffers)) ||

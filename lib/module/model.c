@@ -167,7 +167,8 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 
 		if (!m->st_cap && m->ar->zip->n > cap)
 			cap = m->ar->zip->n;   /* at most one per record */
-		v = tsl__big_grow(m->st_array, m->st_count, cap, sizeof *v);
+		v = tsl__big_grow(m->st_array, m->st_count, cap, sizeof *v,
+			m->arena.huge);
 		if (!v) {
 			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
 				"out of memory");
@@ -967,6 +968,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	tsl__archive_ref(ar);
 	m->ar = ar;
 	tsl__arena_init(&m->arena, m->limits.max_meta_bytes);
+	m->arena.huge = m->limits.huge_pages;
 	if (opts && opts->map_location && opts->map_location[0]) {
 		char norm[64];
 

@@ -608,9 +608,12 @@ static int memo_put(struct vm *m, uint64_t idx)
 			(unsigned long long)m->ctx->limits->max_memo);
 	if (idx >= m->memo_cap) {
 		/* first size from the pickle's length: memo entries take at
-		 * least 2 bytes of opcodes each, most pickles far more */
+		 * least 2 bytes of opcodes each, TorchScript's about 20 (a
+		 * 20,000-tensor data.pkl: 1.4 MB, 70,000 entries), so one
+		 * array usually suffices and is never copied; the untouched
+		 * rest of a big one costs no memory (calloc'd) */
 		uint64_t cap = m->memo_cap ? (uint64_t)m->memo_cap * 2 :
-			256 + m->len / 32;
+			256 + m->len / 16;
 		tsl_value **p;
 
 		if (cap <= idx)
@@ -619,7 +622,8 @@ static int memo_put(struct vm *m, uint64_t idx)
 			cap = m->ctx->limits->max_memo;
 		if (cap > SIZE_MAX / sizeof *p)
 			return fail_nomem(m);
-		p = tsl__big_grow(m->memo, m->memo_cap, (size_t)cap, sizeof *p);
+		p = tsl__big_grow(m->memo, m->memo_cap, (size_t)cap, sizeof *p,
+			m->ctx->arena->huge);
 		if (!p)
 			return fail_nomem(m);
 		m->memo = p;

@@ -46,6 +46,7 @@ typedef struct tsl_zip {
 	uint64_t decoded_total;/* atomic: bytes decoded so far */
 	tsl_limits limits;
 	bool verify_crc;
+	bool huge;             /* big arrays in huge pages (TSL_OPEN_HUGE_PAGES) */
 	const struct tsl_zip_fetch *fetch; /* NULL: all bytes are present */
 } tsl_zip;
 

@@ -153,7 +153,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		return tsl__error(err, TSL_EUNSUPPORTED, e->name, data_off,
 			"records of 4 GiB or more compressed with method %u are "
 			"not supported", e->method);
-	buf = want < SIZE_MAX ? tsl__big_alloc(want + 1) : NULL;
+	buf = want < SIZE_MAX ? tsl__big_alloc(want + 1, z->huge) : NULL;
 	if (!buf)
 		return tsl__error(err, TSL_ENOMEM, e->name, data_off,
 			"out of memory decoding %zu bytes", want);
@@ -298,7 +298,8 @@ int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
 	for (i = 0; i < n && !rc; i++) {
 		size_t want = (size_t)v[i]->usize, got = 0;
 
-		out[i] = want < SIZE_MAX ? tsl__big_alloc(want + 1) : NULL;
+		out[i] = want < SIZE_MAX ? tsl__big_alloc(want + 1, z->huge) :
+			NULL;
 		if (!out[i]) {
 			rc = TSL_ENOMEM;
 			break;

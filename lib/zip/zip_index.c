@@ -383,7 +383,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		__builtin_add_overflow(ent_bytes, tab_bytes, &block) ||
 		__builtin_add_overflow(block, (size_t)names_len + 1, &block))
 		block = SIZE_MAX;   /* fails to allocate below */
-	z->entries = tsl__big_calloc(block, 1);
+	z->entries = tsl__big_calloc(block, 1, limits->huge_pages);
 	if (!z->entries) {
 		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for %zu records", z->n);
