@@ -52,10 +52,13 @@ static void walk_tensor(struct walk *w, const struct tsl_tensor *t,
 	w->sink += (uint64_t)t->dtype + (uint64_t)t->ndim;
 	for (uint32_t i = 0; i < t->ndim; i++)
 		w->sink += (uint64_t)t->shape[i] ^ (uint64_t)t->stride[i];
-	walk_tensor(w, t->q_scales, level + 1);
-	walk_tensor(w, t->q_zero_points, level + 1);
-	walk_tensor(w, t->sp_indices, level + 1);
-	walk_tensor(w, t->sp_values, level + 1);
+	if (!t->ext)
+		return;
+	w->sink += (uint64_t)t->ext->q_zero_point + (uint64_t)t->ext->q_axis;
+	walk_tensor(w, t->ext->q_scales, level + 1);
+	walk_tensor(w, t->ext->q_zero_points, level + 1);
+	walk_tensor(w, t->ext->sp_indices, level + 1);
+	walk_tensor(w, t->ext->sp_values, level + 1);
 }
 
 static void walk_value(struct walk *w, const tsl_value *v, uint32_t level)

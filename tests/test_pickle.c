@@ -1281,9 +1281,9 @@ static void test_qtensor(void **state)
 	t = v->u.tensor;
 	assert_int_equal(t->dtype, TSL_QINT8);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_TENSOR_AFFINE);
-	assert_true(t->q_scale == 0.00390625);
-	assert_true(t->q_zero_point == 3);
-	assert_null(t->q_scales);
+	assert_true(t->ext->q_scale == 0.00390625);
+	assert_true(t->ext->q_zero_point == 3);
+	assert_null(t->ext->q_scales);
 
 	/* per-channel affine: scales and zero points are tensors */
 	pb_begin(&p);
@@ -1303,10 +1303,10 @@ static void test_qtensor(void **state)
 	t = v->u.tensor;
 	assert_int_equal(t->dtype, TSL_QUINT8);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_CHANNEL_AFFINE);
-	assert_non_null(t->q_scales);
-	assert_non_null(t->q_zero_points);
-	assert_true(t->q_scales->shape[0] == 2);
-	assert_true(t->q_axis == 0);
+	assert_non_null(t->ext->q_scales);
+	assert_non_null(t->ext->q_zero_points);
+	assert_true(t->ext->q_scales->shape[0] == 2);
+	assert_true(t->ext->q_axis == 0);
 	assert_int_equal(nfakes, 4);
 	/* the same with a bad axis */
 	p.b[p.n - 7] = 2;
@@ -1388,9 +1388,9 @@ static void test_sparse(void **state)
 	assert_true(t->stride[0] == 0 && t->stride[1] == 0);
 	assert_int_equal(t->requires_grad, 1);
 	assert_null(t->storage);
-	assert_non_null(t->sp_indices);
-	assert_true(t->sp_indices->shape[1] == 3);
-	assert_ptr_equal(t->sp_values->storage, (void *)&fakes[1]);
+	assert_non_null(t->ext->sp_indices);
+	assert_true(t->ext->sp_indices->shape[1] == 3);
+	assert_ptr_equal(t->ext->sp_values->storage, (void *)&fakes[1]);
 	assert_int_equal(t->dtype, TSL_FLOAT32);
 	BAD("ctorch._utils\n_rebuild_sparse_tensor\n(K\x02(tNNNtR.",
 		TSL_EUNSUPPORTED, SIZE_MAX, "layout 2");
@@ -1721,7 +1721,7 @@ static void test_real_torchscript(void **state)
 	t = item(s->u.obj.state, 0)->u.tensor;
 	assert_int_equal(t->dtype, TSL_QINT8);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_TENSOR_AFFINE);
-	assert_true(t->q_scale > 0.0039 && t->q_scale < 0.004);
+	assert_true(t->ext->q_scale > 0.0039 && t->ext->q_scale < 0.004);
 	assert_int_equal(item(s->u.obj.state, 1)->u.tensor->dtype,
 		TSL_FLOAT32);
 }
@@ -1742,7 +1742,7 @@ static void test_real_torch_save(void **state)
 	assert_true(t->ndim == 2 && t->shape[1] == 3);
 	t = dict_get(v, "s")->u.tensor;
 	assert_int_equal(t->layout, TSL_LAYOUT_SPARSE_COO);
-	assert_int_equal(t->sp_indices->dtype, TSL_INT64);
+	assert_int_equal(t->ext->sp_indices->dtype, TSL_INT64);
 	assert_true(t->shape[0] == 2 && t->shape[1] == 2);
 	assert_int_equal(dict_get(v, "b")->kind, TSL_VALUE_BYTES);
 	assert_memory_equal(dict_get(v, "b")->u.s, "\x00\xff", 2);

@@ -429,8 +429,13 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	t->stride = strides;
 	t->storage_offset = off;
 	t->storage = s;
-	t->q_scale = scale;
-	t->q_zero_point = zp;
+	if (quant) {
+		t->ext = tsl__arena_alloc(&m->arena, sizeof *t->ext);
+		if (!t->ext)
+			return mem_error(c);
+		t->ext->q_scale = scale;
+		t->ext->q_zero_point = zp;
+	}
 	/* t->owner stays NULL: model.c's convert() of the constants checks
 	 * the view against its storage and sets it */
 	v->kind = TSL_VALUE_TENSOR;

@@ -606,14 +606,16 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	if (t->owner)
 		return TSL_OK;   /* checked when the pickle machine made it */
 	t->owner = m;
-	if (t->q_scales && check_tensor(m, t->q_scales, err))
-		return err ? err->code : TSL_EFORMAT;
-	if (t->q_zero_points && check_tensor(m, t->q_zero_points, err))
-		return err ? err->code : TSL_EFORMAT;
-	if (t->sp_indices && check_tensor(m, t->sp_indices, err))
-		return err ? err->code : TSL_EFORMAT;
-	if (t->sp_values && check_tensor(m, t->sp_values, err))
-		return err ? err->code : TSL_EFORMAT;
+	if (t->ext) {
+		const struct tsl_tensor_ext *x = t->ext;
+
+		if ((x->q_scales && check_tensor(m, x->q_scales, err)) ||
+			(x->q_zero_points &&
+			 check_tensor(m, x->q_zero_points, err)) ||
+			(x->sp_indices && check_tensor(m, x->sp_indices, err)) ||
+			(x->sp_values && check_tensor(m, x->sp_values, err)))
+			return err ? err->code : TSL_EFORMAT;
+	}
 	if (!s || s->nbytes == 0)
 		return TSL_OK;   /* sparse, or a storage without data */
 	isz = tsl_dtype_size((tsl_dtype)t->dtype);

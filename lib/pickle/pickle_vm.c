@@ -1042,7 +1042,8 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 	for (uint32_t i = 0; i < md->len; i++) {
 		tsl_value *k = md->u.seq.items[2 * i];
 		tsl_value *v = md->u.seq.items[2 * i + 1];
-		int *dst;
+		uint8_t *dst;
+		int b = 0;
 
 		if (k->kind != TSL_VALUE_STRING)
 			return fail(m, TSL_EFORMAT, "tensor metadata key is a "
@@ -1053,8 +1054,9 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 			dst = &t->neg;
 		else
 			continue;
-		if ((rc = want_bool(m, v, "tensor metadata value", dst)))
+		if ((rc = want_bool(m, v, "tensor metadata value", &b)))
 			return rc;
+		*dst = (uint8_t)b;
 	}
 	return TSL_OK;
 }
@@ -1116,6 +1118,7 @@ static int rebuild_tensor(struct vm *m, tsl_value *arg, bool v3)
 static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 {
 	struct tsl_tensor *t;
+	struct tsl_tensor_ext *x;
 	tsl_value **a = NULL, **q;
 	int64_t scheme = 0;
 	int rc;
@@ -1124,6 +1127,8 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 		(rc = strided(m, a, &t)) ||
 		(rc = want_bool(m, a[5], "requires_grad", &t->requires_grad)))
 		return rc;
+	if (!(x = t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *x)))
+		return fail_mem(m);
 	if (a[4]->kind != TSL_VALUE_TUPLE || a[4]->len < 1)
 		return fail(m, TSL_EFORMAT, "qparams is a %s, not a tuple",
 			kind_name(a[4]));
@@ -1137,14 +1142,14 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 			return fail(m, TSL_EFORMAT, "per-tensor qparams have "
 				"%u items, not 3", a[4]->len);
 		if (q[1]->kind == TSL_VALUE_FLOAT)
-			t->q_scale = q[1]->u.f;
+			x->q_scale = q[1]->u.f;
 		else if (q[1]->kind == TSL_VALUE_INT)
-			t->q_scale = (double)q[1]->u.i;
+			x->q_scale = (double)q[1]->u.i;
 		else
 			return fail(m, TSL_EFORMAT, "quantization scale is a "
 				"%s, not a float", kind_name(q[1]));
 		if ((rc = want_int(m, q[2], "quantization zero point",
-			&t->q_zero_point)))
+			&x->q_zero_point)))
 			return rc;
 		break;
 	case TSL_QSCHEME_PER_CHANNEL_AFFINE:
@@ -1154,21 +1159,21 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 			return fail(m, TSL_EFORMAT, "per-channel qparams have "
 				"%u items, not 4", a[4]->len);
 		if ((rc = want_tensor(m, q[1], "quantization scales",
-			&t->q_scales)) ||
+			&x->q_scales)) ||
 			(rc = want_tensor(m, q[2], "quantization zero points",
-			&t->q_zero_points)) ||
+			&x->q_zero_points)) ||
 			(rc = want_int(m, q[3], "quantization axis",
-			&t->q_axis)))
+			&x->q_axis)))
 			return rc;
-		if (t->q_axis < 0 || (uint64_t)t->q_axis >= t->ndim)
+		if (x->q_axis < 0 || (uint64_t)x->q_axis >= t->ndim)
 			return fail(m, TSL_EFORMAT, "quantization axis %lld of "
-				"a %u-d tensor", (long long)t->q_axis, t->ndim);
+				"a %u-d tensor", (long long)x->q_axis, t->ndim);
 		break;
 	default:
 		return fail(m, TSL_EUNSUPPORTED, "unknown qscheme %lld",
 			(long long)scheme);
 	}
-	t->qscheme = (int)scheme;
+	t->qscheme = (int8_t)scheme;
 	return push_tensor(m, t);
 }
 
@@ -1179,22 +1184,23 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 	uint32_t n;
 	int rc;
 
-	if (!t)
+	if (!t || !(t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *t->ext)))
 		return fail_mem(m);
 	t->layout = TSL_LAYOUT_SPARSE_COO;
 	t->requires_grad = requires_grad;
 	if ((rc = int_tuple(m, size, "size", &t->shape, &n)) ||
 		(rc = check_sizes(m, t->shape, n)) ||
 		(rc = want_tensor(m, indices, "sparse indices",
-		&t->sp_indices)) ||
-		(rc = want_tensor(m, values, "sparse values", &t->sp_values)))
+		&t->ext->sp_indices)) ||
+		(rc = want_tensor(m, values, "sparse values",
+		&t->ext->sp_values)))
 		return rc;
 	t->ndim = n;
 	t->stride = tsl__arena_calloc(m->ctx->arena, n ? n : 1,
 		sizeof *t->stride);
 	if (!t->stride)
 		return fail_mem(m);
-	t->dtype = t->sp_values->dtype;
+	t->dtype = t->ext->sp_values->dtype;
 	return push_tensor(m, t);
 }
 

@@ -77,18 +77,9 @@ struct tsl_value {
 	} u;
 };
 
-/* A tensor description (metadata only). */
-struct tsl_tensor {
-	int dtype;                 /* tsl_dtype */
-	int layout;                /* tsl_layout */
-	int requires_grad;
-	int conj, neg;
-	int qscheme;               /* tsl_qscheme, TSL_QSCHEME_NONE if plain */
-	uint32_t ndim;
-	int64_t *shape;
-	int64_t *stride;
-	int64_t storage_offset;
-	struct tsl_storage *storage;  /* NULL for sparse */
+/* What only quantized and sparse tensors have (most tensors have none:
+ * kept apart, a plain tensor is 64 bytes instead of 128). */
+struct tsl_tensor_ext {
 	double q_scale;
 	int64_t q_zero_point;
 	int64_t q_axis;
@@ -96,6 +87,21 @@ struct tsl_tensor {
 	struct tsl_tensor *q_zero_points;
 	struct tsl_tensor *sp_indices;     /* sparse COO */
 	struct tsl_tensor *sp_values;
+};
+
+/* A tensor description (metadata only). */
+struct tsl_tensor {
+	int dtype;                 /* tsl_dtype */
+	int requires_grad;
+	uint8_t layout;            /* tsl_layout */
+	uint8_t conj, neg;
+	int8_t qscheme;            /* tsl_qscheme, TSL_QSCHEME_NONE if plain */
+	uint32_t ndim;
+	int64_t *shape;
+	int64_t *stride;
+	int64_t storage_offset;
+	struct tsl_storage *storage;  /* NULL for sparse */
+	struct tsl_tensor_ext *ext;   /* NULL unless quantized or sparse */
 	void *owner;               /* set by the model layer (tsl_model*) */
 };
 
