@@ -140,8 +140,9 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 /* Child modes: one measured run each, results on stdout as flat JSON       */
 /* ------------------------------------------------------------------------ */
 
-static int child_tsload(const char *path, unsigned threads)
+static int child_tsload(const char *path, unsigned threads, int huge)
 {
+	tsl_options opts = TSL_OPTIONS_INIT;
 	tsl_archive *ar = NULL;
 	tsl_model *m = NULL;
 	tsl_error err;
@@ -153,13 +154,15 @@ static int child_tsload(const char *path, unsigned threads)
 	int rc;
 
 	memset(&err, 0, sizeof err);
+	if (huge)
+		opts.flags |= TSL_OPEN_HUGE_PAGES;
 	rss0 = rss_kib();
 	faults(&mn0, &mj0);
 	t0 = now_ms();
-	rc = tsl_archive_open_path(&ar, path, NULL, &err);
+	rc = tsl_archive_open_path(&ar, path, &opts, &err);
 	topen = now_ms();
 	if (rc == TSL_OK)
-		rc = tsl_model_load(&m, ar, NULL, &err);
+		rc = tsl_model_load(&m, ar, &opts, &err);
 	t1 = now_ms();
 	if (rc != TSL_OK) {
 		fprintf(stderr, "%s: %s: %s: %s\n", prog, path,
@@ -315,7 +318,7 @@ static const struct ratio ratios[] = {
 
 struct config {
 	unsigned long runs, warmup, threads, settle_ms;
-	int json, cold, quiet, progress;
+	int json, cold, quiet, progress, huge;
 	int use[L_COUNT];
 	char self[PATH_MAX];
 	char libtorch[PATH_MAX];
@@ -686,7 +689,7 @@ static int bench_archive(const struct config *cfg, const char *archive,
 
 	for (run = 0; run < rounds; run++) {
 		for (l = 0; l < L_COUNT; l++) {
-			char *argv[8];
+			char *argv[12];
 			int argc = 0;
 			double pct = -1;
 
@@ -698,6 +701,8 @@ static int bench_archive(const struct config *cfg, const char *archive,
 				argv[argc++] = (char *)"--child=tsload";
 				argv[argc++] = (char *)"--threads";
 				argv[argc++] = threads;
+				if (cfg->huge)
+					argv[argc++] = (char *)"--huge-pages";
 				argv[argc++] = (char *)"--";
 				break;
 			case L_MMAP:
@@ -794,6 +799,7 @@ static int bench_archive(const struct config *cfg, const char *archive,
 		print_num(stdout, extra_storages);
 		fputs(", \"storage_bytes\": ", stdout);
 		print_num(stdout, extra_bytes);
+		printf(", \"huge_pages\": %s", cfg->huge ? "true" : "false");
 		if (cfg->cold) {
 			r = stats(&resid);
 			printf(", \"evicted\": %s, \"resident_after_evict_pct\": ",
@@ -877,6 +883,7 @@ static void usage(FILE *f)
 "      --vs-torch       also time torch.jit.load in Python\n"
 "      --python PATH    python3 with torch (default $TSBENCH_PYTHON or %s)\n"
 "      --no-mmap        skip the bare mmap + touch baseline\n"
+"      --huge-pages     load with TSL_OPEN_HUGE_PAGES (metadata in huge pages)\n"
 "  -q, --quiet          no progress line\n"
 "  -h, --help           this help\n"
 "  -V, --version        print the version\n"
@@ -899,6 +906,7 @@ int main(int argc, char **argv)
 		{ "vs-torch", no_argument, NULL, 'P' },
 		{ "python", required_argument, NULL, 'p' },
 		{ "no-mmap", no_argument, NULL, 'M' },
+		{ "huge-pages", no_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -947,6 +955,7 @@ int main(int argc, char **argv)
 		case 'P': cfg->use[L_TORCHPY] = 1; break;
 		case 'p': cfg->python = optarg; break;
 		case 'M': cfg->use[L_MMAP] = 0; break;
+		case 'H': cfg->huge = 1; break;
 		case 'q': cfg->quiet = 1; break;
 		case 'C': child = optarg; break;
 		case 'h': usage(stdout); return 0;
@@ -959,7 +968,8 @@ int main(int argc, char **argv)
 		if (optind + 1 != argc)
 			die("--child wants one archive");
 		if (!strcmp(child, "tsload"))
-			return child_tsload(argv[optind], (unsigned)cfg->threads);
+			return child_tsload(argv[optind], (unsigned)cfg->threads,
+				cfg->huge);
 		if (!strcmp(child, "mmap"))
 			return child_mmap(argv[optind]);
 		die("unknown child mode '%s'", child);
