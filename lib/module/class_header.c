@@ -34,6 +34,8 @@ typedef struct parser {
 	const char *self_copy;  /* its copy in the arena, made when first used */
 	bool lazy;              /* stop at a class's first def (see
 	                           tsl__class_header_parse_lazy) */
+	bool has_getstate;      /* the class has a "  def __getstate__(" */
+	bool has_setstate;      /* ...or "  def __setstate__(" line */
 	slice last_type;        /* the last type text normalised... */
 	const char *last_norm;  /* ...and its result: types repeat (a
 	                           ModuleList of 10,000 Linear) */
@@ -578,15 +580,58 @@ static size_t def_extent(const parser *p, size_t line, size_t indent,
 /* Name lists: __parameters__ = ["a", "b", ]                                  */
 /* ------------------------------------------------------------------------ */
 
+/* A growing array of members, in malloc'd scratch memory while a class
+ * body is walked once; kept (copied into the arena) at the end. */
+typedef struct grow {
+	void *v;
+	size_t n, cap;
+} grow;
+
+/* A zeroed new last item of g (items of `size` bytes), or NULL. */
+static void *grow_add(grow *g, size_t size)
+{
+	void *item;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 16;
+		void *v;
+
+		if (cap > SIZE_MAX / size || !(v = realloc(g->v, cap * size)))
+			return NULL;
+		g->v = v;
+		g->cap = cap;
+	}
+	item = (char *)g->v + g->n * size;
+	memset(item, 0, size);
+	g->n++;
+	return item;
+}
+
+/* Copy g's items into the arena (*out, *n); frees the scratch memory. */
+static int grow_keep(parser *p, grow *g, size_t size, void **out, size_t *n,
+	size_t pos)
+{
+	*out = NULL;
+	*n = g->n;
+	if (g->n && (*out = tsl__arena_calloc(p->arena, g->n, size)) != NULL)
+		memcpy(*out, g->v, g->n * size);
+	free(g->v);
+	g->v = NULL;
+	g->cap = 0;
+	return *n && !*out ? nomem(p, pos) : TSL_OK;
+}
+
 /*
  * The writer prints names between quotes without escaping them, each
  * followed by ", ".  An item is `"..."` up to the next `", ` or `"]`, or a
  * bare word up to ", " or "]" (seen in some writers' hook lists).
  */
-static int parse_list(parser *p, slice v, const char ***out, size_t *count,
-	bool fill)
+static int parse_list(parser *p, slice v, const char ***out, size_t *count)
 {
-	size_t n = 0, i;
+	grow g = { NULL, 0, 0 };
+	size_t i;
+	int rc = TSL_OK;
+	void *kept;
 
 	v = trim(v);
 	if (!v.n || v.p[0] != '[' || v.p[v.n - 1] != ']')
@@ -595,6 +640,7 @@ static int parse_list(parser *p, slice v, const char ***out, size_t *count,
 	for (;;) {
 		slice item;
 		size_t j;
+		const char **slot;
 
 		while (i < v.n - 1 && v.p[i] == ' ')
 			i++;
@@ -607,9 +653,11 @@ static int parse_list(parser *p, slice v, const char ***out, size_t *count,
 				 (v.p[j + 1] == ',' && j + 2 < v.n &&
 				  (v.p[j + 2] == ' ' || v.p[j + 2] == ']')))))
 				j++;
-			if (j >= v.n - 1)
-				return perr(p, pos_of(p, v.p + i),
+			if (j >= v.n - 1) {
+				rc = perr(p, pos_of(p, v.p + i),
 					"unterminated name in list");
+				break;
+			}
 			item = (slice){ v.p + i + 1, j - i - 1 };
 			i = j + 1;
 		} else {
@@ -617,31 +665,36 @@ static int parse_list(parser *p, slice v, const char ***out, size_t *count,
 			while (j < v.n - 1 && v.p[j] != ',')
 				j++;
 			item = trim((slice){ v.p + i, j - i });
-			if (!is_ident(item))
-				return perr(p, pos_of(p, v.p + i),
-					"bad name in list");
+			if (!is_ident(item)) {
+				rc = perr(p, pos_of(p, v.p + i), "bad name in list");
+				break;
+			}
 			i = j;
 		}
-		if (memchr(item.p, '\0', item.n))
-			return perr(p, pos_of(p, item.p), "NUL byte in a name");
-		if (fill && !((*out)[n] = dup(p, item)))
-			return nomem(p, pos_of(p, item.p));
-		n++;
+		if (memchr(item.p, '\0', item.n)) {
+			rc = perr(p, pos_of(p, item.p), "NUL byte in a name");
+			break;
+		}
+		if (!(slot = grow_add(&g, sizeof *slot)) ||
+			!(*slot = dup(p, item))) {
+			rc = nomem(p, pos_of(p, item.p));
+			break;
+		}
 		if (i < v.n - 1) {
-			if (v.p[i] != ',')
-				return perr(p, pos_of(p, v.p + i),
+			if (v.p[i] != ',') {
+				rc = perr(p, pos_of(p, v.p + i),
 					"expected ',' in list");
+				break;
+			}
 			i++;
 		}
 	}
-	if (!fill) {
-		*count = n;
-		*out = n ? tsl__arena_calloc(p->arena, n, sizeof **out) : NULL;
-		if (n && !*out)
-			return nomem(p, pos_of(p, v.p));
-		return parse_list(p, v, out, count, true);
-	}
-	return TSL_OK;
+	if (rc == TSL_OK &&
+		(rc = grow_keep(p, &g, sizeof **out, &kept, count,
+			pos_of(p, v.p))) == TSL_OK)
+		*out = kept;
+	free(g.v);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -649,8 +702,10 @@ static int parse_list(parser *p, slice v, const char ***out, size_t *count,
 /* ------------------------------------------------------------------------ */
 
 typedef struct name_set {
-	const char **slot;
+	const char **slot;      /* NULL: search names[0..n) */
 	size_t mask;
+	const char **names;
+	size_t n;
 } name_set;
 
 static uint64_t hash_str(const char *s)
@@ -662,13 +717,19 @@ static uint64_t hash_str(const char *s)
 	return h;
 }
 
+/* Up to this many names a set is searched in place (a module lists a
+ * handful of parameters); beyond, it is hashed (a ModuleList of 10,000). */
+#define SET_LINEAR 16
+
 static int set_build(parser *p, name_set *set, const char **names, size_t n)
 {
 	size_t cap = 8;
 
 	set->slot = NULL;
 	set->mask = 0;
-	if (!n)
+	set->names = names;
+	set->n = n;
+	if (n <= SET_LINEAR)
 		return TSL_OK;
 	while (cap < 2 * n) {
 		if (cap > SIZE_MAX / 4)
@@ -693,8 +754,12 @@ static bool set_has(const name_set *set, const char *name)
 {
 	size_t h;
 
-	if (!set->slot)
+	if (!set->slot) {
+		for (size_t i = 0; i < set->n; i++)
+			if (strcmp(set->names[i], name) == 0)
+				return true;
 		return false;
+	}
 	h = (size_t)hash_str(name) & set->mask;
 	while (set->slot[h]) {
 		if (strcmp(set->slot[h], name) == 0)
@@ -875,72 +940,9 @@ static int parse_enum_line(parser *p, slice t, tsl_class_enum_member *e)
 	return TSL_OK;
 }
 
-/* A growing array of members, in malloc'd scratch memory while a class
- * body is walked once; kept (copied into the arena) at the end. */
-typedef struct grow {
-	void *v;
-	size_t n, cap;
-} grow;
-
-/* A zeroed new last item of g (items of `size` bytes), or NULL. */
-static void *grow_add(grow *g, size_t size)
-{
-	void *item;
-
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 16;
-		void *v;
-
-		if (cap > SIZE_MAX / size || !(v = realloc(g->v, cap * size)))
-			return NULL;
-		g->v = v;
-		g->cap = cap;
-	}
-	item = (char *)g->v + g->n * size;
-	memset(item, 0, size);
-	g->n++;
-	return item;
-}
-
-/* Copy g's items into the arena (*out, *n); frees the scratch memory. */
-static int grow_keep(parser *p, grow *g, size_t size, void **out, size_t *n,
-	size_t pos)
-{
-	*out = NULL;
-	*n = g->n;
-	if (g->n && (*out = tsl__arena_calloc(p->arena, g->n, size)) != NULL)
-		memcpy(*out, g->v, g->n * size);
-	free(g->v);
-	g->v = NULL;
-	g->cap = 0;
-	return *n && !*out ? nomem(p, pos) : TSL_OK;
-}
-
 typedef struct members {
 	grow attrs, consts, methods, enums;
 } members;
-
-/* Does `body` (starting at the newline before a line) hold a line
- * "  def __getstate__(" or "  def __setstate__(" ?  One pass over the text. */
-static void dunder_defs(slice body, bool *get, bool *set)
-{
-	static const char needle[] = "\n  def __";
-	const size_t nl = sizeof needle - 1;
-	const char *p = body.p, *end = body.p + body.n, *hit;
-
-	*get = *set = false;
-	while ((size_t)(end - p) >= nl &&
-		(hit = memmem(p, (size_t)(end - p), needle, nl)) != NULL) {
-		const char *name = hit + nl;
-		size_t left = (size_t)(end - name);
-
-		if (left >= 11 && memcmp(name, "getstate__(", 11) == 0)
-			*get = true;
-		if (left >= 11 && memcmp(name, "setstate__(", 11) == 0)
-			*set = true;
-		p = hit + 1;
-	}
-}
 
 /*
  * Walk the class body [body, end) once, parsing its members into k (the
@@ -976,11 +978,10 @@ static int walk_members(parser *p, size_t body, size_t end,
 			/* everything from here on is methods and hooks: they
 			 * are parsed when first asked for; only the two that
 			 * change what the state means are looked for now */
-			slice rest = { p->s + q - 1, end - q + 1 };
-
 			ci->lazy_methods = true;
 			ci->methods_offset = q;
-			dunder_defs(rest, &ci->has_getstate, &ci->has_setstate);
+			ci->has_getstate = p->has_getstate;
+			ci->has_setstate = p->has_setstate;
 			return TSL_OK;
 		}
 		if (m == M_DEF) {
@@ -1073,7 +1074,7 @@ static int walk_members(parser *p, size_t body, size_t end,
 				return perr(p, q, "list given twice");
 			v.p = (const char *)memchr(t.p, '=', t.n) + 1;
 			v.n = t.n - (size_t)(v.p - t.p);
-			if ((rc = parse_list(p, v, list, n, false)) != TSL_OK)
+			if ((rc = parse_list(p, v, list, n)) != TSL_OK)
 				return rc;
 			break;
 		}
@@ -1227,6 +1228,7 @@ static int header_parse(tsl_class_info **out, const char *src,
 		.base = base_offset, .err = err, .lazy = lazy };
 	slice want, name;
 	size_t q = 0, found = SIZE_MAX, found_end = 0;
+	bool in_class = false;
 	tsl_class_kind kind = TSL_CLASS_MODULE;
 	const char *dot;
 	int rc;
@@ -1245,44 +1247,50 @@ static int header_parse(tsl_class_info **out, const char *src,
 		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
 			"class_header_parse: empty class name");
 
-	/* find the class: only column-0 lines starting "class" matter, and
-	 * memmem finds them without walking every line of a long file */
+	/* One pass over the line starts (memchr from one to the next) finds
+	 * the class (a column-0 `class Name`, and no second one), where it
+	 * ends (the next non-blank line at column 0) and whether it defines
+	 * __getstate__ / __setstate__ (lines "  def __getstate__(" inside
+	 * it: what the lazy parse needs of its methods). */
 	while (q < len) {
-		size_t le;
-		slice t;
+		unsigned char c = (unsigned char)src[q];
+		const char *nl;
 
-		if (q > 0 || len < 5 || memcmp(src, "class", 5) != 0) {
-			/* from the newline that ends the previous line: a
-			 * memchr per line is cheaper than memmem here */
-			size_t from = q ? q - 1 : 0;
-			const char *hit = src + from, *end = src + len;
-
-			while ((hit = memchr(hit, '\n', (size_t)(end - hit))) &&
-				((size_t)(end - hit) < 6 ||
-				 memcmp(hit + 1, "class", 5) != 0))
-				hit++;
-			if (!hit)
-				break;
-			q = (size_t)(hit - src) + 1;
-		}
-		le = line_end(&p, q);
-		t = (slice){ src + q, le - q };
-		if (starts(t, "class ") || starts(t, "class\t")) {
-			slice r = skip_spaces((slice){ t.p + 5, t.n - 5 });
-			size_t n = ident_len(r);
-
-			if (n == want.n && memcmp(r.p, want.p, n) == 0) {
-				if (found != SIZE_MAX)
-					return perr(&p, q, "class %s defined twice",
-						want.p);
-				found = q;
-				found_end = top_extent(&p, q);
-				if ((rc = class_line(&p, q, (slice){ t.p + 5,
-					t.n - 5 }, &name, &kind)) != TSL_OK)
-					return rc;
+		if (!is_space(c)) {
+			if (in_class) {
+				found_end = q;
+				in_class = false;
 			}
+			if (c == 'c' && len - q >= 6 && memcmp(src + q, "class", 5) == 0 &&
+				(src[q + 5] == ' ' || src[q + 5] == '\t')) {
+				size_t le = line_end(&p, q);
+				slice t = { src + q, le - q };
+				slice r = skip_spaces((slice){ t.p + 5, t.n - 5 });
+				size_t n = ident_len(r);
+
+				if (n == want.n && memcmp(r.p, want.p, n) == 0) {
+					if (found != SIZE_MAX)
+						return perr(&p, q, "class %s defined twice",
+							want.p);
+					found = q;
+					found_end = len;
+					in_class = true;
+					if ((rc = class_line(&p, q, (slice){ t.p + 5,
+						t.n - 5 }, &name, &kind)) != TSL_OK)
+						return rc;
+				}
+			}
+		} else if (in_class && len - q > 19 &&
+			memcmp(src + q, "  def __", 8) == 0) {
+			if (memcmp(src + q + 8, "getstate__(", 11) == 0)
+				p.has_getstate = true;
+			if (memcmp(src + q + 8, "setstate__(", 11) == 0)
+				p.has_setstate = true;
 		}
-		q = le < len ? le + 1 : le;
+		nl = memchr(src + q, '\n', len - q);
+		if (!nl)
+			break;
+		q = (size_t)(nl - src) + 1;
 	}
 	if (found == SIZE_MAX)
 		return tsl__error(err, TSL_ENOTFOUND, record, TSL_NO_OFFSET,
