@@ -77,9 +77,22 @@ static tsl_arena_chunk *chunk_new(size_t cap, bool huge)
 	if (cap > SIZE_MAX - sizeof *c - HUGE_SIZE)
 		return NULL;
 	if (!huge || sizeof *c + cap < HUGE_MIN) {
-		c = calloc(1, sizeof *c + cap);
-		if (c)
-			c->cap = cap;
+		/* mapped, not calloc'd: calloc clears a heap chunk page by
+		 * page, while fresh anonymous pages are zero and cost a fault
+		 * only when first used - a small model uses a few KiB of its
+		 * 64 KiB chunk (page faults cost microseconds on VMs, tens of
+		 * them when the memory has just been handed back to the host) */
+		void *p;
+
+		len = (sizeof *c + cap + 4095) & ~(size_t)4095;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		c = p;
+		c->cap = len - sizeof *c;
+		c->map = p;
+		c->map_len = len;
 		return c;
 	}
 	aligned = huge_map(sizeof *c + cap, &len);
