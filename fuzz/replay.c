@@ -5,7 +5,8 @@
  * libFuzzer (built by gcc in `make check`, or with any sanitizer).
  *
  *   tests/test_fuzz_replay                  all targets, dirs under $TSL_SRCDIR
- *   tests/test_fuzz_replay TARGET PATH...   one target (zip, pickle, load) over
+ *   tests/test_fuzz_replay TARGET PATH...   one target (zip, pickle, load,
+ *                                      class_header) over
  *                                      files or folders
  *
  * A crash is a crash (abort, sanitizer report); a hang is caught by an
@@ -28,6 +29,7 @@
 int fuzz_zip_one_input(const uint8_t *data, size_t size);
 int fuzz_pickle_one_input(const uint8_t *data, size_t size);
 int fuzz_load_one_input(const uint8_t *data, size_t size);
+int fuzz_class_header_one_input(const uint8_t *data, size_t size);
 
 static const struct target {
 	const char *name;
@@ -36,6 +38,7 @@ static const struct target {
 	{ "zip", fuzz_zip_one_input },
 	{ "pickle", fuzz_pickle_one_input },
 	{ "load", fuzz_load_one_input },
+	{ "class_header", fuzz_class_header_one_input },
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

@@ -2,8 +2,8 @@
 # fuzz-run.sh SECONDS [TARGET...] - build the libFuzzer targets with clang
 # (ASan+UBSan) in a separate build folder and run each for SECONDS.
 #
-#   sh tests/fuzz-run.sh 1800                 # all three, one after another
-#   JOBS=3 sh tests/fuzz-run.sh 1800          # all three at once
+#   sh tests/fuzz-run.sh 1800                 # all four, one after another
+#   JOBS=4 sh tests/fuzz-run.sh 1800          # all four at once
 #   sh tests/fuzz-run.sh 600 fuzz_pickle      # one target ("pickle" works too)
 #
 # Environment:
@@ -44,7 +44,7 @@ for t in "${@:-}"; do
 	*) targets="$targets fuzz_$t" ;;
 	esac
 done
-[ -n "$targets" ] || targets="fuzz_zip fuzz_pickle fuzz_load"
+[ -n "$targets" ] || targets="fuzz_zip fuzz_pickle fuzz_load fuzz_class_header"
 
 mkdir -p "$build"
 # An in-tree configured source folder cannot also be configured out of tree,

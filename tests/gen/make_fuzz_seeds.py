@@ -9,6 +9,9 @@ are replayed by the conformance test anyway).
 fuzz/corpus/fuzz_pickle/: every *.pkl record of every fixture, behind a
 selector byte 0x00 (TorchScript dialect), plus a few Python pickles
 (protocols 2-5, a torch.save-like tensor) behind 0x01 (TSL_PICKLE_PYTHON).
+fuzz/corpus/fuzz_class_header/: every class of every code/*.py record of
+the fixtures of at most MAX_ARCHIVE bytes, as selector byte (0x00 full
+parse, 0x01 lazy) + qualified class name + newline + the file.
 Files are named by the SHA-1 of their content (as libFuzzer does); existing
 files are kept, so units added by fuzzing stay.
 """
@@ -97,11 +100,26 @@ def python_pickles():
     return out
 
 
+def class_seeds(record, text):
+    """Selector + qualified name + newline + file, for each class."""
+    rel = record.split("/code/", 1)[1][:-3]
+    module = rel.replace("/", ".")
+    out = []
+    for line in text.split(b"\n"):
+        if line.startswith(b"class "):
+            name = line[6:].split(b"(")[0].split(b":")[0].strip()
+            q = module.encode() + b"." + name
+            for sel in (b"\x00", b"\x01"):
+                out.append(sel + q + b"\n" + text)
+    return out
+
+
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else "."
     data = os.path.join(src, "tests", "data")
     corpus = os.path.join(src, "fuzz", "corpus")
-    n = {"fuzz_zip": 0, "fuzz_load": 0, "fuzz_pickle": 0}
+    n = {"fuzz_zip": 0, "fuzz_load": 0, "fuzz_pickle": 0,
+         "fuzz_class_header": 0}
     paths = glob.glob(os.path.join(data, "good-*.pt")) + \
         glob.glob(os.path.join(data, "good-*.ptl")) + \
         glob.glob(os.path.join(data, "legacy", "*.pt"))
@@ -120,6 +138,12 @@ def main():
                     put(os.path.join(corpus, "fuzz_pickle"),
                         b"\x00" + z.read(info))
                     n["fuzz_pickle"] += 1
+                elif (info.filename.endswith(".py") and "/code/" in
+                      info.filename and len(blob) <= MAX_ARCHIVE):
+                    for seed in class_seeds(info.filename, z.read(info)):
+                        put(os.path.join(corpus, "fuzz_class_header"),
+                            seed)
+                        n["fuzz_class_header"] += 1
     for p in python_pickles():
         put(os.path.join(corpus, "fuzz_pickle"), b"\x01" + p)
         n["fuzz_pickle"] += 1

@@ -1,0 +1,154 @@
+/*
+ * fuzz_class_header.c - libFuzzer target for the class-header parser
+ * (lib/module/class_header.c): the code/ files of an archive, untrusted.
+ *
+ * Input: one selector byte, the class name up to the first '\n' (at most
+ * 200 bytes), then the source.  Bit 0 of the selector: parse lazily (as a
+ * load does: methods left for later, then parsed in full as the first
+ * tsl_module_method* call does); clear: the full parse.  Bit 1: a small
+ * max_meta_bytes (the arena limit path).  Every parse also lists the file's
+ * top-level functions (tsl__code_functions).  A success is walked: every
+ * string is read, every count matches; a failure must carry a message.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "module/class_header.h"
+#include "fuzz_common.h"
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size);
+
+static volatile size_t sink;
+
+static void touch(const char *s)
+{
+	if (s)
+		sink += strlen(s);
+}
+
+static void walk_method(const tsl_class_method *m, const char *src,
+	size_t len)
+{
+	FUZZ_CHECK(m->name != NULL);
+	touch(m->name);
+	touch(m->return_type);
+	FUZZ_CHECK(m->src >= src && m->src + m->src_len <= src + len);
+	FUZZ_CHECK(m->nargs == 0 || m->args != NULL);
+	for (size_t i = 0; i < m->nargs; i++) {
+		FUZZ_CHECK(m->args[i].name != NULL);
+		touch(m->args[i].name);
+		touch(m->args[i].type);
+		touch(m->args[i].default_text);
+	}
+}
+
+static void walk(const tsl_class_info *ci, const char *src, size_t len)
+{
+	FUZZ_CHECK(ci->name != NULL);
+	touch(ci->name);
+	FUZZ_CHECK(ci->src >= src && ci->src + ci->src_len <= src + len);
+	FUZZ_CHECK(ci->nattrs == 0 || ci->attrs != NULL);
+	for (size_t i = 0; i < ci->nattrs; i++) {
+		FUZZ_CHECK(ci->attrs[i].name && ci->attrs[i].type);
+		touch(ci->attrs[i].name);
+		touch(ci->attrs[i].type);
+		touch(ci->attrs[i].default_text);
+	}
+	for (size_t i = 0; i < ci->nconsts; i++) {
+		touch(ci->consts[i].name);
+		touch(ci->consts[i].type);
+		touch(ci->consts[i].value_text);
+	}
+	for (size_t i = 0; i < ci->nparameters; i++)
+		touch(ci->parameters[i]);
+	for (size_t i = 0; i < ci->nbuffers; i++)
+		touch(ci->buffers[i]);
+	for (size_t i = 0; i < ci->nforward_hooks; i++)
+		touch(ci->forward_hooks[i]);
+	for (size_t i = 0; i < ci->nforward_pre_hooks; i++)
+		touch(ci->forward_pre_hooks[i]);
+	for (size_t i = 0; i < ci->nenum_members; i++) {
+		touch(ci->enum_members[i].name);
+		touch(ci->enum_members[i].value_text);
+	}
+	for (size_t i = 0; i < ci->nmethods; i++)
+		walk_method(&ci->methods[i], src, len);
+	if (ci->lazy_methods) {
+		FUZZ_CHECK(ci->nmethods == 0);
+		FUZZ_CHECK(ci->methods_offset <= len);
+	}
+}
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size)
+{
+	char name[201];
+	const char *src, *nl;
+	size_t nlen, len;
+	unsigned sel;
+	tsl_arena arena;
+	tsl_class_info *ci = NULL, *full = NULL;
+	tsl_class_method *fns = NULL;
+	size_t nfns = 0;
+	tsl_error err;
+	int rc;
+
+	if (size < 1)
+		return 0;
+	sel = data[0];
+	src = (const char *)data + 1;
+	len = size - 1;
+	nl = memchr(src, '\n', len < sizeof name ? len : sizeof name);
+	if (!nl)
+		return 0;
+	nlen = (size_t)(nl - src);
+	memcpy(name, src, nlen);
+	name[nlen] = '\0';
+	src = nl + 1;
+	len -= nlen + 1;
+
+	tsl__arena_init(&arena, (sel & 2) ? 4096 : 64u << 20);
+	memset(&err, 0, sizeof err);
+	if (sel & 1)
+		rc = tsl__class_header_parse_lazy(&ci, src, len, name, &arena,
+			"code/fuzz.py", 0, &err);
+	else
+		rc = tsl__class_header_parse(&ci, src, len, name, &arena,
+			"code/fuzz.py", 0, &err);
+	if (rc == TSL_OK) {
+		FUZZ_CHECK(ci != NULL);
+		walk(ci, src, len);
+		if (ci->lazy_methods) {
+			/* what a first tsl_module_method* call does */
+			memset(&err, 0, sizeof err);
+			rc = tsl__class_header_parse(&full, src, len, name,
+				&arena, "code/fuzz.py", 0, &err);
+			if (rc == TSL_OK) {
+				walk(full, src, len);
+				/* the slots do not change with the methods */
+				FUZZ_CHECK(full->nattrs == ci->nattrs);
+				FUZZ_CHECK(full->kind == ci->kind);
+				for (size_t i = 0; i < ci->nattrs; i++)
+					FUZZ_CHECK(!strcmp(full->attrs[i].name,
+						ci->attrs[i].name));
+			} else {
+				FUZZ_CHECK_FAIL(rc, err);
+			}
+		}
+	} else {
+		FUZZ_CHECK(ci == NULL);
+		FUZZ_CHECK_FAIL(rc, err);
+	}
+	memset(&err, 0, sizeof err);
+	rc = tsl__code_functions(&fns, &nfns, src, len, &arena,
+		"code/fuzz.py", 0, &err);
+	if (rc == TSL_OK) {
+		for (size_t i = 0; i < nfns; i++)
+			walk_method(&fns[i], src, len);
+	} else {
+		FUZZ_CHECK_FAIL(rc, err);
+	}
+	tsl__arena_free(&arena);
+	return 0;
+}
