@@ -1419,6 +1419,60 @@ static void test_arena_limit(void **state)
 	tsl__arena_free(&small);
 }
 
+/* Many members: their scratch arrays count against max_meta_bytes as they
+ * grow (they end up in the arena), so the parse stops with TSL_ELIMIT
+ * before its scratch memory grows past the limit; the same file parses
+ * under a limit that holds it. */
+static void test_members_limit(void **state)
+{
+	ctx *c = *state;
+	tsl_arena small;
+	tsl_class_info *ci;
+	size_t n = 100000, i, len = 0;
+	char *s = malloc(32 + n * 16);
+	const char *cs;
+
+	assert_non_null(s);
+	len += (size_t)sprintf(s, "class A(Module):\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)sprintf(s + len, "  a%zu : int\n", i);
+	cs = copy(c, s, len);
+	free(s);
+	for (int lazy = 0; lazy < 2; lazy++) {
+		tsl__arena_init(&small, 1u << 20);   /* 100,000 x 32 bytes: no */
+		assert_int_equal((lazy ? tsl__class_header_parse_lazy :
+			tsl__class_header_parse)(&ci, cs, len, "A", &small, RECORD,
+			BASE, &c->err), TSL_ELIMIT);
+		assert_int_equal(c->err.code, TSL_ELIMIT);
+		assert_non_null(strstr(c->err.message, "max_meta_bytes"));
+		tsl__arena_free(&small);
+		tsl__arena_init(&small, 64u << 20);
+		assert_int_equal((lazy ? tsl__class_header_parse_lazy :
+			tsl__class_header_parse)(&ci, cs, len, "A", &small, RECORD,
+			BASE, &c->err), TSL_OK);
+		assert_int_equal(ci->nattrs, n);
+		assert_string_equal(ci->attrs[n - 1].name, "a99999");
+		tsl__arena_free(&small);
+	}
+}
+
+/* The lazy parse sees "  def __getstate__(" even as the very last bytes of
+ * the file (it decides how the pickled state is read). */
+static void test_dunder_at_end(void **state)
+{
+	ctx *c = *state;
+	static const char src[] = "class M(Module):\n  a : int\n"
+		"  def forward(self):\n    pass\n  def __getstate__(";
+	tsl_class_info *ci;
+
+	assert_int_equal(tsl__class_header_parse_lazy(&ci, copy(c, src,
+		sizeof src - 1), sizeof src - 1, "M", &c->arena, RECORD, BASE,
+		&c->err), TSL_OK);
+	assert_true(ci->has_getstate);
+	assert_false(ci->has_setstate);
+	assert_int_equal(ci->nattrs, 1);
+}
+
 /* every prefix of every real input: no crash, no read past the end */
 static void test_all_prefixes(void **state)
 {
@@ -1556,6 +1610,8 @@ int main(void)
 		T(test_huge_lines),
 		T(test_many_members),
 		T(test_arena_limit),
+		T(test_members_limit),
+		T(test_dunder_at_end),
 		T(test_all_prefixes),
 		T(test_mutations),
 		T(test_kind_names),

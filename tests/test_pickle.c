@@ -950,6 +950,17 @@ static void test_huge_pages_and_hints(void **state)
 	}
 	assert_true(a.total < (uint64_t)4 << 20);
 	tsl__arena_free(&a);
+	/* near the limit a new chunk is cut to what the limit leaves: with a
+	 * 3 MiB first chunk, 3.5 MiB fit under a 5 MiB limit (doubling to
+	 * 6 MiB would not) */
+	tsl__arena_init(&a, (5u << 20) + 64);
+	tsl__arena_expect(&a, (uint64_t)3 << 20);
+	for (int i = 0; i < 3584; i++)
+		assert_non_null(tsl__arena_alloc(&a, 1024));
+	assert_true(a.total <= (5u << 20) + 64);
+	assert_null(tsl__arena_alloc(&a, 2u << 20));   /* truly over */
+	assert_true(a.over_limit);
+	tsl__arena_free(&a);
 	/* ...but not past a small limit: growing from 64 KiB still fits */
 	tsl__arena_init(&a, 200 * 1024);
 	tsl__arena_expect(&a, (uint64_t)1 << 20);

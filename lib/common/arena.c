@@ -111,8 +111,10 @@ void tsl__arena_expect(tsl_arena *a, uint64_t bytes)
 		return;
 	if (bytes > ARENA_MAX_CHUNK)
 		bytes = ARENA_MAX_CHUNK;
-	/* chunks count whole against the limit: a hint must not make a
-	 * small max_meta_bytes fail where growing from 64 KiB would not */
+	/* chunks count whole against the limit; past it a new chunk is cut
+	 * to what the limit leaves (tsl__arena_alloc), so a hint cannot make
+	 * a model fail that growing from 64 KiB would fit; a hint near the
+	 * limit is dropped all the same */
 	if (a->limit && bytes + sizeof(tsl_arena_chunk) + HUGE_SIZE > a->limit)
 		bytes = 0;
 	a->first = bytes > ARENA_MIN_CHUNK ? (size_t)bytes : 0;
@@ -138,6 +140,12 @@ void *tsl__arena_alloc(tsl_arena *a, size_t size)
 			cap = ARENA_MAX_CHUNK;
 		if (cap < need)
 			cap = need;
+		/* near the limit, a smaller chunk than the doubling (or the
+		 * first-chunk hint) asks for may still hold what is needed */
+		if (a->limit && a->total + sizeof *c < a->limit &&
+			cap > a->limit - a->total - sizeof *c &&
+			need <= a->limit - a->total - sizeof *c)
+			cap = (size_t)(a->limit - a->total - sizeof *c);
 		if (tsl__add_u64(a->total, (uint64_t)cap + sizeof *c, &total) ||
 			(a->limit && total > a->limit)) {
 			a->over_limit = true;

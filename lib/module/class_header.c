@@ -587,11 +587,22 @@ typedef struct grow {
 	size_t n, cap;
 } grow;
 
-/* A zeroed new last item of g (items of `size` bytes), or NULL. */
-static void *grow_add(grow *g, size_t size)
+/* A zeroed new last item of g (items of `size` bytes), or NULL.  The items
+ * end up in the arena, so they count against its limit already: a class of
+ * millions of members fails with TSL_ELIMIT before its scratch array grows
+ * past max_meta_bytes. */
+static void *grow_add(parser *p, grow *g, size_t size)
 {
 	void *item;
+	uint64_t need;
 
+	if (p->arena->limit &&
+		(tsl__mul_u64((uint64_t)g->n + 1, size, &need) ||
+		 tsl__add_u64(need, p->arena->total, &need) ||
+		 need > p->arena->limit)) {
+		p->arena->over_limit = true;
+		return NULL;
+	}
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 16;
 		void *v;
@@ -675,7 +686,7 @@ static int parse_list(parser *p, slice v, const char ***out, size_t *count)
 			rc = perr(p, pos_of(p, item.p), "NUL byte in a name");
 			break;
 		}
-		if (!(slot = grow_add(&g, sizeof *slot)) ||
+		if (!(slot = grow_add(p, &g, sizeof *slot)) ||
 			!(*slot = dup(p, item))) {
 			rc = nomem(p, pos_of(p, item.p));
 			break;
@@ -986,7 +997,7 @@ static int walk_members(parser *p, size_t body, size_t end,
 		}
 		if (m == M_DEF) {
 			size_t de = def_extent(p, q, 2, end);
-			tsl_class_method *mt = grow_add(&k->methods, sizeof *mt);
+			tsl_class_method *mt = grow_add(p, &k->methods, sizeof *mt);
 
 			if (!mt)
 				return nomem(p, q);
@@ -1005,7 +1016,7 @@ static int walk_members(parser *p, size_t body, size_t end,
 		switch (m) {
 		case M_ATTR:
 		case M_ANNOT: {
-			tsl_class_attr *at = grow_add(&k->attrs, sizeof *at);
+			tsl_class_attr *at = grow_add(p, &k->attrs, sizeof *at);
 
 			if (!at)
 				return nomem(p, q);
@@ -1026,7 +1037,7 @@ static int walk_members(parser *p, size_t body, size_t end,
 			 * leaves them to the full parse of the class */
 			if (p->lazy)
 				break;
-			if (!(cs = grow_add(&k->consts, sizeof *cs)))
+			if (!(cs = grow_add(p, &k->consts, sizeof *cs)))
 				return nomem(p, q);
 			rc = parse_attr_line(p, t, true, NULL, cs);
 			if (rc != TSL_OK)
@@ -1034,7 +1045,7 @@ static int walk_members(parser *p, size_t body, size_t end,
 			break;
 		}
 		case M_ENUM: {
-			tsl_class_enum_member *e = grow_add(&k->enums, sizeof *e);
+			tsl_class_enum_member *e = grow_add(p, &k->enums, sizeof *e);
 
 			if (!e)
 				return nomem(p, q);
@@ -1280,7 +1291,7 @@ static int header_parse(tsl_class_info **out, const char *src,
 						return rc;
 				}
 			}
-		} else if (in_class && len - q > 19 &&
+		} else if (in_class && len - q >= 19 &&
 			memcmp(src + q, "  def __", 8) == 0) {
 			if (memcmp(src + q + 8, "getstate__(", 11) == 0)
 				p.has_getstate = true;

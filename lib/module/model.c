@@ -928,8 +928,13 @@ static int load_checkpoint(struct tsl_model *m, const tsl_options *opts,
  */
 static void expect_meta(struct tsl_model *m)
 {
-	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, "data.pkl", 8);
-	uint64_t want = (uint64_t)m->ar->zip->n * 192;
+	const tsl_zip_entry *e;
+	uint64_t want;
+
+	if (!m->ar->zip)
+		return;
+	e = tsl__zip_find(m->ar->zip, "data.pkl", 8);
+	want = (uint64_t)m->ar->zip->n * 192;
 
 	if (e && e->usize < ((uint64_t)1 << 40))
 		want += e->usize * 5;
@@ -971,6 +976,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	m->ar = ar;
 	tsl__arena_init(&m->arena, m->limits.max_meta_bytes);
 	m->arena.huge = m->limits.huge_pages;
+	expect_meta(m);   /* before the first arena allocation */
 	if (opts && opts->map_location && opts->map_location[0]) {
 		char norm[64];
 
@@ -1007,7 +1013,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 				"restore shapes as no traced inputs were stored");
 		return TSL_OK;
 	}
-	expect_meta(m);
 	/* the class headers of code/ will be needed: inflate them in one
 	 * pass rather than one libarchive reader per record */
 	tsl__zip_predecode(m->ar->zip, "code/", ".py");
