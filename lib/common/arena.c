@@ -18,8 +18,7 @@
 struct tsl_arena_chunk {
 	tsl_arena_chunk *next;
 	size_t cap;
-	size_t map_len;       /* 0: calloc'd; else mmap'd (munmap map_len) */
-	void *map;
+	size_t map_len;       /* the chunk is a mapping of map_len bytes */
 	_Alignas(16) unsigned char data[];
 };
 
@@ -67,40 +66,40 @@ static void *huge_map(size_t bytes, size_t *len)
 	return aligned;
 }
 
-/* A zeroed chunk able to hold cap bytes of data. */
+/* `bytes` of zeroed anonymous memory (*len: the mapping's length); in huge
+ * pages (huge_map) when asked and big enough, else in small pages, rounded
+ * to 4 KiB.  Fresh anonymous pages are zero and cost a fault only when
+ * first used, unlike calloc, which clears a heap block page by page.  NULL
+ * on failure; munmap(result, *len) frees it. */
+static void *zero_map(size_t bytes, bool huge, size_t *len)
+{
+	void *p;
+
+	if (huge && bytes >= HUGE_MIN)
+		return huge_map(bytes, len);
+	if (bytes > SIZE_MAX - 4095)
+		return NULL;
+	*len = (bytes + 4095) & ~(size_t)4095;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* A zeroed chunk able to hold cap bytes of data: mapped, so that a small
+ * model touches only the pages of its 64 KiB chunk it uses (page faults
+ * cost microseconds on VMs, tens of them when the memory has just been
+ * handed back to the host). */
 static tsl_arena_chunk *chunk_new(size_t cap, bool huge)
 {
 	tsl_arena_chunk *c;
 	size_t len;
-	void *aligned;
 
 	if (cap > SIZE_MAX - sizeof *c - HUGE_SIZE)
 		return NULL;
-	if (!huge || sizeof *c + cap < HUGE_MIN) {
-		/* mapped, not calloc'd: calloc clears a heap chunk page by
-		 * page, while fresh anonymous pages are zero and cost a fault
-		 * only when first used - a small model uses a few KiB of its
-		 * 64 KiB chunk (page faults cost microseconds on VMs, tens of
-		 * them when the memory has just been handed back to the host) */
-		void *p;
-
-		len = (sizeof *c + cap + 4095) & ~(size_t)4095;
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			return NULL;
-		c = p;
-		c->cap = len - sizeof *c;
-		c->map = p;
-		c->map_len = len;
-		return c;
-	}
-	aligned = huge_map(sizeof *c + cap, &len);
-	if (!aligned)
+	c = zero_map(sizeof *c + cap, huge, &len);
+	if (!c)
 		return NULL;
-	c = (tsl_arena_chunk *)aligned;
 	c->cap = len - sizeof *c;
-	c->map = aligned;
 	c->map_len = len;
 	return c;
 }
@@ -195,10 +194,7 @@ void tsl__arena_free(tsl_arena *a)
 
 	while (c) {
 		next = c->next;
-		if (c->map_len)
-			munmap(c->map, c->map_len);
-		else
-			free(c);
+		munmap(c, c->map_len);
 		c = next;
 	}
 	a->head = NULL;

@@ -778,9 +778,12 @@ static bool global_char_ok(char c)
 		(c >= '0' && c <= '9') || c == '_' || c == '.';
 }
 
+/* s[0..n) equals the literal; the first byte is compared before the
+ * length, so a scan of the tables below rejects most entries at once */
 static bool eq(const char *s, size_t n, const char *lit)
 {
-	return strlen(lit) == n && memcmp(s, lit, n) == 0;
+	return n && s[0] == lit[0] && strlen(lit) == n &&
+		memcmp(s, lit, n) == 0;
 }
 
 static int global(struct vm *m, const char *mod, size_t mlen,
@@ -807,13 +810,8 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 			return fail(m, TSL_EFORMAT, "GLOBAL name has the byte "
 				"0x%02x", (unsigned char)name[i]);
 
-	/* TorchScript classes (most GLOBALs of a traced model) are in no
-	 * table: skip the scans */
-	if (mlen >= 9 && !memcmp(mod, "__torch__", 9) &&
-		(mlen == 9 || mod[9] == '.'))
-		action = TSL__G_CLASS;
-	for (size_t i = 0; !action &&
-		i < sizeof global_table / sizeof *global_table; i++) {
+	for (size_t i = 0; i < sizeof global_table / sizeof *global_table;
+		i++) {
 		if (eq(mod, mlen, global_table[i].module) &&
 			eq(name, nlen, global_table[i].name) &&
 			(m->python || !(global_table[i].flags & PY))) {
@@ -825,8 +823,6 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 		action = g->action;
 		ival = g->ival;
 		is_int = g->flags & INT;
-	} else if (action) {
-		;   /* a __torch__ class */
 	} else if (eq(mod, mlen, "torch") && nlen > 7 &&
 		!memcmp(name + nlen - 7, "Storage", 7)) {
 		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
