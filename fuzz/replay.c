@@ -6,7 +6,7 @@
  *
  *   tests/test_fuzz_replay                  all targets, dirs under $TSL_SRCDIR
  *   tests/test_fuzz_replay TARGET PATH...   one target (zip, pickle, load,
- *                                      class_header) over
+ *                                      class_header, inflate) over
  *                                      files or folders
  *
  * A crash is a crash (abort, sanitizer report); a hang is caught by an
@@ -30,6 +30,7 @@ int fuzz_zip_one_input(const uint8_t *data, size_t size);
 int fuzz_pickle_one_input(const uint8_t *data, size_t size);
 int fuzz_load_one_input(const uint8_t *data, size_t size);
 int fuzz_class_header_one_input(const uint8_t *data, size_t size);
+int fuzz_inflate_one_input(const uint8_t *data, size_t size);
 
 static const struct target {
 	const char *name;
@@ -39,6 +40,7 @@ static const struct target {
 	{ "pickle", fuzz_pickle_one_input },
 	{ "load", fuzz_load_one_input },
 	{ "class_header", fuzz_class_header_one_input },
+	{ "inflate", fuzz_inflate_one_input },
 };
 #define NTARGETS (sizeof targets / sizeof targets[0])
 

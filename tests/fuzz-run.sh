@@ -2,7 +2,7 @@
 # fuzz-run.sh SECONDS [TARGET...] - build the libFuzzer targets with clang
 # (ASan+UBSan) in a separate build folder and run each for SECONDS.
 #
-#   sh tests/fuzz-run.sh 1800                 # all four, one after another
+#   sh tests/fuzz-run.sh 1800                 # all five, one after another
 #   JOBS=4 sh tests/fuzz-run.sh 1800          # all four at once
 #   sh tests/fuzz-run.sh 600 fuzz_pickle      # one target ("pickle" works too)
 #
@@ -44,7 +44,7 @@ for t in "${@:-}"; do
 	*) targets="$targets fuzz_$t" ;;
 	esac
 done
-[ -n "$targets" ] || targets="fuzz_zip fuzz_pickle fuzz_load fuzz_class_header"
+[ -n "$targets" ] || targets="fuzz_zip fuzz_pickle fuzz_load fuzz_class_header fuzz_inflate"
 
 mkdir -p "$build"
 # An in-tree configured source folder cannot also be configured out of tree,

@@ -20,7 +20,12 @@
 #include <sys/mman.h>
 #include <sys/vfs.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "testutil.h"
+#include "zip/inflate.h"
+#include "zip/zip.h"
 
 #define SIG_LOCAL 0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -2075,7 +2080,14 @@ static void test_deflate_size_mismatch(void **state)
 					tsl_status_name(want),
 					tsl_status_name(err.code), err.message);
 			assert_string_equal(err.record, "m/code/a.py");
-			assert_int_equal(err.offset, z.recs[idx].data_off);
+			/* the offset is the compressed byte where decoding
+			 * stopped: inside the record's data */
+			assert_true(err.offset >= z.recs[idx].data_off);
+			assert_true(err.offset <= z.recs[idx].data_off +
+				z.recs[idx].csize);
+			if (c != 4)   /* deflate: our decoder says why */
+				assert_non_null(strstr(err.message,
+					"deflated record"));
 		}
 		tsl_archive_free(ar);
 		free(copy);
@@ -2785,6 +2797,330 @@ skip:
 	zb_free(&z);
 }
 
+/* ------------------------------------------------------------------------ */
+/* the inflater (lib/zip/inflate.c) against libarchive's gzip filter (zlib)  */
+/* ------------------------------------------------------------------------ */
+
+struct ref_feed {
+	const uint8_t *part[3];
+	size_t len[3];
+	int i;
+};
+
+static la_ssize_t ref_read(struct archive *a, void *payload,
+	const void **buf)
+{
+	struct ref_feed *f = payload;
+
+	(void)a;
+	while (f->i < 3 && f->len[f->i] == 0)
+		f->i++;
+	if (f->i == 3)
+		return 0;
+	*buf = f->part[f->i];
+	return (la_ssize_t)f->len[f->i++];
+}
+
+/* The reference decoder: the raw stream as a gzip member (libarchive does
+ * not check the trailer).  0 and the whole output (malloc'd, *n bytes), or
+ * -1 and what came out before the error, or -2 when nothing came out
+ * (libarchive's raw format cannot tell an empty stream from a broken one:
+ * both are "Unrecognized archive format"). */
+static int ref_inflate(const uint8_t *in, size_t n, uint8_t **out,
+	size_t *outlen)
+{
+	static const uint8_t gz[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	static const uint8_t trailer[8];
+	struct ref_feed f = { { gz, in, trailer }, { sizeof gz, n,
+		sizeof trailer }, 0 };
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	size_t cap = 1 << 16, got = 0;
+	int rc = 0;
+
+	assert_non_null(a);
+	*out = malloc(cap);
+	assert_non_null(*out);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open(a, &f, NULL, ref_read, NULL) != ARCHIVE_OK ||
+		archive_read_next_header(a, &ae) != ARCHIVE_OK) {
+		rc = archive_error_string(a) && strcmp(archive_error_string(a),
+			"Unrecognized archive format") == 0 ? -2 : -1;
+		goto done;
+	}
+	for (;;) {
+		la_ssize_t k;
+
+		if (got == cap) {
+			cap *= 2;
+			*out = realloc(*out, cap);
+			assert_non_null(*out);
+		}
+		k = archive_read_data(a, *out + got, cap - got);
+		if (k < 0) {
+			rc = -1;
+			break;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+done:
+	archive_read_free(a);
+	*outlen = got;
+	return rc;
+}
+
+/* Ours must agree with the reference: same bytes when it decodes, a
+ * refusal (with a reason and a position inside the input) when it does
+ * not, and a refusal when the declared size is off by one. */
+static void inflate_agrees(const uint8_t *in, size_t n, const char *what)
+{
+	uint8_t *ref = NULL, *mine;
+	size_t rlen = 0;
+	int r = ref_inflate(in, n, &ref, &rlen);
+	tsl_inflate_error ie;
+
+	mine = malloc(rlen + 2);
+	assert_non_null(mine);
+	memset(&ie, 0, sizeof ie);
+	if (r == -2) {
+		/* no output, or refused before any: either way not a byte */
+		assert_int_equal(tsl__inflate(in, n, mine, 1, &ie),
+			TSL_EFORMAT);
+	} else if (r == 0) {
+		if (tsl__inflate(in, n, mine, rlen, &ie) != TSL_OK)
+			fail_msg("%s: reference decodes %zu bytes, we refuse: "
+				"%s at %zu", what, rlen, ie.why, ie.at);
+		if (rlen)
+			assert_memory_equal(mine, ref, rlen);
+		assert_int_equal(tsl__inflate(in, n, mine, rlen + 1, &ie),
+			TSL_EFORMAT);
+		assert_string_equal(ie.why,
+			"decodes to fewer bytes than declared");
+		if (rlen) {
+			assert_int_equal(tsl__inflate(in, n, mine, rlen - 1,
+				&ie), TSL_EFORMAT);
+			assert_string_equal(ie.why,
+				"decodes to more bytes than declared");
+		}
+	} else {
+		/* refused whatever the declared size */
+		if (tsl__inflate(in, n, mine, rlen, &ie) == TSL_OK)
+			fail_msg("%s: the reference refuses after %zu bytes, "
+				"we accept", what, rlen);
+		assert_non_null(ie.why);
+		assert_true(ie.at <= n);
+	}
+	free(mine);
+	free(ref);
+}
+
+/* tests/data/deflate-streams.bin (tests/gen/gen_deflate_streams.py) */
+static uint8_t **load_streams(size_t *count, size_t **clen, size_t **ulen,
+	uint8_t **blob)
+{
+	size_t size, pos = 4, n;
+	uint8_t **v;
+
+	*blob = load("deflate-streams.bin", &size);
+	assert_true(size >= 4);
+	n = tsl__le32(*blob);
+	v = calloc(n, sizeof *v);
+	*clen = calloc(n, sizeof **clen);
+	*ulen = calloc(n, sizeof **ulen);
+	assert_true(v && *clen && *ulen);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(size - pos >= 8);
+		(*clen)[i] = tsl__le32(*blob + pos);
+		(*ulen)[i] = tsl__le32(*blob + pos + 4);
+		pos += 8;
+		assert_true(size - pos >= (*clen)[i]);
+		v[i] = *blob + pos;
+		pos += (*clen)[i];
+	}
+	*count = n;
+	return v;
+}
+
+static void test_inflate_streams(void **state)
+{
+	size_t n, *clen, *ulen;
+	uint8_t *blob, **v = load_streams(&n, &clen, &ulen, &blob);
+	size_t longest = 0;
+
+	(void)state;
+	assert_true(n >= 15);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *ref = NULL;
+		size_t rlen;
+		char what[32];
+
+		assert_int_equal(ref_inflate(v[i], clen[i], &ref, &rlen),
+			ulen[i] ? 0 : -2);
+		assert_int_equal(rlen, ulen[i]);
+		free(ref);
+		if (!ulen[i]) {   /* the reference cannot say: we do */
+			tsl_inflate_error ie;
+			uint8_t one;
+
+			assert_int_equal(tsl__inflate(v[i], clen[i], &one, 0,
+				&ie), TSL_OK);
+		}
+		snprintf(what, sizeof what, "stream %zu", i);
+		inflate_agrees(v[i], clen[i], what);
+		if (ulen[i] > longest)
+			longest = ulen[i];
+		/* cut short: refused, and never read past the end */
+		for (size_t cut = 1; cut <= 3 && cut <= clen[i]; cut++) {
+			uint8_t *in = dup_exact(v[i], clen[i] - cut);
+			uint8_t *out = malloc(ulen[i] + 1);
+			tsl_inflate_error ie;
+
+			assert_non_null(out);
+			if (tsl__inflate(in, clen[i] - cut, out, ulen[i], &ie) ==
+				TSL_OK) {
+				/* only a stream whose last byte(s) are
+				 * padding may lose them: the reference
+				 * must agree */
+				inflate_agrees(in, clen[i] - cut, what);
+			} else {
+				assert_true(ie.at <= clen[i] - cut);
+			}
+			free(in);
+			free(out);
+		}
+	}
+	assert_true(longest >= 30000);
+	free(v);
+	free(clen);
+	free(ulen);
+	free(blob);
+}
+
+/* Every deflated record of the fixtures (what PyTorch's writer makes). */
+static void test_inflate_fixture_records(void **state)
+{
+	static const char *const names[] = { "good-resnet-script.pt",
+		"good-resnet-trace.pt", "good-gru.pt", "good-gelu.pt",
+		"good-class-objects.pt", "good-hooks.pt" };
+	size_t records = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
+		tsl_options opts = TSL_OPTIONS_INIT;
+		tsl_limits lim;
+		tsl_error err;
+		tsl_zip *z = NULL;
+		size_t size;
+		uint8_t *b = load(names[f], &size);
+
+		assert_int_equal(tsl__limits_from_options(&lim, &opts, &err),
+			TSL_OK);
+		assert_int_equal(tsl__zip_open(&z, b, size, &lim, NULL, &err),
+			TSL_OK);
+		for (size_t i = 0; i < z->n; i++) {
+			tsl_zip_entry *e = &z->entries[i];
+			uint64_t off;
+
+			if (e->method != 8)
+				continue;
+			assert_int_equal(tsl__zip_data_offset(z, e, &off, &err),
+				TSL_OK);
+			inflate_agrees(b + off, (size_t)e->csize, e->name);
+			records++;
+		}
+		tsl__zip_free(z);
+		free(b);
+	}
+	assert_true(records >= 100);
+}
+
+/* Damaged streams: ours refuses exactly what zlib refuses. */
+static void test_inflate_mutations(void **state)
+{
+	size_t n, *clen, *ulen;
+	uint8_t *blob, **v = load_streams(&n, &clen, &ulen, &blob);
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	size_t refused = 0, tried = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		if (clen[i] < 2 || clen[i] > 12000)
+			continue;   /* the small ones: quick, and every kind */
+		for (int k = 0; k < 150; k++) {
+			uint8_t *in = dup_exact(v[i], clen[i]);
+			size_t len = clen[i];
+			char what[48];
+			tsl_inflate_error ie;
+			uint8_t *out;
+
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			/* mostly in the first bytes: block headers and code
+			 * lengths, where the decoder's checks are */
+			size_t at = (size_t)(seed >> 33) %
+				(k % 2 ? len : (len < 64 ? len : 64));
+			in[at] ^= (uint8_t)(1u << ((seed >> 20) & 7));
+			if (k % 5 == 4)
+				len = at + 1;   /* and cut there */
+			snprintf(what, sizeof what, "stream %zu mutation %d",
+				i, k);
+			inflate_agrees(in, len, what);
+			out = malloc(ulen[i] + 1);
+			assert_non_null(out);
+			if (tsl__inflate(in, len, out, ulen[i], &ie) != TSL_OK)
+				refused++;
+			tried++;
+			free(out);
+			free(in);
+		}
+	}
+	/* the mutations reach the error paths */
+	assert_true(refused > tried / 4);
+	free(v);
+	free(clen);
+	free(ulen);
+	free(blob);
+}
+
+/* Hand-made streams for the refusals mutations rarely hit. */
+static void test_inflate_refusals(void **state)
+{
+	static const struct {
+		const char *why;
+		uint8_t in[8];
+		size_t n, out;
+	} cases[] = {
+		{ "invalid block type", { 0x07 }, 1, 1 },
+		/* stored, LEN 1, NLEN not its complement */
+		{ "stored block length and its complement disagree",
+			{ 0x01, 0x01, 0x00, 0x00, 0x00, 'x' }, 6, 1 },
+		{ "truncated stream", { 0x01, 0x05, 0x00, 0xfa, 0xff, 'x' },
+			6, 5 },
+		/* fixed block: literal 'a', then length 3 at distance 2
+		 * with one byte written */
+		{ "distance too far back", { 0x4b, 0x04, 0x42, 0x00 }, 4, 4 },
+		/* dynamic block: HLIT 287 */
+		{ "too many length or distance symbols", { 0xf5, 0x00, 0x00 },
+			3, 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint8_t out[16];
+		tsl_inflate_error ie;
+
+		memset(&ie, 0, sizeof ie);
+		if (tsl__inflate(cases[i].in, cases[i].n, out, cases[i].out,
+			&ie) != TSL_EFORMAT)
+			fail_msg("case %zu accepted", i);
+		assert_string_equal(ie.why, cases[i].why);
+		assert_true(ie.at <= cases[i].n);
+		inflate_agrees(cases[i].in, cases[i].n, cases[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2810,6 +3146,10 @@ int main(void)
 		cmocka_unit_test(test_zip64_locator),
 		cmocka_unit_test(test_deflate_huge_declared),
 		cmocka_unit_test(test_deflate_size_mismatch),
+		cmocka_unit_test(test_inflate_streams),
+		cmocka_unit_test(test_inflate_fixture_records),
+		cmocka_unit_test(test_inflate_mutations),
+		cmocka_unit_test(test_inflate_refusals),
 		cmocka_unit_test(test_duplicate_names),
 		cmocka_unit_test(test_local_header_broken),
 		cmocka_unit_test(test_first_entry_no_slash),

@@ -1013,9 +1013,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 				"restore shapes as no traced inputs were stored");
 		return TSL_OK;
 	}
-	/* the class headers of code/ will be needed: inflate them in one
-	 * pass rather than one libarchive reader per record */
-	tsl__zip_predecode(m->ar->zip, "code/", ".py");
 	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, 0,
 		err);
 	if (rc)

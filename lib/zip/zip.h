@@ -5,7 +5,8 @@
  * record) and the central directory only; no record's data pages are read
  * while indexing.  A record's data offset is resolved from its local header
  * on first use and cached.  Stored records are zero-copy slices; compressed
- * ones are decoded through libarchive (zip_decode.c).
+ * ones are decoded on first use (zip_decode.c: deflate by inflate.c,
+ * other methods through libarchive).
  * Depends on common only.
  */
 #ifndef TSL_ZIP_H
@@ -82,21 +83,11 @@ TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e,
 TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, tsl_error *err);
 
-/* zip_decode.c: decode a compressed record through libarchive into a new
- * malloc'd buffer of exactly e->usize bytes. */
+/* zip_decode.c: decode a compressed record (deflate: inflate.c; other
+ * methods: libarchive) into a new buffer of exactly e->usize bytes (plus a
+ * NUL), freed with tsl__big_free. */
 TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t data_off, uint8_t **out, tsl_error *err);
-
-/* Decode n deflated records in one libarchive pass (see zip_decode.c). */
-TSL_INTERNAL int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
-	const uint64_t *off, size_t n, uint8_t **out, tsl_error *err);
-
-/* Decode and cache, in one pass, every deflated record whose name starts
- * with `dir` and ends with `suffix` and that is not decoded yet (within the
- * limits).  Best effort: records it cannot do are left to tsl__zip_read,
- * which reports their errors.  Thread-safe. */
-TSL_INTERNAL void tsl__zip_predecode(tsl_zip *z, const char *dir,
-	const char *suffix);
 
 /* CRC-32 (zip polynomial). */
 TSL_INTERNAL uint32_t tsl__crc32(uint32_t crc, const uint8_t *p, size_t n);

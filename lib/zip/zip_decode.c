@@ -1,13 +1,17 @@
 /*
- * zip_decode.c - decode one compressed record through libarchive.
+ * zip_decode.c - decode one compressed record.
  *
- * libarchive's streaming zip reader is fed a synthesized local header (true
- * sizes, no data descriptor) followed by the record's compressed bytes taken
- * straight from the mapping, so any method libarchive supports (deflate,
- * bzip2, lzma, xz, zstd...) works and nothing is copied on the way in.  The
- * output is exactly the declared size: a stream that decodes to fewer or
- * more bytes is an error, so a declared size cannot be used to make us
- * allocate more than the limit nor a stream to write past it.
+ * Deflate, what PyTorch writes (code/ and debug records), is decoded by
+ * our own inflate.c straight into the output buffer: per record that costs
+ * a fraction of setting up libarchive's reader (inflate.h says why).
+ * Every other method goes through libarchive's streaming zip reader, fed a
+ * synthesized local header (true sizes, no data descriptor) followed by the
+ * record's compressed bytes taken straight from the mapping, so any method
+ * libarchive supports (bzip2, lzma, xz, zstd...) works and nothing is
+ * copied on the way in.  The output is exactly the declared size: a stream
+ * that decodes to fewer or more bytes is an error, so a declared size
+ * cannot be used to make us allocate more than the limit nor a stream to
+ * write past it.
  */
 #include "config.h"
 
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inflate.h"
 #include "zip.h"
 
 struct feed {
@@ -95,48 +100,6 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 	return TSL_OK;
 }
 
-/*
- * Deflate (PyTorch's code/ records): the raw stream is wrapped as a gzip
- * member (10-byte header, the mapped bytes, an 8-byte trailer) and read
- * with libarchive's gzip filter and raw format.  That costs far less than
- * its zip reader per record (no 256 KiB buffers, no mktime() stat of
- * /etc/localtime for the entry time), and the filter, like PyTorch, does
- * not verify the CRC (TSL_OPEN_VERIFY_CRC does, afterwards).
- */
-static int decode_deflate(const tsl_zip *z, const tsl_zip_entry *e,
-	uint64_t data_off, uint8_t *buf, tsl_error *err)
-{
-	static const uint8_t gz[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
-	struct feed f;
-	struct archive *a;
-	struct archive_entry *ae;
-	int rc;
-
-	memset(&f, 0, sizeof f);
-	memcpy(f.hdr, gz, sizeof gz);
-	f.hdr_len = sizeof gz;
-	f.data = z->base + data_off;
-	f.left = e->csize;
-	put32(f.trailer, e->crc32);
-	put32(f.trailer + 4, (uint32_t)e->usize);
-	f.trailer_len = 8;
-	a = archive_read_new();
-	if (!a)
-		return tsl__error(err, TSL_ENOMEM, e->name, data_off,
-			"out of memory (libarchive)");
-	archive_read_support_filter_gzip(a);
-	archive_read_support_format_raw(a);
-	if (archive_read_open(a, &f, NULL, feed_read, NULL) != ARCHIVE_OK ||
-		archive_read_next_header(a, &ae) != ARCHIVE_OK)
-		rc = tsl__error(err, TSL_EFORMAT, e->name, data_off,
-			"cannot decode deflated record: %s",
-			archive_error_string(a) ? archive_error_string(a) : "?");
-	else
-		rc = drain(a, e, data_off, buf, (size_t)e->usize, err);
-	archive_read_free(a);
-	return rc;
-}
-
 int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t data_off, uint8_t **out, tsl_error *err)
 {
@@ -163,7 +126,15 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		return TSL_OK;
 	}
 	if (e->method == 8) {
-		rc = decode_deflate(z, e, data_off, buf, err);
+		tsl_inflate_error ie;
+
+		rc = tsl__inflate(z->base + data_off, (size_t)e->csize, buf,
+			want, &ie);
+		if (rc)
+			rc = tsl__error(err, TSL_EFORMAT, e->name,
+				data_off + ie.at, "deflated record: %s (compressed "
+				"byte %zu of %llu)", ie.why, ie.at,
+				(unsigned long long)e->csize);
 		goto out;
 	}
 	/* any other method libarchive knows: its zip reader, fed a local
@@ -205,129 +176,5 @@ out:
 		return rc;
 	}
 	*out = buf;
-	return TSL_OK;
-}
-
-/* ---- many deflated records in one pass -------------------------------- */
-
-struct multi {
-	tsl_zip_entry **v;
-	const uint64_t *off;
-	size_t n, i;
-	int stage;              /* 0 header, 1 data, 2 trailer */
-	const uint8_t *base;
-	uint64_t left;
-	uint8_t trailer[8];
-};
-
-static la_ssize_t multi_read(struct archive *a, void *payload,
-	const void **buf)
-{
-	static const uint8_t gz[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
-	struct multi *f = payload;
-
-	(void)a;
-	while (f->i < f->n) {
-		tsl_zip_entry *e = f->v[f->i];
-
-		switch (f->stage) {
-		case 0:
-			f->stage = 1;
-			f->left = e->csize;
-			*buf = gz;
-			return (la_ssize_t)sizeof gz;
-		case 1:
-			if (f->left) {
-				size_t k = f->left > ((size_t)1 << 30) ?
-					((size_t)1 << 30) : (size_t)f->left;
-
-				*buf = f->base + f->off[f->i] + (e->csize - f->left);
-				f->left -= k;
-				return (la_ssize_t)k;
-			}
-			f->stage = 2;
-			put32(f->trailer, e->crc32);
-			put32(f->trailer + 4, (uint32_t)e->usize);
-			*buf = f->trailer;
-			return (la_ssize_t)sizeof f->trailer;
-		default:
-			f->stage = 0;
-			f->i++;
-			break;
-		}
-	}
-	return 0;
-}
-
-/*
- * Decode n deflated records (data offsets resolved) through one libarchive
- * reader: their streams are presented as consecutive gzip members, so the
- * reader, its buffers and its inflate state are set up once instead of once
- * per record (a traced resnet50 has 151 code records).  out[i] receives a
- * malloc'd buffer of v[i]->usize bytes.  Any error or size mismatch fails
- * the whole batch (TSL_EFORMAT, nothing returned): the caller then decodes
- * record by record, which names the record at fault.
- */
-int tsl__zip_decode_many(const tsl_zip *z, tsl_zip_entry **v,
-	const uint64_t *off, size_t n, uint8_t **out, tsl_error *err)
-{
-	struct multi f;
-	struct archive *a;
-	struct archive_entry *ae;
-	size_t i;
-	int rc = TSL_OK;
-	char extra;
-
-	memset(out, 0, n * sizeof *out);
-	memset(&f, 0, sizeof f);
-	f.v = v;
-	f.off = off;
-	f.n = n;
-	f.base = z->base;
-	a = archive_read_new();
-	if (!a)
-		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-			"out of memory (libarchive)");
-	archive_read_support_filter_gzip(a);
-	archive_read_support_format_raw(a);
-	if (archive_read_open(a, &f, NULL, multi_read, NULL) != ARCHIVE_OK ||
-		archive_read_next_header(a, &ae) != ARCHIVE_OK) {
-		rc = TSL_EFORMAT;
-		goto out;
-	}
-	for (i = 0; i < n && !rc; i++) {
-		size_t want = (size_t)v[i]->usize, got = 0;
-
-		out[i] = want < SIZE_MAX ? tsl__big_alloc(want + 1, z->huge) :
-			NULL;
-		if (!out[i]) {
-			rc = TSL_ENOMEM;
-			break;
-		}
-		out[i][want] = '\0';
-		while (got < want) {
-			la_ssize_t k = archive_read_data(a, out[i] + got,
-				want - got);
-
-			if (k <= 0) {
-				rc = TSL_EFORMAT;
-				break;
-			}
-			got += (size_t)k;
-		}
-	}
-	/* the streams must end exactly where the declared sizes say */
-	if (!rc && archive_read_data(a, &extra, 1) != 0)
-		rc = TSL_EFORMAT;
-out:
-	archive_read_free(a);
-	if (rc) {
-		for (i = 0; i < n; i++) {
-			tsl__big_free(out[i]);
-			out[i] = NULL;
-		}
-		return tsl__error(err, rc, NULL, TSL_NO_OFFSET,
-			"batch decode of %zu records failed", n);
-	}
 	return TSL_OK;
 }

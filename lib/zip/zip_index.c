@@ -389,7 +389,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 			"out of memory for %zu records", z->n);
 		goto fail;
 	}
-	z->table = (uint32_t *)((char *)z->entries + ent_bytes);
+	z->table = (uint32_t *)(void *)((char *)z->entries + ent_bytes);
 	z->mask = cap - 1;
 	z->names = (char *)z->table + tab_bytes;
 
@@ -668,64 +668,4 @@ uint32_t tsl__crc32(uint32_t crc, const uint8_t *p, size_t n)
 	for (i = 0; i < n; i++)
 		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
 	return ~crc;
-}
-
-void tsl__zip_predecode(tsl_zip *z, const char *dir, const char *suffix)
-{
-	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
-	size_t dl = strlen(dir), sl = strlen(suffix), i, n = 0;
-	tsl_zip_entry **v;
-	uint64_t *off, sum = 0, prev;
-	uint8_t **out;
-
-	v = malloc(z->n * sizeof *v);
-	off = malloc(z->n * sizeof *off);
-	out = malloc(z->n * sizeof *out);
-	if (!v || !off || !out)
-		goto done;
-	for (i = 0; i < z->n; i++) {
-		tsl_zip_entry *e = &z->entries[i];
-		size_t rl = strlen(e->rel);
-
-		if (!e->in_prefix || e->method != 8 || e->usize == 0 ||
-			rl < dl + sl || strncmp(e->rel, dir, dl) != 0 ||
-			strcmp(e->rel + rl - sl, suffix) != 0 ||
-			atomic_load_explicit((_Atomic(void *) *)&e->decoded,
-				memory_order_acquire) ||
-			e->usize > z->limits.max_record_bytes ||
-			e->usize / 1032 > e->csize + 1 ||
-			tsl__zip_data_offset(z, e, &off[n], NULL) != TSL_OK ||
-			tsl__add_u64(sum, e->usize, &sum))
-			continue;
-		v[n++] = e;
-	}
-	if (n < 2)
-		goto done;   /* nothing gained over tsl__zip_read */
-	prev = atomic_fetch_add(total, sum);
-	if (prev + sum > z->limits.max_total_bytes || prev + sum < sum) {
-		atomic_fetch_sub(total, sum);
-		goto done;
-	}
-	if (tsl__zip_decode_many(z, v, off, n, out, NULL) != TSL_OK) {
-		atomic_fetch_sub(total, sum);
-		goto done;
-	}
-	for (i = 0; i < n; i++) {
-		void *expected = NULL;
-
-		if ((z->verify_crc &&
-			tsl__crc32(0, out[i], (size_t)v[i]->usize) != v[i]->crc32) ||
-			!atomic_compare_exchange_strong(
-				(_Atomic(void *) *)&v[i]->decoded, &expected,
-				out[i])) {
-			/* a bad CRC is left to tsl__zip_read to report; a
-			 * record decoded meanwhile keeps its first buffer */
-			tsl__big_free(out[i]);
-			atomic_fetch_sub(total, v[i]->usize);
-		}
-	}
-done:
-	free(v);
-	free(off);
-	free(out);
 }

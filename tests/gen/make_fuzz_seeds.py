@@ -12,6 +12,10 @@ selector byte 0x00 (TorchScript dialect), plus a few Python pickles
 fuzz/corpus/fuzz_class_header/: every class of every code/*.py record of
 the fixtures of at most MAX_ARCHIVE bytes, as selector byte (0x00 full
 parse, 0x01 lazy) + qualified class name + newline + the file.
+fuzz/corpus/fuzz_inflate/: every stream of tests/data/deflate-streams.bin
+and the deflated records of the fixtures of at most MAX_ARCHIVE bytes
+(one in four, they are alike), each as its decoded size (4 bytes, little
+endian) + the raw deflate stream.
 Files are named by the SHA-1 of their content (as libFuzzer does); existing
 files are kept, so units added by fuzzing stay.
 """
@@ -19,6 +23,7 @@ import glob
 import hashlib
 import os
 import pickle
+import struct
 import sys
 import types
 import zipfile
@@ -114,12 +119,46 @@ def class_seeds(record, text):
     return out
 
 
+def raw_record(blob, info):
+    """The compressed bytes of a zip record."""
+    off = info.header_offset
+    nlen, elen = struct.unpack("<HH", blob[off + 26:off + 30])
+    start = off + 30 + nlen + elen
+    return blob[start:start + info.compress_size]
+
+
+def inflate_seeds(data, paths):
+    with open(os.path.join(data, "deflate-streams.bin"), "rb") as f:
+        b = f.read()
+    count, pos = struct.unpack("<I", b[:4])[0], 4
+    for _ in range(count):
+        clen, ulen = struct.unpack("<II", b[pos:pos + 8])
+        pos += 8
+        if clen <= 16384:
+            yield struct.pack("<I", ulen) + b[pos:pos + clen]
+        pos += clen
+    k = 0
+    for path in sorted(paths):
+        with open(path, "rb") as f:
+            blob = f.read()
+        if len(blob) > MAX_ARCHIVE or not zipfile.is_zipfile(path):
+            continue
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.compress_type != zipfile.ZIP_DEFLATED:
+                    continue
+                k += 1
+                if k % 4 == 0:
+                    yield struct.pack("<I", info.file_size) + \
+                        raw_record(blob, info)
+
+
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else "."
     data = os.path.join(src, "tests", "data")
     corpus = os.path.join(src, "fuzz", "corpus")
     n = {"fuzz_zip": 0, "fuzz_load": 0, "fuzz_pickle": 0,
-         "fuzz_class_header": 0}
+         "fuzz_class_header": 0, "fuzz_inflate": 0}
     paths = glob.glob(os.path.join(data, "good-*.pt")) + \
         glob.glob(os.path.join(data, "good-*.ptl")) + \
         glob.glob(os.path.join(data, "legacy", "*.pt"))
@@ -144,6 +183,9 @@ def main():
                         put(os.path.join(corpus, "fuzz_class_header"),
                             seed)
                         n["fuzz_class_header"] += 1
+    for seed in inflate_seeds(data, paths):
+        put(os.path.join(corpus, "fuzz_inflate"), seed)
+        n["fuzz_inflate"] += 1
     for p in python_pickles():
         put(os.path.join(corpus, "fuzz_pickle"), b"\x01" + p)
         n["fuzz_pickle"] += 1
