@@ -632,6 +632,7 @@ static void test_memo(void **state)
 /* ---- errors ------------------------------------------------------------------ */
 
 static const uint8_t ts_data_pkl[662];
+static const uint8_t ts_qdata_pkl[753];
 
 static void test_truncation(void **state)
 {
@@ -1252,6 +1253,557 @@ static void test_persid_errors(void **state)
 		"storage");
 }
 
+/* ---- the tensor fast path (fast_tensor in pickle_vm.c) ---------------------- */
+
+/* The same value graph: kinds, contents, tensors field by field, storages
+ * by pointer (the fakes are made in the same order), and sharing (a value
+ * met twice in a must be the same in b). */
+static bool same_value(const tsl_value *a, const tsl_value *b)
+{
+	if (a == b)
+		return true;
+	if (!a || !b || a->kind != b->kind || a->len != b->len ||
+		a->depth != b->depth)
+		return false;
+	switch (a->kind) {
+	case TSL_VALUE_NONE:
+		return true;
+	case TSL_VALUE_BOOL:
+		return a->u.b == b->u.b;
+	case TSL_VALUE_INT:
+		return a->u.i == b->u.i &&
+			(a->flags & TSL__VF_TENSOR_ID) ==
+			(b->flags & TSL__VF_TENSOR_ID);
+	case TSL_VALUE_FLOAT:
+		return a->u.f == b->u.f;
+	case TSL_VALUE_STRING:
+	case TSL_VALUE_BYTES:
+	case TSL_VALUE_DEVICE:
+		return !memcmp(a->u.s, b->u.s, a->len) && !a->u.s[a->len] &&
+			!b->u.s[b->len];
+	case TSL_VALUE_LIST:
+	case TSL_VALUE_TUPLE:
+	case TSL_VALUE_DICT: {
+		uint32_t n = a->kind == TSL_VALUE_DICT ? 2 * a->len : a->len;
+
+		if ((a->u.seq.type_tag == NULL) != (b->u.seq.type_tag == NULL) ||
+			(a->u.seq.type_tag &&
+			strcmp(a->u.seq.type_tag, b->u.seq.type_tag)))
+			return false;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!same_value(a->u.seq.items[i], b->u.seq.items[i]))
+				return false;
+			/* sharing: items equal by pointer in a are in b */
+			for (uint32_t j = 0; j < i; j++)
+				if ((a->u.seq.items[i] == a->u.seq.items[j]) !=
+					(b->u.seq.items[i] == b->u.seq.items[j]))
+					return false;
+		}
+		return true;
+	}
+	case TSL_VALUE_TENSOR: {
+		const struct tsl_tensor *s = a->u.tensor, *t = b->u.tensor;
+
+		if (!s || !t)
+			return s == t;
+		return s->dtype == t->dtype &&
+			s->requires_grad == t->requires_grad &&
+			s->layout == t->layout && s->conj == t->conj &&
+			s->neg == t->neg && s->qscheme == t->qscheme &&
+			s->ndim == t->ndim &&
+			!memcmp(s->shape, t->shape, s->ndim * sizeof *s->shape) &&
+			!memcmp(s->stride, t->stride,
+			s->ndim * sizeof *s->stride) &&
+			s->storage_offset == t->storage_offset &&
+			s->storage == t->storage && !s->ext == !t->ext &&
+			(!s->ext || (s->ext->q_scale == t->ext->q_scale &&
+			s->ext->q_zero_point == t->ext->q_zero_point &&
+			s->ext->q_axis == t->ext->q_axis));
+	}
+	case TSL__VALUE_STORAGE:
+		return a->u.st.storage == b->u.st.storage &&
+			a->u.st.dtype == b->u.st.dtype;
+	case TSL__VALUE_GLOBAL:
+		return a->u.global.action == b->u.global.action &&
+			!strcmp(a->u.global.module, b->u.global.module);
+	case TSL_VALUE_OBJECT:
+		return !strcmp(a->u.obj.type, b->u.obj.type) &&
+			same_value(a->u.obj.state, b->u.obj.state);
+	case TSL_VALUE_ENUM:
+		return !strcmp(a->u.enm.type, b->u.enm.type) &&
+			same_value(a->u.enm.value, b->u.enm.value);
+	default:
+		return false;
+	}
+}
+
+static int fail_rows;   /* fake_tensor_made fails tensors of this many rows */
+
+static int fake_tensor_made(void *payload, struct tsl_tensor *t,
+	tsl_error *err)
+{
+	(void)payload;
+	if (fail_rows && t->ndim && t->shape[0] == fail_rows)
+		return tsl__error(err, TSL_EFORMAT, NULL, TSL_NO_OFFSET,
+			"a tensor of %d rows", fail_rows);
+	return TSL_OK;
+}
+
+/*
+ * Load data with and without the fast path (TSL_PICKLE_GENERIC): the same
+ * status, the same error (code, record, offset, message), or the same
+ * values and storages.  Returns the status.
+ */
+static int same_both_ways(const uint8_t *data, size_t len)
+{
+	static struct fake_storage f1[FAKE_MAX];
+	tsl_value *a = NULL, *b = NULL;
+	tsl_error ea, eb;
+	int ra, rb, n1;
+
+	ctx.tensor_made = fake_tensor_made;
+	nfakes = 0;
+	ra = load(data, len, 0, &a, &ea);
+	memcpy(f1, fakes, sizeof f1);
+	n1 = nfakes;
+	nfakes = 0;
+	rb = load(data, len, TSL_PICKLE_GENERIC, &b, &eb);
+	ctx.tensor_made = NULL;
+	if (ra != rb)
+		fail_msg("fast path: %s (%s), generic: %s (%s)",
+			tsl_status_name(ra), ra ? ea.message : "",
+			tsl_status_name(rb), rb ? eb.message : "");
+	if (ra) {
+		assert_int_equal(ea.code, eb.code);
+		assert_string_equal(ea.record, eb.record);
+		assert_string_equal(ea.message, eb.message);
+		if (ea.offset != eb.offset)
+			fail_msg("error offsets %llu and %llu (%s)",
+				(unsigned long long)ea.offset,
+				(unsigned long long)eb.offset, ea.message);
+		return ra;
+	}
+	assert_int_equal(n1, nfakes);
+	assert_memory_equal(f1, fakes, sizeof f1);
+	if (!same_value(a, b)) {
+		if (a->kind == TSL_VALUE_LIST && b->kind == TSL_VALUE_LIST)
+			for (uint32_t i = 0; i < a->len && i < b->len; i++)
+				if (!same_value(a->u.seq.items[i],
+					b->u.seq.items[i]))
+					print_message("item %u: kinds %d %d "
+						"depth %u %u\n", i,
+						a->u.seq.items[i]->kind,
+						b->u.seq.items[i]->kind,
+						a->u.seq.items[i]->depth,
+						b->u.seq.items[i]->depth);
+		fail_msg("the fast and generic paths made different values");
+	}
+	return ra;
+}
+
+static void pb_long1(struct pb *p, int64_t v)
+{
+	pb_op(p, 0x8a);
+	pb_op(p, 8);
+	for (int i = 0; i < 8; i++)
+		pb_op(p, (int)(((uint64_t)v >> (8 * i)) & 0xff));
+}
+
+/* The hooks argument as torch writes it: OrderedDict (memo 6) () REDUCE */
+static void ts_hooks(struct pb *p, bool first)
+{
+	if (first) {
+		pb_global(p, "collections", "OrderedDict");
+		pb_put(p, 6);
+	} else {
+		pb_get(p, 6);
+	}
+	pb_op(p, ')');
+	pb_op(p, 'R');
+}
+
+/*
+ * A list of tensors written the way torch's pickler writes them (memoized
+ * GLOBALs and strings, BINGETs after their first use), then memoized
+ * strings and storages fetched again:
+ *   t0  float [4, 4] on "0", the first: everything inline and BINPUT;
+ *   t1  float [300] on "1", numel as BININT2, offset as BININT;
+ *   t2  a view of t0's storage (BINGET of it), [2, 2] at offset 4;
+ *   t3  a long scalar (no sizes) on "1" again, dtype GLOBAL, LONG1 offset;
+ *   t4  a 3-d double tensor with LONG_BINPUT / LONG_BINGET;
+ * then "0" (twice), t4's storage key, t1's storage and t3's, as values.
+ */
+static void build_ts_tensors(struct pb *p)
+{
+	int64_t s44[2] = { 4, 4 }, st44[2] = { 4, 1 }, s300[1] = { 300 };
+	int64_t one[1] = { 1 }, s22[2] = { 2, 2 }, st22[2] = { 1, 2 };
+	int64_t s3[3] = { 2, 3, 70000 }, st3[3] = { 210000, 70000, 1 };
+
+	pb_begin(p);
+	pb_op(p, ']');
+	pb_op(p, '(');
+	/* t0 */
+	pb_global(p, "torch._utils", "_rebuild_tensor_v2");
+	pb_put(p, 0);
+	pb_op(p, '(');
+	pb_op(p, '(');
+	pb_str(p, "storage");
+	pb_put(p, 1);
+	pb_global(p, "torch", "FloatStorage");
+	pb_put(p, 2);
+	pb_str(p, "0");
+	pb_put(p, 3);
+	pb_str(p, "cpu");
+	pb_put(p, 4);
+	pb_int(p, 16);
+	pb_op(p, 't');
+	pb_op(p, 'Q');
+	pb_put(p, 5);
+	pb_int(p, 0);
+	pb_ints(p, s44, 2);
+	pb_ints(p, st44, 2);
+	pb_op(p, 0x88);
+	ts_hooks(p, true);
+	pb_op(p, 't');
+	pb_op(p, 'R');
+	pb_put(p, 7);
+	/* t1 */
+	pb_get(p, 0);
+	pb_op(p, '(');
+	pb_op(p, '(');
+	pb_get(p, 1);
+	pb_get(p, 2);
+	pb_str(p, "1");
+	pb_put(p, 8);
+	pb_get(p, 4);
+	pb_int(p, 300);
+	pb_op(p, 't');
+	pb_op(p, 'Q');
+	pb_put(p, 9);
+	pb_op(p, 'J');
+	pb_u32(p, 0);
+	pb_ints(p, s300, 1);
+	pb_ints(p, one, 1);
+	pb_op(p, 0x89);
+	ts_hooks(p, false);
+	pb_op(p, 't');
+	pb_op(p, 'R');
+	pb_put(p, 10);
+	/* t2: shares t0's storage */
+	pb_get(p, 0);
+	pb_op(p, '(');
+	pb_get(p, 5);
+	pb_int(p, 4);
+	pb_ints(p, s22, 2);
+	pb_ints(p, st22, 2);
+	pb_op(p, 0x89);
+	ts_hooks(p, false);
+	pb_op(p, 't');
+	pb_op(p, 'R');
+	pb_put(p, 11);
+	/* t3: a long scalar */
+	pb_get(p, 0);
+	pb_op(p, '(');
+	pb_op(p, '(');
+	pb_get(p, 1);
+	pb_global(p, "torch", "LongStorage");
+	pb_put(p, 12);
+	pb_get(p, 8);
+	pb_get(p, 4);
+	pb_int(p, 1);
+	pb_op(p, 't');
+	pb_op(p, 'Q');
+	pb_put(p, 13);
+	pb_long1(p, 0);
+	pb_ints(p, NULL, 0);
+	pb_ints(p, NULL, 0);
+	pb_op(p, 0x88);
+	ts_hooks(p, false);
+	pb_op(p, 't');
+	pb_op(p, 'R');
+	pb_put(p, 14);
+	/* t4: long memo opcodes */
+	pb_get(p, 0);
+	pb_op(p, '(');
+	pb_op(p, '(');
+	pb_get(p, 1);
+	pb_global(p, "torch", "DoubleStorage");
+	pb_put(p, 300);
+	pb_str(p, "k4");
+	pb_put(p, 301);
+	pb_get(p, 4);
+	pb_int(p, 420000);
+	pb_op(p, 't');
+	pb_op(p, 'Q');
+	pb_put(p, 302);
+	pb_int(p, 0);
+	pb_ints(p, s3, 3);
+	pb_ints(p, st3, 3);
+	pb_op(p, 0x89);
+	pb_get(p, 6);
+	pb_op(p, ')');
+	pb_op(p, 'R');
+	pb_op(p, 't');
+	pb_op(p, 'R');
+	pb_put(p, 303);
+	/* memoized values fetched again */
+	pb_get(p, 3);
+	pb_get(p, 3);
+	pb_get(p, 301);
+	pb_get(p, 9);
+	pb_get(p, 13);
+	pb_get(p, 9);
+	pb_get(p, 302);
+	pb_op(p, 'e');
+	pb_end(p);
+}
+
+static void test_fast_tensor(void **state)
+{
+	struct pb p;
+	tsl_value *v, *w;
+	const struct tsl_tensor *t;
+	size_t fast = 0;
+
+	(void)state;
+	build_ts_tensors(&p);
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_OK);
+	nfakes = 0;
+	v = ok(p.b, p.n, 0);
+	assert_int_equal(v->len, 12);
+	assert_int_equal(nfakes, 4);
+	t = item(v, 0)->u.tensor;
+	assert_int_equal(t->dtype, TSL_FLOAT32);
+	assert_int_equal(t->ndim, 2);
+	assert_true(t->shape[0] == 4 && t->stride[0] == 4 && t->stride[1] == 1);
+	assert_int_equal(t->requires_grad, 1);
+	assert_ptr_equal(t->storage, &fakes[0]);
+	assert_string_equal(fakes[0].key, "0");
+	assert_string_equal(fakes[0].location, "cpu");
+	assert_int_equal(fakes[0].numel, 16);
+	t = item(v, 1)->u.tensor;
+	assert_true(t->shape[0] == 300 && fakes[1].numel == 300);
+	assert_int_equal(t->requires_grad, 0);
+	t = item(v, 2)->u.tensor;
+	assert_ptr_equal(t->storage, &fakes[0]);
+	assert_true(t->storage_offset == 4 && t->stride[1] == 2);
+	t = item(v, 3)->u.tensor;
+	assert_int_equal(t->dtype, TSL_INT64);
+	assert_int_equal(t->ndim, 0);
+	assert_non_null(t->shape);
+	assert_string_equal(fakes[2].key, "1");
+	t = item(v, 4)->u.tensor;
+	assert_int_equal(t->dtype, TSL_FLOAT64);
+	assert_true(t->ndim == 3 && t->shape[2] == 70000 &&
+		t->stride[0] == 210000);
+	assert_int_equal(fakes[3].numel, 420000);
+	/* memoized stand-ins become values when fetched, once */
+	assert_str(item(v, 5), "0");
+	assert_ptr_equal(item(v, 5), item(v, 6));
+	assert_str(item(v, 7), "k4");
+	w = (tsl_value *)item(v, 8);
+	assert_int_equal(w->kind, TSL__VALUE_STORAGE);
+	assert_ptr_equal(w->u.st.storage, &fakes[1]);
+	assert_int_equal(w->u.st.dtype, TSL_FLOAT32);
+	assert_ptr_equal(item(v, 10), w);
+	assert_int_equal(item(v, 9)->u.st.dtype, TSL_INT64);
+	assert_ptr_equal(item(v, 11)->u.st.storage, &fakes[3]);
+	pb_free(&p);
+
+	/* the fast path did read them all */
+	build_ts_tensors(&p);
+	ctx.fast_tensors = &fast;
+	(void)ok(p.b, p.n, TSL_PICKLE_GENERIC);
+	assert_int_equal(fast, 0);
+	(void)ok(p.b, p.n, 0);
+	assert_int_equal(fast, 5);
+	ctx.fast_tensors = NULL;
+	pb_free(&p);
+
+	/* PyTorch's pickles */
+	assert_int_equal(same_both_ways(ts_data_pkl, sizeof ts_data_pkl),
+		TSL_OK);
+	assert_int_equal(same_both_ways(ts_qdata_pkl, sizeof ts_qdata_pkl),
+		TSL_OK);
+}
+
+/* Replace bytes [at, at + n) of the built pickle with rep[0..rn). */
+static void pb_splice(const struct pb *src, size_t at, size_t n,
+	const void *rep, size_t rn, struct pb *out)
+{
+	memset(out, 0, sizeof *out);
+	pb_bytes(out, src->b, at);
+	pb_bytes(out, rep, rn);
+	pb_bytes(out, src->b + at + n, src->n - at - n);
+}
+
+/* Position of the first occurrence of needle (n bytes) from `from`. */
+static size_t find(const struct pb *p, size_t from, const void *needle,
+	size_t n)
+{
+	for (size_t i = from; i + n <= p->n; i++)
+		if (!memcmp(p->b + i, needle, n))
+			return i;
+	fail_msg("pattern not found at %zu or later", from);
+	return 0;
+}
+
+/* A deviation anywhere in the pattern: the generic path takes over at
+ * the same MARK, with the same result or the same error. */
+static void test_fast_tensor_deviations(void **state)
+{
+#define S(lit) lit, sizeof(lit) - 1
+	static const struct {
+		const char *what;
+		const char *from;     /* bytes to find (after the first
+		                         tensor) ... */
+		size_t fn;
+		const char *to;       /* ... and their replacement */
+		size_t tn;
+		int rc;
+	} cases[] = {
+		/* requires_grad as an int: generic accepts 0 and 1 */
+		{ "rg int", S("\x89h\x06"), S("K\x01h\x06"), TSL_OK },
+		{ "rg 2", S("\x89h\x06"), S("K\x02h\x06"), TSL_EFORMAT },
+		/* sizes as TUPLE1 (MARK-less) */
+		{ "TUPLE1", S("(M,\x01t(K\x01t"), S("M,\x01\x85(K\x01t"), TSL_OK },
+		/* a metadata dict as a 7th argument */
+		{ "metadata", S(")Rt"), S(")R}t"), TSL_OK },
+		{ "metadata list", S(")Rt"), S(")R]t"), TSL_EFORMAT },
+		/* the location fetched from the key's slot set in the
+		 * pattern (memo 8 is "1") */
+		{ "get of a put", S("q\x08h\x04"), S("q\x08h\x08"), TSL_OK },
+		/* a slot put twice in one pattern (then t3's BINGET 8 is
+		 * of an unset slot) */
+		{ "put twice", NULL, 0, S(""), TSL_EFORMAT },
+		/* a 6-item persistent id, with and without None */
+		{ "pid6", S("M,\x01tQ"), S("M,\x01NtQ"), TSL_OK },
+		{ "pid6 bad", S("M,\x01tQ"), S("M,\x01K\x01tQ"), TSL_EUNSUPPORTED },
+		/* no BINPUT after the persistent id (then the BINGET 9 at
+		 * the end is of an unset slot) */
+		{ "no put", S("Qq\x09"), S("Q"), TSL_EFORMAT },
+		/* a storage from something that is not one */
+		{ "not a storage", S("(h\x05K\x04"), S("(h\x03K\x04"), TSL_EFORMAT },
+		/* the "storage" tag wrong */
+		{ "tag", S("((h\x01h\x02"), S("((h\x03h\x02"), TSL_EFORMAT },
+		/* the dtype not an int, out of range */
+		{ "dtype str", S("h\x01h\x02"), S("h\x01h\x01"), TSL_EFORMAT },
+		{ "dtype int", S("h\x01h\x02"), S("h\x01K\x63"), TSL_EUNSUPPORTED },
+		/* numel negative, as BININT */
+		{ "numel", S("M,\x01tQ"), S("J\xff\xff\xff\xfftQ"), TSL_EFORMAT },
+		/* sizes and strides of different ranks, negative */
+		{ "ranks", S("(M,\x01t(K\x01t"), S("(M,\x01t(K\x01K\x01t"), TSL_EFORMAT },
+		{ "negative size", S("(M,\x01t"), S("(J\xff\xff\xff\xfft"), TSL_EFORMAT },
+		{ "negative stride", S("t(K\x01t\x89"), S("t(J\xfe\xff\xff\xfft\x89"), TSL_EUNSUPPORTED },
+		/* OrderedDict from something else */
+		{ "hooks", S("\x89h\x06"), S("\x89h\x01"), TSL_EFORMAT },
+		{ "hooks None", S("\x89h\x06)R"), S("\x89N"), TSL_OK },
+		/* an unset slot */
+		{ "unset", S("\x89h\x06"), S("\x89h\xf0"), TSL_EFORMAT },
+		/* _rebuild_tensor_v2 of a list */
+		{ "list", S(")Rt"), S(")Rl"), TSL_EFORMAT },
+	};
+	struct pb p, q;
+	size_t t1, fast;
+
+	(void)state;
+#undef S
+	build_ts_tensors(&p);
+	/* t1 starts at the second BINGET 0 */
+	t1 = find(&p, 0, "h\x00(", 3);
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		size_t at;
+		int rc;
+
+		if (!cases[i].fn) {
+			/* "put twice": t1's key put into slot 9, which the
+			 * persistent id's put sets again */
+			at = find(&p, t1, "q\x08", 2);
+			pb_splice(&p, at, 2, "q\x09", 2, &q);
+		} else {
+			at = find(&p, t1, cases[i].from, cases[i].fn);
+			pb_splice(&p, at, cases[i].fn, cases[i].to, cases[i].tn,
+				&q);
+		}
+		fast = 0;
+		ctx.fast_tensors = &fast;
+		rc = same_both_ways(q.b, q.n);
+		ctx.fast_tensors = NULL;
+		if (rc == TSL_OK && fast != 4)
+			fail_msg("%s: %zu tensors on the fast path, not 4",
+				cases[i].what, fast);
+		if (rc != cases[i].rc)
+			fail_msg("%s: %s, expected %s", cases[i].what,
+				tsl_status_name(rc),
+				tsl_status_name(cases[i].rc));
+		pb_free(&q);
+	}
+	pb_free(&p);
+}
+
+/* Every truncation and many one-byte changes of the tensor pickles give
+ * the same result or error on both paths; so do tight limits and failing
+ * callbacks. */
+static void test_fast_tensor_malformed(void **state)
+{
+	static const uint8_t subst[] = { 0x00, 0x01, 0x02, 0x04, 0x7f, 0x80,
+		0xff, '(', 't', 'h', 'q', 'K', 'N', 'R', 'Q', 0x88, ')' };
+	struct pb p;
+	uint8_t *b;
+	int nok = 0;
+
+	(void)state;
+	build_ts_tensors(&p);
+	b = malloc(p.n);
+	assert_non_null(b);
+	for (size_t n = 0; n < p.n; n++)
+		(void)same_both_ways(p.b, n);
+	for (size_t i = 2; i < p.n; i++) {
+		for (size_t k = 0; k < sizeof subst; k++) {
+			memcpy(b, p.b, p.n);
+			if (b[i] == subst[k])
+				continue;
+			b[i] = subst[k];
+			nok += same_both_ways(b, p.n) == TSL_OK;
+		}
+		memcpy(b, p.b, p.n);
+		b[i] ^= 0x20;
+		nok += same_both_ways(b, p.n) == TSL_OK;
+	}
+	assert_true(nok > 100);   /* many changes still load */
+	free(b);
+
+	/* limits the pattern runs into */
+	lim.max_depth = 3;   /* the list's MARK and two of the pattern */
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_OK);
+	lim.max_depth = 2;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_ELIMIT);
+	lim.max_depth = 64;
+	lim.max_rank = 2;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_ELIMIT);
+	lim.max_rank = 64;
+	lim.max_container = 5;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_ELIMIT);
+	lim.max_container = 12;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_OK);
+	lim.max_container = 11;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_ELIMIT);
+	assert_int_equal(tsl__limits_from_options(&lim, NULL, NULL), TSL_OK);
+	lim.max_memo = 300;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_ELIMIT);
+	assert_int_equal(tsl__limits_from_options(&lim, NULL, NULL), TSL_OK);
+
+	/* callbacks that fail: make_storage at the BINPERSID, tensor_made
+	 * at the last REDUCE */
+	fail_storage = 1;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_ENOTFOUND);
+	fail_storage = 0;
+	fail_rows = 300;
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_EFORMAT);
+	fail_rows = 0;
+	pb_free(&p);
+}
+
 static void pb_qtensor(struct pb *p, const char *type, const int64_t *size,
 	const int64_t *stride, size_t n)
 {
@@ -1677,7 +2229,6 @@ static void test_python_tensors(void **state)
 
 /* ---- real pickles --------------------------------------------------------------------- */
 
-static const uint8_t ts_qdata_pkl[753];
 static const uint8_t ts_constants_pkl[4];
 static const uint8_t py_state_pkl[595];
 
@@ -1908,6 +2459,9 @@ int main(void)
 		T(test_tensor_metadata),
 		T(test_storage_sharing),
 		T(test_persid_errors),
+		T(test_fast_tensor),
+		T(test_fast_tensor_deviations),
+		T(test_fast_tensor_malformed),
 		T(test_qtensor),
 		T(test_sparse),
 		T(test_objects),

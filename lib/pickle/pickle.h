@@ -12,6 +12,7 @@
 #include "value.h"
 
 #define TSL_PICKLE_PYTHON 0x1u  /* accept Python's wider opcode/GLOBAL set */
+#define TSL_PICKLE_GENERIC 0x2u /* no tensor fast path (tests compare the two) */
 
 typedef struct tsl_pickle_ctx {
 	tsl_arena *arena;            /* all values go here */
@@ -36,6 +37,8 @@ typedef struct tsl_pickle_ctx {
 	uint64_t file_offset;        /* file offset of byte 0, for errors
 	                                (TSL_NO_OFFSET when not known) */
 	unsigned flags;              /* TSL_PICKLE_* */
+	size_t *fast_tensors;        /* optional: counts the tensors read by
+	                                the fast path (tests) */
 } tsl_pickle_ctx;
 
 /*

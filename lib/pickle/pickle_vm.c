@@ -596,16 +596,30 @@ static int take_line(struct vm *m, size_t max, const char **s, size_t *n)
 
 /* ---- memo ------------------------------------------------------------------ */
 
-static int memo_put(struct vm *m, uint64_t idx)
-{
-	int rc;
+/*
+ * A memo slot holds a value, or - set only by the tensor fast path
+ * (fast_tensor) - a tagged stand-in for one that was never needed as a
+ * value: memoized, but maybe never fetched.  memo_value makes the value on
+ * the first fetch and puts it in the slot, so every later fetch sees the
+ * same value (identity is kept).
+ *   MEMO_STR: (pos << 2) | 1: the str of the BINUNICODE opcode at pickle
+ *             byte pos (its bytes were checked when the slot was set);
+ *   MEMO_ST:  tensor | 2: the storage of that tensor (the result of its
+ *             BINPERSID: t->storage, t->dtype).
+ */
+#define MEMO_TAG 3u
+#define MEMO_STR 1u
+#define MEMO_ST 2u
 
-	if ((rc = need(m, 1)))
-		return rc;
-	if (idx >= m->ctx->limits->max_memo)
-		return fail(m, TSL_ELIMIT, "memo index %llu is over max_memo "
-			"(%llu)", (unsigned long long)idx,
-			(unsigned long long)m->ctx->limits->max_memo);
+static inline uintptr_t memo_entry(const struct vm *m, size_t idx)
+{
+	return (uintptr_t)m->memo[idx];
+}
+
+/* Set slot idx (< max_memo, checked by the caller) to a value or a tagged
+ * entry, growing the memo. */
+static int memo_set(struct vm *m, uint64_t idx, uintptr_t entry)
+{
 	if (idx >= m->memo_cap) {
 		/* first size from the pickle's length: memo entries take at
 		 * least 2 bytes of opcodes each, TorchScript's about 20 (a
@@ -631,17 +645,67 @@ static int memo_put(struct vm *m, uint64_t idx)
 	}
 	if (!m->memo[idx])
 		m->memo_count++;
-	m->memo[idx] = m->stack[m->sp - 1];
-	m->memo[idx]->flags |= TSL__VF_MEMO;
+	m->memo[idx] = (tsl_value *)entry;
 	return TSL_OK;
+}
+
+static int memo_put(struct vm *m, uint64_t idx)
+{
+	int rc;
+
+	if ((rc = need(m, 1)))
+		return rc;
+	if (idx >= m->ctx->limits->max_memo)
+		return fail(m, TSL_ELIMIT, "memo index %llu is over max_memo "
+			"(%llu)", (unsigned long long)idx,
+			(unsigned long long)m->ctx->limits->max_memo);
+	if ((rc = memo_set(m, idx, (uintptr_t)m->stack[m->sp - 1])))
+		return rc;
+	m->stack[m->sp - 1]->flags |= TSL__VF_MEMO;
+	return TSL_OK;
+}
+
+/* The value in set slot idx, made now if the slot holds a stand-in
+ * (NULL: out of arena memory). */
+static tsl_value *memo_value(struct vm *m, size_t idx)
+{
+	uintptr_t e = memo_entry(m, idx);
+	tsl_value *v;
+
+	if (!(e & MEMO_TAG))
+		return (tsl_value *)e;
+	if ((e & MEMO_TAG) == MEMO_STR) {
+		const uint8_t *op = m->data + (e >> 2);
+
+		v = new_str(m, TSL_VALUE_STRING, op + 5, tsl__le32(op + 1));
+	} else {
+		const struct tsl_tensor *t =
+			(const struct tsl_tensor *)(e & ~(uintptr_t)MEMO_TAG);
+
+		v = new_value(m, TSL__VALUE_STORAGE);
+		if (v) {
+			v->u.st.storage = t->storage;
+			v->u.st.dtype = t->dtype;
+		}
+	}
+	if (!v)
+		return NULL;
+	v->flags |= TSL__VF_MEMO;
+	m->memo[idx] = v;
+	return v;
 }
 
 static int memo_get(struct vm *m, uint64_t idx)
 {
+	tsl_value *v;
+
 	if (idx >= m->memo_cap || !m->memo[idx])
 		return fail(m, TSL_EFORMAT, "%s %llu of an unset memo slot",
 			op_name(m->opcode), (unsigned long long)idx);
-	return push(m, m->memo[idx]);
+	v = memo_value(m, (size_t)idx);
+	if (!v)
+		return fail_mem(m);
+	return push(m, v);
 }
 
 /* ---- integers and text forms ------------------------------------------------ */
@@ -786,6 +850,30 @@ static bool eq(const char *s, size_t n, const char *lit)
 		memcmp(s, lit, n) == 0;
 }
 
+/* A GLOBAL placeholder (NULL: out of arena memory). */
+static tsl_value *new_global(struct vm *m, int action, const char *mod,
+	size_t mlen, const char *name, size_t nlen)
+{
+	tsl_value *v = new_value(m, TSL__VALUE_GLOBAL);
+	char *q;
+
+	if (!v)
+		return NULL;
+	/* one buffer "module.name": module is its first len bytes */
+	q = tsl__arena_alloc(m->ctx->arena, mlen + nlen + 2);
+	if (!q)
+		return NULL;
+	memcpy(q, mod, mlen);
+	q[mlen] = '.';
+	memcpy(q + mlen + 1, name, nlen);
+	q[mlen + 1 + nlen] = '\0';
+	v->u.global.action = action;
+	v->u.global.module = q;
+	v->u.global.name = q + mlen + 1;
+	v->len = (uint32_t)mlen;
+	return v;
+}
+
 static int global(struct vm *m, const char *mod, size_t mlen,
 	const char *name, size_t nlen)
 {
@@ -794,7 +882,6 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 	int64_t ival = 0;
 	bool is_int = false;
 	tsl_value *v;
-	char *q;
 
 	if (!mlen || !nlen)
 		return fail(m, TSL_EFORMAT, "empty GLOBAL module or name");
@@ -848,21 +935,8 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 		return fail(m, TSL_EUNSAFE, "GLOBAL '%.*s %.*s' is not allowed",
 			(int)mlen, mod, (int)nlen, name);
 
-	/* one buffer "module.name": module is its first len bytes */
-	v = new_value(m, TSL__VALUE_GLOBAL);
-	if (!v)
+	if (!(v = new_global(m, action, mod, mlen, name, nlen)))
 		return fail_mem(m);
-	q = tsl__arena_alloc(m->ctx->arena, mlen + nlen + 2);
-	if (!q)
-		return fail_mem(m);
-	memcpy(q, mod, mlen);
-	q[mlen] = '.';
-	memcpy(q + mlen + 1, name, nlen);
-	q[mlen + 1 + nlen] = '\0';
-	v->u.global.action = action;
-	v->u.global.module = q;
-	v->u.global.name = q + mlen + 1;
-	v->len = (uint32_t)mlen;
 	return push(m, v);
 }
 
@@ -960,18 +1034,48 @@ static struct tsl_tensor *new_tensor(struct vm *m)
 	return t;
 }
 
+/* A failure of the view checks below: reported, or only returned (1)
+ * when m is NULL (the fast path's dry run, which then leaves the tensor to
+ * the generic path to report). */
+#define VIEW_FAIL(m, ...) ((m) ? fail((m), __VA_ARGS__) : 1)
+
 static int check_sizes(struct vm *m, const int64_t *shape, uint32_t n)
 {
 	uint64_t numel = 1;
 
 	for (uint32_t i = 0; i < n; i++) {
 		if (shape[i] < 0)
-			return fail(m, TSL_EFORMAT, "tensor size %u is negative "
-				"(%lld)", i, (long long)shape[i]);
+			return VIEW_FAIL(m, TSL_EFORMAT, "tensor size %u is "
+				"negative (%lld)", i, (long long)shape[i]);
 		if (tsl__mul_u64(numel, (uint64_t)shape[i], &numel) ||
 			numel > INT64_MAX)
-			return fail(m, TSL_EFORMAT, "tensor element count "
+			return VIEW_FAIL(m, TSL_EFORMAT, "tensor element count "
 				"overflows");
+	}
+	return TSL_OK;
+}
+
+/* Sizes, strides and offset of a strided view: sizes >= 0 with a count
+ * that fits, strides >= 0, and the last element reached,
+ * offset + sum((size - 1) * stride), computable. */
+static int check_view(struct vm *m, const int64_t *shape,
+	const int64_t *stride, uint32_t n, int64_t off)
+{
+	int64_t extent = off, term;
+	int rc;
+
+	if ((rc = check_sizes(m, shape, n)))
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		if (stride[i] < 0)
+			return VIEW_FAIL(m, TSL_EUNSUPPORTED, "tensor stride %u "
+				"is negative (%lld)", i, (long long)stride[i]);
+		if (shape[i] == 0)
+			break;
+		if (tsl__mul_i64(shape[i] - 1, stride[i], &term) ||
+			tsl__add_i64(extent, term, &extent))
+			return VIEW_FAIL(m, TSL_EFORMAT, "tensor extent "
+				"overflows (sizes and strides too large)");
 	}
 	return TSL_OK;
 }
@@ -980,7 +1084,7 @@ static int check_sizes(struct vm *m, const int64_t *shape, uint32_t n)
 static int strided(struct vm *m, tsl_value **a, struct tsl_tensor **out)
 {
 	struct tsl_tensor *t = new_tensor(m);
-	int64_t off = 0, extent, term;
+	int64_t off = 0;
 	uint32_t n, ns;
 	int rc;
 
@@ -1004,23 +1108,8 @@ static int strided(struct vm *m, tsl_value **a, struct tsl_tensor **out)
 		return fail(m, TSL_EFORMAT, "tensor has %u sizes but %u "
 			"strides", n, ns);
 	t->ndim = n;
-	if ((rc = check_sizes(m, t->shape, n)))
+	if ((rc = check_view(m, t->shape, t->stride, n, off)))
 		return rc;
-	/* the last element reached: offset + sum((size - 1) * stride) */
-	extent = off;
-	for (uint32_t i = 0; i < n; i++) {
-		if (t->stride[i] < 0)
-			return fail(m, TSL_EUNSUPPORTED, "tensor stride %u is "
-				"negative (%lld)", i, (long long)t->stride[i]);
-		if (t->shape[i] == 0) {
-			extent = off;
-			break;
-		}
-		if (tsl__mul_i64(t->shape[i] - 1, t->stride[i], &term) ||
-			tsl__add_i64(extent, term, &extent))
-			return fail(m, TSL_EFORMAT, "tensor extent overflows "
-				"(sizes and strides too large)");
-	}
 	*out = t;
 	return TSL_OK;
 }
@@ -1531,9 +1620,34 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 
 /* ---- opcodes with more to do ----------------------------------------------- */
 
-static int op_binpersid(struct vm *m)
+/* The caller's storage for a persistent id (NULL without a callback);
+ * its errors keep their record, and get the opcode's offset if they have
+ * none. */
+static int make_storage(struct vm *m, int dtype, const char *key,
+	const char *location, uint64_t numel, struct tsl_storage **out)
 {
 	const tsl_pickle_ctx *ctx = m->ctx;
+	tsl_error *e = m->err;
+
+	*out = NULL;
+	if (!ctx->make_storage)
+		return TSL_OK;
+	tsl__error_clear(e);
+	*out = ctx->make_storage(ctx->payload, dtype, key, location, numel, e);
+	if (*out)
+		return TSL_OK;
+	if (e->code == TSL_OK)
+		return fail(m, TSL_EFORMAT, "storage '%s' could not be made",
+			key);
+	if (e->offset == TSL_NO_OFFSET)
+		e->offset = err_offset(m);
+	if (!e->record[0] && ctx->record)
+		snprintf(e->record, sizeof e->record, "%s", ctx->record);
+	return e->code;
+}
+
+static int op_binpersid(struct vm *m)
+{
 	tsl_value *pid = m->stack[m->sp - 1], **a, *v;
 	struct tsl_storage *st = NULL;
 	int64_t dtype = 0, numel = 0;
@@ -1568,24 +1682,9 @@ static int op_binpersid(struct vm *m)
 	if (numel < 0)
 		return fail(m, TSL_EFORMAT, "storage numel %lld is negative",
 			(long long)numel);
-	if (ctx->make_storage) {
-		tsl_error *e = m->err;
-
-		tsl__error_clear(e);
-		st = ctx->make_storage(ctx->payload, (int)dtype, a[2]->u.s,
-			a[3]->u.s, (uint64_t)numel, e);
-		if (!st) {
-			if (e->code == TSL_OK)
-				return fail(m, TSL_EFORMAT, "storage '%s' could "
-					"not be made", a[2]->u.s);
-			if (e->offset == TSL_NO_OFFSET)
-				e->offset = err_offset(m);
-			if (!e->record[0] && ctx->record)
-				snprintf(e->record, sizeof e->record, "%s",
-					ctx->record);
-			return e->code;
-		}
-	}
+	if ((rc = make_storage(m, (int)dtype, a[2]->u.s, a[3]->u.s,
+		(uint64_t)numel, &st)))
+		return rc;
 	v = new_value(m, TSL__VALUE_STORAGE);
 	if (!v)
 		return fail_mem(m);
@@ -1645,6 +1744,476 @@ static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 		break;
 	}
 	return fail(m, TSL_EFORMAT, "BUILD of a %s", kind_name(target));
+}
+
+/* ---- the tensor fast path ------------------------------------------------------ */
+
+/*
+ * The TorchScript pickler writes every tensor the same way
+ * (torch/csrc/jit/serialization/pickler.cpp, pushLiteralTensor):
+ *
+ *   <_rebuild_tensor_v2 GLOBAL or BINGET>
+ *   MARK
+ *     MARK <"storage"> <dtype> <key> <location> <numel> TUPLE BINPERSID [BINPUT]
+ *       (or BINGET of that storage when another tensor shares it)
+ *     <offset> MARK <sizes> TUPLE MARK <strides> TUPLE NEWTRUE|NEWFALSE
+ *     <OrderedDict GLOBAL or BINGET> EMPTY_TUPLE REDUCE
+ *   TUPLE REDUCE
+ *
+ * where a str is BINUNICODE [BINPUT] or BINGET of a str, the dtype GLOBAL
+ * torch <X>Storage [BINPUT] or BINGET of its int, and ints BININT1, BININT2,
+ * BININT or LONG1.  The generic path makes ten values and two item arrays
+ * for it; fast_tensor reads it from the bytes at the first MARK (the
+ * _rebuild_tensor_v2 placeholder on top of the stack) and makes only what
+ * outlives it: the storage (make_storage), the tensor and its value.  What
+ * is memoized on the way becomes a stand-in (memo_value), so a key string
+ * or a storage that is never fetched again is never a value.
+ *
+ * It is all or nothing.  A dry run (ft_parse) reads the whole pattern and
+ * checks everything the generic path would - the storage's "storage",
+ * dtype and numel, limits (depth, open MARKs, container size, rank, memo
+ * index) and the view (check_view) - without changing anything.  Anything
+ * else (another opcode, a Python pickle, a metadata dict, a memo slot set
+ * inside the pattern and fetched again in it, a failed check, too few
+ * bytes) returns FT_GENERIC and the generic path runs from the same MARK,
+ * so it reports any error with its own message and offset.  Only then are
+ * the effects applied (ft_commit): the memo puts, make_storage (errors at
+ * the BINPERSID's offset), tensor_made (at the last REDUCE's offset), and
+ * the tensor replaces the placeholder, as the final REDUCE would.
+ */
+
+#define FT_GENERIC 1      /* not the pattern: run the generic path */
+#define FT_MAX_RANK 16
+#define FT_MAX_PUTS 6
+
+enum { FT_PUT_STR, FT_PUT_DTYPE, FT_PUT_ODICT, FT_PUT_STORAGE };
+
+struct ft_str {
+	const char *s;            /* bytes (pickle or value), n of them */
+	size_t n;
+	tsl_value *v;             /* the value when there is one */
+};
+
+struct ft {
+	size_t pos;               /* the next byte */
+	/* the storage */
+	bool fresh;               /* a BINPERSID (else a shared storage) */
+	struct ft_str key, loc;
+	int dtype;
+	uint64_t numel;
+	struct tsl_storage *storage;   /* shared */
+	size_t persid_op;
+	/* the view */
+	int64_t off;
+	uint32_t n;
+	int64_t shape[FT_MAX_RANK], stride[FT_MAX_RANK];
+	int rg;
+	size_t reduce_op;         /* the last REDUCE */
+	/* memo puts on the way, applied in order by ft_commit */
+	struct {
+		uint64_t idx;
+		int kind;             /* FT_PUT_* */
+		size_t at;            /* FT_PUT_STR: BINUNICODE position;
+		                         FT_PUT_ODICT: GLOBAL position */
+		int dtype;            /* FT_PUT_DTYPE */
+		size_t op;            /* the BINPUT's own position */
+	} put[FT_MAX_PUTS];
+	int nputs;
+};
+
+static inline bool ft_op(const struct vm *m, struct ft *f, unsigned op)
+{
+	if (f->pos < m->len && m->data[f->pos] == op) {
+		f->pos++;
+		return true;
+	}
+	return false;
+}
+
+/* An optional BINPUT or LONG_BINPUT, recorded for ft_commit (with what
+ * it memoizes: kind, at, dtype); false when it cannot be done here. */
+static bool ft_put(const struct vm *m, struct ft *f, int kind, size_t at,
+	int dtype)
+{
+	size_t op = f->pos;
+	uint64_t idx;
+
+	if (f->pos >= m->len)
+		return false;
+	if (m->data[f->pos] == OP_BINPUT && m->len - f->pos >= 2) {
+		idx = m->data[f->pos + 1];
+		f->pos += 2;
+	} else if (m->data[f->pos] == OP_LONG_BINPUT && m->len - f->pos >= 5) {
+		idx = tsl__le32(m->data + f->pos + 1);
+		f->pos += 5;
+	} else {
+		return true;   /* none: fine */
+	}
+	if (idx >= m->ctx->limits->max_memo || f->nputs == FT_MAX_PUTS)
+		return false;
+	for (int i = 0; i < f->nputs; i++)
+		if (f->put[i].idx == idx)
+			return false;   /* ft_commit sets each slot once */
+	f->put[f->nputs].idx = idx;
+	f->put[f->nputs].kind = kind;
+	f->put[f->nputs].at = at;
+	f->put[f->nputs].dtype = dtype;
+	f->put[f->nputs].op = op;
+	f->nputs++;
+	return true;
+}
+
+/* A BINGET or LONG_BINGET of a set slot that no put of this pattern has
+ * changed: its entry, or 0. */
+static uintptr_t ft_get(const struct vm *m, struct ft *f)
+{
+	uint64_t idx;
+
+	if (f->pos >= m->len)
+		return 0;
+	if (m->data[f->pos] == OP_BINGET && m->len - f->pos >= 2) {
+		idx = m->data[f->pos + 1];
+		f->pos += 2;
+	} else if (m->data[f->pos] == OP_LONG_BINGET && m->len - f->pos >= 5) {
+		idx = tsl__le32(m->data + f->pos + 1);
+		f->pos += 5;
+	} else {
+		return 0;
+	}
+	for (int i = 0; i < f->nputs; i++)
+		if (f->put[i].idx == idx)
+			return 0;
+	if (idx >= m->memo_cap)
+		return 0;
+	return memo_entry(m, (size_t)idx);
+}
+
+/* A str: BINUNICODE [BINPUT], or BINGET of a str. */
+static bool ft_str(const struct vm *m, struct ft *f, struct ft_str *out)
+{
+	uintptr_t e;
+
+	if (f->pos < m->len && m->data[f->pos] == OP_BINUNICODE) {
+		size_t at = f->pos;
+		uint32_t n;
+
+		if (m->len - f->pos < 5)
+			return false;
+		n = tsl__le32(m->data + f->pos + 1);
+		if (m->len - f->pos - 5 < n || at > UINTPTR_MAX >> 2)
+			return false;
+		out->s = (const char *)m->data + at + 5;
+		out->n = n;
+		out->v = NULL;
+		f->pos += 5 + (size_t)n;
+		return ft_put(m, f, FT_PUT_STR, at, 0);
+	}
+	if (!(e = ft_get(m, f)))
+		return false;
+	if ((e & MEMO_TAG) == MEMO_STR) {
+		const uint8_t *op = m->data + (e >> 2);
+
+		out->s = (const char *)op + 5;
+		out->n = tsl__le32(op + 1);
+		out->v = NULL;
+		return true;
+	}
+	if ((e & MEMO_TAG) || ((tsl_value *)e)->kind != TSL_VALUE_STRING)
+		return false;
+	out->v = (tsl_value *)e;
+	out->s = out->v->u.s;
+	out->n = out->v->len;
+	return true;
+}
+
+/* "module\nname\n" of a GLOBAL at f->pos + 1, lines of at most 64 bytes. */
+static bool ft_global(const struct vm *m, struct ft *f, const char *mod,
+	const char **name, size_t *nlen)
+{
+	const uint8_t *p = m->data + f->pos + 1, *end = m->data + m->len;
+	size_t ml = strlen(mod);
+	const uint8_t *nl;
+
+	if (f->pos >= m->len || m->data[f->pos] != OP_GLOBAL ||
+		(size_t)(end - p) < ml + 1 || memcmp(p, mod, ml) || p[ml] != '\n')
+		return false;
+	p += ml + 1;
+	nl = memchr(p, '\n', (size_t)(end - p) < 65 ? (size_t)(end - p) : 65);
+	if (!nl)
+		return false;
+	*name = (const char *)p;
+	*nlen = (size_t)(nl - p);
+	f->pos = (size_t)(nl + 1 - m->data);
+	return true;
+}
+
+/* The storage dtype: GLOBAL torch <X>Storage [BINPUT], or BINGET of it. */
+static bool ft_dtype(const struct vm *m, struct ft *f, int *dtype)
+{
+	size_t at = f->pos, nlen = 0;
+	const char *name = NULL;
+	uintptr_t e;
+
+	if (ft_global(m, f, "torch", &name, &nlen)) {
+		if (nlen <= 7 || memcmp(name + nlen - 7, "Storage", 7))
+			return false;
+		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
+			if (eq(name, nlen - 7, storage_names[d])) {
+				*dtype = d;
+				return ft_put(m, f, FT_PUT_DTYPE, at, d);
+			}
+		return false;
+	}
+	f->pos = at;
+	if (!(e = ft_get(m, f)) || (e & MEMO_TAG) ||
+		((tsl_value *)e)->kind != TSL_VALUE_INT ||
+		((tsl_value *)e)->u.i < 0 ||
+		((tsl_value *)e)->u.i >= TSL_DTYPE_COUNT)
+		return false;
+	*dtype = (int)((tsl_value *)e)->u.i;
+	return true;
+}
+
+/* An int: BININT1, BININT2, BININT, or LONG1 of up to 8 bytes. */
+static bool ft_int(const struct vm *m, struct ft *f, int64_t *out)
+{
+	const uint8_t *p = m->data + f->pos + 1;
+	size_t left = m->len - f->pos;
+	uint64_t v = 0;
+	size_t n;
+
+	if (!left)
+		return false;
+	switch (m->data[f->pos]) {
+	case OP_BININT1:
+		if (left < 2)
+			return false;
+		*out = p[0];
+		f->pos += 2;
+		return true;
+	case OP_BININT2:
+		if (left < 3)
+			return false;
+		*out = tsl__le16(p);
+		f->pos += 3;
+		return true;
+	case OP_BININT:
+		if (left < 5)
+			return false;
+		*out = (int32_t)tsl__le32(p);
+		f->pos += 5;
+		return true;
+	case OP_LONG1:
+		if (left < 2 || (n = p[0]) > 8 || left - 2 < n)
+			return false;
+		for (size_t i = 0; i < n; i++)
+			v |= (uint64_t)p[1 + i] << (8 * i);
+		if (n > 0 && n < 8 && (p[n] & 0x80))
+			v |= ~(uint64_t)0 << (8 * n);
+		*out = (int64_t)v;
+		f->pos += 2 + n;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* MARK int... TUPLE, at most FT_MAX_RANK of them. */
+static bool ft_ints(const struct vm *m, struct ft *f, int64_t *a,
+	uint32_t *n)
+{
+	if (!ft_op(m, f, OP_MARK))
+		return false;
+	for (*n = 0; !ft_op(m, f, OP_TUPLE); (*n)++)
+		if (*n == FT_MAX_RANK || !ft_int(m, f, &a[*n]))
+			return false;
+	return true;
+}
+
+/* The dry run from the MARK after the placeholder: true when the whole
+ * pattern is there and the generic path would accept it. */
+static bool ft_parse(const struct vm *m, struct ft *f)
+{
+	const tsl_limits *lim = m->ctx->limits;
+	int64_t numel = 0;
+	uint32_t ns = 0;
+	struct ft_str tag;
+	uintptr_t e;
+
+	f->pos = m->pos;   /* after the MARK */
+	f->nputs = 0;
+	/* the storage */
+	if (ft_op(m, f, OP_MARK)) {
+		f->fresh = true;
+		if (!ft_str(m, f, &tag) || !eq(tag.s, tag.n, "storage") ||
+			!ft_dtype(m, f, &f->dtype) || !ft_str(m, f, &f->key) ||
+			!ft_str(m, f, &f->loc) || !ft_int(m, f, &numel) ||
+			numel < 0 || !ft_op(m, f, OP_TUPLE))
+			return false;
+		f->numel = (uint64_t)numel;
+		f->persid_op = f->pos;
+		if (!ft_op(m, f, OP_BINPERSID) ||
+			!ft_put(m, f, FT_PUT_STORAGE, 0, 0))
+			return false;
+	} else {
+		f->fresh = false;
+		if (!(e = ft_get(m, f)))
+			return false;
+		if ((e & MEMO_TAG) == MEMO_ST) {
+			const struct tsl_tensor *t = (const struct tsl_tensor *)
+				(e & ~(uintptr_t)MEMO_TAG);
+
+			f->storage = t->storage;
+			f->dtype = t->dtype;
+		} else if (!(e & MEMO_TAG) &&
+			((tsl_value *)e)->kind == TSL__VALUE_STORAGE) {
+			f->storage = ((tsl_value *)e)->u.st.storage;
+			f->dtype = ((tsl_value *)e)->u.st.dtype;
+		} else {
+			return false;
+		}
+	}
+	/* offset, sizes, strides, requires_grad */
+	if (!ft_int(m, f, &f->off) || !ft_ints(m, f, f->shape, &f->n) ||
+		!ft_ints(m, f, f->stride, &ns) || ns != f->n ||
+		f->n > lim->max_rank || f->n > lim->max_container ||
+		f->off < 0 || check_view(NULL, f->shape, f->stride, f->n, f->off))
+		return false;
+	if (ft_op(m, f, OP_NEWTRUE))
+		f->rg = 1;
+	else if (ft_op(m, f, OP_NEWFALSE))
+		f->rg = 0;
+	else
+		return false;
+	/* backward hooks: OrderedDict() */
+	{
+		size_t at = f->pos, nlen = 0;
+		const char *name = NULL;
+
+		if (ft_global(m, f, "collections", &name, &nlen)) {
+			if (!eq(name, nlen, "OrderedDict") ||
+				!ft_put(m, f, FT_PUT_ODICT, at, 0))
+				return false;
+		} else {
+			f->pos = at;
+			if (!(e = ft_get(m, f)) || (e & MEMO_TAG) ||
+				((tsl_value *)e)->kind != TSL__VALUE_GLOBAL ||
+				((tsl_value *)e)->u.global.action !=
+				TSL__G_ORDERED_DICT)
+				return false;
+		}
+	}
+	if (!ft_op(m, f, OP_EMPTY_TUPLE) || !ft_op(m, f, OP_REDUCE) ||
+		!ft_op(m, f, OP_TUPLE))
+		return false;
+	f->reduce_op = f->pos;
+	return ft_op(m, f, OP_REDUCE);
+}
+
+/* A NUL-terminated copy of a str operand (the value's own when it has
+ * one). */
+static const char *ft_cstr(struct vm *m, const struct ft_str *s)
+{
+	return s->v ? s->v->u.s : tsl__arena_strndup(m->ctx->arena, s->s, s->n);
+}
+
+static int ft_commit(struct vm *m, struct ft *f)
+{
+	struct tsl_storage *st = f->storage;
+	struct tsl_tensor *t;
+	size_t n1 = f->n ? f->n : 1;
+	int rc;
+
+	/* the memo, in the pattern's order; the storage's slot last, as it
+	 * needs the tensor */
+	for (int i = 0; i < f->nputs; i++) {
+		uintptr_t e = 0;
+
+		m->op = f->put[i].op;
+		m->opcode = m->data[m->op];
+		switch (f->put[i].kind) {
+		case FT_PUT_STR:
+			e = ((uintptr_t)f->put[i].at << 2) | MEMO_STR;
+			break;
+		case FT_PUT_DTYPE:
+			e = (uintptr_t)new_int(m, f->put[i].dtype);
+			break;
+		case FT_PUT_ODICT:
+			e = (uintptr_t)new_global(m, TSL__G_ORDERED_DICT,
+				"collections", 11, "OrderedDict", 11);
+			break;
+		default:
+			continue;
+		}
+		if (!e)
+			return fail_mem(m);
+		if (!(e & MEMO_TAG))
+			((tsl_value *)e)->flags |= TSL__VF_MEMO;
+		if ((rc = memo_set(m, f->put[i].idx, e)))
+			return rc;
+	}
+	if (f->fresh) {
+		const char *key, *loc;
+
+		m->op = f->persid_op;
+		m->opcode = OP_BINPERSID;
+		if (!(key = ft_cstr(m, &f->key)) || !(loc = ft_cstr(m, &f->loc)))
+			return fail_mem(m);
+		if ((rc = make_storage(m, f->dtype, key, loc, f->numel, &st)))
+			return rc;
+	}
+	/* the tensor, its sizes and strides in one block */
+	m->op = f->reduce_op;
+	m->opcode = OP_REDUCE;
+	t = tsl__arena_alloc(m->ctx->arena, sizeof *t + 2 * n1 * sizeof(int64_t));
+	if (!t)
+		return fail_mem(m);
+	t->qscheme = TSL_QSCHEME_NONE;
+	t->layout = TSL_LAYOUT_STRIDED;
+	t->dtype = f->dtype;
+	t->storage = st;
+	t->storage_offset = f->off;
+	t->requires_grad = f->rg;
+	t->ndim = f->n;
+	t->shape = (int64_t *)(t + 1);
+	t->stride = t->shape + n1;
+	memcpy(t->shape, f->shape, f->n * sizeof *t->shape);
+	memcpy(t->stride, f->stride, f->n * sizeof *t->stride);
+	for (int i = 0; i < f->nputs; i++)
+		if (f->put[i].kind == FT_PUT_STORAGE) {
+			m->op = f->put[i].op;
+			m->opcode = m->data[m->op];
+			if ((rc = memo_set(m, f->put[i].idx,
+				(uintptr_t)t | MEMO_ST)))
+				return rc;
+		}
+	m->op = f->reduce_op;
+	m->opcode = OP_REDUCE;
+	m->sp--;   /* the placeholder */
+	if ((rc = push_tensor(m, t)))
+		return rc;
+	m->pos = f->pos;
+	if (m->ctx->fast_tensors)
+		(*m->ctx->fast_tensors)++;
+	return TSL_OK;
+}
+
+/* At a MARK with the _rebuild_tensor_v2 placeholder on top of the stack:
+ * TSL_OK (the tensor replaces the placeholder), an error, or FT_GENERIC. */
+static int fast_tensor(struct vm *m)
+{
+	const tsl_limits *lim = m->ctx->limits;
+	struct ft f;
+
+	/* the limits the generic path checks on the way: two more open
+	 * MARKs, a 6-tuple of arguments, a 5-tuple persistent id */
+	if (m->python || (m->ctx->flags & TSL_PICKLE_GENERIC) ||
+		m->sp <= stack_floor(m) ||
+		m->nmarks + 2 > m->max_depth || lim->max_container < 6)
+		return FT_GENERIC;
+	if (!ft_parse(m, &f))
+		return FT_GENERIC;
+	return ft_commit(m, &f);
 }
 
 /* ---- dict keys --------------------------------------------------------------- */
@@ -1981,6 +2550,10 @@ static int step(struct vm *m)
 		return fail(m, TSL_EUNSUPPORTED, "pickle protocol %u (%s)", p[0],
 			m->python ? "2 to 5 are read" : "TorchScript writes 2");
 	case OP_MARK:
+		if (m->sp && m->stack[m->sp - 1]->kind == TSL__VALUE_GLOBAL &&
+			m->stack[m->sp - 1]->u.global.action ==
+			TSL__G_TENSOR_V2 && (rc = fast_tensor(m)) != FT_GENERIC)
+			return rc;
 		if (m->nmarks >= m->max_depth)
 			return fail(m, TSL_ELIMIT, "more than max_depth (%u) "
 				"open MARKs", m->max_depth);
