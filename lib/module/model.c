@@ -183,7 +183,7 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		return NULL;
 	}
 	s->dtype = dtype;
-	s->key = key;
+	s->key = record + dl;   /* = key: the caller's copy may not last */
 	s->location = location;
 	s->device = device_for(m, location, record, err);
 	if (!s->device)

@@ -22,6 +22,8 @@ typedef struct tsl_pickle_ctx {
 	 * Returns an opaque storage (stored in the value) or NULL with err set.
 	 * Called once per distinct persistent id object: memo sharing
 	 * (BINGET of the BINPUT after BINPERSID) reuses the same value.
+	 * key is valid during the call only (copy it to keep it); location
+	 * lives in the arena.
 	 */
 	struct tsl_storage *(*make_storage)(void *payload, int dtype,
 		const char *key, const char *location, uint64_t numel,

@@ -83,6 +83,7 @@ enum {
 
 #define GLOBAL_MAX 1024     /* bytes in a GLOBAL module or name */
 #define VALUE_SLAB 64       /* values allocated from the arena at once */
+#define FT_SHARE_RANK 4     /* the fast path shares dims up to this rank */
 
 struct vm {
 	const tsl_pickle_ctx *ctx;
@@ -115,6 +116,9 @@ struct vm {
 	tsl_value **free_items[9];   /* by length 1..8 */
 	tsl_value *none, *yes, *no, *empty_tuple;
 	tsl_value *small[256];  /* shared ints 0..255 */
+	/* the fast path's last sizes+strides array by rank (shared by the
+	 * tensors that have the same ones; nothing writes them) */
+	int64_t *dims[FT_SHARE_RANK + 1];
 };
 
 static uint64_t err_offset(const struct vm *m)
@@ -1786,12 +1790,14 @@ static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 #define FT_MAX_RANK 16
 #define FT_MAX_PUTS 6
 
-enum { FT_PUT_STR, FT_PUT_DTYPE, FT_PUT_ODICT, FT_PUT_STORAGE };
+enum { FT_PUT_STR, FT_PUT_STRVAL, FT_PUT_DTYPE, FT_PUT_ODICT,
+	FT_PUT_STORAGE };
 
 struct ft_str {
 	const char *s;            /* bytes (pickle or value), n of them */
 	size_t n;
 	tsl_value *v;             /* the value when there is one */
+	uint64_t lazy;            /* else the slot of its stand-in + 1, or 0 */
 };
 
 struct ft {
@@ -1892,9 +1898,9 @@ static uintptr_t ft_get(const struct vm *m, struct ft *f)
 static bool ft_str(const struct vm *m, struct ft *f, struct ft_str *out)
 {
 	uintptr_t e;
+	size_t at = f->pos;
 
 	if (f->pos < m->len && m->data[f->pos] == OP_BINUNICODE) {
-		size_t at = f->pos;
 		uint32_t n;
 
 		if (m->len - f->pos < 5)
@@ -1905,6 +1911,7 @@ static bool ft_str(const struct vm *m, struct ft *f, struct ft_str *out)
 		out->s = (const char *)m->data + at + 5;
 		out->n = n;
 		out->v = NULL;
+		out->lazy = 0;
 		f->pos += 5 + (size_t)n;
 		return ft_put(m, f, FT_PUT_STR, at, 0);
 	}
@@ -1916,6 +1923,8 @@ static bool ft_str(const struct vm *m, struct ft *f, struct ft_str *out)
 		out->s = (const char *)op + 5;
 		out->n = tsl__le32(op + 1);
 		out->v = NULL;
+		out->lazy = 1 + (m->data[at] == OP_BINGET ? m->data[at + 1] :
+			tsl__le32(m->data + at + 1));
 		return true;
 	}
 	if ((e & MEMO_TAG) || ((tsl_value *)e)->kind != TSL_VALUE_STRING)
@@ -1923,6 +1932,19 @@ static bool ft_str(const struct vm *m, struct ft *f, struct ft_str *out)
 	out->v = (tsl_value *)e;
 	out->s = out->v->u.s;
 	out->n = out->v->len;
+	return true;
+}
+
+/* The location: a str, kept by make_storage, so a value (the same one for
+ * every storage, which device lookups compare by pointer first). */
+static bool ft_loc(const struct vm *m, struct ft *f)
+{
+	int nputs = f->nputs;
+
+	if (!ft_str(m, f, &f->loc))
+		return false;
+	if (f->nputs > nputs)
+		f->put[nputs].kind = FT_PUT_STRVAL;   /* made by ft_commit */
 	return true;
 }
 
@@ -2047,7 +2069,7 @@ static bool ft_parse(const struct vm *m, struct ft *f)
 		f->fresh = true;
 		if (!ft_str(m, f, &tag) || !eq(tag.s, tag.n, "storage") ||
 			!ft_dtype(m, f, &f->dtype) || !ft_str(m, f, &f->key) ||
-			!ft_str(m, f, &f->loc) || !ft_int(m, f, &numel) ||
+			!ft_loc(m, f) || !ft_int(m, f, &numel) ||
 			numel < 0 || !ft_op(m, f, OP_TUPLE))
 			return false;
 		f->numel = (uint64_t)numel;
@@ -2121,6 +2143,7 @@ static int ft_commit(struct vm *m, struct ft *f)
 {
 	struct tsl_storage *st = f->storage;
 	struct tsl_tensor *t;
+	int64_t *dims;
 	size_t n1 = f->n ? f->n : 1;
 	int rc;
 
@@ -2134,6 +2157,11 @@ static int ft_commit(struct vm *m, struct ft *f)
 		switch (f->put[i].kind) {
 		case FT_PUT_STR:
 			e = ((uintptr_t)f->put[i].at << 2) | MEMO_STR;
+			break;
+		case FT_PUT_STRVAL:
+			f->loc.v = new_str(m, TSL_VALUE_STRING, f->loc.s,
+				f->loc.n);
+			e = (uintptr_t)f->loc.v;
 			break;
 		case FT_PUT_DTYPE:
 			e = (uintptr_t)new_int(m, f->put[i].dtype);
@@ -2153,21 +2181,47 @@ static int ft_commit(struct vm *m, struct ft *f)
 			return rc;
 	}
 	if (f->fresh) {
+		char buf[64];
 		const char *key, *loc;
 
 		m->op = f->persid_op;
 		m->opcode = OP_BINPERSID;
-		if (!(key = ft_cstr(m, &f->key)) || !(loc = ft_cstr(m, &f->loc)))
+		/* make_storage keeps no key: a short one is passed from here */
+		if (!f->key.v && f->key.n < sizeof buf) {
+			memcpy(buf, f->key.s, f->key.n);
+			buf[f->key.n] = '\0';
+			key = buf;
+		} else if (!(key = ft_cstr(m, &f->key))) {
+			return fail_mem(m);
+		}
+		if (!f->loc.v && f->loc.lazy)
+			f->loc.v = memo_value(m, (size_t)(f->loc.lazy - 1));
+		if (!(loc = ft_cstr(m, &f->loc)))
 			return fail_mem(m);
 		if ((rc = make_storage(m, f->dtype, key, loc, f->numel, &st)))
 			return rc;
 	}
-	/* the tensor, its sizes and strides in one block */
+	/* the tensor; its sizes and strides in one array, the previous
+	 * tensor's of this rank when they are the same (weights and biases
+	 * of repeated layers mostly are) */
 	m->op = f->reduce_op;
 	m->opcode = OP_REDUCE;
-	t = tsl__arena_alloc(m->ctx->arena, sizeof *t + 2 * n1 * sizeof(int64_t));
+	t = tsl__arena_alloc(m->ctx->arena, sizeof *t);
 	if (!t)
 		return fail_mem(m);
+	dims = f->n <= FT_SHARE_RANK ? m->dims[f->n] : NULL;
+	for (uint32_t i = 0; dims && i < f->n; i++)
+		if (dims[i] != f->shape[i] || dims[n1 + i] != f->stride[i])
+			dims = NULL;
+	if (!dims) {
+		dims = tsl__arena_alloc(m->ctx->arena, 2 * n1 * sizeof *dims);
+		if (!dims)
+			return fail_mem(m);
+		memcpy(dims, f->shape, f->n * sizeof *dims);
+		memcpy(dims + n1, f->stride, f->n * sizeof *dims);
+		if (f->n <= FT_SHARE_RANK)
+			m->dims[f->n] = dims;
+	}
 	t->qscheme = TSL_QSCHEME_NONE;
 	t->layout = TSL_LAYOUT_STRIDED;
 	t->dtype = f->dtype;
@@ -2175,10 +2229,8 @@ static int ft_commit(struct vm *m, struct ft *f)
 	t->storage_offset = f->off;
 	t->requires_grad = f->rg;
 	t->ndim = f->n;
-	t->shape = (int64_t *)(t + 1);
-	t->stride = t->shape + n1;
-	memcpy(t->shape, f->shape, f->n * sizeof *t->shape);
-	memcpy(t->stride, f->stride, f->n * sizeof *t->stride);
+	t->shape = dims;
+	t->stride = dims + n1;
 	for (int i = 0; i < f->nputs; i++)
 		if (f->put[i].kind == FT_PUT_STORAGE) {
 			m->op = f->put[i].op;
