@@ -1952,12 +1952,14 @@ static bool ft_loc(const struct vm *m, struct ft *f)
 static bool ft_global(const struct vm *m, struct ft *f, const char *mod,
 	const char **name, size_t *nlen)
 {
-	const uint8_t *p = m->data + f->pos + 1, *end = m->data + m->len;
+	const uint8_t *p, *end = m->data + m->len;
 	size_t ml = strlen(mod);
 	const uint8_t *nl;
 
-	if (f->pos >= m->len || m->data[f->pos] != OP_GLOBAL ||
-		(size_t)(end - p) < ml + 1 || memcmp(p, mod, ml) || p[ml] != '\n')
+	if (f->pos >= m->len || m->data[f->pos] != OP_GLOBAL)
+		return false;
+	p = m->data + f->pos + 1;
+	if ((size_t)(end - p) < ml + 1 || memcmp(p, mod, ml) || p[ml] != '\n')
 		return false;
 	p += ml + 1;
 	nl = memchr(p, '\n', (size_t)(end - p) < 65 ? (size_t)(end - p) : 65);
@@ -1999,13 +2001,14 @@ static bool ft_dtype(const struct vm *m, struct ft *f, int *dtype)
 /* An int: BININT1, BININT2, BININT, or LONG1 of up to 8 bytes. */
 static bool ft_int(const struct vm *m, struct ft *f, int64_t *out)
 {
-	const uint8_t *p = m->data + f->pos + 1;
+	const uint8_t *p;
 	size_t left = m->len - f->pos;
 	uint64_t v = 0;
 	size_t n;
 
 	if (!left)
 		return false;
+	p = m->data + f->pos + 1;
 	switch (m->data[f->pos]) {
 	case OP_BININT1:
 		if (left < 2)
