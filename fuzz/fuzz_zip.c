@@ -43,8 +43,8 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 		size_t len;
 
 		/* every record under the prefix can be found by its name */
-		FUZZ_CHECK(!e->in_prefix ||
-			tsl__zip_find(z, e->rel, strlen(e->rel)) != NULL);
+		FUZZ_CHECK(!e->in_prefix || tsl__zip_find(z, tsl__zip_rel(z, e),
+			strlen(tsl__zip_rel(z, e))) == e);
 		memset(&err, 0, sizeof err);
 		rc = tsl__zip_data_offset(z, e, &off, &err);
 		if (rc != TSL_OK) {

@@ -157,15 +157,21 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The name after "<prefix>/extra/" of an extra file, else NULL. */
+static const char *extra_name(const tsl_zip *z, const tsl_zip_entry *e)
+{
+	const char *rel = tsl__zip_rel(z, e);
+
+	return e->in_prefix && strncmp(rel, "extra/", 6) == 0 && rel[6] ?
+		rel + 6 : NULL;
+}
+
 static int list_extra(tsl_archive *ar, tsl_error *err)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < ar->zip->n; i++) {
-		const tsl_zip_entry *e = &ar->zip->entries[i];
-
-		if (e->in_prefix && strncmp(e->rel, "extra/", 6) == 0 &&
-			e->rel[6])
+		if (extra_name(ar->zip, &ar->zip->entries[i]))
 			n++;
 	}
 	if (!n)
@@ -175,11 +181,10 @@ static int list_extra(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
 	for (i = 0; i < ar->zip->n; i++) {
-		const tsl_zip_entry *e = &ar->zip->entries[i];
+		const char *name = extra_name(ar->zip, &ar->zip->entries[i]);
 
-		if (e->in_prefix && strncmp(e->rel, "extra/", 6) == 0 &&
-			e->rel[6])
-			ar->extra[ar->nextra++] = e->rel + 6;
+		if (name)
+			ar->extra[ar->nextra++] = name;
 	}
 	qsort(ar->extra, ar->nextra, sizeof *ar->extra, cmp_str);
 	return TSL_OK;
@@ -737,7 +742,7 @@ TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
 	if (!ar || !out || !ar->zip || index >= ar->zip->n)
 		return TSL_EINVAL;
 	e = &ar->zip->entries[index];
-	out->name = e->rel;
+	out->name = tsl__zip_rel(ar->zip, e);
 	out->method = e->method;
 	out->crc32 = e->crc32;
 	out->compressed_size = e->csize;

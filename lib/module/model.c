@@ -154,7 +154,7 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		return NULL;
 	}
 	if (e)
-		record = e->rel;   /* the index's copy of the name */
+		record = tsl__zip_rel(m->ar->zip, e);   /* the index's copy */
 	else if (rel != buf)
 		record = rel;
 	else if (!(record = tsl__arena_strndup(&m->arena, rel, dl + kl))) {

@@ -14,29 +14,49 @@
 
 #include "../common/common.h"
 
+/*
+ * One record.  48 bytes: the index writes one per record when an archive is
+ * opened (20,000 for a model of many small tensors), and every 4 KiB page of
+ * them costs a page fault, so what is set later or rarely lives elsewhere:
+ * the data offset is a 32-bit distance from the local header (the header is
+ * 30 bytes plus two 16-bit lengths), the decoded copy of a compressed record
+ * is in a per-index array made on the first decode (tsl_zip.decoded), the
+ * name relative to the prefix is derived (tsl__zip_rel), and the offset of
+ * the central-directory entry, needed only for error messages, is found
+ * again by walking the directory.
+ */
 typedef struct tsl_zip_entry {
 	const char *name;      /* full name, NUL-terminated (owned by the index) */
-	const char *rel;       /* name after "<prefix>/", or the full name */
-	uint32_t name_len;
-	uint16_t method;
-	uint16_t flags;
-	uint32_t crc32;
-	bool in_prefix;        /* the name starts with "<prefix>/" */
 	uint64_t csize;        /* compressed size */
 	uint64_t usize;        /* uncompressed size */
 	uint64_t lho;          /* local header offset */
-	uint64_t cd_pos;       /* offset of its central-directory entry */
-	uint64_t data_off;     /* 0 until resolved (atomic) */
-	void *decoded;         /* decoded bytes of a compressed record (atomic) */
+	uint32_t crc32;
+	uint32_t data_skip;    /* data offset - lho; 0 until resolved (atomic) */
+	uint16_t name_len;     /* u16 in the zip format */
+	uint16_t method;
+	bool in_prefix;        /* the name starts with "<prefix>/" */
 } tsl_zip_entry;
 
+_Static_assert(sizeof(tsl_zip_entry) <= 48, "tsl_zip_entry grew");
+
+/*
+ * The index: entries, hash table and names in one block (entries first, so
+ * that pages are touched in the order they are written).  The table holds
+ * only the records under the prefix, keyed by their name relative to it; a
+ * slot is 32 bits, 0 when empty, else (index + 1) in its low `tbits` bits and
+ * the top bits of the hash's upper word above them (z->tag), so that most
+ * probes that would land on another record are told apart without reading
+ * its entry.
+ */
 typedef struct tsl_zip {
 	const uint8_t *base;
 	uint64_t size;
 	tsl_zip_entry *entries;
 	size_t n;
-	uint32_t *table;       /* open addressing over rel names: index+1, 0 empty */
-	size_t mask;
+	uint32_t *table;       /* see above */
+	size_t mask;           /* table slots - 1 */
+	uint32_t tag;          /* slot bits that hold hash bits (may be 0) */
+	void **decoded;        /* NULL, or n decoded copies (atomic, lazily) */
 	char *names;           /* storage for all names */
 	uint64_t cd_offset;
 	uint64_t cd_size;
@@ -50,6 +70,14 @@ typedef struct tsl_zip {
 	bool huge;             /* big arrays in huge pages (TSL_OPEN_HUGE_PAGES) */
 	const struct tsl_zip_fetch *fetch; /* NULL: all bytes are present */
 } tsl_zip;
+
+/* The name after "<prefix>/" for a record under the prefix, else the full
+ * name; NUL-terminated, lives as long as the index. */
+static inline const char *tsl__zip_rel(const tsl_zip *z,
+	const tsl_zip_entry *e)
+{
+	return e->in_prefix ? e->name + z->prefix_len + 1 : e->name;
+}
 
 /* For sources read on demand (a seekable reader): make base[off, off+len)
  * present before it is read.  Called from any thread; must be safe. */
@@ -79,7 +107,7 @@ TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e,
 	uint64_t *out, tsl_error *err);
 
 /* The record's bytes: a slice of the mapping for a stored record, or its
- * decoded copy (cached in e->decoded, freed with the index).  */
+ * decoded copy (cached in z->decoded, freed with the index).  */
 TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, tsl_error *err);
 

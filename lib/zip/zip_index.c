@@ -149,31 +149,62 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 	return rc;
 }
 
+/* Offset of entry i's central-directory header, walked again from the
+ * start: only error messages need it, so entries do not keep it (pass 1 of
+ * tsl__zip_open checked every entry's length). */
+static uint64_t cd_pos_of(const tsl_zip *z, size_t i)
+{
+	uint64_t p = z->cd_offset;
+
+	while (i--)
+		p += (uint64_t)CENTRAL_LEN + tsl__le16(z->base + p + 28) +
+			tsl__le16(z->base + p + 30) + tsl__le16(z->base + p + 32);
+	return p;
+}
+
+/* Does entry e (under the prefix) have the relative name rel[0..len)?  The
+ * length is compared first, from the entry: no string is read on a miss. */
+static inline bool rel_equal(const tsl_zip *z, const tsl_zip_entry *e,
+	const char *rel, size_t len)
+{
+	return (size_t)e->name_len == z->prefix_len + 1 + len &&
+		memcmp(e->name + z->prefix_len + 1, rel, len) == 0;
+}
+
 static int build_table(tsl_zip *z, tsl_error *err)
 {
+	uint32_t idx = ~z->tag;
 	size_t i;
 
-	/* z->table and z->mask were set with the entries (one block) */
+	/* z->table, z->mask and z->tag were set with the entries (one
+	 * block); every record under the prefix goes in, keyed by its
+	 * relative name */
 	for (i = 0; i < z->n; i++) {
-		tsl_zip_entry *e = &z->entries[i];
-		size_t len = strlen(e->rel);
-		size_t h;
+		const tsl_zip_entry *e = &z->entries[i];
+		const char *rel = e->name + z->prefix_len + 1;
+		size_t len, h;
+		uint64_t hv;
+		uint32_t tag, s;
 
 		if (!e->in_prefix)
 			continue;
-		h = (size_t)hash_name(e->rel, len) & z->mask;
-		while (z->table[h]) {
-			const tsl_zip_entry *o = &z->entries[z->table[h] - 1];
+		len = e->name_len - z->prefix_len - 1;
+		hv = hash_name(rel, len);
+		tag = (uint32_t)(hv >> 32) & z->tag;
+		h = (size_t)hv & z->mask;
+		while ((s = z->table[h]) != 0) {
+			const tsl_zip_entry *o = &z->entries[(s & idx) - 1];
 
-			if (strcmp(o->rel, e->rel) == 0)
-				return fmt_error(err, e->name, e->cd_pos,
+			if ((s & z->tag) == tag && rel_equal(z, o, rel, len))
+				return fmt_error(err, e->name, cd_pos_of(z, i),
 					"two records are named '%s' (central "
 					"directory entries at %llu and %llu)",
-					e->name, (unsigned long long)o->cd_pos,
-					(unsigned long long)e->cd_pos);
+					e->name, (unsigned long long)cd_pos_of(z,
+					(size_t)(o - z->entries)),
+					(unsigned long long)cd_pos_of(z, i));
 			h = (h + 1) & z->mask;
 		}
-		z->table[h] = (uint32_t)(i + 1);
+		z->table[h] = tag | (uint32_t)(i + 1);
 	}
 	return TSL_OK;
 }
@@ -181,16 +212,22 @@ static int build_table(tsl_zip *z, tsl_error *err)
 const tsl_zip_entry *tsl__zip_find(const tsl_zip *z, const char *rel,
 	size_t len)
 {
+	uint32_t idx = ~z->tag, tag, s;
+	uint64_t hv;
 	size_t h;
 
 	if (!z->table)
 		return NULL;
-	h = (size_t)hash_name(rel, len) & z->mask;
-	while (z->table[h]) {
-		const tsl_zip_entry *e = &z->entries[z->table[h] - 1];
+	hv = hash_name(rel, len);
+	tag = (uint32_t)(hv >> 32) & z->tag;
+	h = (size_t)hv & z->mask;
+	while ((s = z->table[h]) != 0) {
+		if ((s & z->tag) == tag) {
+			const tsl_zip_entry *e = &z->entries[(s & idx) - 1];
 
-		if (strncmp(e->rel, rel, len) == 0 && e->rel[len] == '\0')
-			return e;
+			if (rel_equal(z, e, rel, len))
+				return e;
+		}
 		h = (h + 1) & z->mask;
 	}
 	return NULL;
@@ -254,6 +291,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	size_t cap = 16, ent_bytes = 0, tab_bytes = 0, block;
 	size_t i;
 	char *np;
+	const char *pfx = NULL;   /* the first name, when it has a '/' */
 	int rc;
 
 	*out = NULL;
@@ -373,10 +411,15 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		p += len;
 	}
 	/* entries, hash table and names in one block: one allocation, and
-	 * for a big archive one run of huge pages rather than three */
-	while (cap < z->n * 2)
+	 * for a big archive one run of huge pages rather than three.  The
+	 * table has a power of two of slots, at least 1.5 per entry (load at
+	 * most 2/3: a hit takes 1.3 probes on average with linear probing,
+	 * the tag bits make the extra ones cheap); twice the entries took
+	 * twice the pages for no measurable gain in lookups. */
+	while (cap < z->n + z->n / 2)
 		cap <<= 1;
-	if (__builtin_mul_overflow(z->n ? z->n : 1, sizeof *z->entries,
+	if (z->n >= UINT32_MAX ||
+		__builtin_mul_overflow(z->n ? z->n : 1, sizeof *z->entries,
 		&ent_bytes) ||
 		__builtin_mul_overflow(cap, sizeof *z->table, &tab_bytes) ||
 		(uint64_t)(size_t)names_len != names_len ||
@@ -391,9 +434,12 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	}
 	z->table = (uint32_t *)(void *)((char *)z->entries + ent_bytes);
 	z->mask = cap - 1;
+	/* slot bits above those index + 1 needs carry hash bits */
+	z->tag = z->n ? (uint32_t)(UINT64_C(0xffffffff) <<
+		(64 - __builtin_clzll((unsigned long long)z->n))) : 0;
 	z->names = (char *)z->table + tab_bytes;
 
-	/* pass 2: fill entries */
+	/* pass 2: fill entries (each written whole, once, in order) */
 	p = cd_off;
 	np = z->names;
 	for (i = 0; i < z->n; i++) {
@@ -402,16 +448,14 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		uint16_t nlen = tsl__le16(c + 28), xlen = tsl__le16(c + 30);
 		uint32_t cs = tsl__le32(c + 20), us = tsl__le32(c + 24);
 		uint32_t lo = tsl__le32(c + 42);
+		uint16_t flags = tsl__le16(c + 8);
 		uint64_t end;
 
 		memcpy(np, c + CENTRAL_LEN, nlen);
 		np[nlen] = '\0';
 		e->name = np;
-		e->rel = np;
 		e->name_len = nlen;
 		np += nlen + 1;
-		e->cd_pos = p;
-		e->flags = tsl__le16(c + 8);
 		e->method = tsl__le16(c + 10);
 		e->crc32 = tsl__le32(c + 16);
 		e->csize = cs;
@@ -428,7 +472,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 			e->name, p, err);
 		if (rc)
 			goto fail;
-		if (e->flags & 1) {
+		if (flags & 1) {
 			rc = tsl__error(err, TSL_EUNSUPPORTED, e->name, p,
 				"record is encrypted");
 			goto fail;
@@ -451,47 +495,38 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 				(unsigned long long)e->usize);
 			goto fail;
 		}
+		/* the prefix: the first entry's name up to its first '/';
+		 * a first entry without one is refused below, after every
+		 * entry was checked (as before: the order of the errors) */
+		if (i == 0) {
+			const char *slash = memchr(np - nlen - 1, '/', nlen);
+
+			if (slash) {
+				pfx = np - nlen - 1;
+				z->prefix_len = (size_t)(slash - pfx);
+			}
+		}
+		e->in_prefix = pfx && nlen > z->prefix_len &&
+			e->name[z->prefix_len] == '/' &&
+			memcmp(e->name, pfx, z->prefix_len) == 0;
 		p += (uint64_t)CENTRAL_LEN + nlen + xlen + tsl__le16(c + 32);
 	}
 
-	/* prefix: the first entry's name up to the first '/' */
-	if (z->n) {
-		const char *slash = strchr(z->entries[0].name, '/');
-
-		if (!slash) {
-			rc = fmt_error(err, z->entries[0].name,
-				z->entries[0].cd_pos,
-				"file in archive is not in a subdirectory: '%s'",
-				z->entries[0].name);
-			goto fail;
-		}
-		z->prefix_len = (size_t)(slash - z->entries[0].name);
-		z->prefix = malloc(z->prefix_len + 1);
-		if (!z->prefix) {
-			rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-				"out of memory");
-			goto fail;
-		}
-		memcpy(z->prefix, z->entries[0].name, z->prefix_len);
-		z->prefix[z->prefix_len] = '\0';
-		for (i = 0; i < z->n; i++) {
-			tsl_zip_entry *e = &z->entries[i];
-
-			if (e->name_len > z->prefix_len &&
-				e->name[z->prefix_len] == '/' &&
-				memcmp(e->name, z->prefix, z->prefix_len) == 0) {
-				e->in_prefix = true;
-				e->rel = e->name + z->prefix_len + 1;
-			}
-		}
-	} else {
-		z->prefix = calloc(1, 1);
-		if (!z->prefix) {
-			rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-				"out of memory");
-			goto fail;
-		}
+	if (z->n && !pfx) {
+		rc = fmt_error(err, z->entries[0].name, cd_off,
+			"file in archive is not in a subdirectory: '%s'",
+			z->entries[0].name);
+		goto fail;
 	}
+	z->prefix = malloc(z->prefix_len + 1);
+	if (!z->prefix) {
+		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+		goto fail;
+	}
+	if (z->prefix_len)
+		memcpy(z->prefix, pfx, z->prefix_len);
+	z->prefix[z->prefix_len] = '\0';
 	rc = check_overlaps(z, err);
 	if (rc)
 		goto fail;
@@ -511,11 +546,11 @@ void tsl__zip_free(tsl_zip *z)
 
 	if (!z)
 		return;
-	if (z->entries)
+	if (z->decoded) {
 		for (i = 0; i < z->n; i++)
-			tsl__big_free(atomic_load_explicit(
-				(_Atomic(void *) *)&z->entries[i].decoded,
-				memory_order_acquire));
+			tsl__big_free(z->decoded[i]);
+		free(z->decoded);
+	}
 	tsl__big_free(z->entries);   /* with the table and the names */
 	free(z->prefix);
 	free(z);
@@ -524,14 +559,14 @@ void tsl__zip_free(tsl_zip *z)
 int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 	tsl_error *err)
 {
-	_Atomic uint64_t *cache = (_Atomic uint64_t *)&e->data_off;
-	uint64_t off = atomic_load_explicit(cache, memory_order_acquire);
+	_Atomic uint32_t *cache = (_Atomic uint32_t *)&e->data_skip;
+	uint32_t skip = atomic_load_explicit(cache, memory_order_acquire);
 	const uint8_t *h;
-	uint64_t end;
+	uint64_t off, end;
 	int rc;
 
-	if (off) {
-		*out = off;
+	if (skip) {
+		*out = e->lho + skip;
 		return TSL_OK;
 	}
 	if (tsl__out_of_bounds(e->lho, LOCAL_LEN, z->cd_offset))
@@ -550,7 +585,9 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, e->name, e->lho,
 			"no local file header at offset %llu (bad signature)",
 			(unsigned long long)e->lho);
-	off = e->lho + LOCAL_LEN + tsl__le16(h + 26) + tsl__le16(h + 28);
+	/* at most 30 + 2 * 65535: the cache is 32 bits, never 0 */
+	skip = LOCAL_LEN + (uint32_t)tsl__le16(h + 26) + tsl__le16(h + 28);
+	off = e->lho + skip;
 	if (tsl__add_u64(off, e->csize, &end) || end > z->cd_offset)
 		return fmt_error(err, e->name, e->lho,
 			"record data (offset %llu, %llu bytes) extends past the "
@@ -562,15 +599,37 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, e->name, e->lho,
 			"local header at offset %llu names a different record "
 			"than the central directory", (unsigned long long)e->lho);
-	atomic_store_explicit(cache, off, memory_order_release);
+	atomic_store_explicit(cache, skip, memory_order_release);
 	*out = off;
 	return TSL_OK;
+}
+
+/* The slot of z->decoded for e, the array made on the first call (most
+ * archives decode few records or none: an array in every index, or a pointer
+ * in every entry, would be pages written for nothing).  Two threads that
+ * race both make one, one wins the compare-and-swap.  NULL: out of memory. */
+static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
+{
+	_Atomic(void **) *arr = (_Atomic(void **) *)&z->decoded;
+	void **v = atomic_load_explicit(arr, memory_order_acquire);
+
+	if (!v) {
+		void **fresh = calloc(z->n, sizeof *fresh);
+
+		if (!fresh)
+			return NULL;
+		if (atomic_compare_exchange_strong(arr, &v, fresh))
+			v = fresh;
+		else
+			free(fresh);   /* v: the winner's */
+	}
+	return (_Atomic(void *) *)&v[e - z->entries];
 }
 
 int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 	size_t *len, tsl_error *err)
 {
-	_Atomic(void *) *slot = (_Atomic(void *) *)&e->decoded;
+	_Atomic(void *) *slot;
 	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
 	uint64_t off, sum;
 	void *cur, *expected = NULL;
@@ -597,6 +656,10 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 		*len = (size_t)e->usize;
 		return TSL_OK;
 	}
+	slot = decoded_slot(z, e);
+	if (!slot)
+		return tsl__error(err, TSL_ENOMEM, e->name, off,
+			"out of memory");
 	cur = atomic_load_explicit(slot, memory_order_acquire);
 	if (cur) {
 		*data = cur;
