@@ -83,9 +83,119 @@ static int find_eocd(const uint8_t *b, uint64_t size, uint64_t *pos,
 		"directory)", (unsigned long long)(size - lo));
 }
 
-static uint64_t hash_name(const char *s, size_t n)
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static inline uint64_t word(const void *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof w);
+	return w;
+}
+
+/* a == b for n bytes, a word at a time (the last word overlapping the one
+ * before it), never reading outside [0, n): names are a dozen bytes, and
+ * memcmp's call costs more than the comparing. */
+static inline bool same_bytes(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+	size_t i;
+
+	if (n < 8) {
+		uint8_t d = 0;
+
+		for (i = 0; i < n; i++)
+			d |= x[i] ^ y[i];
+		return d == 0;
+	}
+	for (i = 0; i + 8 < n; i += 8)
+		if (word(x + i) != word(y + i))
+			return false;
+	return word(x + n - 8) == word(y + n - 8);
+}
+
+#ifdef __SIZEOF_INT128__
+/* 64 x 64 -> 128-bit product, halves folded (wyhash's "mum") */
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* The table's hash of a relative name, in the manner of wyhash: up to 16
+ * bytes are two (overlapping) words folded by one 128-bit multiply, longer
+ * names 16 bytes per multiply.  Inlined, it is about 12 instructions for
+ * the dozen-byte names of tensor records (XXH3 took 25, plus its call):
+ * the hash runs twice per record at load, index and lookup.  Both the low
+ * bits (the slot) and the high ones (the tag) depend on every byte. */
+static inline uint64_t hash_name(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	uint64_t a, b, h = UINT64_C(0x2d358dccaa6c78a5) ^ n;
+
+	if (n > 16) {
+		/* 16 bytes at a time, then the last 16 (overlapping) */
+		size_t i;
+
+		for (i = 0; i + 16 < n; i += 16)
+			h = mum(word(p + i) ^ UINT64_C(0x8bb84b93962eacc9) ^ h,
+				word(p + i + 8) ^ UINT64_C(0x4b33a62ed433d4a3));
+		a = word(p + n - 16);
+		b = word(p + n - 8);
+	} else if (n >= 8) {
+		a = word(p);
+		b = word(p + n - 8);
+	} else if (n >= 4) {
+		uint32_t lo, hi;
+
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		a = lo;
+		b = hi;
+	} else {
+		a = n ? (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 |
+			p[n - 1] : 0;
+		b = 0;
+	}
+	return mum(UINT64_C(0x8bb84b93962eacc9) ^ n,
+		mum(a ^ UINT64_C(0x8bb84b93962eacc9) ^ h,
+			b ^ UINT64_C(0x4b33a62ed433d4a3)));
+}
+#else
+static inline uint64_t hash_name(const char *s, size_t n)
 {
 	return XXH3_64bits(s, n);
+}
+#endif
+
+/* Copy a name of n bytes to dst and NUL-terminate it; false if the name
+ * holds a NUL byte.  The same word-at-a-time scheme (a word has a zero byte
+ * iff (w - ONES) & ~w & HIGHS is not 0), instead of memcpy and memchr. */
+static inline bool copy_name(char *dst, const uint8_t *src, size_t n)
+{
+	uint64_t w, zero = 0;
+	size_t i;
+
+	if (n < 8) {
+		for (i = 0; i < n; i++) {
+			dst[i] = (char)src[i];
+			zero |= src[i] == 0;
+		}
+	} else {
+		for (i = 0; i + 8 < n; i += 8) {
+			w = word(src + i);
+			memcpy(dst + i, &w, sizeof w);
+			zero |= (w - ONES) & ~w & HIGHS;
+		}
+		w = word(src + n - 8);
+		memcpy(dst + n - 8, &w, sizeof w);
+		zero |= (w - ONES) & ~w & HIGHS;
+	}
+	dst[n] = '\0';
+	return zero == 0;
 }
 
 static int cmp_lho(const void *a, const void *b)
@@ -168,7 +278,7 @@ static inline bool rel_equal(const tsl_zip *z, const tsl_zip_entry *e,
 	const char *rel, size_t len)
 {
 	return (size_t)e->name_len == z->prefix_len + 1 + len &&
-		memcmp(e->name + z->prefix_len + 1, rel, len) == 0;
+		same_bytes(e->name + z->prefix_len + 1, rel, len);
 }
 
 static int build_table(tsl_zip *z, tsl_error *err)
@@ -451,8 +561,8 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		uint16_t flags = tsl__le16(c + 8);
 		uint64_t end;
 
-		memcpy(np, c + CENTRAL_LEN, nlen);
-		np[nlen] = '\0';
+		bool clean = copy_name(np, c + CENTRAL_LEN, nlen);
+
 		e->name = np;
 		e->name_len = nlen;
 		np += nlen + 1;
@@ -461,7 +571,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		e->csize = cs;
 		e->usize = us;
 		e->lho = lo;
-		if (nlen == 0 || memchr(e->name, '\0', nlen)) {
+		if (nlen == 0 || !clean) {
 			rc = fmt_error(err, NULL, p,
 				"central directory entry %zu has an empty name or "
 				"a NUL byte in its name", i + 1);
@@ -508,7 +618,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		}
 		e->in_prefix = pfx && nlen > z->prefix_len &&
 			e->name[z->prefix_len] == '/' &&
-			memcmp(e->name, pfx, z->prefix_len) == 0;
+			same_bytes(e->name, pfx, z->prefix_len);
 		p += (uint64_t)CENTRAL_LEN + nlen + xlen + tsl__le16(c + 32);
 	}
 
