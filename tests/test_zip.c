@@ -2128,6 +2128,14 @@ static void test_duplicate_names(void **state)
 		expect_open(zip, n, NULL, TSL_EFORMAT, &err);
 		assert_string_equal(err.record, "m/code/x.py");
 		assert_int_equal(err.offset, z.recs[4].cd_pos);
+		{   /* both entries' offsets, found again by walking */
+			char want[96];
+
+			snprintf(want, sizeof want, "entries at %llu and %llu",
+				(unsigned long long)z.recs[3].cd_pos,
+				(unsigned long long)z.recs[4].cd_pos);
+			assert_contains(err.message, want);
+		}
 		free(zip);
 		zb_free(&z);
 	}
@@ -3121,6 +3129,262 @@ static void test_inflate_refusals(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* the index's layout: compact entries, tagged slots, derived names          */
+/* ------------------------------------------------------------------------ */
+
+static void open_index(tsl_zip **z, const uint8_t *b, size_t size)
+{
+	tsl_options opts = TSL_OPTIONS_INIT;
+	tsl_limits lim;
+	tsl_error err;
+
+	assert_int_equal(tsl__limits_from_options(&lim, &opts, &err), TSL_OK);
+	if (tsl__zip_open(z, b, size, &lim, NULL, &err) != TSL_OK)
+		fail_msg("tsl__zip_open: %s", err.message);
+}
+
+/* Names of every length from 1 to 80 bytes (the hash and the comparisons
+ * read words, with a short path under 8 bytes and the last word
+ * overlapping): each is found, as the very entry, and none of its near
+ * misses is - one byte changed at each position, one byte more or less. */
+static void test_index_lookup_lengths(void **state)
+{
+	zb z;
+	size_t size;
+	uint8_t *zip;
+	tsl_zip *ix;
+	char name[96], probe[128];
+
+	(void)state;
+	assert_true(sizeof(tsl_zip_entry) <= 48);
+	zb_init(&z, 0, false);
+	zb_minimal(&z, "p", "3\n");
+	for (int len = 1; len <= 80; len++) {
+		memset(name, 0, sizeof name);
+		for (int i = 0; i < len; i++)
+			name[i] = (char)('a' + (i * 7 + len) % 26);
+		snprintf(probe, sizeof probe, "p/%s", name);
+		zb_add_str(&z, probe, name);
+	}
+	zip = zb_finish(&z, &size);
+	open_index(&ix, zip, size);
+	for (size_t k = 0; k < ix->n; k++) {
+		const tsl_zip_entry *e = &ix->entries[k];
+		const char *rel = tsl__zip_rel(ix, e);
+		size_t len = strlen(rel);
+
+		assert_true(e->in_prefix);
+		assert_ptr_equal(rel, e->name + 2);
+		assert_int_equal(e->name_len, len + 2);
+		assert_ptr_equal(tsl__zip_find(ix, rel, len), e);
+		/* a longer buffer, only len bytes of it asked for */
+		memcpy(probe, rel, len);
+		probe[len] = 'x';
+		assert_ptr_equal(tsl__zip_find(ix, probe, len), e);
+		assert_null(tsl__zip_find(ix, probe, len + 1));
+		if (len > 1)
+			assert_null(tsl__zip_find(ix, rel, len - 1));
+		for (size_t i = 0; i < len; i++) {
+			memcpy(probe, rel, len);
+			probe[i] ^= 0x20;
+			assert_null(tsl__zip_find(ix, probe, len));
+		}
+	}
+	/* the full name is not a relative name, nor is the empty one */
+	assert_null(tsl__zip_find(ix, "p/version", 9));
+	assert_null(tsl__zip_find(ix, "", 0));
+	tsl__zip_free(ix);
+	free(zip);
+	zb_free(&z);
+}
+
+/* Records outside the prefix keep their full name as tsl__zip_rel and are
+ * not in the table; a name of exactly the prefix is not under it. */
+static void test_index_outside_prefix(void **state)
+{
+	zb z;
+	size_t size;
+	uint8_t *zip;
+	tsl_zip *ix;
+	size_t out, same, pfx;
+
+	(void)state;
+	zb_init(&z, 64, true);
+	zb_minimal(&z, "model", "3\n");
+	out = zb_add_str(&z, "other/data/0", "x");
+	same = zb_add_str(&z, "modelx/data/0", "y");
+	pfx = zb_add_str(&z, "model", "z");
+	zip = zb_finish(&z, &size);
+	open_index(&ix, zip, size);
+	assert_string_equal(ix->prefix, "model");
+	assert_false(ix->entries[out].in_prefix);
+	assert_false(ix->entries[same].in_prefix);
+	assert_false(ix->entries[pfx].in_prefix);
+	assert_ptr_equal(tsl__zip_rel(ix, &ix->entries[out]),
+		ix->entries[out].name);
+	assert_string_equal(tsl__zip_rel(ix, &ix->entries[same]),
+		"modelx/data/0");
+	assert_null(tsl__zip_find(ix, "other/data/0", 12));
+	assert_null(tsl__zip_find(ix, "data/0", 6));
+	assert_non_null(tsl__zip_find(ix, "version", 7));
+	assert_string_equal(tsl__zip_rel(ix, tsl__zip_find(ix, "version", 7)),
+		"version");
+	tsl__zip_free(ix);
+	free(zip);
+	zb_free(&z);
+}
+
+/* The data offset is cached as a distance from the local header: with the
+ * largest local header (65,535-byte name and extra field, 131,100 bytes in
+ * all) it still comes out right, the first time and from the cache. */
+static void test_index_data_offset_cache(void **state)
+{
+	zb z;
+	size_t size, big, small;
+	uint8_t *zip;
+	tsl_zip *ix;
+	char *name = malloc(65536);
+	uint64_t off;
+	tsl_error err;
+	const uint8_t *d;
+	size_t n;
+
+	(void)state;
+	assert_non_null(name);
+	memcpy(name, "q/", 2);
+	memset(name + 2, 'n', 65533);
+	name[65535] = '\0';
+	zb_init(&z, 0, false);
+	zb_minimal(&z, "q", "3\n");
+	small = zb_add_str(&z, "q/data/0", "small");
+	big = z.n;
+	/* a local extra field of 65,535 bytes: an unknown id, then filler */
+	{
+		size_t at, i;
+
+		zb_add_str(&z, name, "payload");
+		at = (size_t)z.recs[big].lho;
+		assert_int_equal(rd16(z.buf + at + 28), 0);
+		/* rebuild this record by hand: header, name, extra, data */
+		z.len = at;
+		zb_u32(&z, SIG_LOCAL);
+		zb_u16(&z, 0);
+		zb_u16(&z, 0x0808);
+		zb_u16(&z, 0);
+		for (i = 0; i < 4; i++)
+			zb_u32(&z, 0);
+		zb_u16(&z, 65535);
+		zb_u16(&z, 65535);
+		zb_bytes(&z, name, 65535);
+		zb_u16(&z, 0xcafe);
+		zb_u16(&z, 65531);
+		zb_reserve(&z, 65531);
+		memset(z.buf + z.len, 0, 65531);
+		z.len += 65531;
+		z.recs[big].data_off = z.len;
+		zb_bytes(&z, "payload", 7);
+		zb_u32(&z, SIG_DESC);
+		zb_u32(&z, z.recs[big].crc);
+		zb_u32(&z, 7);
+		zb_u32(&z, 7);
+	}
+	zip = zb_finish(&z, &size);
+	open_index(&ix, zip, size);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[big],
+			&off, &err), TSL_OK);
+		assert_int_equal(off, z.recs[big].data_off);
+		assert_int_equal(off - ix->entries[big].lho, 30 + 2 * 65535);
+		assert_int_equal(ix->entries[big].data_skip, 30 + 2 * 65535);
+		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[small],
+			&off, &err), TSL_OK);
+		assert_int_equal(off, z.recs[small].data_off);
+	}
+	assert_int_equal(tsl__zip_read(ix, &ix->entries[big], &d, &n, &err),
+		TSL_OK);
+	assert_int_equal(n, 7);
+	assert_memory_equal(d, "payload", 7);
+	tsl__zip_free(ix);
+	free(zip);
+	free(name);
+	zb_free(&z);
+}
+
+/* Decoded copies live in an array the index makes on the first decode:
+ * none for an archive whose compressed records are never read, and stored
+ * records never need it. */
+static void test_index_decoded_lazily(void **state)
+{
+	zb z;
+	size_t size, st, df;
+	uint8_t *zip;
+	tsl_zip *ix;
+	tsl_error err;
+	const uint8_t *d, *d2;
+	size_t n;
+
+	(void)state;
+	zb_init(&z, 64, true);
+	zb_minimal(&z, "m", "3\n");
+	st = zb_add(&z, "m/data/0", "stored bytes", 12, 0);
+	df = zb_add(&z, "m/code/x.py", "deflated bytes", 14, 8);
+	zip = zb_finish(&z, &size);
+	open_index(&ix, zip, size);
+	assert_null(ix->decoded);
+	assert_int_equal(tsl__zip_read(ix, &ix->entries[st], &d, &n, &err),
+		TSL_OK);
+	assert_ptr_equal(d, zip + z.recs[st].data_off);
+	assert_null(ix->decoded);
+	assert_int_equal(tsl__zip_read(ix, &ix->entries[df], &d, &n, &err),
+		TSL_OK);
+	assert_int_equal(n, 14);
+	assert_memory_equal(d, "deflated bytes", 14);
+	assert_non_null(ix->decoded);
+	assert_ptr_equal(ix->decoded[df], d);
+	assert_null(ix->decoded[st]);
+	assert_int_equal(tsl__zip_read(ix, &ix->entries[df], &d2, &n, &err),
+		TSL_OK);
+	assert_ptr_equal(d2, d);   /* decoded once */
+	assert_int_equal(ix->decoded_total, 14);
+	tsl__zip_free(ix);
+	free(zip);
+	zb_free(&z);
+}
+
+/* A NUL byte anywhere in a name of any length (the copy checks 8 bytes at
+ * a time) is refused with the entry's number and offset, as before. */
+static void test_index_nul_in_name(void **state)
+{
+	(void)state;
+	for (int len = 3; len <= 24; len++) {
+		for (int at = 2; at < len; at++) {
+			zb z;
+			size_t size, e;
+			uint8_t *zip;
+			char name[32];
+			tsl_error err;
+			char want[64];
+
+			memset(name, 'k', sizeof name);
+			memcpy(name, "m/", 2);
+			name[len] = '\0';
+			zb_init(&z, 0, false);
+			zb_minimal(&z, "m", "3\n");
+			e = zb_add_str(&z, name, "v");
+			zip = zb_finish(&z, &size);
+			zip[z.recs[e].cd_pos + 46 + at] = '\0';
+			expect_open(zip, size, NULL, TSL_EFORMAT, &err);
+			snprintf(want, sizeof want, "central directory entry %zu "
+				"has an empty name", e + 1);
+			assert_contains(err.message, want);
+			assert_int_equal(err.offset, z.recs[e].cd_pos);
+			free(zip);
+			zb_free(&z);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3159,6 +3423,11 @@ int main(void)
 		cmocka_unit_test(test_mutation_sweep),
 		cmocka_unit_test(test_reader_sources),
 		cmocka_unit_test(test_lazy_index_pages),
+		cmocka_unit_test(test_index_lookup_lengths),
+		cmocka_unit_test(test_index_outside_prefix),
+		cmocka_unit_test(test_index_data_offset_cache),
+		cmocka_unit_test(test_index_decoded_lazily),
+		cmocka_unit_test(test_index_nul_in_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
