@@ -157,13 +157,17 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The name after "<prefix>/extra/" of an extra file, else NULL. */
-static const char *extra_name(const tsl_zip *z, const tsl_zip_entry *e)
+/* The name after "<prefix>/extra/" of an extra file, else NULL (run for
+ * every record: lengths first, from the entry). */
+static inline const char *extra_name(const tsl_zip *z,
+	const tsl_zip_entry *e)
 {
-	const char *rel = tsl__zip_rel(z, e);
+	const char *rel;
 
-	return e->in_prefix && strncmp(rel, "extra/", 6) == 0 && rel[6] ?
-		rel + 6 : NULL;
+	if (!e->in_prefix || e->name_len <= z->prefix_len + 1 + 6)
+		return NULL;
+	rel = tsl__zip_rel(z, e);
+	return memcmp(rel, "extra/", 6) == 0 ? rel + 6 : NULL;
 }
 
 static int list_extra(tsl_archive *ar, tsl_error *err)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "zip.h"
@@ -650,6 +651,59 @@ fail:
 	return rc;
 }
 
+/* The decoded-copies array: mapped when it is 64 KiB or more, so that only
+ * the pages of the slots written are ever touched (calloc clears a heap
+ * block page by page, and glibc serves even big blocks from the heap once
+ * its mmap threshold has grown). */
+#define DECODED_MAP_MIN 65536
+
+static size_t decoded_bytes(const tsl_zip *z)
+{
+	return z->n * sizeof *z->decoded;   /* n < UINT32_MAX: no overflow */
+}
+
+static void **decoded_new(const tsl_zip *z)
+{
+	size_t bytes = decoded_bytes(z);
+	void *p;
+
+	if (bytes < DECODED_MAP_MIN)
+		return calloc(z->n ? z->n : 1, sizeof *z->decoded);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void decoded_free(const tsl_zip *z, void **v)
+{
+	if (decoded_bytes(z) < DECODED_MAP_MIN)
+		free(v);
+	else
+		munmap(v, decoded_bytes(z));
+}
+
+/* The slot of z->decoded for e, the array made on the first call (most
+ * archives decode few records or none: an array in every index, or a pointer
+ * in every entry, would be pages written for nothing).  Two threads that
+ * race both make one, one wins the compare-and-swap.  NULL: out of memory. */
+static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
+{
+	_Atomic(void **) *arr = (_Atomic(void **) *)&z->decoded;
+	void **v = atomic_load_explicit(arr, memory_order_acquire);
+
+	if (!v) {
+		void **fresh = decoded_new(z);
+
+		if (!fresh)
+			return NULL;
+		if (atomic_compare_exchange_strong(arr, &v, fresh))
+			v = fresh;
+		else
+			decoded_free(z, fresh);   /* v: the winner's */
+	}
+	return (_Atomic(void *) *)&v[e - z->entries];
+}
+
 void tsl__zip_free(tsl_zip *z)
 {
 	size_t i;
@@ -659,7 +713,7 @@ void tsl__zip_free(tsl_zip *z)
 	if (z->decoded) {
 		for (i = 0; i < z->n; i++)
 			tsl__big_free(z->decoded[i]);
-		free(z->decoded);
+		decoded_free(z, z->decoded);
 	}
 	tsl__big_free(z->entries);   /* with the table and the names */
 	free(z->prefix);
@@ -712,28 +766,6 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 	atomic_store_explicit(cache, skip, memory_order_release);
 	*out = off;
 	return TSL_OK;
-}
-
-/* The slot of z->decoded for e, the array made on the first call (most
- * archives decode few records or none: an array in every index, or a pointer
- * in every entry, would be pages written for nothing).  Two threads that
- * race both make one, one wins the compare-and-swap.  NULL: out of memory. */
-static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
-{
-	_Atomic(void **) *arr = (_Atomic(void **) *)&z->decoded;
-	void **v = atomic_load_explicit(arr, memory_order_acquire);
-
-	if (!v) {
-		void **fresh = calloc(z->n, sizeof *fresh);
-
-		if (!fresh)
-			return NULL;
-		if (atomic_compare_exchange_strong(arr, &v, fresh))
-			v = fresh;
-		else
-			free(fresh);   /* v: the winner's */
-	}
-	return (_Atomic(void *) *)&v[e - z->entries];
 }
 
 int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
