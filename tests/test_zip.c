@@ -3350,6 +3350,31 @@ static void test_index_decoded_lazily(void **state)
 	tsl__zip_free(ix);
 	free(zip);
 	zb_free(&z);
+
+	/* 9,000 records: the array (72 KiB) is mapped, not calloc'd */
+	zb_init(&z, 0, false);
+	zb_minimal(&z, "m", "3\n");
+	for (int i = 0; i < 9000; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "m/data/%d", i);
+		zb_add(&z, name, "v", 1, 0);
+	}
+	df = zb_add(&z, "m/code/y.py", "deflated bytes", 14, 8);
+	zip = zb_finish(&z, &size);
+	open_index(&ix, zip, size);
+	assert_true(ix->n * sizeof(void *) >= 65536);
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(tsl__zip_read(ix, &ix->entries[df], &d, &n,
+			&err), TSL_OK);
+		assert_memory_equal(d, "deflated bytes", 14);
+		assert_ptr_equal(ix->decoded[df], d);
+	}
+	assert_null(ix->decoded[0]);
+	assert_null(ix->decoded[ix->n - 2]);
+	tsl__zip_free(ix);
+	free(zip);
+	zb_free(&z);
 }
 
 /* A NUL byte anywhere in a name of any length (the copy checks 8 bytes at
