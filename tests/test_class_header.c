@@ -1290,6 +1290,62 @@ static void test_functions_malformed(void **state)
 	}
 }
 
+/* `__annotations__["k"] = T` lines take a short path when they have exactly
+ * that shape (walk_members' annot_fast); every other shape takes the
+ * general one.  Both must read the same members and report the same
+ * errors. */
+static void test_annotation_shapes(void **state)
+{
+	ctx *c = *state;
+	static const char src[] =
+		"class L(Module):\n"
+		"  __parameters__ = [\"w\", ]\n"
+		"  __buffers__ = []\n"
+		"  __annotations__[\"0\"] = __torch__.a.B\n"          /* short */
+		"  __annotations__[\"\"] = int\n"                     /* empty name */
+		"  __annotations__[\"w\"] = Optional[None]\n"         /* respelled */
+		"  __annotations__[\"c\"] = int  \n"                  /* general */
+		"  __annotations__[\"d\"]  =  Tensor\n"               /* general */
+		"  __annotations__[\"x\"y\"] = Tensor\n"              /* general */
+		"  __annotations__[\"1\"] = __torch__.a.B\r\n"        /* general */
+		"  __annotations__[\"2\"] = __torch__.a.B\n"          /* short */
+		"  def forward(self: __torch__.L) -> int:\n"
+		"    return 1\n";
+	static const struct { const char *name, *type; } want[] = {
+		{ "0", "__torch__.a.B" }, { "", "int" },
+		{ "w", "Optional[NoneType]" }, { "c", "int" }, { "d", "Tensor" },
+		{ "x\"y", "Tensor" }, { "1", "__torch__.a.B" },
+		{ "2", "__torch__.a.B" } };
+	static const struct { const char *src, *msg; } bad[] = {
+		{ "class A(Module):\n  __annotations__[\"e\"] = \"int\"\n",
+			"unexpected byte 0x22" },
+		{ "class A(Module):\n  __annotations__[\"e\"] = \n",
+			"empty type annotation" },
+		{ "class A(Module):\n  __annotations__[\"e\"] = Dict[str\n",
+			"unclosed '['" },
+		{ "class A(Module):\n  def f(self) -> int:\n    return 1\n"
+		  "  __annotations__[\"e\"] = int\n", "declaration after a method" },
+	};
+	static const char nul[] =
+		"class A(Module):\n  __annotations__[\"a\0\"] = int\n";
+	tsl_class_info *ci = parse_ok(c, src, "L");
+
+	assert_int_equal(ci->nattrs, sizeof want / sizeof want[0]);
+	for (size_t i = 0; i < ci->nattrs; i++) {
+		assert_string_equal(ci->attrs[i].name, want[i].name);
+		assert_string_equal(ci->attrs[i].type, want[i].type);
+		assert_int_equal(ci->attrs[i].is_parameter, i == 2);
+		assert_null(ci->attrs[i].default_text);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(parse_rc(c, bad[i].src, "A"), TSL_EFORMAT);
+		if (!strstr(c->err.message, bad[i].msg))
+			fail_msg("case %zu: %s", i, c->err.message);
+	}
+	assert_int_equal(parse_n(c, nul, sizeof nul - 1, "A", &ci), TSL_EFORMAT);
+	assert_non_null(strstr(c->err.message, "NUL byte in a name"));
+}
+
 static void test_nul_bytes(void **state)
 {
 	ctx *c = *state;
@@ -1606,6 +1662,7 @@ int main(void)
 		T(test_error_location),
 		T(test_malformed),
 		T(test_functions_malformed),
+		T(test_annotation_shapes),
 		T(test_nul_bytes),
 		T(test_huge_lines),
 		T(test_many_members),

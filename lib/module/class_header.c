@@ -955,6 +955,48 @@ typedef struct members {
 	grow attrs, consts, methods, enums;
 } members;
 
+#define ANNOT_HEAD "  __annotations__[\""
+#define ANNOT_HEAD_LEN 19
+
+/*
+ * The line at q if it is exactly `  __annotations__["name"] = T` (what the
+ * writer prints for each member of a ModuleList, Sequential or ModuleDict:
+ * thousands of lines in big ones), parsed into a new attribute; *next is
+ * the start of the following line.  Returns 1 when done, 0 when the line
+ * has another shape (a quote in the type, spaces at the end, no " = ", a
+ * NUL in the name...) and must take the general way, which then reports
+ * what is wrong with it; or an error code.  For a line of that shape the
+ * result is what parse_annot_line makes of it.
+ */
+static int annot_fast(parser *p, size_t q, size_t end, members *k,
+	size_t *next)
+{
+	const char *s = p->s + q + ANNOT_HEAD_LEN, *le, *c;
+	slice type;
+	tsl_class_attr *at;
+	int rc;
+
+	le = memchr(s, '\n', end - q - ANNOT_HEAD_LEN);
+	if (!le)
+		le = p->s + end;
+	c = memchr(s, '"', (size_t)(le - s));
+	if (!c || le - c < 6 || memcmp(c, "\"] = ", 5) != 0)
+		return 0;
+	type = (slice){ c + 5, (size_t)(le - c - 5) };
+	if (is_space((unsigned char)type.p[0]) ||
+		is_space((unsigned char)type.p[type.n - 1]) ||
+		memchr(type.p, '"', type.n) || memchr(s, '\0', (size_t)(c - s)))
+		return 0;
+	if (!(at = grow_add(p, &k->attrs, sizeof *at)) ||
+		!(at->name = dup(p, (slice){ s, (size_t)(c - s) })))
+		return nomem(p, q);
+	if ((rc = norm_type(p, type, &at->type)) != TSL_OK)
+		return rc;
+	*next = le < p->s + p->len ? (size_t)(le - p->s) + 1 :
+		(size_t)(le - p->s);
+	return 1;
+}
+
 /*
  * Walk the class body [body, end) once, parsing its members into k (the
  * caller keeps or frees them).
@@ -966,11 +1008,20 @@ static int walk_members(parser *p, size_t body, size_t end,
 	int rc;
 
 	while (q < end) {
-		size_t le = line_end(p, q);
-		size_t in = indent_of(p, q, le);
+		size_t le, in;
 		slice t;
 		member m;
 
+		if (end - q > ANNOT_HEAD_LEN + 5 && !k->methods.n &&
+			memcmp(p->s + q, ANNOT_HEAD, ANNOT_HEAD_LEN) == 0 &&
+			allowed(M_ANNOT, ci->kind)) {
+			if ((rc = annot_fast(p, q, end, k, &q)) == 1)
+				continue;
+			if (rc != 0)
+				return rc;
+		}
+		le = line_end(p, q);
+		in = indent_of(p, q, le);
 		if (le > end)
 			le = end;
 		t = trim((slice){ p->s + q, le - q });
