@@ -2273,12 +2273,14 @@ static int fast_tensor(struct vm *m)
 
 /* ---- dict keys --------------------------------------------------------------- */
 
-static bool key_eq(const tsl_value *a, const tsl_value *b)
+static inline bool key_eq(const tsl_value *a, const tsl_value *b)
 {
 	if (a == b)
 		return true;
 	if (a->kind != b->kind)
 		return false;
+	if (a->kind == TSL_VALUE_STRING)   /* nearly every key */
+		return a->len == b->len && !memcmp(a->u.s, b->u.s, a->len);
 	switch (a->kind) {
 	case TSL_VALUE_NONE: return true;
 	case TSL_VALUE_BOOL: return a->u.b == b->u.b;
@@ -2328,6 +2330,19 @@ static int dedup_one(struct vm *m, tsl_value *v)
 	if (n < 2)
 		return TSL_OK;
 	if (n <= 8) {
+		/* the usual small dict (a module's attributes) has no repeated
+		 * key: find that out by reading only */
+		uint32_t a, b;
+
+		for (a = 1; a < n; a++) {
+			for (b = 0; b < a; b++)
+				if (key_eq(it[2 * b], it[2 * a]))
+					break;
+			if (b < a)
+				break;
+		}
+		if (a == n)
+			return TSL_OK;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t j;
 
