@@ -413,9 +413,9 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 		return jerr(c, "%s: record '%s' is used as %s and as %s", where,
 			key, tsl_dtype_name((tsl_dtype)s->dtype),
 			tsl_dtype_name((tsl_dtype)dtype));
-	if (strcmp(s->location, device) != 0)
+	if (strcmp(s->place->location, device) != 0)
 		return jerr(c, "%s: record '%s' is on '%s' and on '%s'", where,
-			key, s->location, device);
+			key, s->place->location, device);
 	t = tsl__arena_alloc(&m->arena, sizeof *t);
 	v = tsl__arena_alloc(&m->arena, sizeof *v);
 	if (!t || !v)

@@ -36,7 +36,8 @@ static int st_grow(struct tsl_model *m)
 
 		if (!s)
 			continue;
-		h = (size_t)XXH3_64bits(s->record, strlen(s->record)) & (cap - 1);
+		h = (size_t)XXH3_64bits(tsl__storage_record(s),
+			strlen(tsl__storage_record(s))) & (cap - 1);
 		while (t[h])
 			h = (h + 1) & (cap - 1);
 		t[h] = s;
@@ -55,22 +56,26 @@ static const char *remap(const char *const *r, const char *loc)
 	return loc;
 }
 
-/* The target device of a saved location: map_location, else the remapped
- * location, checked (as torch does, at load time, although copies happen
- * on first access) once per distinct location.  NULL with err set. */
-static const char *device_for(struct tsl_model *m, const char *location,
-	const char *record, tsl_error *err)
+/* The place of a saved location: the location and its target device
+ * (map_location, else the remapped location, checked - as torch does, at
+ * load time, although copies happen on first access - once per distinct
+ * location).  NULL with err set. */
+static const struct tsl_storage_place *place_for(struct tsl_model *m,
+	const char *location, const char *record, tsl_error *err)
 {
+	struct tsl_storage_place *pl;
 	char norm[64];
 	const char *dev;
 	size_t i;
 
-	if (m->map_location)
-		return m->map_location;
-	for (i = 0; i < m->ndevs; i++)
-		if (m->devs[i].loc == location ||
-			strcmp(m->devs[i].loc, location) == 0)
-			return m->devs[i].dev;
+	for (i = 0; i < m->nplaces; i++)
+		if (m->places[i].location == location ||
+			strcmp(m->places[i].location, location) == 0)
+			return &m->places[i];
+	if (m->map_location) {
+		dev = m->map_location;
+		goto found;
+	}
 	if (tsl__device_check(remap(m->remap, location), norm, sizeof norm,
 		err)) {
 		if (err) {
@@ -88,12 +93,36 @@ static const char *device_for(struct tsl_model *m, const char *location,
 		tsl__arena_error(&m->arena, err, record, TSL_NO_OFFSET);
 		return NULL;
 	}
-	if (m->ndevs < sizeof m->devs / sizeof m->devs[0]) {
-		m->devs[m->ndevs].loc = location;
-		m->devs[m->ndevs].dev = dev;
-		m->ndevs++;
+found:
+	/* the first 8 distinct locations are kept; past that (a contrived
+	 * archive), each storage gets a place of its own */
+	if (m->nplaces < sizeof m->places / sizeof m->places[0])
+		pl = &m->places[m->nplaces++];
+	else if (!(pl = tsl__arena_alloc(&m->arena, sizeof *pl))) {
+		tsl__arena_error(&m->arena, err, record, TSL_NO_OFFSET);
+		return NULL;
 	}
-	return dev;
+	pl->location = location;
+	pl->device = dev;
+	pl->sync = &m->sync;
+	return pl;
+}
+
+/* The stand-in entry of a storage whose record the archive lacks (it has
+ * no elements): the name, size 0 (so it is never read).  rel: in the
+ * arena already when owned. */
+static tsl_zip_entry *absent_record(struct tsl_model *m, const char *rel,
+	size_t len, bool owned)
+{
+	tsl_zip_entry *e = tsl__arena_alloc(&m->arena, sizeof *e);
+
+	if (!e)
+		return NULL;
+	if (!owned && !(rel = tsl__arena_strndup(&m->arena, rel, len)))
+		return NULL;
+	e->name = rel;   /* not in_prefix: tsl__zip_rel gives the name */
+	e->name_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
+	return e;
 }
 
 static struct tsl_storage *make_storage(void *payload, int dtype,
@@ -104,9 +133,9 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	size_t dl = strlen(c->dir), kl = strlen(key), h = 0;
 	uint64_t need;
 	char buf[256], *rel = buf;
-	const char *record;
+	const struct tsl_storage_place *pl;
 	struct tsl_storage *s;
-	const tsl_zip_entry *e;
+	tsl_zip_entry *e;
 
 	if (tsl_dtype_size((tsl_dtype)dtype) == 0) {
 		tsl__error(err, TSL_EUNSUPPORTED, c->pickle, TSL_NO_OFFSET,
@@ -141,23 +170,21 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		}
 		h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
 		while (m->st_table[h]) {
-			if (strcmp(m->st_table[h]->record, rel) == 0)
+			if (strcmp(tsl__storage_record(m->st_table[h]), rel) == 0)
 				return m->st_table[h];
 			h = (h + 1) & m->st_mask;
 		}
 	}
-	e = tsl__zip_find(m->ar->zip, rel, dl + kl);
+	/* the storage names its record by its zip entry (the index's copy
+	 * of the name, and the size) */
+	e = (tsl_zip_entry *)tsl__zip_find(m->ar->zip, rel, dl + kl);
 	if (!e && numel != 0) {
 		tsl__error(err, TSL_EFORMAT, c->pickle, TSL_NO_OFFSET,
 			"persistent id names storage record '%s/%s', which the "
 			"archive does not have", m->ar->zip->prefix, rel);
 		return NULL;
 	}
-	if (e)
-		record = tsl__zip_rel(m->ar->zip, e);   /* the index's copy */
-	else if (rel != buf)
-		record = rel;
-	else if (!(record = tsl__arena_strndup(&m->arena, rel, dl + kl))) {
+	if (!e && !(e = absent_record(m, rel, dl + kl, rel != buf))) {
 		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
 		return NULL;
 	}
@@ -182,18 +209,12 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
 		return NULL;
 	}
-	s->dtype = dtype;
-	s->key = record + dl;   /* = key: the caller's copy may not last */
-	s->location = location;
-	s->device = device_for(m, location, record, err);
-	if (!s->device)
+	if (!(pl = place_for(m, location, tsl__zip_rel(m->ar->zip, e), err)))
 		return NULL;
-	s->record = record;
+	s->entry = e;
+	s->place = pl;
 	s->numel = numel;
-	s->entry = (tsl_zip_entry *)e;
-	s->nbytes = e ? e->usize : 0;
-	s->ar = m->ar;
-	s->sync = &m->sync;
+	s->dtype = (uint8_t)dtype;   /* < TSL_DTYPE_COUNT: it has a size */
 	m->st_array[m->st_count++] = s;
 	if (c->dedupe)
 		m->st_table[h] = s;
@@ -600,7 +621,8 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	tsl_error *err)
 {
 	struct tsl_storage *s = t->storage;
-	uint64_t extent = 0, bytes, isz;
+	uint64_t extent = 0, bytes, isz, nbytes;
+	const char *record;
 	uint32_t d;
 
 	if (t->owner)
@@ -616,8 +638,9 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 			(x->sp_values && check_tensor(m, x->sp_values, err)))
 			return err ? err->code : TSL_EFORMAT;
 	}
-	if (!s || s->nbytes == 0)
+	if (!s || (nbytes = tsl__storage_nbytes(s)) == 0)
 		return TSL_OK;   /* sparse, or a storage without data */
+	record = tsl__storage_record(s);
 	isz = tsl_dtype_size((tsl_dtype)t->dtype);
 	for (d = 0; d < t->ndim; d++) {
 		uint64_t span;
@@ -625,7 +648,7 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 		if (t->shape[d] == 0)
 			return TSL_OK;   /* empty: reaches nothing */
 		if (t->shape[d] < 0 || t->stride[d] < 0)
-			return tsl__error(err, TSL_EFORMAT, s->record,
+			return tsl__error(err, TSL_EFORMAT, record,
 				TSL_NO_OFFSET, "tensor has a negative size or "
 				"stride");
 		if (tsl__mul_u64((uint64_t)(t->shape[d] - 1),
@@ -638,14 +661,14 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 		tsl__add_u64(extent, 1, &extent) ||
 		tsl__mul_u64(extent, isz, &bytes))
 		goto overflow;
-	if (bytes > s->nbytes)
-		return tsl__error(err, TSL_EFORMAT, s->record, TSL_NO_OFFSET,
+	if (bytes > nbytes)
+		return tsl__error(err, TSL_EFORMAT, record, TSL_NO_OFFSET,
 			"tensor view reaches %llu bytes but its storage record "
 			"holds %llu", (unsigned long long)bytes,
-			(unsigned long long)s->nbytes);
+			(unsigned long long)nbytes);
 	return TSL_OK;
 overflow:
-	return tsl__error(err, TSL_EFORMAT, s->record, TSL_NO_OFFSET,
+	return tsl__error(err, TSL_EFORMAT, record, TSL_NO_OFFSET,
 		"tensor shape and strides overflow 64-bit arithmetic");
 }
 
@@ -970,6 +993,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		return rc;
 	}
 	m->refs = 1;
+	m->sync.ar = ar;
 	pthread_mutex_init(&m->sync.mu, NULL);
 	pthread_cond_init(&m->sync.cv, NULL);
 	tsl__archive_ref(ar);

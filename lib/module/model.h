@@ -75,14 +75,12 @@ struct tsl_model {
 	size_t st_mask, st_count;
 	struct tsl_storage **st_array; /* st_count, first met first (malloc) */
 	size_t st_cap;
-	/* target devices by saved location, checked once per distinct one */
-	struct dev_slot {
-		const char *loc;
-		const char *dev;
-	} devs[8];
-	size_t ndevs;
+	/* saved locations and their target devices, checked once per
+	 * distinct location (the storages point here) */
+	struct tsl_storage_place places[8];
+	size_t nplaces;
 	const char *const *remap;      /* opts->remap, during the load only */
-	tsl_storage_sync sync;
+	tsl_storage_sync sync;         /* the storages' archive and lock */
 	/* class headers by qualified name */
 	struct cls_slot **cls_table;   /* slots live in the arena */
 	struct cls_slot *cls_last;     /* one-entry cache by name pointer */

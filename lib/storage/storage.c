@@ -28,46 +28,56 @@ static size_t swap_width(int dtype)
 	return w;
 }
 
+/* The storage's copy of its record, 64-byte aligned; NULL with err set. */
+static uint8_t *own_copy(struct tsl_storage *s, size_t len, tsl_error *err)
+{
+	uint8_t *p = aligned_alloc(64, (len + 63) & ~(size_t)63);
+
+	if (!p) {
+		tsl__error(err, TSL_ENOMEM, s->entry->name, TSL_NO_OFFSET,
+			"out of memory copying %zu bytes", len);
+		return NULL;
+	}
+	s->data = p;
+	s->owned = true;
+	atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	return p;
+}
+
 static int materialize(struct tsl_storage *s, bool size_checked,
 	tsl_error *err)
 {
+	tsl_archive *ar = s->place->sync->ar;
 	const uint8_t *src;
+	uint8_t *p;
 	size_t len, align;
 	int rc;
 
-	if (!s->entry || s->nbytes == 0) {
-		s->data = NULL;
+	if (tsl__storage_nbytes(s) == 0) {
+		s->data = NULL;   /* no data (or no record at all) */
 		return TSL_OK;
 	}
 	/* the file must still hold what we map: SIGBUS otherwise */
-	rc = size_checked ? TSL_OK : tsl__archive_check_size(s->ar,
+	rc = size_checked ? TSL_OK : tsl__archive_check_size(ar,
 		s->entry->lho, s->entry->csize,
 		s->entry->name, err);
 	if (rc)
 		return rc;
-	rc = tsl__zip_read(s->ar->zip, s->entry, &src, &len, err);
+	rc = tsl__zip_read(ar->zip, s->entry, &src, &len, err);
 	if (rc)
 		return rc;
 	align = tsl_dtype_size((tsl_dtype)s->dtype);
 	if (align == 0 || align > 16)
 		align = 1;
-	if (s->ar->big_endian && swap_width(s->dtype) > 1) {
-		s->owned = aligned_alloc(64, (len + 63) & ~(size_t)63);
-		if (!s->owned)
-			return tsl__error(err, TSL_ENOMEM, s->entry->name,
-				TSL_NO_OFFSET, "out of memory copying %zu bytes", len);
-		swap_copy(s->owned, src, len, swap_width(s->dtype));
-		s->data = s->owned;
-		atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
+	if (ar->big_endian && swap_width(s->dtype) > 1) {
+		if (!(p = own_copy(s, len, err)))
+			return TSL_ENOMEM;
+		swap_copy(p, src, len, swap_width(s->dtype));
 	} else if ((uintptr_t)src % align != 0) {
 		/* misaligned (re-zipped by another tool): copy once */
-		s->owned = aligned_alloc(64, (len + 63) & ~(size_t)63);
-		if (!s->owned)
-			return tsl__error(err, TSL_ENOMEM, s->entry->name,
-				TSL_NO_OFFSET, "out of memory copying %zu bytes", len);
-		memcpy(s->owned, src, len);
-		s->data = s->owned;
-		atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
+		if (!(p = own_copy(s, len, err)))
+			return TSL_ENOMEM;
+		memcpy(p, src, len);
 	} else {
 		s->data = src;  /* zero-copy */
 	}
@@ -76,16 +86,18 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 
 /*
  * The once-guard of both state machines (CPU bytes, device copy): the first
- * caller moves NEW -> BUSY and runs `step`, then publishes READY or FAILED
+ * caller moves NEW -> BUSY and runs `step` (which records its failure code
+ * itself, before the state is published), then publishes READY or FAILED
  * and wakes the others, who wait on the model's condition variable.
  * Returns the final state, or the step's error code (< 0) to the caller
  * that ran it.
  */
-static int run_once(struct tsl_storage *s, int *state_field, int *fail,
-	int (*step)(struct tsl_storage *, bool, tsl_error *), bool arg,
+static int run_once(struct tsl_storage *s, int *state_field,
+	int (*step)(struct tsl_storage *, void *, tsl_error *), void *arg,
 	tsl_error *err)
 {
 	_Atomic int *state = (_Atomic int *)state_field;
+	tsl_storage_sync *sync = s->place->sync;
 	int st = atomic_load_explicit(state, memory_order_acquire);
 	int expected = TSL__ST_NEW;
 	int rc;
@@ -93,43 +105,47 @@ static int run_once(struct tsl_storage *s, int *state_field, int *fail,
 	if (st == TSL__ST_NEW &&
 		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
 		rc = step(s, arg, err);
-		*fail = rc;
-		pthread_mutex_lock(&s->sync->mu);
+		pthread_mutex_lock(&sync->mu);
 		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
 			memory_order_release);
-		pthread_cond_broadcast(&s->sync->cv);
-		pthread_mutex_unlock(&s->sync->mu);
+		pthread_cond_broadcast(&sync->cv);
+		pthread_mutex_unlock(&sync->mu);
 		return rc ? rc : TSL__ST_READY;
 	}
 	if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
-		pthread_mutex_lock(&s->sync->mu);
+		pthread_mutex_lock(&sync->mu);
 		while ((st = atomic_load_explicit(state, memory_order_acquire)) ==
 			TSL__ST_BUSY)
-			pthread_cond_wait(&s->sync->cv, &s->sync->mu);
-		pthread_mutex_unlock(&s->sync->mu);
+			pthread_cond_wait(&sync->cv, &sync->mu);
+		pthread_mutex_unlock(&sync->mu);
 	}
 	return st;
 }
 
-static int step_cpu(struct tsl_storage *s, bool size_checked, tsl_error *err)
+static int step_cpu(struct tsl_storage *s, void *size_checked,
+	tsl_error *err)
 {
-	return materialize(s, size_checked, err);
+	int rc = materialize(s, *(bool *)size_checked, err);
+
+	/* the codes are small negative numbers; anything else reads EIO */
+	s->fail_code = (int16_t)(rc >= INT16_MIN && rc < 0 ? rc : 0);
+	return rc;
 }
 
 static int storage_cpu(struct tsl_storage *s, const void **data,
 	size_t *size, bool size_checked, tsl_error *err)
 {
-	int st = run_once(s, &s->state, &s->fail_code, step_cpu, size_checked,
-		err);
+	int st = run_once(s, &s->state, step_cpu, &size_checked, err);
 
 	if (st < 0)
 		return st;
 	if (st == TSL__ST_FAILED)
 		return tsl__error(err, s->fail_code ? s->fail_code : TSL_EIO,
-			s->entry ? s->entry->name : s->record, TSL_NO_OFFSET,
-			"storage '%s' failed to materialize earlier", s->record);
+			s->entry->name, TSL_NO_OFFSET,
+			"storage '%s' failed to materialize earlier",
+			tsl__storage_record(s));
 	*data = s->data;
-	*size = s->data ? (size_t)s->nbytes : 0;
+	*size = s->data ? (size_t)tsl__storage_nbytes(s) : 0;
 	return TSL_OK;
 }
 
@@ -141,46 +157,47 @@ void tsl__storage_release_all(struct tsl_storage **v, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		struct tsl_storage *s = v[i];
 
-		free(s->owned);
-		s->owned = NULL;
+		if (s->owned) {
+			free((void *)(uintptr_t)s->data);
+			s->data = NULL;
+			s->owned = false;
+		}
 		if (s->dev) {
-			s->dev->backend.free(s->dev->backend.payload,
-				s->dev->index, s->dev->ptr);
+			/* the copy made it (READY) or not (no memory held) */
+			if (s->dev->ptr)
+				s->dev->backend.free(s->dev->backend.payload,
+					s->dev->index, s->dev->ptr);
 			free(s->dev);
 			s->dev = NULL;
 		}
 	}
 }
 
-static int to_device(struct tsl_storage *s, tsl_error *err)
+/* Copy the storage to its device, into c (s->dev, BUSY: ours alone). */
+static int to_device(struct tsl_storage *s, struct tsl_dev_copy *c,
+	tsl_error *err)
 {
-	struct tsl_dev_copy *c;
+	const char *device = s->place->device, *record = tsl__storage_record(s);
 	tsl_device d;
 	const void *p;
 	size_t n;
 	void *dst = NULL, *pinned = NULL;
 	int rc;
 
-	rc = tsl__device_parse(s->device, &d, err);
+	rc = tsl__device_parse(device, &d, err);
 	if (rc)
 		return rc;
-	c = calloc(1, sizeof *c);
-	if (!c)
-		return tsl__error(err, TSL_ENOMEM, s->record, TSL_NO_OFFSET,
-			"out of memory");
 	rc = tsl__backend_get(d.type, &c->backend, err);
 	if (rc)
-		goto fail;
+		return rc;
 	c->index = d.index < 0 ? 0 : d.index;
 	rc = tsl__storage_cpu(s, &p, &n, err);
 	if (rc)
-		goto fail;
+		return rc;
 	rc = c->backend.alloc(c->backend.payload, c->index, n, &dst);
-	if (rc) {
-		rc = tsl__error(err, rc, s->record, TSL_NO_OFFSET,
-			"allocating %zu bytes on %s failed", n, s->device);
-		goto fail;
-	}
+	if (rc)
+		return tsl__error(err, rc, record, TSL_NO_OFFSET,
+			"allocating %zu bytes on %s failed", n, device);
 	/* stage through page-locked memory when the backend offers it */
 	if (n && c->backend.alloc_pinned && c->backend.free_pinned &&
 		c->backend.alloc_pinned(c->backend.payload, n, &pinned) ==
@@ -195,39 +212,63 @@ static int to_device(struct tsl_storage *s, tsl_error *err)
 	}
 	if (rc) {
 		c->backend.free(c->backend.payload, c->index, dst);
-		rc = tsl__error(err, rc, s->record, TSL_NO_OFFSET,
-			"copying %zu bytes to %s failed", n, s->device);
-		goto fail;
+		return tsl__error(err, rc, record, TSL_NO_OFFSET,
+			"copying %zu bytes to %s failed", n, device);
 	}
 	c->ptr = dst;
-	s->dev = c;
-	atomic_fetch_add((_Atomic int *)&s->sync->holders, 1);
 	return TSL_OK;
-fail:
-	free(c);
+}
+
+static int step_device(struct tsl_storage *s, void *copy, tsl_error *err)
+{
+	struct tsl_dev_copy *c = copy;
+	int rc = to_device(s, c, err);
+
+	c->fail = rc;
 	return rc;
 }
 
-static int step_device(struct tsl_storage *s, bool unused, tsl_error *err)
+/* The storage's device copy record, made by the first caller (a racing
+ * one frees its own and takes the winner's); NULL with err set. */
+static struct tsl_dev_copy *dev_copy(struct tsl_storage *s, tsl_error *err)
 {
-	(void)unused;
-	return to_device(s, err);
+	_Atomic(struct tsl_dev_copy *) *slot =
+		(_Atomic(struct tsl_dev_copy *) *)&s->dev;
+	struct tsl_dev_copy *c = atomic_load_explicit(slot,
+		memory_order_acquire), *expected = NULL;
+
+	if (c)
+		return c;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		tsl__error(err, TSL_ENOMEM, tsl__storage_record(s),
+			TSL_NO_OFFSET, "out of memory");
+		return NULL;
+	}
+	if (!atomic_compare_exchange_strong_explicit(slot, &expected, c,
+		memory_order_acq_rel, memory_order_acquire)) {
+		free(c);
+		return expected;
+	}
+	atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	return c;
 }
 
 TSL_API const char *tsl_storage_device(const tsl_storage *s)
 {
-	return s ? s->device : NULL;
+	return s ? s->place->device : NULL;
 }
 
 TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 	size_t *size, tsl_error *err)
 {
+	struct tsl_dev_copy *c;
 	int st, rc;
 
 	if (!s || !dptr || !size)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"NULL argument");
-	if (strcmp(s->device, "cpu") == 0) {
+	if (strcmp(s->place->device, "cpu") == 0) {
 		const void *p;
 
 		rc = tsl__storage_cpu(s, &p, size, err);
@@ -235,16 +276,18 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 			*dptr = (void *)(uintptr_t)p;
 		return rc;
 	}
-	st = run_once(s, &s->dev_state, &s->dev_fail, step_device, false, err);
+	if (!(c = dev_copy(s, err)))
+		return TSL_ENOMEM;
+	st = run_once(s, &c->state, step_device, c, err);
 	if (st < 0)
 		return st;
 	if (st == TSL__ST_FAILED)
-		return tsl__error(err, s->dev_fail ? s->dev_fail : TSL_EDEVICE,
-			s->record, TSL_NO_OFFSET,
-			"storage '%s' failed to reach %s earlier", s->record,
-			s->device);
-	*dptr = s->dev->ptr;
-	*size = (size_t)s->nbytes;
+		return tsl__error(err, c->fail ? c->fail : TSL_EDEVICE,
+			tsl__storage_record(s), TSL_NO_OFFSET,
+			"storage '%s' failed to reach %s earlier",
+			tsl__storage_record(s), s->place->device);
+	*dptr = c->ptr;
+	*size = (size_t)tsl__storage_nbytes(s);
 	return TSL_OK;
 }
 
@@ -276,12 +319,13 @@ int tsl__storage_touch(struct tsl_storage *s, bool size_checked,
 static int page_range(const struct tsl_storage *s, const void *p, size_t n,
 	void **start, size_t *len)
 {
-	uintptr_t ps = 4096, a, b, m = (uintptr_t)s->ar->map;
+	const tsl_archive *ar = s->place->sync->ar;
+	uintptr_t ps = 4096, a, b, m = (uintptr_t)ar->map;
 
 	/* only pages of our own file mapping: never the archive's heap
 	 * cache of a decoded record, nor a caller's buffer */
 	if (!m || !p || !n || (uintptr_t)p < m ||
-		n > s->ar->map_len - ((uintptr_t)p - m))
+		n > ar->map_len - ((uintptr_t)p - m))
 		return -1;
 	a = (uintptr_t)p & ~(ps - 1);
 	b = ((uintptr_t)p + n + ps - 1) & ~(ps - 1);
@@ -292,6 +336,7 @@ static int page_range(const struct tsl_storage *s, const void *p, size_t n,
 
 TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 {
+	tsl_archive *ar;
 	uint64_t off;
 	void *start;
 	size_t len;
@@ -300,13 +345,14 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 	if (!s)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"storage is NULL");
-	if (!s->entry || s->nbytes == 0 || s->entry->method != 0)
+	if (tsl__storage_nbytes(s) == 0 || s->entry->method != 0)
 		return TSL_OK;
-	rc = tsl__zip_data_offset(s->ar->zip, s->entry, &off, err);
+	ar = s->place->sync->ar;
+	rc = tsl__zip_data_offset(ar->zip, s->entry, &off, err);
 	if (rc)
 		return rc;
-	if (page_range(s, s->ar->base + off, (size_t)s->nbytes, &start,
-		&len) == 0)
+	if (page_range(s, ar->base + off, (size_t)tsl__storage_nbytes(s),
+		&start, &len) == 0)
 		madvise(start, len, MADV_WILLNEED);
 	return TSL_OK;
 }
@@ -324,10 +370,10 @@ TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err)
 	if (atomic_load(state) != TSL__ST_READY)
 		return TSL_OK;
 	if (s->owned) {
-		free(s->owned);
-		s->owned = NULL;
-	} else if (page_range(s, s->data, (size_t)s->nbytes, &start,
-		&len) == 0) {
+		free((void *)(uintptr_t)s->data);
+		s->owned = false;
+	} else if (page_range(s, s->data, (size_t)tsl__storage_nbytes(s),
+		&start, &len) == 0) {
 		madvise(start, len, MADV_DONTNEED);
 	}
 	s->data = NULL;
@@ -350,10 +396,14 @@ TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 		return rc;
 	*out = malloc(n ? n : 1);
 	if (!*out)
-		return tsl__error(err, TSL_ENOMEM, s->record, TSL_NO_OFFSET,
-			"out of memory copying %zu bytes", n);
+		return tsl__error(err, TSL_ENOMEM, tsl__storage_record(s),
+			TSL_NO_OFFSET, "out of memory copying %zu bytes", n);
 	if (n)
 		memcpy(*out, p, n);
 	*size = n;
 	return TSL_OK;
 }
+
+/* storages are many: keep them at 48 bytes (see storage.h) */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_storage) == 48,
+	"struct tsl_storage grew");

@@ -18,41 +18,73 @@
 
 enum { TSL__ST_NEW = 0, TSL__ST_BUSY, TSL__ST_READY, TSL__ST_FAILED };
 
-/* Shared by the storages of one model: waiters sleep on it. */
+/* Shared by the storages of one model (it lives in the model): the archive
+ * they read, and the lock and condition variable waiters sleep on. */
 typedef struct tsl_storage_sync {
+	tsl_archive *ar;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int holders;              /* atomic: storages holding owned or device
-	                             memory (so freeing can skip a full pass) */
+	int holders;              /* atomic: storages holding owned memory or a
+	                             device copy (so freeing can skip a full
+	                             pass) */
 } tsl_storage_sync;
 
-struct tsl_storage {
-	int dtype;                /* tsl_dtype */
-	int state;                /* atomic TSL__ST_* */
-	int fail_code;
-	const char *key;          /* as pickled */
+/* A saved location and the device it maps to, shared by the storages of
+ * that location (model.c keeps one per distinct location, up to 8; past
+ * that, one per storage).  Lives in the model. */
+struct tsl_storage_place {
 	const char *location;     /* saved device string */
 	const char *device;       /* target device (map_location applied) */
-	const char *record;       /* relative record name, e.g. "data/0" */
-	uint64_t numel;           /* as pickled */
-	uint64_t nbytes;          /* the record's size (0: no data) */
-	tsl_zip_entry *entry;     /* NULL when there is no record */
-	tsl_archive *ar;
 	tsl_storage_sync *sync;
-	const void *data;         /* READY: the bytes (nbytes) */
-	void *owned;              /* READY: our copy, freed with the storage */
-	/* the copy on a non-CPU target device (same state machine); the
-	 * rest of it lives apart, made at the first copy (storages are many) */
-	int dev_state;            /* atomic TSL__ST_* */
-	int dev_fail;
-	struct tsl_dev_copy *dev; /* READY: the copy, freed with the storage */
 };
 
+/*
+ * One per storage, so kept small (48 bytes): what can be derived is not
+ * stored.  The record's name and size come from its zip entry; the archive
+ * and the lock from the place; the device copy's state lives with the copy.
+ */
+struct tsl_storage {
+	tsl_zip_entry *entry;     /* the record: name (rel), size (usize).
+	                             Never NULL: a record the archive lacks (a
+	                             storage of 0 elements) gets a stand-in
+	                             entry of size 0 in the model's arena, never
+	                             passed to the zip layer */
+	const struct tsl_storage_place *place;
+	uint64_t numel;           /* as pickled */
+	const void *data;         /* READY: the bytes (tsl__storage_nbytes) */
+	struct tsl_dev_copy *dev; /* atomic: the copy on a non-CPU target,
+	                             made at the first request (with its own
+	                             state machine), freed with the storage */
+	int state;                /* atomic TSL__ST_* */
+	int16_t fail_code;        /* FAILED: the error (TSL_E*) */
+	uint8_t dtype;            /* tsl_dtype */
+	bool owned;               /* READY: data is our copy, freed with the
+	                             storage */
+};
+
+/* The copy of a storage on a non-CPU device: apart from the storage, as
+ * few storages ever have one.  state/fail: the same state machine as the
+ * storage's, for the copy. */
 struct tsl_dev_copy {
+	int state;                /* atomic TSL__ST_* */
+	int fail;                 /* FAILED: the error */
 	tsl_backend backend;      /* snapshot taken at the copy */
 	int index;
-	void *ptr;
+	void *ptr;                /* READY: the device memory */
 };
+
+/* The record's name relative to the archive's prefix ("data/0"); a
+ * stand-in entry is not in_prefix, so its name is already relative. */
+static inline const char *tsl__storage_record(const struct tsl_storage *s)
+{
+	return tsl__zip_rel(s->place->sync->ar->zip, s->entry);
+}
+
+/* The record's size in bytes (0: no data). */
+static inline uint64_t tsl__storage_nbytes(const struct tsl_storage *s)
+{
+	return s->entry->usize;
+}
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
 	size_t *size, tsl_error *err);

@@ -50,6 +50,7 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 	tsl_error *err)
 {
 	struct tsl_storage *s;
+	const char *record;
 	struct export *x;
 	DLDataType dt;
 	DLDevice dev;
@@ -66,11 +67,13 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 	if (!s || t->layout != TSL_LAYOUT_STRIDED)
 		return tsl__error(err, TSL_EUNSUPPORTED, NULL, TSL_NO_OFFSET,
 			"only strided tensors can be exported through DLPack");
+	record = tsl__storage_record(s);
 	if (map_dtype(t->dtype, &dt))
-		return tsl__error(err, TSL_EUNSUPPORTED, s->record, TSL_NO_OFFSET,
+		return tsl__error(err, TSL_EUNSUPPORTED, record,
+			TSL_NO_OFFSET,
 			"dtype %s has no DLPack equivalent",
 			tsl_dtype_name((tsl_dtype)t->dtype));
-	rc = tsl__device_parse(s->device, &d, err);
+	rc = tsl__device_parse(s->place->device, &d, err);
 	if (rc)
 		return rc;
 	if (strcmp(d.type, "cpu") == 0) {
@@ -80,18 +83,21 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 		dev.device_type = kDLCUDA;
 		dev.device_id = d.index < 0 ? 0 : d.index;
 	} else {
-		return tsl__error(err, TSL_EUNSUPPORTED, s->record, TSL_NO_OFFSET,
-			"device %s has no DLPack equivalent", s->device);
+		return tsl__error(err, TSL_EUNSUPPORTED, record,
+			TSL_NO_OFFSET,
+			"device %s has no DLPack equivalent", s->place->device);
 	}
 	rc = tsl_storage_device_data(s, &data, &n, err);
 	if (rc)
 		return rc;
 	if (t->ndim > 64)
-		return tsl__error(err, TSL_ELIMIT, s->record, TSL_NO_OFFSET,
+		return tsl__error(err, TSL_ELIMIT, record,
+			TSL_NO_OFFSET,
 			"rank too large");
 	x = calloc(1, sizeof *x + 2 * (size_t)t->ndim * sizeof(int64_t));
 	if (!x)
-		return tsl__error(err, TSL_ENOMEM, s->record, TSL_NO_OFFSET,
+		return tsl__error(err, TSL_ENOMEM, record,
+			TSL_NO_OFFSET,
 			"out of memory");
 	memcpy(x->shape, t->shape, t->ndim * sizeof(int64_t));
 	memcpy(x->shape + t->ndim, t->stride, t->ndim * sizeof(int64_t));

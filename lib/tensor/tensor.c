@@ -59,7 +59,7 @@ TSL_API const char *tsl_tensor_saved_device(const tsl_tensor *t)
 	if (!t)
 		return NULL;
 	if (t->storage)
-		return t->storage->location;
+		return t->storage->place->location;
 	if (t->ext && t->ext->sp_values)
 		return tsl_tensor_saved_device(t->ext->sp_values);
 	return "cpu";
@@ -70,7 +70,7 @@ TSL_API const char *tsl_tensor_device(const tsl_tensor *t)
 	if (!t)
 		return NULL;
 	if (t->storage)
-		return t->storage->device;
+		return t->storage->place->device;
 	if (t->ext && t->ext->sp_values)
 		return tsl_tensor_device(t->ext->sp_values);
 	return "cpu";
@@ -143,17 +143,17 @@ TSL_API uint64_t tsl_storage_numel(const tsl_storage *s)
 
 TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s)
 {
-	return s ? s->nbytes : 0;
+	return s ? tsl__storage_nbytes(s) : 0;
 }
 
 TSL_API const char *tsl_storage_record(const tsl_storage *s)
 {
-	return s ? s->record : NULL;
+	return s ? tsl__storage_record(s) : NULL;
 }
 
 TSL_API const char *tsl_storage_location(const tsl_storage *s)
 {
-	return s ? s->location : NULL;
+	return s ? s->place->location : NULL;
 }
 
 TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
@@ -211,7 +211,7 @@ TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out,
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
 	XXH3_64bits_reset(st);
-	if (numel == 0 || t->storage->nbytes == 0)
+	if (numel == 0 || tsl__storage_nbytes(t->storage) == 0)
 		goto done;
 	if (t->ndim > 64) {
 		XXH3_freeState(st);
