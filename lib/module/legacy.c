@@ -622,7 +622,7 @@ static int cmp_msort(const void *a, const void *b)
 }
 
 /* The methods of a module: the top-level defs of its code file. */
-static int read_methods(struct lctx *c, struct tsl_module *mod,
+static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	json_object *jm, const char *where)
 {
 	struct tsl_model *m = c->m;
@@ -685,7 +685,7 @@ static int read_methods(struct lctx *c, struct tsl_module *mod,
 			names[a] = cm->args[a].name;
 			/* tsl__code_functions leaves an unannotated self NULL */
 			types[a] = cm->args[a].type ? cm->args[a].type :
-				mod->type;
+				mod->base.value->u.obj.type;
 		}
 		rets[0] = cm->return_type ? cm->return_type : "NoneType";
 		memset(&v[i], 0, sizeof v[i]);
@@ -722,8 +722,8 @@ static const char *join(struct lctx *c, const char *a, const char *b)
 	return s;
 }
 
-static int add_slot(struct lctx *c, struct tsl_module *mod, tsl_value *dict,
-	const char *name, tsl_attr_kind kind, const char *type,
+static int add_slot(struct lctx *c, struct tsl_legacy_module *mod,
+	tsl_value *dict, const char *name, tsl_attr_kind kind, const char *type,
 	tsl_value *value)
 {
 	tsl_attr *a = &mod->attrs[mod->nattrs];
@@ -750,13 +750,13 @@ static int add_slot(struct lctx *c, struct tsl_module *mod, tsl_value *dict,
 static int read_module(struct lctx *c, json_object *jm, const char *parent,
 	const char *path, uint32_t depth, tsl_value **out);
 
-static int module_slots(struct lctx *c, struct tsl_module *mod,
+static int module_slots(struct lctx *c, struct tsl_legacy_module *mod,
 	json_object *jm, const char *path, uint32_t depth, struct nameset *ns)
 {
 	struct tsl_model *m = c->m;
 	json_object *subs, *params, *attrs;
 	size_t nsubs, nparams, nattrs, i, total;
-	tsl_value *dict = mod->value->u.obj.state;
+	tsl_value *dict = mod->base.value->u.obj.state;
 	char where[200];
 	int rc;
 
@@ -796,7 +796,8 @@ static int module_slots(struct lctx *c, struct tsl_module *mod,
 		sub_path = join(c, path, name);
 		if (!sub_path)
 			return mem_error(c);
-		rc = read_module(c, js, mod->type, sub_path, depth + 1, &sv);
+		rc = read_module(c, js, mod->base.value->u.obj.type, sub_path,
+			depth + 1, &sv);
 		if (rc)
 			return rc;
 		rc = add_slot(c, mod, dict, name, TSL_ATTR_MODULE,
@@ -884,7 +885,7 @@ static int read_module(struct lctx *c, json_object *jm, const char *parent,
 	const char *path, uint32_t depth, tsl_value **out)
 {
 	struct tsl_model *m = c->m;
-	struct tsl_module *mod;
+	struct tsl_legacy_module *mod;
 	struct nameset ns = { NULL, 0 };
 	tsl_value *v, *dict;
 	const char *name;
@@ -905,19 +906,17 @@ static int read_module(struct lctx *c, json_object *jm, const char *parent,
 	dict = tsl__arena_alloc(&m->arena, sizeof *dict);
 	if (!mod || !v || !dict)
 		return mem_error(c);
-	mod->type = join(c, parent, name);
-	if (!mod->type)
+	v->u.obj.type = join(c, parent, name);
+	if (!v->u.obj.type)
 		return mem_error(c);
 	mod->training = -1;
-	mod->value = v;
-	mod->model = m;
+	mod->base.value = v;   /* base.slot NULL: a legacy module */
 	dict->kind = TSL_VALUE_DICT;
 	dict->flags = TSL__VFLAG_DONE;
 	v->kind = TSL_VALUE_MODULE;
 	v->flags = TSL__VFLAG_DONE;
-	v->u.obj.type = mod->type;
 	v->u.obj.state = dict;
-	v->u.obj.module = mod;
+	v->u.obj.module = &mod->base;
 	rc = module_slots(c, mod, jm, path, depth, &ns);
 	free(ns.slot);
 	if (rc)

@@ -390,20 +390,23 @@ static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
 	return NULL;
 }
 
-static int build_methods(struct tsl_model *m, struct tsl_module *mod,
-	struct cls_slot *slot, tsl_error *err)
+/* The class's sorted method table (slot->methods, msrc, nmethods), shared
+ * by all its modules.  The caller publishes methods_built. */
+static int build_methods(struct tsl_model *m, struct cls_slot *slot,
+	tsl_error *err)
 {
 	const tsl_class_info *ci = slot->info;
+	tsl_method *methods;
+	const tsl_class_method **msrc;
 	size_t i, n = 0, j;
 
 	for (i = 0; i < ci->nmethods; i++)
 		if (!ci->methods[i].is_forward_hook &&
 			!ci->methods[i].is_forward_pre_hook)
 			n++;
-	mod->methods = tsl__arena_calloc(&m->arena, n ? n : 1,
-		sizeof *mod->methods);
-	mod->msrc = tsl__arena_calloc(&m->arena, n ? n : 1, sizeof *mod->msrc);
-	if (!mod->methods || !mod->msrc)
+	methods = tsl__arena_calloc(&m->arena, n ? n : 1, sizeof *methods);
+	msrc = tsl__arena_calloc(&m->arena, n ? n : 1, sizeof *msrc);
+	if (!methods || !msrc)
 		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 	for (i = 0, j = 0; i < ci->nmethods; i++) {
 		const tsl_class_method *cm = &ci->methods[i];
@@ -412,7 +415,7 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 
 		if (cm->is_forward_hook || cm->is_forward_pre_hook)
 			continue;
-		mm = &mod->methods[j];
+		mm = &methods[j];
 		names = tsl__arena_calloc(&m->arena, cm->nargs + 1,
 			sizeof *names);
 		types = tsl__arena_calloc(&m->arena, cm->nargs + 1,
@@ -424,7 +427,7 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 		for (size_t a = 0; a < cm->nargs; a++) {
 			names[a] = cm->args[a].name;
 			types[a] = cm->args[a].type ? cm->args[a].type :
-				mod->type;
+				slot->qname;
 		}
 		/* no annotation: TorchScript infers; NoneType is what an
 		 * unannotated method without return value gets */
@@ -437,12 +440,11 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 		mm->return_types = rets;
 		j++;
 	}
-	mod->nmethods = n;
 	/* sort methods and their sources together */
 	for (i = 0, j = 0; i < ci->nmethods; i++)
 		if (!ci->methods[i].is_forward_hook &&
 			!ci->methods[i].is_forward_pre_hook)
-			mod->msrc[j++] = &ci->methods[i];
+			msrc[j++] = &ci->methods[i];
 	if (n > 1) {
 		struct msort *v = malloc(n * sizeof *v);
 
@@ -450,103 +452,129 @@ static int build_methods(struct tsl_model *m, struct tsl_module *mod,
 			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 				"out of memory");
 		for (i = 0; i < n; i++) {
-			v[i].m = mod->methods[i];
-			v[i].src = mod->msrc[i];
+			v[i].m = methods[i];
+			v[i].src = msrc[i];
 		}
 		qsort(v, n, sizeof *v, cmp_msort);
 		for (i = 0; i < n; i++) {
-			mod->methods[i] = v[i].m;
-			mod->msrc[i] = v[i].src;
+			methods[i] = v[i].m;
+			msrc[i] = v[i].src;
 		}
 		free(v);
 	}
-	slot->methods = mod->methods;
-	slot->msrc = mod->msrc;
-	slot->nmethods = mod->nmethods;
-	return TSL_OK;   /* the caller publishes methods_built */
+	slot->methods = methods;
+	slot->msrc = msrc;
+	slot->nmethods = n;
+	return TSL_OK;
+}
+
+/* What the modules of a class share, set up when its first module is
+ * built: the attribute table (the header as parsed now: a later full
+ * parse replaces slot->info, not this) and where "training" is. */
+static void module_class(struct tsl_model *m, struct cls_slot *slot)
+{
+	const tsl_class_info *ci = slot->info;
+	size_t i;
+
+	slot->cls = ci;
+	slot->model = m;
+	slot->has_state = ci->has_getstate && ci->has_setstate;
+	slot->training = SIZE_MAX;
+	for (i = 0; i < ci->nattrs; i++)
+		if (strcmp(ci->attrs[i].name, "training") == 0) {
+			slot->training = i;
+			break;
+		}
+}
+
+/* Whether the state dict lists the class's attributes first, in slot
+ * order (then the values are read from it in place).  The pickle shares
+ * key strings, so a key is mostly the pointer seen there before. */
+static bool in_slot_order(struct cls_slot *slot, const tsl_value *state)
+{
+	const tsl_class_info *ci = slot->cls;
+	size_t i;
+
+	if (ci->nattrs > state->len)
+		return false;
+	for (i = 0; i < ci->nattrs; i++) {
+		const tsl_value *k = state->u.seq.items[2 * i];
+
+		if (k->kind != TSL_VALUE_STRING)
+			return false;
+		if (slot->keys && k->u.s == slot->keys[i])
+			continue;
+		if (strcmp(k->u.s, ci->attrs[i].name) != 0)
+			return false;
+		if (slot->keys)
+			slot->keys[i] = k->u.s;
+	}
+	return true;
 }
 
 static int build_module(struct tsl_model *m, tsl_value *v,
 	struct cls_slot *slot, uint32_t depth, tsl_error *err)
 {
-	const tsl_class_info *ci = slot->info;
+	const tsl_class_info *ci;
 	struct tsl_module *mod;
 	tsl_value *state = v->u.obj.state;
-	bool has_state = ci->has_getstate && ci->has_setstate;
 	size_t i;
 	int rc;
 
+	if (!slot->cls) {
+		module_class(m, slot);
+	} else if (!slot->keys) {
+		/* a second module of the class: from now on the slot-order
+		 * check compares key pointers (most classes have one module;
+		 * a ModuleList has 10,000 attributes) */
+		slot->keys = tsl__arena_calloc(&m->arena, slot->cls->nattrs ?
+			slot->cls->nattrs : 1, sizeof *slot->keys);
+		if (!slot->keys)
+			return tsl__arena_error(&m->arena, err, NULL,
+				TSL_NO_OFFSET);
+	}
+	ci = slot->cls;
 	mod = tsl__arena_alloc(&m->arena, sizeof *mod);
 	if (!mod)
 		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
-	mod->type = v->u.obj.type;
 	mod->value = v;
-	mod->cls = ci;
-	mod->model = m;
-	mod->training = -1;
+	mod->slot = slot;   /* methods: tsl__module_methods, on first use */
 	v->kind = TSL_VALUE_MODULE;
 	v->u.obj.module = mod;
-	if (!has_state && (!state || state->kind != TSL_VALUE_DICT))
+	if (!slot->has_state && (!state || state->kind != TSL_VALUE_DICT))
 		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
 			"module of class %s has no attribute dictionary as its "
-			"state", mod->type);
+			"state", v->u.obj.type);
 	if (state) {
 		rc = convert(m, state, depth + 1, err);
 		if (rc)
 			return rc;
 	}
-	if (has_state)
-		mod->state = state;
-	else
-		mod->dict = state;
-	mod->nattrs = ci->nattrs;
-	/* The pickled state lists the attributes in slot order: then the
-	 * values are read from it in place; otherwise they are gathered by
-	 * name.  Names, types and kinds come from the class (shared). */
-	for (i = 0; !has_state && i < ci->nattrs; i++) {
-		const tsl_value *k = i < state->len ?
-			state->u.seq.items[2 * i] : NULL;
-
-		if (!k || k->kind != TSL_VALUE_STRING ||
-			strcmp(k->u.s, ci->attrs[i].name) != 0)
-			break;
+	/* Names, types and kinds come from the class (shared); the values
+	 * from the pickled state, in place when it is in slot order, else
+	 * gathered by name. */
+	if (slot->has_state || in_slot_order(slot, state))
+		return TSL_OK;
+	mod->vals = tsl__arena_calloc(&m->arena, ci->nattrs, sizeof *mod->vals);
+	if (!mod->vals)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	for (i = 0; i < ci->nattrs; i++) {
+		mod->vals[i] = dict_get(state, ci->attrs[i].name, i);
+		if (!mod->vals[i])
+			return tsl__error(err, TSL_EFORMAT, "data.pkl",
+				TSL_NO_OFFSET, "module of class %s lacks "
+				"attribute '%s' that its class declares",
+				v->u.obj.type, ci->attrs[i].name);
 	}
-	if (!has_state && i < ci->nattrs) {
-		mod->vals = tsl__arena_calloc(&m->arena, ci->nattrs,
-			sizeof *mod->vals);
-		if (!mod->vals)
-			return tsl__arena_error(&m->arena, err, NULL,
-				TSL_NO_OFFSET);
-		for (i = 0; i < ci->nattrs; i++) {
-			mod->vals[i] = dict_get(state, ci->attrs[i].name, i);
-			if (!mod->vals[i])
-				return tsl__error(err, TSL_EFORMAT, "data.pkl",
-					TSL_NO_OFFSET, "module of class %s lacks "
-					"attribute '%s' that its class declares",
-					mod->type, ci->attrs[i].name);
-		}
-	}
-	for (i = 0; !has_state && i < ci->nattrs; i++) {
-		if (strcmp(ci->attrs[i].name, "training") == 0) {
-			tsl_attr a;
-
-			tsl__module_attr(mod, i, &a);
-			if (a.value && a.value->kind == TSL_VALUE_BOOL)
-				mod->training = a.value->u.b ? 1 : 0;
-			break;
-		}
-	}
-	mod->slot = slot;   /* methods: tsl__module_methods, on first use */
 	return TSL_OK;
 }
 
 /* Parse a class's methods (the header was parsed lazily) and build its
  * sorted method table.  Called with the model's lock held. */
-static int load_methods(struct tsl_model *m, struct tsl_module *mod,
-	struct cls_slot *slot, tsl_error *err)
+static int load_methods(struct tsl_model *m, struct cls_slot *slot,
+	tsl_error *err)
 {
 	tsl_class_info *full = NULL;
-	struct tsl_module tmp;
 	int rc;
 
 	if (slot->info && slot->info->lazy_methods) {
@@ -556,20 +584,18 @@ static int load_methods(struct tsl_model *m, struct tsl_module *mod,
 			return rc;
 		slot->info = full;
 	}
-	memset(&tmp, 0, sizeof tmp);
-	tmp.type = mod->type;
-	return build_methods(m, &tmp, slot, err);
+	return build_methods(m, slot, err);
 }
 
-int tsl__module_methods(const struct tsl_module *cmod, tsl_error *err)
+int tsl__module_methods(const struct tsl_module *mod, tsl_error *err)
 {
-	struct tsl_module *mod = (struct tsl_module *)cmod;
 	struct cls_slot *slot = mod->slot;
-	struct tsl_model *m = mod->model;
+	struct tsl_model *m;
 	int rc;
 
 	if (!slot)
-		return TSL_OK;
+		return TSL_OK;   /* legacy: its own table, made at load */
+	m = slot->model;
 	if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
 		memory_order_acquire)) {
 		pthread_mutex_lock(&m->sync.mu);
@@ -577,7 +603,7 @@ int tsl__module_methods(const struct tsl_module *cmod, tsl_error *err)
 			memory_order_relaxed) && !slot->methods_rc) {
 			tsl_error e;
 
-			rc = load_methods(m, mod, slot, &e);
+			rc = load_methods(m, slot, &e);
 			if (rc) {
 				slot->methods_rc = rc;
 				slot->methods_err = tsl__arena_alloc(&m->arena,
@@ -611,10 +637,11 @@ void tsl__module_method_table(const struct tsl_module *mod,
 	/* the class's shared table once built (never written after), or
 	 * the module's own (legacy archives) */
 	const struct cls_slot *slot = mod->slot;
+	const struct tsl_legacy_module *lm = tsl__legacy_module(mod);
 
-	*methods = slot ? slot->methods : mod->methods;
-	*msrc = slot ? slot->msrc : mod->msrc;
-	*n = slot ? slot->nmethods : mod->nmethods;
+	*methods = slot ? slot->methods : lm->methods;
+	*msrc = slot ? slot->msrc : lm->msrc;
+	*n = slot ? slot->nmethods : lm->nmethods;
 }
 
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,

@@ -10,30 +10,55 @@
 #include "../storage/storage.h"
 #include "class_header.h"
 
+/*
+ * A module: one per module of the model (many: a ModuleList of 10,000
+ * Linear is 10,000 of them), so it holds only what differs between the
+ * modules of one class (24 bytes).  Its type and pickled state are in its
+ * value; what the class decides (attribute names, types and kinds, methods,
+ * whether the state is a __getstate__ value) is in its cls_slot.  Modules
+ * of legacy archives have no class: they are a struct tsl_legacy_module.
+ */
 struct tsl_module {
-	const char *type;
-	int training;             /* 1, 0, -1 unknown */
-	tsl_value *value;         /* the MODULE value */
-	tsl_value *state;         /* __getstate__ value, or NULL */
-	const tsl_class_info *cls;
-	size_t nattrs;
-	tsl_attr *attrs;          /* explicit attributes (legacy archives), or
-	                             NULL: then they come from cls and dict */
-	tsl_value *dict;          /* the slot-dict state */
+	tsl_value *value;         /* the MODULE value: u.obj.type is the type,
+	                             u.obj.state the state (the slot dict, or
+	                             the __getstate__ value) */
+	struct cls_slot *slot;    /* the class (shared); NULL: a legacy module */
 	tsl_value **vals;         /* values by slot when the dict is not in
-	                             slot order, else NULL */
+	                             slot order, else NULL (read in place) */
+};
+
+/* A module of a legacy (model.json) archive: explicit attributes and its
+ * own methods.  base.slot is NULL. */
+struct tsl_legacy_module {
+	struct tsl_module base;
+	int training;             /* 1, 0, -1 unknown */
+	tsl_value *state;         /* __getstate__ value, or NULL */
+	size_t nattrs;
+	tsl_attr *attrs;          /* in slot order */
 	size_t nmethods;
 	tsl_method *methods;      /* sorted by name */
 	const tsl_class_method **msrc; /* parallel to methods */
-	struct tsl_model *model;
-	/* methods parsed on first use, shared by the modules of a class
-	 * (NULL: the fields above are final, e.g. legacy archives) */
-	struct cls_slot *slot;
 };
 
+/* A class, by qualified name: its header (parsed once), and for a module
+ * class what all its modules share. */
 struct cls_slot {
 	const char *qname;
-	const tsl_class_info *info; /* NULL: no class found */
+	const tsl_class_info *info; /* NULL: no class found.  Replaced, under
+	                             the model's lock, by the full parse when
+	                             the methods are first asked for */
+	/* for modules: fixed when the slot is made, read without a lock */
+	const tsl_class_info *cls;  /* the header as first parsed: attrs */
+	struct tsl_model *model;
+	bool has_state;           /* __getstate__ and __setstate__: the state
+	                             is opaque, the attributes have no values */
+	size_t training;          /* the index of the "training" attribute,
+	                             or SIZE_MAX */
+	const char **keys;        /* nattrs, from the class's second module on:
+	                             a key string seen at each slot (the pickle
+	                             shares them), so that the slot-order check
+	                             is mostly a pointer test; written during
+	                             the load only */
 	/* the sorted method table, built for the first module of the class
 	 * and shared by every module of it */
 	tsl_method *methods;
@@ -48,6 +73,19 @@ struct cls_slot {
 	const char *record;
 	uint64_t src_off;
 };
+
+static inline struct tsl_legacy_module *tsl__legacy_module(
+	const struct tsl_module *mod)
+{
+	/* base is the first member */
+	return (struct tsl_legacy_module *)(uintptr_t)mod;
+}
+
+static inline size_t tsl__module_nattrs(const struct tsl_module *mod)
+{
+	return mod->slot ? mod->slot->cls->nattrs :
+		tsl__legacy_module(mod)->nattrs;
+}
 
 /* Attribute i of a module (i < nattrs). */
 TSL_INTERNAL void tsl__module_attr(const struct tsl_module *mod, size_t i,

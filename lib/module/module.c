@@ -9,12 +9,25 @@
 
 TSL_API const char *tsl_module_type(const tsl_module *mod)
 {
-	return mod ? mod->type : NULL;
+	return mod ? mod->value->u.obj.type : NULL;
 }
 
+/* The "training" attribute's value when it is a bool, else -1 (read
+ * from the attribute, not kept per module). */
 TSL_API int tsl_module_training(const tsl_module *mod)
 {
-	return mod ? mod->training : -1;
+	tsl_attr a;
+
+	if (!mod)
+		return -1;
+	if (!mod->slot)
+		return tsl__legacy_module(mod)->training;
+	if (mod->slot->training == SIZE_MAX)
+		return -1;
+	tsl__module_attr(mod, mod->slot->training, &a);
+	if (a.value && a.value->kind == TSL_VALUE_BOOL)
+		return a.value->u.b ? 1 : 0;
+	return -1;
 }
 
 TSL_API const tsl_value *tsl_module_value(const tsl_module *mod)
@@ -24,27 +37,35 @@ TSL_API const tsl_value *tsl_module_value(const tsl_module *mod)
 
 TSL_API const tsl_value *tsl_module_state(const tsl_module *mod)
 {
-	return mod ? mod->state : NULL;
+	if (!mod)
+		return NULL;
+	if (!mod->slot)
+		return tsl__legacy_module(mod)->state;
+	return mod->slot->has_state ? mod->value->u.obj.state : NULL;
 }
 
 TSL_API size_t tsl_module_attr_count(const tsl_module *mod)
 {
-	return mod ? mod->nattrs : 0;
+	return mod ? tsl__module_nattrs(mod) : 0;
 }
 
 void tsl__module_attr(const struct tsl_module *mod, size_t i, tsl_attr *out)
 {
+	const struct cls_slot *slot = mod->slot;
+	const tsl_value *dict;
 	const tsl_class_attr *ca;
 
-	if (mod->attrs) {
-		*out = mod->attrs[i];
+	if (!slot) {
+		*out = tsl__legacy_module(mod)->attrs[i];
 		return;
 	}
-	ca = &mod->cls->attrs[i];
+	/* with __getstate__ the state is opaque: no values */
+	dict = slot->has_state ? NULL : mod->value->u.obj.state;
+	ca = &slot->cls->attrs[i];
 	out->name = ca->name;
 	out->type = ca->type;
-	out->value = !mod->dict ? NULL : mod->vals ? mod->vals[i] :
-		mod->dict->u.seq.items[2 * i + 1];
+	out->value = !dict ? NULL : mod->vals ? mod->vals[i] :
+		dict->u.seq.items[2 * i + 1];
 	if (ca->is_parameter)
 		out->kind = TSL_ATTR_PARAMETER;
 	else if (ca->is_buffer)
@@ -57,7 +78,7 @@ void tsl__module_attr(const struct tsl_module *mod, size_t i, tsl_attr *out)
 
 TSL_API int tsl_module_attr(const tsl_module *mod, size_t i, tsl_attr *out)
 {
-	if (!mod || !out || i >= mod->nattrs)
+	if (!mod || !out || i >= tsl__module_nattrs(mod))
 		return TSL_EINVAL;
 	tsl__module_attr(mod, i, out);
 	return TSL_OK;
@@ -137,7 +158,7 @@ static const tsl_value *step(const tsl_value *v, const char *name, size_t n)
 	if (v->kind == TSL_VALUE_MODULE) {
 		const struct tsl_module *mod = v->u.obj.module;
 
-		for (i = 0; i < mod->nattrs; i++) {
+		for (i = 0; i < tsl__module_nattrs(mod); i++) {
 			tsl_attr a;
 
 			tsl__module_attr(mod, i, &a);
@@ -294,7 +315,7 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 
 		if (!(what & (pass == 0 ? W_PARAMS : W_BUFFERS)))
 			continue;
-		for (i = 0; i < mod->nattrs; i++) {
+		for (i = 0; i < tsl__module_nattrs(mod); i++) {
 			tsl_attr at, *a = &at;
 			int s;
 
@@ -318,7 +339,7 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 				return rc;
 		}
 	}
-	for (i = 0; i < mod->nattrs; i++) {
+	for (i = 0; i < tsl__module_nattrs(mod); i++) {
 		tsl_attr at, *a = &at;
 
 		tsl__module_attr(mod, i, &at);
@@ -389,7 +410,7 @@ static int walk_modules(struct walk *w, const struct tsl_module *mod,
 	rc = cb(payload, w->name, mod);
 	if (rc)
 		return rc;
-	for (i = 0; i < mod->nattrs; i++) {
+	for (i = 0; i < tsl__module_nattrs(mod); i++) {
 		tsl_attr at, *a = &at;
 
 		tsl__module_attr(mod, i, &at);
@@ -424,3 +445,7 @@ TSL_API int tsl_module_named_modules(const tsl_module *mod,
 	free(w.seen);
 	return rc;
 }
+
+/* modules are many: keep them at 24 bytes (see model.h) */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_module) == 24,
+	"struct tsl_module grew");

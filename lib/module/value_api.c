@@ -68,7 +68,7 @@ static const tsl_value *obj_dict(const tsl_value *v)
 		return NULL;
 	if (v->flags & TSL__VFLAG_GETSTATE)
 		return NULL;
-	if (v->kind == TSL_VALUE_MODULE && v->u.obj.module->state)
+	if (v->kind == TSL_VALUE_MODULE && tsl_module_state(v->u.obj.module))
 		return NULL;
 	return IS(v->u.obj.state, TSL_VALUE_DICT) ? v->u.obj.state : NULL;
 }
@@ -140,7 +140,7 @@ TSL_API const tsl_value *tsl_value_attr(const tsl_value *v, size_t i)
 TSL_API const tsl_value *tsl_value_state(const tsl_value *v)
 {
 	if (IS(v, TSL_VALUE_MODULE))
-		return v->u.obj.module->state;
+		return tsl_module_state(v->u.obj.module);
 	if (IS(v, TSL_VALUE_OBJECT) && (v->flags & TSL__VFLAG_GETSTATE))
 		return v->u.obj.state;
 	return NULL;
