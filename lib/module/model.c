@@ -108,6 +108,39 @@ found:
 	return pl;
 }
 
+/* Room for storage st_count: a new chunk when the last one is full.  The
+ * chunk size is the record count rounded up to a power of two, at most
+ * 1024 (TorchScript archives have at most one storage per record). */
+static int st_reserve(struct tsl_model *m)
+{
+	size_t k = m->st_count >> m->st_shift, per;
+
+	if (m->st_count && k < m->st_nchunks)
+		return TSL_OK;
+	if (!m->st_count) {
+		for (m->st_shift = 0; m->st_shift < 10 &&
+			((size_t)1 << m->st_shift) < m->ar->zip->n; m->st_shift++)
+			;
+		k = 0;
+	}
+	if (k == m->st_chunks_cap) {
+		size_t cap = m->st_chunks_cap ? 2 * m->st_chunks_cap : 8;
+		struct tsl_storage **t = realloc(m->st_chunks, cap * sizeof *t);
+
+		if (!t)
+			return TSL_ENOMEM;
+		m->st_chunks = t;
+		m->st_chunks_cap = cap;
+	}
+	per = (size_t)1 << m->st_shift;
+	m->st_chunks[k] = tsl__arena_calloc(&m->arena, per,
+		sizeof **m->st_chunks);
+	if (!m->st_chunks[k])
+		return TSL_ENOMEM;
+	m->st_nchunks = k + 1;
+	return TSL_OK;
+}
+
 /* The stand-in entry of a storage whose record the archive lacks (it has
  * no elements): the name, size 0 (so it is never read).  rel: in the
  * arena already when owned. */
@@ -188,34 +221,17 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
 		return NULL;
 	}
-	if (m->st_count == m->st_cap) {
-		size_t cap = m->st_cap ? m->st_cap * 2 : 64;
-		struct tsl_storage **v;
-
-		if (!m->st_cap && m->ar->zip->n > cap)
-			cap = m->ar->zip->n;   /* at most one per record */
-		v = tsl__big_grow(m->st_array, m->st_count, cap, sizeof *v,
-			m->arena.huge);
-		if (!v) {
-			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
-				"out of memory");
-			return NULL;
-		}
-		m->st_array = v;
-		m->st_cap = cap;
-	}
-	s = tsl__arena_alloc(&m->arena, sizeof *s);
-	if (!s) {
+	if (!(pl = place_for(m, location, tsl__zip_rel(m->ar->zip, e), err)))
+		return NULL;
+	if (st_reserve(m)) {   /* TSL_ELIMIT or TSL_ENOMEM */
 		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
 		return NULL;
 	}
-	if (!(pl = place_for(m, location, tsl__zip_rel(m->ar->zip, e), err)))
-		return NULL;
+	s = tsl__model_storage_at(m, m->st_count++);
 	s->entry = e;
 	s->place = pl;
 	s->numel = numel;
 	s->dtype = (uint8_t)dtype;   /* < TSL_DTYPE_COUNT: it has a size */
-	m->st_array[m->st_count++] = s;
 	if (c->dedupe)
 		m->st_table[h] = s;
 	return s;
@@ -935,8 +951,12 @@ void tsl__model_unref(struct tsl_model *m)
 {
 	if (!m || atomic_fetch_sub((_Atomic int *)&m->refs, 1) != 1)
 		return;
-	tsl__storage_release_all(m->st_array, m->st_count, &m->sync);
-	tsl__big_free(m->st_array);
+	/* what storages hold beyond the arena; nothing when none has any
+	 * (no pass over every storage then) */
+	if (atomic_load((_Atomic int *)&m->sync.holders))
+		for (size_t i = 0; i < m->st_count; i++)
+			tsl__storage_free(tsl__model_storage_at(m, i));
+	free(m->st_chunks);
 	free(m->st_table);
 	free(m->cls_table);
 	tsl__arena_free(&m->arena);
@@ -1157,7 +1177,7 @@ TSL_API size_t tsl_model_storage_count(const tsl_model *m)
 
 TSL_API tsl_storage *tsl_model_storage(const tsl_model *m, size_t i)
 {
-	return m && i < m->st_count ? m->st_array[i] : NULL;
+	return m && i < m->st_count ? tsl__model_storage_at(m, i) : NULL;
 }
 
 struct mat_job {
@@ -1176,7 +1196,8 @@ static void *mat_worker(void *arg)
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->st_count &&
 		atomic_load(&j->rc) == TSL_OK) {
 		tsl_error e;
-		int rc = tsl__storage_touch(j->m->st_array[i], true, &e);
+		int rc = tsl__storage_touch(tsl__model_storage_at(j->m, i),
+			true, &e);
 
 		if (rc) {
 			int expected = TSL_OK;

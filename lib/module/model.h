@@ -111,8 +111,12 @@ struct tsl_model {
 	/* storages by record name */
 	struct tsl_storage **st_table;
 	size_t st_mask, st_count;
-	struct tsl_storage **st_array; /* st_count, first met first (malloc) */
-	size_t st_cap;
+	/* the storages, st_count, first met first: in chunks of
+	 * 1 << st_shift in the arena (they do not move: tensors point at
+	 * them), under a malloc'd table of st_nchunks */
+	struct tsl_storage **st_chunks;
+	size_t st_nchunks, st_chunks_cap;
+	unsigned st_shift;
 	/* saved locations and their target devices, checked once per
 	 * distinct location (the storages point here) */
 	struct tsl_storage_place places[8];
@@ -126,6 +130,14 @@ struct tsl_model {
 	int owns_archive_ref;
 	int refs;                 /* atomic: the caller + exported tensors */
 };
+
+/* Storage i of the model (i < st_count). */
+static inline struct tsl_storage *tsl__model_storage_at(
+	const struct tsl_model *m, size_t i)
+{
+	return &m->st_chunks[i >> m->st_shift][i &
+		(((size_t)1 << m->st_shift) - 1)];
+}
 
 /* Keep a model alive beyond tsl_model_free (DLPack exports). */
 TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);

@@ -149,27 +149,20 @@ static int storage_cpu(struct tsl_storage *s, const void **data,
 	return TSL_OK;
 }
 
-void tsl__storage_release_all(struct tsl_storage **v, size_t n,
-	tsl_storage_sync *sync)
+void tsl__storage_free(struct tsl_storage *s)
 {
-	if (!atomic_load((_Atomic int *)&sync->holders))
-		return;   /* nothing owned: no pass over every storage */
-	for (size_t i = 0; i < n; i++) {
-		struct tsl_storage *s = v[i];
-
-		if (s->owned) {
-			free((void *)(uintptr_t)s->data);
-			s->data = NULL;
-			s->owned = false;
-		}
-		if (s->dev) {
-			/* the copy made it (READY) or not (no memory held) */
-			if (s->dev->ptr)
-				s->dev->backend.free(s->dev->backend.payload,
-					s->dev->index, s->dev->ptr);
-			free(s->dev);
-			s->dev = NULL;
-		}
+	if (s->owned) {
+		free((void *)(uintptr_t)s->data);
+		s->data = NULL;
+		s->owned = false;
+	}
+	if (s->dev) {
+		/* the copy made it (READY) or not (no memory held) */
+		if (s->dev->ptr)
+			s->dev->backend.free(s->dev->backend.payload,
+				s->dev->index, s->dev->ptr);
+		free(s->dev);
+		s->dev = NULL;
 	}
 }
 

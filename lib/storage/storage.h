@@ -93,7 +93,9 @@ TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
  * a whole model instead of one per storage). */
 TSL_INTERNAL int tsl__storage_touch(struct tsl_storage *s, bool size_checked,
 	tsl_error *err);
-TSL_INTERNAL void tsl__storage_release_all(struct tsl_storage **v, size_t n,
-	tsl_storage_sync *sync);
+/* Free what a storage holds beyond the arena (its owned copy, its device
+ * copy), when its model is freed.  Only storages counted in
+ * sync->holders hold anything. */
+TSL_INTERNAL void tsl__storage_free(struct tsl_storage *s);
 
 #endif
