@@ -21,6 +21,7 @@ struct persid_ctx {
 	const char *dir;          /* "data/", "constants/" */
 	const char *pickle;       /* for messages */
 	bool dedupe;              /* share storages by record name */
+	size_t dir_len;
 };
 
 static int st_grow(struct tsl_model *m)
@@ -163,19 +164,20 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 {
 	struct persid_ctx *c = payload;
 	struct tsl_model *m = c->m;
-	size_t dl = strlen(c->dir), kl = strlen(key), h = 0;
+	size_t dl = c->dir_len, kl = strlen(key), h = 0,
+		isz = tsl_dtype_size((tsl_dtype)dtype);
 	uint64_t need;
 	char buf[256], *rel = buf;
 	const struct tsl_storage_place *pl;
 	struct tsl_storage *s;
 	tsl_zip_entry *e;
 
-	if (tsl_dtype_size((tsl_dtype)dtype) == 0) {
+	if (isz == 0) {
 		tsl__error(err, TSL_EUNSUPPORTED, c->pickle, TSL_NO_OFFSET,
 			"storage '%s' has unsupported dtype %d", key, dtype);
 		return NULL;
 	}
-	if (tsl__mul_u64(numel, tsl_dtype_size((tsl_dtype)dtype), &need)) {
+	if (tsl__mul_u64(numel, isz, &need)) {
 		tsl__error(err, TSL_EFORMAT, c->pickle, TSL_NO_OFFSET,
 			"storage '%s': %llu elements overflow the byte count", key,
 			(unsigned long long)numel);
@@ -241,7 +243,7 @@ int tsl__model_storage(struct tsl_storage **out, struct tsl_model *m,
 	const char *record, int dtype, const char *location, uint64_t numel,
 	tsl_error *err)
 {
-	struct persid_ctx pc = { m, "", "model.json", true };
+	struct persid_ctx pc = { m, "", "model.json", true, 0 };
 	tsl_error e = { .code = TSL_EFORMAT };
 
 	*out = make_storage(&pc, dtype, record, location, numel, &e);
@@ -755,6 +757,14 @@ static int enum_name(struct tsl_model *m, tsl_value *v, tsl_error *err)
 	return TSL_OK;
 }
 
+/* Whether convert() has anything to do: scalars hold nothing to convert,
+ * and shared values are visited once. */
+static inline bool to_convert(const tsl_value *v)
+{
+	return v && v->kind >= TSL_VALUE_LIST && v->kind != TSL_VALUE_DEVICE &&
+		!(v->flags & TSL__VFLAG_DONE);
+}
+
 /* Walk a value: objects whose class is a Module become modules, tensors are
  * checked against their storages, enums get their member names.  Shared
  * values are visited once; a value that contains itself is an error. */
@@ -766,9 +776,8 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 	size_t i, n;
 	int rc = TSL_OK;
 
-	if (!v || v->kind < TSL_VALUE_LIST || v->kind == TSL_VALUE_DEVICE ||
-		(v->flags & TSL__VFLAG_DONE))
-		return TSL_OK;   /* scalars hold nothing to convert */
+	if (!to_convert(v))
+		return TSL_OK;
 	if (v->flags & TSL__VFLAG_VISITING)
 		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
 			"a %s value contains itself (recursive structure)",
@@ -787,8 +796,10 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 		if ((v->flags & (TSL__VF_VM | TSL__VF_HAS_OBJ)) == TSL__VF_VM)
 			break;
 		n = v->kind == TSL_VALUE_DICT ? 2 * (size_t)v->len : v->len;
-		for (i = 0; i < n && !rc; i++)
-			rc = convert(m, v->u.seq.items[i], depth + 1, err);
+		for (i = 0; i < n && !rc; i++)   /* no call for the keys */
+			if (to_convert(v->u.seq.items[i]))
+				rc = convert(m, v->u.seq.items[i], depth + 1,
+					err);
 		break;
 	case TSL_VALUE_OBJECT:
 		rc = get_class(m, v->u.obj.type, &slot, err);
@@ -835,8 +846,9 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
 	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, name, strlen(name));
+	/* errors name the pickle by its full record name */
 	struct persid_ctx pc = { m, dir, e ? e->name : name,
-		(flags & TSL_PICKLE_PYTHON) != 0 };   /* errors: full name */
+		(flags & TSL_PICKLE_PYTHON) != 0, strlen(dir) };
 	tsl_pickle_ctx ctx;
 	const uint8_t *data;
 	size_t len;
