@@ -1004,9 +1004,11 @@ static int load_checkpoint(struct tsl_model *m, const tsl_options *opts,
  * Size the arena's first chunk for what this model will need, so that a big
  * model starts in huge pages instead of faulting in small-page chunks
  * first.  Fitted on the benchmark models (bench/gen_models.py): the arena
- * ends up holding about 4 bytes per byte of data.pkl plus 150 per record
- * (many_small: 9.6 MB for a 1.4 MB data.pkl and 20,011 records; traced
- * resnet50: 340 KB for 32 KB and 625 records); a little more is asked for.
+ * once ended up holding about 4 bytes per byte of data.pkl plus 150 per
+ * record (many_small: 9.6 MB for a 1.4 MB data.pkl and 20,011 records;
+ * traced resnet50: 340 KB for 32 KB and 625 records), since smaller
+ * storages and modules 5.8 MB and 250 KB; a little more is asked for (the
+ * pages of the first chunk that are not used cost no fault).
  */
 static void expect_meta(struct tsl_model *m)
 {
