@@ -663,6 +663,12 @@ void tsl__module_method_table(const struct tsl_module *mod,
 }
 
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
+	tsl_error *err);
+
+/* Check a tensor not checked before against its storage.  The tensor is
+ * written first, not read: on a fresh arena page a read would map the zero
+ * page and the write then fault a second time. */
+static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	tsl_error *err)
 {
 	struct tsl_storage *s = t->storage;
@@ -670,8 +676,6 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	const char *record;
 	uint32_t d;
 
-	if (t->owner)
-		return TSL_OK;   /* checked when the pickle machine made it */
 	t->owner = m;
 	if (t->ext) {
 		const struct tsl_tensor_ext *x = t->ext;
@@ -715,6 +719,14 @@ static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 overflow:
 	return tsl__error(err, TSL_EFORMAT, record, TSL_NO_OFFSET,
 		"tensor shape and strides overflow 64-bit arithmetic");
+}
+
+static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
+	tsl_error *err)
+{
+	if (t->owner)
+		return TSL_OK;   /* checked when the pickle machine made it */
+	return check_new_tensor(m, t, err);
 }
 
 static int enum_name(struct tsl_model *m, tsl_value *v, tsl_error *err)
@@ -834,12 +846,10 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 
 /* ---- loading ---------------------------------------------------------- */
 
-static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
-	tsl_error *err);
-
+/* A tensor the pickle machine has just made (so not checked yet). */
 static int tensor_made(void *payload, struct tsl_tensor *t, tsl_error *err)
 {
-	return check_tensor(((struct persid_ctx *)payload)->m, t, err);
+	return check_new_tensor(((struct persid_ctx *)payload)->m, t, err);
 }
 
 static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
