@@ -117,6 +117,8 @@ struct tsl_model {
 	struct tsl_storage **st_chunks;
 	size_t st_nchunks, st_chunks_cap;
 	unsigned st_shift;
+	size_t st_next;                /* the record entry tried first for
+	                                  the next storage (make_storage) */
 	/* saved locations and their target devices, checked once per
 	 * distinct location (the storages point here) */
 	struct tsl_storage_place places[8];
