@@ -156,8 +156,9 @@ static tsl_zip_entry *find_record(struct tsl_model *m, const char *rel,
 		/* only entries under the prefix are found by name; their
 		 * names are unique (tsl__zip_open checks) */
 		e = &z->entries[m->st_next];
-		if (e->in_prefix && strncmp(e->rel, rel, len) == 0 &&
-			e->rel[len] == '\0') {
+		if (e->in_prefix &&
+			(size_t)e->name_len == z->prefix_len + 1 + len &&
+			memcmp(tsl__zip_rel(z, e), rel, len) == 0) {
 			m->st_next++;
 			return (tsl_zip_entry *)e;
 		}
