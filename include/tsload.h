@@ -614,7 +614,10 @@ TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
 	tsl_error *err);
 
 /** A pointer to the first element of a strided tensor's view
- *  (storage data + storage_offset * itemsize).  Thread-safe. */
+ *  (storage data + storage_offset * itemsize).  *data is NULL when the
+ *  storage's record holds no bytes (as tsl_storage_data: the inputs of
+ *  tsl_model_traced_inputs(), empty tensors), whatever the tensor's shape:
+ *  check it before reading.  Thread-safe. */
 TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
 	tsl_error *err);
 
