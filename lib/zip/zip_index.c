@@ -556,13 +556,33 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	for (i = 0; i < z->n; i++) {
 		tsl_zip_entry *e = &z->entries[i];
 		const uint8_t *c = b + p;
-		uint16_t nlen = tsl__le16(c + 28), xlen = tsl__le16(c + 30);
-		uint32_t cs = tsl__le32(c + 20), us = tsl__le32(c + 24);
-		uint32_t lo = tsl__le32(c + 42);
-		uint16_t flags = tsl__le16(c + 8);
+		uint16_t nlen, xlen, flags;
+		uint32_t cs, us, lo;
 		uint64_t end;
+		bool clean;
 
-		bool clean = copy_name(np, c + CENTRAL_LEN, nlen);
+		/* pass 1 checked these bytes; they can only differ now if the
+		 * file changed under the mapping: refuse rather than overrun
+		 * the names sized by pass 1 */
+		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
+			tsl__le32(c) != SIG_CENTRAL ||
+			tsl__out_of_bounds(p, (uint64_t)CENTRAL_LEN +
+			tsl__le16(c + 28) + tsl__le16(c + 30) + tsl__le16(c + 32),
+			z->cd_end) ||
+			(uint64_t)(np - z->names) + tsl__le16(c + 28) + 1 >
+			names_len) {
+			rc = fmt_error(err, NULL, p, "central directory entry "
+				"%zu changed while the directory was read (the "
+				"file was modified)", i + 1);
+			goto fail;
+		}
+		nlen = tsl__le16(c + 28);
+		xlen = tsl__le16(c + 30);
+		cs = tsl__le32(c + 20);
+		us = tsl__le32(c + 24);
+		lo = tsl__le32(c + 42);
+		flags = tsl__le16(c + 8);
+		clean = copy_name(np, c + CENTRAL_LEN, nlen);
 
 		e->name = np;
 		e->name_len = nlen;
