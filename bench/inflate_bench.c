@@ -1,0 +1,229 @@
+/*
+ * inflate_bench.c - tsload's deflate decoder (lib/zip/inflate.c) against
+ * libarchive's gzip filter (zlib), the decoder it replaced, on the
+ * deflated records of real archives.  Not installed; built by `make`
+ * (noinst) from the internal library.
+ *
+ *   bench/inflate_bench [-n ROUNDS] ARCHIVE...
+ *
+ * For each archive: every deflated record is decoded once by each decoder
+ * and the outputs compared; then ROUNDS (default 15) passes over all of
+ * them are timed per decoder, alternating, and the median pass is printed
+ * with the ratio.  "libarchive" is one reader (gzip filter + raw format)
+ * per record, as tsload did before; its set-up is part of what it costs.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zip/inflate.h"
+#include "zip/zip.h"
+
+struct rec {
+	const uint8_t *in;
+	size_t clen, ulen;
+	uint8_t *out;
+};
+
+struct feed {
+	const uint8_t *part[3];
+	size_t len[3];
+	int i;
+};
+
+static la_ssize_t feed_read(struct archive *a, void *payload,
+	const void **buf)
+{
+	struct feed *f = payload;
+
+	(void)a;
+	while (f->i < 3 && f->len[f->i] == 0)
+		f->i++;
+	if (f->i == 3)
+		return 0;
+	*buf = f->part[f->i];
+	return (la_ssize_t)f->len[f->i++];
+}
+
+/* One record through a fresh libarchive reader: 0 when it gave ulen bytes. */
+static int by_libarchive(const struct rec *r, uint8_t *out)
+{
+	static const uint8_t gz[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	static const uint8_t trailer[8];
+	struct feed f = { { gz, r->in, trailer }, { sizeof gz, r->clen,
+		sizeof trailer }, 0 };
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	size_t got = 0;
+	int rc = -1;
+
+	if (!a)
+		return -1;
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open(a, &f, NULL, feed_read, NULL) == ARCHIVE_OK &&
+		archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+		while (got < r->ulen) {
+			la_ssize_t k = archive_read_data(a, out + got,
+				r->ulen - got);
+
+			if (k <= 0)
+				break;
+			got += (size_t)k;
+		}
+		rc = got == r->ulen ? 0 : -1;
+	}
+	archive_read_free(a);
+	return rc;
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int bench_archive(const char *path, int rounds)
+{
+	tsl_options opts = TSL_OPTIONS_INIT;
+	tsl_limits lim;
+	tsl_error err;
+	tsl_zip *z = NULL;
+	struct rec *v = NULL;
+	size_t n = 0, bytes = 0;
+	double *t_ours = NULL, *t_la = NULL;
+	struct stat st;
+	uint8_t *map;
+	int fd = open(path, O_RDONLY), rc = 1;
+
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0) {
+		perror(path);
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED) {
+		perror(path);
+		return 1;
+	}
+	if (tsl__limits_from_options(&lim, &opts, &err) != TSL_OK ||
+		tsl__zip_open(&z, map, (size_t)st.st_size, &lim, NULL, &err) !=
+		TSL_OK) {
+		fprintf(stderr, "%s: %s\n", path, err.message);
+		goto out;
+	}
+	v = calloc(z->n ? z->n : 1, sizeof *v);
+	t_ours = calloc((size_t)rounds, sizeof *t_ours);
+	t_la = calloc((size_t)rounds, sizeof *t_la);
+	if (!v || !t_ours || !t_la)
+		goto out;
+	for (size_t i = 0; i < z->n; i++) {
+		tsl_zip_entry *e = &z->entries[i];
+		uint64_t off;
+		uint8_t *check;
+		tsl_inflate_error ie;
+
+		if (e->method != 8 || e->usize == 0 ||
+			tsl__zip_data_offset(z, e, &off, &err) != TSL_OK)
+			continue;
+		v[n].in = map + off;
+		v[n].clen = (size_t)e->csize;
+		v[n].ulen = (size_t)e->usize;
+		v[n].out = malloc(v[n].ulen);
+		check = malloc(v[n].ulen);
+		if (!v[n].out || !check) {
+			free(check);
+			goto out;
+		}
+		if (tsl__inflate(v[n].in, v[n].clen, v[n].out, v[n].ulen,
+			&ie) != TSL_OK || by_libarchive(&v[n], check) != 0 ||
+			memcmp(v[n].out, check, v[n].ulen) != 0) {
+			fprintf(stderr, "%s: %s: the decoders disagree\n", path,
+				e->name);
+			free(check);
+			n++;
+			goto out;
+		}
+		free(check);
+		bytes += v[n].ulen;
+		n++;
+	}
+	if (!n) {
+		printf("%s: no deflated records\n", path);
+		rc = 0;
+		goto out;
+	}
+	for (int r = 0; r < rounds; r++) {
+		double t = now_ms();
+
+		for (size_t i = 0; i < n; i++) {
+			tsl_inflate_error ie;
+
+			if (tsl__inflate(v[i].in, v[i].clen, v[i].out, v[i].ulen,
+				&ie) != TSL_OK)
+				goto out;
+		}
+		t_ours[r] = now_ms() - t;
+		t = now_ms();
+		for (size_t i = 0; i < n; i++)
+			if (by_libarchive(&v[i], v[i].out) != 0)
+				goto out;
+		t_la[r] = now_ms() - t;
+	}
+	qsort(t_ours, (size_t)rounds, sizeof *t_ours, cmp_double);
+	qsort(t_la, (size_t)rounds, sizeof *t_la, cmp_double);
+	printf("%s: %zu deflated records, %zu bytes decoded per pass\n"
+		"  inflate.c   %.3f ms per pass (median of %d; min %.3f)\n"
+		"  libarchive  %.3f ms per pass (median of %d; min %.3f)\n"
+		"  ratio       %.2f\n", path, n, bytes, t_ours[rounds / 2],
+		rounds, t_ours[0], t_la[rounds / 2], rounds, t_la[0],
+		t_la[rounds / 2] / t_ours[rounds / 2]);
+	rc = 0;
+out:
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].out);
+	free(v);
+	free(t_ours);
+	free(t_la);
+	if (z)
+		tsl__zip_free(z);
+	munmap(map, (size_t)st.st_size);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = 15, i = 1, rc = 0;
+
+	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
+		rounds = atoi(argv[2]);
+		i = 3;
+	}
+	if (i >= argc || rounds < 1 || rounds > 100000) {
+		fprintf(stderr, "usage: %s [-n ROUNDS] ARCHIVE...\n", argv[0]);
+		return 2;
+	}
+	for (; i < argc; i++)
+		rc |= bench_archive(argv[i], rounds);
+	return rc;
+}
