@@ -28,9 +28,7 @@ struct feed {
 	size_t hdr_len;
 	const uint8_t *data;
 	uint64_t left;
-	uint8_t trailer[8];
-	size_t trailer_len;
-	int stage;
+	bool started;
 };
 
 static la_ssize_t feed_read(struct archive *a, void *payload,
@@ -40,19 +38,13 @@ static la_ssize_t feed_read(struct archive *a, void *payload,
 	size_t n;
 
 	(void)a;
-	if (f->stage == 0) {
-		f->stage = 1;
+	if (!f->started) {
+		f->started = true;
 		*buf = f->hdr;
 		return (la_ssize_t)f->hdr_len;
 	}
-	if (f->left == 0) {
-		if (f->stage == 1 && f->trailer_len) {
-			f->stage = 2;
-			*buf = f->trailer;
-			return (la_ssize_t)f->trailer_len;
-		}
+	if (f->left == 0)
 		return 0;
-	}
 	/* hand out the mapping in bounded slices */
 	n = f->left > ((size_t)1 << 30) ? ((size_t)1 << 30) : (size_t)f->left;
 	*buf = f->data;
