@@ -851,6 +851,57 @@ static void test_all_fixtures_aligned(void **state)
 	assert_true(files >= 20);
 }
 
+/* tsl__zip_find_next: the hinted entry first, the table otherwise; the same
+ * answers as tsl__zip_find in any order, and the hint follows the entry
+ * found. */
+static void test_find_next(void **state)
+{
+	tsl_options opts = TSL_OPTIONS_INIT;
+	tsl_limits lim;
+	tsl_error err;
+	tsl_zip *z = NULL;
+	size_t size, hint = 0, k;
+	uint8_t *b = load("good-resnet-trace.pt", &size);
+
+	(void)state;
+	assert_int_equal(tsl__limits_from_options(&lim, &opts, &err), TSL_OK);
+	assert_int_equal(tsl__zip_open(&z, b, size, &lim, NULL, &err), TSL_OK);
+	/* in record order: every lookup hits the hint */
+	for (size_t i = 0; i < z->n; i++) {
+		const tsl_zip_entry *e = &z->entries[i];
+		const char *rel = tsl__zip_rel(z, e);
+
+		if (!e->in_prefix)
+			continue;
+		hint = i;
+		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
+			e);
+		assert_int_equal(hint, i + 1);
+	}
+	/* backwards, from a stale hint: found through the table */
+	hint = 0;
+	for (size_t i = z->n; i-- > 0;) {
+		const tsl_zip_entry *e = &z->entries[i];
+		const char *rel = tsl__zip_rel(z, e);
+
+		if (!e->in_prefix)
+			continue;
+		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
+			tsl__zip_find(z, rel, strlen(rel)));
+		assert_int_equal(hint, i + 1);
+	}
+	/* a name only a prefix of the hinted one, an absent one, a hint past
+	 * the end: no match, the hint kept */
+	k = 0;
+	assert_null(tsl__zip_find_next(z, "dat", 3, &k));
+	assert_int_equal(k, 0);
+	k = z->n + 5;
+	assert_null(tsl__zip_find_next(z, "data/999999", 11, &k));
+	assert_int_equal(k, z->n + 5);
+	tsl__zip_free(z);
+	free(b);
+}
+
 static void test_record_lookup(void **state)
 {
 	tsl_archive *ar = open_fixture(MLP, NULL);
@@ -3417,6 +3468,7 @@ int main(void)
 		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_all_fixtures_aligned),
+		cmocka_unit_test(test_find_next),
 		cmocka_unit_test(test_record_lookup),
 		cmocka_unit_test(test_stored_zero_copy),
 		cmocka_unit_test(test_repacks_match_source),

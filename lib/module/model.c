@@ -142,33 +142,6 @@ static int st_reserve(struct tsl_model *m)
 	return TSL_OK;
 }
 
-/* The entry of record rel[0..len), as tsl__zip_find finds it.  Writers
- * store data/0, data/1... in the order the pickle names them, so the entry
- * after the last one found is tried first: a sequential walk over the
- * entries instead of a hash and a random probe per storage. */
-static tsl_zip_entry *find_record(struct tsl_model *m, const char *rel,
-	size_t len)
-{
-	const tsl_zip *z = m->ar->zip;
-	const tsl_zip_entry *e;
-
-	if (z->table && m->st_next < z->n) {
-		/* only entries under the prefix are found by name; their
-		 * names are unique (tsl__zip_open checks) */
-		e = &z->entries[m->st_next];
-		if (e->in_prefix &&
-			(size_t)e->name_len == z->prefix_len + 1 + len &&
-			memcmp(tsl__zip_rel(z, e), rel, len) == 0) {
-			m->st_next++;
-			return (tsl_zip_entry *)e;
-		}
-	}
-	e = tsl__zip_find(z, rel, len);
-	if (e)
-		m->st_next = (size_t)(e - z->entries) + 1;
-	return (tsl_zip_entry *)e;
-}
-
 /* The stand-in entry of a storage whose record the archive lacks (it has
  * no elements): the name, size 0 (so it is never read).  rel: in the
  * arena already when owned. */
@@ -239,7 +212,8 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	}
 	/* the storage names its record by its zip entry (the index's copy
 	 * of the name, and the size) */
-	e = find_record(m, rel, dl + kl);
+	e = (tsl_zip_entry *)tsl__zip_find_next(m->ar->zip, rel, dl + kl,
+		&m->st_next);
 	if (!e && numel != 0) {
 		tsl__error(err, TSL_EFORMAT, c->pickle, TSL_NO_OFFSET,
 			"persistent id names storage record '%s/%s', which the "

@@ -102,6 +102,13 @@ TSL_INTERNAL void tsl__zip_free(tsl_zip *z);
 TSL_INTERNAL const tsl_zip_entry *tsl__zip_find(const tsl_zip *z,
 	const char *rel, size_t len);
 
+/* tsl__zip_find for lookups that tend to go in record order (a pickle's
+ * storages: writers store data/0, data/1... in the order the pickle names
+ * them): the entry at *hint is tried first, then the table; *hint becomes
+ * the index after the entry found.  Start with *hint = 0. */
+TSL_INTERNAL const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z,
+	const char *rel, size_t len, size_t *hint);
+
 /* Resolve the data offset from the local header (cached). */
 TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e,
 	uint64_t *out, tsl_error *err);

@@ -344,6 +344,26 @@ const tsl_zip_entry *tsl__zip_find(const tsl_zip *z, const char *rel,
 	return NULL;
 }
 
+const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z, const char *rel,
+	size_t len, size_t *hint)
+{
+	const tsl_zip_entry *e;
+
+	/* only entries under the prefix are found by name, and their names
+	 * are unique (checked at open): a match at the hint is the answer */
+	if (z->table && *hint < z->n) {
+		e = &z->entries[*hint];
+		if (e->in_prefix && rel_equal(z, e, rel, len)) {
+			(*hint)++;
+			return e;
+		}
+	}
+	e = tsl__zip_find(z, rel, len);
+	if (e)
+		*hint = (size_t)(e - z->entries) + 1;
+	return e;
+}
+
 /* The zip64 extra field (id 1) replaces the 32-bit fields that are
  * 0xFFFFFFFF, in the order usize, csize, lho. */
 static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
