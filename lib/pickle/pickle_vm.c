@@ -1836,6 +1836,28 @@ static inline bool ft_op(const struct vm *m, struct ft *f, unsigned op)
 	return false;
 }
 
+/* The memo opcode at f->pos (f->pos < m->len): its 1-byte (short_op) or
+ * 4-byte (long_op) index into *idx, f->pos past it; false, nothing
+ * consumed, when it is neither or truncated. */
+static inline bool ft_memo_op(const struct vm *m, struct ft *f,
+	unsigned short_op, unsigned long_op, uint64_t *idx)
+{
+	const uint8_t *p = m->data + f->pos;
+	size_t left = m->len - f->pos;
+
+	if (p[0] == short_op && left >= 2) {
+		*idx = p[1];
+		f->pos += 2;
+		return true;
+	}
+	if (p[0] == long_op && left >= 5) {
+		*idx = tsl__le32(p + 1);
+		f->pos += 5;
+		return true;
+	}
+	return false;
+}
+
 /* An optional BINPUT or LONG_BINPUT, recorded for ft_commit (with what
  * it memoizes: kind, at, dtype); false when it cannot be done here. */
 static bool ft_put(const struct vm *m, struct ft *f, int kind, size_t at,
@@ -1846,15 +1868,8 @@ static bool ft_put(const struct vm *m, struct ft *f, int kind, size_t at,
 
 	if (f->pos >= m->len)
 		return false;
-	if (m->data[f->pos] == OP_BINPUT && m->len - f->pos >= 2) {
-		idx = m->data[f->pos + 1];
-		f->pos += 2;
-	} else if (m->data[f->pos] == OP_LONG_BINPUT && m->len - f->pos >= 5) {
-		idx = tsl__le32(m->data + f->pos + 1);
-		f->pos += 5;
-	} else {
+	if (!ft_memo_op(m, f, OP_BINPUT, OP_LONG_BINPUT, &idx))
 		return true;   /* none: fine */
-	}
 	if (idx >= m->ctx->limits->max_memo || f->nputs == FT_MAX_PUTS)
 		return false;
 	for (int i = 0; i < f->nputs; i++)
@@ -1875,17 +1890,9 @@ static uintptr_t ft_get(const struct vm *m, struct ft *f)
 {
 	uint64_t idx;
 
-	if (f->pos >= m->len)
+	if (f->pos >= m->len || !ft_memo_op(m, f, OP_BINGET, OP_LONG_BINGET,
+		&idx))
 		return 0;
-	if (m->data[f->pos] == OP_BINGET && m->len - f->pos >= 2) {
-		idx = m->data[f->pos + 1];
-		f->pos += 2;
-	} else if (m->data[f->pos] == OP_LONG_BINGET && m->len - f->pos >= 5) {
-		idx = tsl__le32(m->data + f->pos + 1);
-		f->pos += 5;
-	} else {
-		return 0;
-	}
 	for (int i = 0; i < f->nputs; i++)
 		if (f->put[i].idx == idx)
 			return 0;
