@@ -20,9 +20,7 @@
 #include <sys/mman.h>
 #include <sys/vfs.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
+#include "ref_inflate.h"
 #include "testutil.h"
 #include "zip/inflate.h"
 #include "zip/zip.h"
@@ -2860,75 +2858,23 @@ skip:
 /* the inflater (lib/zip/inflate.c) against libarchive's gzip filter (zlib)  */
 /* ------------------------------------------------------------------------ */
 
-struct ref_feed {
-	const uint8_t *part[3];
-	size_t len[3];
-	int i;
-};
-
-static la_ssize_t ref_read(struct archive *a, void *payload,
-	const void **buf)
-{
-	struct ref_feed *f = payload;
-
-	(void)a;
-	while (f->i < 3 && f->len[f->i] == 0)
-		f->i++;
-	if (f->i == 3)
-		return 0;
-	*buf = f->part[f->i];
-	return (la_ssize_t)f->len[f->i++];
-}
-
-/* The reference decoder: the raw stream as a gzip member (libarchive does
- * not check the trailer).  0 and the whole output (malloc'd, *n bytes), or
- * -1 and what came out before the error, or -2 when nothing came out
- * (libarchive's raw format cannot tell an empty stream from a broken one:
- * both are "Unrecognized archive format"). */
+/* The reference's whole output (malloc'd, *outlen bytes): 0; or -1
+ * (REF_ERROR), refused after what is in *out; or -2 (REF_NOTHING), nothing
+ * came out (tests/ref_inflate.h). */
 static int ref_inflate(const uint8_t *in, size_t n, uint8_t **out,
 	size_t *outlen)
 {
-	static const uint8_t gz[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
-	static const uint8_t trailer[8];
-	struct ref_feed f = { { gz, in, trailer }, { sizeof gz, n,
-		sizeof trailer }, 0 };
-	struct archive *a = archive_read_new();
-	struct archive_entry *ae;
-	size_t cap = 1 << 16, got = 0;
-	int rc = 0;
+	for (size_t cap = 1 << 16;; cap *= 2) {
+		int rc;
 
-	assert_non_null(a);
-	*out = malloc(cap);
-	assert_non_null(*out);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_format_raw(a);
-	if (archive_read_open(a, &f, NULL, ref_read, NULL) != ARCHIVE_OK ||
-		archive_read_next_header(a, &ae) != ARCHIVE_OK) {
-		rc = archive_error_string(a) && strcmp(archive_error_string(a),
-			"Unrecognized archive format") == 0 ? -2 : -1;
-		goto done;
+		*out = malloc(cap);
+		assert_non_null(*out);
+		rc = ref_inflate_into(in, n, *out, cap, outlen);
+		assert_true(rc >= REF_NOTHING);
+		if (rc != REF_MORE)
+			return rc;
+		free(*out);
 	}
-	for (;;) {
-		la_ssize_t k;
-
-		if (got == cap) {
-			cap *= 2;
-			*out = realloc(*out, cap);
-			assert_non_null(*out);
-		}
-		k = archive_read_data(a, *out + got, cap - got);
-		if (k < 0) {
-			rc = -1;
-			break;
-		}
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-done:
-	archive_read_free(a);
-	*outlen = got;
-	return rc;
 }
 
 /* Ours must agree with the reference: same bytes when it decodes, a
