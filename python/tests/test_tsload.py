@@ -1,0 +1,702 @@
+#!/usr/bin/env python3
+"""Tests of the Python module `tsload` (run by test_python.sh in make check).
+
+Needs numpy and xxhash (Debian: python3-numpy, python3-xxhash); the torch
+parts are skipped where torch is not importable.  Expected values come
+from libtorch's dumps in tests/data/*.json (../shared/conformance/DUMP.md),
+never from tsload itself.
+"""
+import gc
+import glob
+import io
+import json
+import os
+import pathlib
+import shutil
+import struct
+import sys
+import tempfile
+import threading
+import unittest
+
+import numpy as np
+import xxhash
+
+import tsload
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import make_big  # noqa: E402
+
+SRC = os.environ.get("TSL_SRCDIR", os.path.join(HERE, "..", ".."))
+DATA = os.environ.get("TSL_TEST_DATA", os.path.join(SRC, "tests", "data"))
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+GOOD = sorted(glob.glob(os.path.join(DATA, "good-*.pt")) +
+              glob.glob(os.path.join(DATA, "good-*.ptl")) +
+              glob.glob(os.path.join(DATA, "legacy", "*.pt")))
+CKPT = sorted(glob.glob(os.path.join(DATA, "ckpt-*.pt")))
+
+
+def rss():
+    """Resident set size of this process in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def xxh3(a):
+    return xxhash.xxh3_64_hexdigest(np.ascontiguousarray(a).tobytes())
+
+
+def expected_tensors(dump):
+    """path -> the dump's tensor object, for every tensor of the dump, with
+    the paths Model.tensors() uses (attributes by name, containers by index
+    or str key, CONSTANTS.cN, q_scales/q_zero_points/indices/values)."""
+    out = {}
+
+    def join(a, b):
+        return b if a == "" else a + "." + b
+
+    def walk(path, v):
+        if isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(join(path, str(i)), x)
+        elif isinstance(v, dict):
+            if "module" in v:
+                m = v["module"]
+                if "state" in m:
+                    walk(join(path, "__state__"), m["state"])
+                for a in m["attributes"]:
+                    if "value" in a:
+                        walk(join(path, a["name"]), a["value"])
+            elif "object" in v:
+                o = v["object"]
+                if "state" in o:
+                    walk(join(path, "__state__"), o["state"])
+                for a in o.get("attributes", []):
+                    walk(join(path, a["name"]), a["value"])
+            elif "tensor" in v:
+                t = v["tensor"]
+                if t is None:
+                    return
+                out.setdefault(path, t)
+                for k, suffix in (("scales", "q_scales"),
+                                  ("zero_points", "q_zero_points"),
+                                  ("indices", "indices"),
+                                  ("values", "values")):
+                    if k in t:
+                        walk(join(path, suffix), t[k])
+            elif "tuple" in v:
+                walk(path, v["tuple"])
+            elif "dict" in v:
+                for i, (k, x) in enumerate(v["dict"]):
+                    key = k if isinstance(k, str) else str(i)
+                    walk(path, k)
+                    walk(join(path, key), x)
+            elif "enum" in v:
+                walk(path, v["enum"]["value"])
+
+    walk("", dump["root"])
+    for i, c in enumerate(dump["constants"]):
+        walk("CONSTANTS.c%d" % i, c)
+    return out
+
+
+def dump_str(s):
+    """A dump string (one \\u00XX escape per byte) as the str it encodes."""
+    return s.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def signature(dtype, shape, stride, offset, h):
+    return (dtype, tuple(shape), tuple(stride), offset, h)
+
+
+class Conformance(unittest.TestCase):
+    """numpy.asarray of every tensor hashes to libtorch's dump."""
+
+    def handed_out(self, m, path):
+        """tensors() -> {path: signature}, every array checked read-only
+        and of the right shape."""
+        out = {}
+        for name, t in m.tensors():
+            if t.layout != "strided":
+                self.assertIsNotNone(t.sparse)
+                continue
+            a = np.asarray(t)
+            self.assertFalse(a.flags.writeable)
+            self.assertEqual(a.shape, t.shape)
+            self.assertEqual(a.itemsize, t.itemsize)
+            if t.is_native:
+                self.assertEqual(a.dtype.name, t.dtype)
+            self.assertEqual(t.device, "cpu")
+            out[name] = signature(t.dtype, t.shape, t.stride,
+                                  t.storage_offset, xxh3(a))
+        return out
+
+    def check_torchscript(self, path, dump):
+        want = expected_tensors(dump)
+        m = tsload.load(path, map_location="cpu")
+        self.assertIn("TorchScript", m.kind)
+        got = self.handed_out(m, path)
+        sig = {k: signature(e["dtype"], e["shape"], e["stride"],
+                            e["storage_offset"], e["xxh3"])
+               for k, e in want.items() if "xxh3" in e}
+        # each tensor where the dump has it, and every dump tensor handed
+        # out (tensors() yields a tensor shared by several paths once)
+        for k, v in got.items():
+            self.assertEqual(v, sig[k], "%s: %s" % (path, k))
+        self.assertEqual(set(got.values()), set(sig.values()), path)
+        for name, t in m.state_dict().items():
+            if "xxh3" in want[name]:
+                self.assertEqual(xxh3(np.asarray(t)), want[name]["xxh3"])
+        m.close()
+        return len(got)
+
+    def check_legacy(self, path, dump):
+        m = tsload.load(path, map_location="cpu")
+        sd = m.state_dict()
+        self.assertEqual(sorted(sd), sorted(dump["slots"]))
+        for name, (_, idx) in dump["slots"].items():
+            e = dump["tensors"][idx]
+            t = sd[name]
+            self.assertEqual(signature(t.dtype, t.shape, t.stride,
+                                       t.storage_offset,
+                                       xxh3(np.asarray(t))),
+                             signature(e["dtype"], e["shape"], e["stride"],
+                                       e["storage_offset"], e["xxh3"]),
+                             name)
+        return len(sd)
+
+    def check_checkpoint(self, path, dump):
+        m = tsload.load(path, checkpoints=True)
+        self.assertIsNone(m.root)
+        got = self.handed_out(m, path)
+        sig = {e["path"]: signature(e["dtype"], e["shape"], e["stride"],
+                                    e["storage_offset"], e["xxh3"])
+               for e in dump["leaves"] if "xxh3" in e}
+        self.assertEqual(set(got.values()), set(sig.values()), path)
+        same = [k for k in got if k in sig]
+        for k in same:
+            self.assertEqual(got[k], sig[k], k)
+        return len(got)
+
+    def test_every_fixture(self):
+        self.assertGreater(len(GOOD), 30)
+        total = 0
+        for path in GOOD + CKPT:
+            with self.subTest(fixture=os.path.basename(path)):
+                with open(path + ".json") as f:
+                    dump = json.load(f)
+                if "error" in dump:
+                    # libtorch refuses it too: so must we, saying why
+                    with self.assertRaises(tsload.Error) as cm:
+                        tsload.load(path, checkpoints=True)
+                    for word in dump["error"]:
+                        self.assertIn(word, str(cm.exception))
+                elif "leaves" in dump:
+                    total += self.check_checkpoint(path, dump)
+                elif "slots" in dump:
+                    total += self.check_legacy(path, dump)
+                else:
+                    total += self.check_torchscript(path, dump)
+        self.assertGreater(total, 500)
+
+    def test_views_are_strided(self):
+        m = tsload.load(os.path.join(DATA, "good-views.pt"))
+        sd = m.state_dict()
+        t = sd["transposed"]
+        self.assertEqual(t.stride, (1, 6))
+        a = np.asarray(t)
+        self.assertEqual(a.strides, (4, 24))
+        base = np.asarray(sd["base"])
+        # the same memory, not a copy
+        self.assertTrue(np.shares_memory(a, base))
+        np.testing.assert_array_equal(a, base.T)
+        s = np.asarray(sd["sliced"])
+        np.testing.assert_array_equal(s, base.reshape(-1)[8:8 + 12]
+                                      .reshape(2, 6)[:, :3])
+
+
+class Api(unittest.TestCase):
+    path = os.path.join(DATA, "good-resnet-script.pt")
+
+    def test_model(self):
+        m = tsload.load(self.path)
+        self.assertEqual(m.kind, "TorchScript archive")
+        self.assertEqual(m.format_version,
+                         tsload.load(self.path).format_version)
+        self.assertIsInstance(m.format_version, int)
+        self.assertEqual(m.root.type,
+                         "__torch__.torchvision.models.resnet.ResNet")
+        self.assertIs(m.root.training, False)
+        fwd = m.root.methods["forward"]
+        self.assertEqual(fwd["args"][1], ("x", "Tensor"))
+        self.assertEqual(fwd["returns"], ["Tensor"])
+        attrs = m.root.attributes
+        self.assertEqual(attrs["conv1"].kind, "module")
+        self.assertIsInstance(attrs["conv1"].value, tsload.Module)
+        self.assertEqual(attrs["fc"].value.attributes["weight"].kind,
+                         "parameter")
+        params = dict(m.named_parameters())
+        buffers = dict(m.named_buffers())
+        sd = m.state_dict()
+        self.assertEqual(list(sd), [k for k in sd])
+        self.assertEqual(set(sd), set(params) | set(buffers))
+        self.assertIn("bn1.running_mean", buffers)
+        self.assertIn("conv1.weight", params)
+        mods = list(m.named_modules())
+        self.assertEqual(mods[0][0], "")
+        self.assertIn("layer1.0.conv1", [n for n, _ in mods])
+        t = sd["conv1.weight"]
+        self.assertEqual(t.dtype, "float32")
+        self.assertEqual(t.numel, int(np.prod(t.shape)))
+        self.assertEqual(t.itemsize, 4)
+        self.assertIsNone(t.quantization)
+        self.assertIn("tsload.Tensor float32", repr(t))
+
+    def test_sources(self):
+        """path, pathlib, bytes, bytearray, memoryview, real file object,
+        BytesIO: the same tensors."""
+        with open(self.path, "rb") as f:
+            raw = f.read()
+        want = {k: xxh3(np.asarray(v))
+                for k, v in tsload.load(self.path).state_dict().items()}
+        with open(self.path, "rb") as f:
+            fobj = tsload.load(f)
+        for src in (pathlib.Path(self.path), raw, bytearray(raw),
+                    memoryview(raw), io.BytesIO(raw)):
+            m = tsload.load(src)
+            got = {k: xxh3(np.asarray(v)) for k, v in m.state_dict().items()}
+            self.assertEqual(got, want, type(src))
+        got = {k: xxh3(np.asarray(v)) for k, v in fobj.state_dict().items()}
+        self.assertEqual(got, want)
+        with self.assertRaises(TypeError):
+            tsload.load(12)
+
+    def test_bytearray_is_copied(self):
+        """A mutable buffer is copied: changing it later does not change
+        the model."""
+        with open(self.path, "rb") as f:
+            buf = bytearray(f.read())
+        m = tsload.load(buf)
+        t = m.state_dict()["fc.bias"]
+        before = xxh3(np.asarray(t))
+        buf[:] = bytes(len(buf))
+        self.assertEqual(xxh3(np.asarray(t)), before)
+
+    def test_extra_files_and_detect(self):
+        p = os.path.join(DATA, "good-extra-files.pt")
+        with open(p + ".json") as f:
+            dump = json.load(f)
+        m = tsload.load(p)
+        ef = m.extra_files
+        self.assertEqual(sorted(ef), sorted(dump_str(e["name"])
+                                            for e in dump["extra_files"]))
+        for e in dump["extra_files"]:
+            self.assertEqual(len(ef[dump_str(e["name"])]), e["size"])
+            self.assertEqual(xxhash.xxh3_64_hexdigest(
+                ef[dump_str(e["name"])]), e["xxh3"])
+        name = dump_str(dump["extra_files"][0]["name"])
+        asked = {name: "", "no-such-file": ""}
+        tsload.load(p, extra_files=asked)
+        self.assertEqual(asked[name], ef[name])
+        self.assertEqual(asked["no-such-file"], "")
+        self.assertEqual(tsload.detect(p), "TorchScript archive")
+        self.assertEqual(tsload.detect(os.path.join(DATA, "ckpt-dtypes.pt")),
+                         "torch.save checkpoint (zip)")
+        with self.assertRaises(tsload.NotFoundError) as cm:
+            tsload.detect(os.path.join(DATA, "no-such.pt"))
+        self.assertIsInstance(cm.exception, FileNotFoundError)
+
+    def test_constants(self):
+        p = os.path.join(DATA, "good-frozen.pt")
+        with open(p + ".json") as f:
+            dump = json.load(f)
+        m = tsload.load(p)
+        c = m.constants
+        self.assertIsInstance(c, tuple)
+        self.assertEqual(len(c), len(dump["constants"]))
+        for got, want in zip(c, dump["constants"]):
+            if isinstance(want, dict) and "tensor" in want:
+                self.assertEqual(xxh3(np.asarray(got)),
+                                 want["tensor"]["xxh3"])
+
+    def test_attribute_values(self):
+        p = os.path.join(DATA, "good-containers.pt")
+        with open(p + ".json") as f:
+            dump = json.load(f)
+        m = tsload.load(p)
+
+        def plain(v):
+            """The dump's JSON value for a converted value."""
+            if isinstance(v, str):
+                return v.encode("utf-8", "surrogateescape").decode("latin-1")
+            if isinstance(v, bool) or v is None or isinstance(v, int):
+                return v
+            if isinstance(v, float):
+                return v
+            if isinstance(v, list):
+                return [plain(x) for x in v]
+            if isinstance(v, tuple):
+                return {"tuple": [plain(x) for x in v]}
+            if isinstance(v, dict):
+                return {"dict": [[plain(k), plain(x)] for k, x in v.items()]}
+            return None
+
+        checked = 0
+        for a in dump["root"]["module"]["attributes"]:
+            want = a["value"]
+            if a["kind"] != "attribute" or (isinstance(want, dict) and
+                                            "tensor" in json.dumps(want)):
+                continue
+            if any(k in json.dumps(want) for k in ('"float"', '"complex"',
+                                                   '"device"')):
+                continue
+            got = m.root.attributes[a["name"]]
+            self.assertEqual(got.type, a["type"])
+            self.assertEqual(plain(got.value), want, a["name"])
+            checked += 1
+        self.assertGreater(checked, 3)
+
+    def test_restore_shapes(self):
+        p = os.path.join(DATA, "good-traced-inputs.pt")
+        m = tsload.load(p, restore_shapes=True)
+        shapes = m.root.methods["forward"]["arg_shapes"]
+        self.assertIsNotNone(shapes)
+        self.assertTrue(any(s and "[" in s for s in shapes))
+        with self.assertWarns(UserWarning):
+            tsload.load(self.path, restore_shapes=True)
+
+    def test_map_location(self):
+        p = os.path.join(DATA, "good-cuda.pt")
+        m = tsload.load(p, map_location="cpu")
+        ts = list(m.state_dict().values())
+        self.assertTrue(ts)
+        self.assertTrue(all(t.device == "cpu" for t in ts))
+        self.assertTrue(any(t.saved_device.startswith("cuda") for t in ts))
+
+    def test_checkpoint(self):
+        p = os.path.join(DATA, "ckpt-dtypes.pt")
+        with self.assertRaises(tsload.Error):
+            tsload.load(p)
+        m = tsload.load(p, checkpoints=True)
+        self.assertIsNone(m.root)
+        self.assertEqual(m.kind, "torch.save checkpoint (zip)")
+        with open(p + ".json") as f:
+            dump = json.load(f)
+        sd = m.state_dict()
+        self.assertTrue(sd)
+        self.assertEqual(list(sd), [e["path"] for e in dump["leaves"]])
+        for e in dump["leaves"]:
+            self.assertEqual(xxh3(np.asarray(sd[e["path"]])), e["xxh3"])
+        with self.assertRaises(TypeError):
+            m.named_parameters()
+
+    def test_closed(self):
+        m = tsload.load(self.path)
+        sd = m.state_dict()
+        t = sd["fc.weight"]
+        root = m.root
+        m.close()
+        m.close()
+        self.assertTrue(m.closed)
+        for f in (m.state_dict, m.named_parameters, m.tensors,
+                  lambda: m.root, lambda: t.shape, lambda: t.numpy(),
+                  lambda: np.asarray(t), lambda: root.type,
+                  lambda: t.__dlpack__(), lambda: m.extra_files):
+            with self.assertRaises(tsload.ClosedError):
+                f()
+        self.assertIn("closed", repr(m))
+        with tsload.load(self.path) as m2:
+            self.assertFalse(m2.closed)
+        self.assertTrue(m2.closed)
+
+
+class Memory(unittest.TestCase):
+    def test_arrays_outlive_model(self):
+        m = tsload.load(os.path.join(DATA, "good-resnet-script.pt"))
+        sd = m.state_dict()
+        arrays = {k: np.asarray(v) for k, v in sd.items()}
+        want = {k: xxh3(a) for k, a in arrays.items()}
+        del m, sd
+        gc.collect()
+        for k, a in arrays.items():
+            self.assertEqual(xxh3(a), want[k])
+        # close() with arrays alive: the model is freed when they go
+        m = tsload.load(os.path.join(DATA, "good-resnet-script.pt"))
+        a = np.asarray(m.state_dict()["fc.weight"])
+        m.close()
+        self.assertEqual(xxh3(a), want["fc.weight"])
+        with self.assertRaises(tsload.ClosedError):
+            m.state_dict()
+
+    def test_zero_copy(self):
+        """numpy.asarray maps the record: no RSS growth until touched, and
+        the array's memory lies in the file's mapping."""
+        numel = 16 << 20   # 64 MiB of float32
+        tmp = tempfile.mkdtemp()
+        try:
+            p = os.path.join(tmp, "big.pt")
+            make_big.make_checkpoint(
+                p, [("w", numel), ("b", 4)],
+                lambda i, n: struct.pack("<4f", 1, 2, 3, 4) * (n // 4))
+            gc.collect()
+            r0 = rss()
+            m = tsload.load(p, checkpoints=True)
+            a = np.asarray(m.state_dict()["w"])
+            r1 = rss()
+            self.assertEqual(a.nbytes, numel * 4)
+            self.assertLess(r1 - r0, 8 << 20)
+            addr = a.__array_interface__["data"][0]
+            with open("/proc/self/maps") as f:
+                maps = [ln.split() for ln in f]
+            inside = [ln for ln in maps if len(ln) >= 6 and ln[5] == p and
+                      int(ln[0].split("-")[0], 16) <= addr <
+                      int(ln[0].split("-")[1], 16)]
+            self.assertTrue(inside, "the array is not in the file mapping")
+            self.assertEqual(float(a.sum(dtype=np.float64)),
+                             2.5 * numel)     # touches every page
+            r2 = rss()
+            self.assertGreater(r2 - r1, 48 << 20)
+            del a
+            m.close()
+        finally:
+            shutil.rmtree(tmp)
+
+    def test_load_free_loops(self):
+        """Thousands of load/use/free cycles keep RSS flat."""
+        p = os.path.join(DATA, "good-scripted-mlp.pt")
+        with open(p, "rb") as f:
+            raw = f.read()
+
+        def cycle(i):
+            m = tsload.load(raw if i % 2 else p)
+            for _, t in m.tensors():
+                np.asarray(t).sum()
+            list(m.named_modules())
+            m.root.methods
+            if i % 3 == 0:
+                m.close()
+
+        for i in range(300):
+            cycle(i)
+        gc.collect()
+        r0 = rss()
+        for i in range(3000):
+            cycle(i)
+        gc.collect()
+        self.assertLess(rss() - r0, 2 << 20)
+
+
+class Hostile(unittest.TestCase):
+    def assert_safe(self, data):
+        """Loading and using `data` raises tsload.Error or works."""
+        try:
+            m = tsload.load(data, checkpoints=True)
+        except tsload.Error as e:
+            self.assertTrue(e.status.startswith("TSL_E"), e.status)
+            self.assertTrue(e.message)
+            self.assertTrue(e.offset is None or isinstance(e.offset, int))
+            return 0
+        for _, t in m.tensors():
+            try:
+                np.asarray(t).sum()
+            except (tsload.Error, BufferError):
+                pass
+        if m.root is not None:
+            for _, mod in m.named_modules():
+                try:
+                    mod.methods
+                except tsload.Error:
+                    pass
+        return 1
+
+    def test_bad_fixtures_and_truncations(self):
+        failed = 0
+        bad = glob.glob(os.path.join(DATA, "bad-*.pt"))
+        self.assertTrue(bad)
+        for p in bad:
+            with open(p, "rb") as f:
+                self.assert_safe(f.read())
+        with self.assertRaises(tsload.Error) as cm:
+            tsload.load(bad[0]).root.methods
+        self.assertEqual(cm.exception.status, "TSL_EFORMAT")
+        for p in GOOD[::3]:
+            with open(p, "rb") as f:
+                raw = f.read()
+            for cut in (0, 1, 22, len(raw) // 2, len(raw) - 1):
+                with self.assertRaises(tsload.Error):
+                    tsload.load(raw[:cut])
+                failed += 1
+            # flipped bytes all over: an error or a model, never a crash
+            for i in range(0, len(raw), max(1, len(raw) // 64)):
+                self.assert_safe(raw[:i] + bytes([raw[i] ^ 0xff]) +
+                                 raw[i + 1:])
+        self.assertGreater(failed, 50)
+
+    def test_fuzz_corpus(self):
+        files = glob.glob(os.path.join(SRC, "fuzz", "corpus", "fuzz_load",
+                                       "*"))
+        for p in files:
+            with open(p, "rb") as f:
+                self.assert_safe(f.read())
+
+    def test_error_fields(self):
+        p = os.path.join(DATA, "good-resnet-script.pt")
+        with open(p, "rb") as f:
+            raw = bytearray(f.read())
+        i = raw.find(b"data.pkl")
+        raw[i:i + 8] = b"dxta.pkl"    # the central directory entry too
+        j = raw.find(b"data.pkl")
+        while j >= 0:
+            raw[j:j + 8] = b"dxta.pkl"
+            j = raw.find(b"data.pkl")
+        with self.assertRaises(tsload.Error) as cm:
+            tsload.load(bytes(raw))
+        e = cm.exception
+        self.assertIsInstance(e.status, str)
+        self.assertTrue(hasattr(e, "record") and hasattr(e, "offset"))
+        with self.assertRaises(tsload.NotTorchScriptError) as cm:
+            tsload.load(b"not a zip at all")
+        self.assertEqual(cm.exception.status, "TSL_ENOTTORCHSCRIPT")
+        with self.assertRaises(tsload.DeviceError):
+            tsload.load(p, map_location="nosuchdevice")
+
+
+class Threads(unittest.TestCase):
+    def test_concurrent_reads(self):
+        m = tsload.load(os.path.join(DATA, "good-resnet-trace.pt"))
+        sd = m.state_dict()
+        want = {k: xxh3(np.asarray(v)) for k, v in sd.items()}
+        errors = []
+
+        def work():
+            try:
+                for _ in range(20):
+                    for k, v in sd.items():
+                        if xxh3(np.asarray(v)) != want[k]:
+                            errors.append(k)
+            except Exception as e:   # noqa: BLE001
+                errors.append(repr(e))
+
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        for t in ts:
+            t.start()
+        m.close()        # while the threads read: deferred, never a crash
+        for t in ts:
+            t.join()
+        self.assertTrue(all("ClosedError" in e for e in errors), errors[:3])
+
+
+class Conversions(unittest.TestCase):
+    def test_numpy_copy(self):
+        m = tsload.load(os.path.join(DATA, "good-views.pt"))
+        t = m.state_dict()["transposed"]
+        a = t.numpy()
+        self.assertTrue(a.flags.writeable and a.flags.c_contiguous)
+        np.testing.assert_array_equal(a, np.asarray(t))
+        a[...] = 0        # a copy: the model's tensor is unchanged
+        self.assertNotEqual(float(np.abs(np.asarray(t)).sum()), 0.0)
+        d = t.numpy(dtype="float64")
+        self.assertEqual(d.dtype, np.float64)
+        np.testing.assert_array_equal(d, np.asarray(t).astype(np.float64))
+
+    def test_bfloat16_and_raw_types(self):
+        m = tsload.load(os.path.join(DATA, "good-dtypes.pt"))
+        seen = set()
+        for _, t in m.tensors():
+            a = np.asarray(t)
+            seen.add(t.dtype)
+            if t.dtype == "bfloat16":
+                self.assertEqual(a.dtype, np.uint16)
+                self.assertFalse(t.is_native)
+                f = t.numpy(dtype="float32")
+                # bfloat16 is the top half of a float32: exact
+                np.testing.assert_array_equal(
+                    f.view(np.uint32) >> 16, a.astype(np.uint32))
+            if t.dtype == "bool":
+                self.assertEqual(a.dtype, np.bool_)
+            if t.dtype == "complex64":
+                self.assertEqual(a.dtype, np.complex64)
+        self.assertIn("bfloat16", seen)
+
+    def test_dlpack_numpy(self):
+        m = tsload.load(os.path.join(DATA, "good-views.pt"))
+        sd = m.state_dict()
+        for k, t in sd.items():
+            self.assertEqual(t.__dlpack_device__(), (1, 0))
+            a = np.from_dlpack(t)
+            np.testing.assert_array_equal(a, np.asarray(t))
+            if t.numel:
+                self.assertTrue(np.shares_memory(a, np.asarray(t)), k)
+        cap = sd["base"].__dlpack__()
+        self.assertIn('"dltensor"', repr(cap))
+        del cap          # unconsumed: the destructor frees it
+
+    @unittest.skipIf(torch is None, "torch not importable")
+    def test_dlpack_torch(self):
+        p = os.path.join(DATA, "good-resnet-script.pt")
+        ref = torch.jit.load(p).state_dict()
+        m = tsload.load(p)
+        for k, t in m.state_dict().items():
+            x = torch.from_dlpack(t)
+            self.assertTrue(torch.equal(x, ref[k]), k)
+        x = torch.from_dlpack(m.state_dict()["fc.weight"])
+        m.close()
+        del m
+        gc.collect()
+        self.assertTrue(torch.equal(x, ref["fc.weight"]))
+
+    @unittest.skipIf(torch is None, "torch not importable")
+    def test_dequantize_torch(self):
+        """numpy(dtype="float32") of a quantized tensor equals torch's
+        dequantize() of the same integers and parameters."""
+        kinds = set()
+        for name in ("good-quant-static.pt", "good-quant-dynamic.pt",
+                     "good-dtypes.pt"):
+            for _, t in tsload.load(os.path.join(DATA, name)).tensors():
+                q = t.quantization
+                if q is None:
+                    continue
+                ints = torch.from_numpy(np.asarray(t).copy())
+                if "scale" in q:
+                    ref = torch._make_per_tensor_quantized_tensor(
+                        ints, q["scale"], q["zero_point"])
+                else:
+                    ref = torch._make_per_channel_quantized_tensor(
+                        ints, torch.from_numpy(np.asarray(q["scales"])),
+                        torch.from_numpy(np.asarray(q["zero_points"])),
+                        q["axis"])
+                np.testing.assert_allclose(t.numpy(dtype="float32"),
+                                           ref.dequantize().numpy(),
+                                           rtol=1e-6, atol=1e-7)
+                kinds.add(q["qscheme"])
+        self.assertGreaterEqual(len(kinds), 2, kinds)
+
+    @unittest.skipIf(torch is None, "torch not importable")
+    def test_against_torch_state_dict(self):
+        for name in ("good-mobilenet-trace.pt", "good-lstm.pt",
+                     "good-dtypes.pt"):
+            p = os.path.join(DATA, name)
+            ref = torch.jit.load(p, map_location="cpu").state_dict()
+            got = tsload.load(p, map_location="cpu").state_dict()
+            self.assertEqual(list(got), list(ref))
+            for k, t in got.items():
+                r = ref[k]
+                self.assertEqual(t.shape, tuple(r.shape))
+                self.assertEqual(t.stride, tuple(r.stride()))
+                if r.dtype == torch.bfloat16:
+                    r = r.view(torch.int16).numpy().view(np.uint16)
+                elif r.is_quantized:
+                    r = r.int_repr().numpy()
+                else:
+                    r = r.numpy()
+                np.testing.assert_array_equal(np.asarray(t), r, k)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)
