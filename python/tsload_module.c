@@ -235,9 +235,16 @@ static PyObject *namespace(PyObject *kwargs)
 	return r;
 }
 
-static PyObject *value_to_py(ModelObject *model, const tsl_value *v);
+/* A conversion: the model, and the containers converted so far (address
+ * of the tsl_value -> the Python object). */
+struct conv {
+	ModelObject *model;
+	PyObject *memo;
+};
 
-static PyObject *object_to_py(ModelObject *model, const tsl_value *v)
+static PyObject *value_to_py(struct conv *cv, const tsl_value *v);
+
+static PyObject *object_to_py(struct conv *cv, const tsl_value *v)
 {
 	PyObject *kw = PyDict_New(), *x = NULL, *attrs = NULL, *r = NULL;
 	const tsl_value *state = tsl_value_state(v);
@@ -250,7 +257,7 @@ static PyObject *object_to_py(ModelObject *model, const tsl_value *v)
 		goto out;
 	Py_CLEAR(x);
 	if (state) {
-		if (!(x = value_to_py(model, state)) ||
+		if (!(x = value_to_py(cv, state)) ||
 			PyDict_SetItemString(kw, "state", x) < 0)
 			goto out;
 		Py_CLEAR(x);
@@ -263,7 +270,7 @@ static PyObject *object_to_py(ModelObject *model, const tsl_value *v)
 
 			if (!name)
 				goto out;
-			x = value_to_py(model, tsl_value_attr(v, i));
+			x = value_to_py(cv, tsl_value_attr(v, i));
 			if (!x || PyDict_SetItem(attrs, name, x) < 0) {
 				Py_DECREF(name);
 				goto out;
@@ -282,7 +289,7 @@ out:
 	return r;
 }
 
-static PyObject *value_to_py_inner(ModelObject *model, const tsl_value *v)
+static PyObject *value_to_py_inner(struct conv *cv, const tsl_value *v)
 {
 	PyObject *r, *x, *k;
 	size_t i, n;
@@ -320,7 +327,7 @@ static PyObject *value_to_py_inner(ModelObject *model, const tsl_value *v)
 		if (!r)
 			return NULL;
 		for (i = 0; i < n; i++) {
-			if (!(x = value_to_py(model, tsl_value_item(v, i)))) {
+			if (!(x = value_to_py(cv, tsl_value_item(v, i)))) {
 				Py_DECREF(r);
 				return NULL;
 			}
@@ -335,11 +342,11 @@ static PyObject *value_to_py_inner(ModelObject *model, const tsl_value *v)
 			return NULL;
 		n = tsl_value_len(v);
 		for (i = 0; i < n; i++) {
-			if (!(k = value_to_py(model, tsl_value_key(v, i)))) {
+			if (!(k = value_to_py(cv, tsl_value_key(v, i)))) {
 				Py_DECREF(r);
 				return NULL;
 			}
-			x = value_to_py(model, tsl_value_item(v, i));
+			x = value_to_py(cv, tsl_value_item(v, i));
 			if (!x || PyDict_SetItem(r, k, x) < 0) {
 				Py_DECREF(k);
 				Py_XDECREF(x);
@@ -360,7 +367,7 @@ static PyObject *value_to_py_inner(ModelObject *model, const tsl_value *v)
 			if ((x = str_from(tsl_value_enum_name(v))) &&
 				PyDict_SetItemString(k, "name", x) == 0) {
 				Py_DECREF(x);
-				if ((x = value_to_py(model,
+				if ((x = value_to_py(cv,
 					tsl_value_enum_value(v))) &&
 					PyDict_SetItemString(k, "value", x) == 0)
 					r = namespace(k);
@@ -370,28 +377,62 @@ static PyObject *value_to_py_inner(ModelObject *model, const tsl_value *v)
 		Py_DECREF(k);
 		return r;
 	case TSL_VALUE_OBJECT:
-		return object_to_py(model, v);
+		return object_to_py(cv, v);
 	case TSL_VALUE_MODULE:
-		return module_new(model, tsl_value_module(v));
+		return module_new(cv->model, tsl_value_module(v));
 	case TSL_VALUE_TENSOR:
 		if (!tsl_value_tensor(v))
 			Py_RETURN_NONE;   /* an undefined tensor */
-		return tensor_new(model, tsl_value_tensor(v));
+		return tensor_new(cv->model, tsl_value_tensor(v));
 	}
 	PyErr_SetString(Error, "a value of unknown kind");
 	return NULL;
 }
 
-static PyObject *value_to_py(ModelObject *model, const tsl_value *v)
+static PyObject *value_to_py(struct conv *cv, const tsl_value *v)
 {
-	PyObject *r;
+	PyObject *r, *key = NULL;
+	tsl_value_kind k;
 
 	if (!v)
 		Py_RETURN_NONE;
-	if (Py_EnterRecursiveCall(" converting a tsload value"))
+	/* a container met again (the pickle's memo shares it) is the same
+	 * Python object, converted once: a hostile pickle of lists that each
+	 * hold the next one twice stays linear, not 2^depth */
+	k = tsl_value_kind_of(v);
+	if (k == TSL_VALUE_LIST || k == TSL_VALUE_TUPLE ||
+		k == TSL_VALUE_DICT || k == TSL_VALUE_OBJECT ||
+		k == TSL_VALUE_ENUM) {
+		if (!(key = PyLong_FromVoidPtr((void *)v)))
+			return NULL;
+		r = PyDict_GetItemWithError(cv->memo, key);
+		if (r || PyErr_Occurred()) {
+			Py_DECREF(key);
+			return r ? Py_NewRef(r) : NULL;
+		}
+	}
+	if (Py_EnterRecursiveCall(" converting a tsload value")) {
+		Py_XDECREF(key);
 		return NULL;
-	r = value_to_py_inner(model, v);
+	}
+	r = value_to_py_inner(cv, v);
 	Py_LeaveRecursiveCall();
+	if (r && key && PyDict_SetItem(cv->memo, key, r) < 0)
+		Py_CLEAR(r);
+	Py_XDECREF(key);
+	return r;
+}
+
+/* value_to_py with a fresh memo */
+static PyObject *convert(ModelObject *model, const tsl_value *v)
+{
+	struct conv cv = { model, PyDict_New() };
+	PyObject *r;
+
+	if (!cv.memo)
+		return NULL;
+	r = value_to_py(&cv, v);
+	Py_DECREF(cv.memo);
 	return r;
 }
 
@@ -499,30 +540,41 @@ static PyObject *run_walk(ModelObject *model, const tsl_module *mod,
 struct every {
 	ModelObject *model;
 	PyObject *out;     /* list of (name, Tensor) */
-	PyObject *seen;    /* set of tensor addresses */
+	PyObject *seen;    /* set of tensor and container addresses */
 };
 
-static int every_add(struct every *ev, PyObject *name, const tsl_tensor *t)
+/* Add `p` to the seen set: 1 if it was there already, 0 if new, -1.
+ * Tensors go in by address, values by address + 1 (aligned addresses, so
+ * the two never meet even if a tensor lies at the start of a value). */
+static int every_seen(struct every *ev, const void *p)
 {
-	PyObject *key = PyLong_FromVoidPtr((void *)t), *obj, *pair;
-	int has, rc;
+	PyObject *key = PyLong_FromVoidPtr((void *)p);
+	int has;
 
 	if (!key)
 		return -1;
 	has = PySet_Contains(ev->seen, key);
-	if (has != 0) {
-		Py_DECREF(key);
-		return has < 0 ? -1 : 0;
-	}
-	rc = PySet_Add(ev->seen, key);
+	if (has == 0 && PySet_Add(ev->seen, key) < 0)
+		has = -1;
 	Py_DECREF(key);
-	if (rc < 0 || !(obj = tensor_new(ev->model, t)))
+	return has;
+}
+
+/* Yield t unless seen: 1 when it was seen before, 0 when added, -1 */
+static int every_add(struct every *ev, PyObject *name, const tsl_tensor *t)
+{
+	PyObject *obj, *pair;
+	int rc = every_seen(ev, t);
+
+	if (rc != 0)
+		return rc;
+	if (!(obj = tensor_new(ev->model, t)))
 		return -1;
 	pair = PyTuple_Pack(2, name, obj);
 	Py_DECREF(obj);
 	rc = pair ? PyList_Append(ev->out, pair) : -1;
 	Py_XDECREF(pair);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 static PyObject *join(PyObject *prefix, PyObject *part)
@@ -558,10 +610,12 @@ static int every_tensor(struct every *ev, PyObject *name, const tsl_tensor *t)
 		"values" };
 	size_t i;
 
+	int rc;
+
 	if (!t)
 		return 0;
-	if (every_add(ev, name, t) < 0)
-		return -1;
+	if ((rc = every_add(ev, name, t)) != 0)
+		return rc < 0 ? -1 : 0;   /* seen: so were its parts */
 	parts[0] = tsl_tensor_q_scales(t);
 	parts[1] = tsl_tensor_q_zero_points(t);
 	parts[2] = tsl_tensor_sparse_indices(t);
@@ -636,10 +690,17 @@ static int every_walk_inner(struct every *ev, PyObject *name,
 
 static int every_walk(struct every *ev, PyObject *name, const tsl_value *v)
 {
+	tsl_value_kind k;
 	int rc;
 
 	if (!v)
 		return 0;
+	/* a container walked before holds no tensor not yielded already:
+	 * shared containers are walked once (linear, whatever the pickle) */
+	k = tsl_value_kind_of(v);
+	if (k != TSL_VALUE_TENSOR && k != TSL_VALUE_NONE &&
+		(rc = every_seen(ev, (const char *)v + 1)) != 0)
+		return rc < 0 ? -1 : 0;
 	if (Py_EnterRecursiveCall(" walking the tensors of a tsload model"))
 		return -1;
 	rc = every_walk_inner(ev, name, v);
@@ -831,7 +892,7 @@ static PyObject *Model_get_value(PyObject *o, void *closure)
 
 	if (model_check(self) < 0)
 		return NULL;
-	return value_to_py(self, tsl_model_value(self->m));
+	return convert(self, tsl_model_value(self->m));
 }
 
 static PyObject *Model_get_constants(PyObject *o, void *closure)
@@ -844,7 +905,7 @@ static PyObject *Model_get_constants(PyObject *o, void *closure)
 	c = tsl_model_constants(self->m);
 	if (!c)
 		return PyTuple_New(0);
-	return value_to_py(self, c);
+	return convert(self, c);
 }
 
 static PyObject *extra_file(ModelObject *self, const char *name)
@@ -1059,7 +1120,7 @@ static PyObject *Module_get_attributes(PyObject *o, void *closure)
 			PyDict_SetItemString(kw, "type", x) < 0)
 			goto fail_kw;
 		Py_DECREF(x);
-		if (!(x = value_to_py(self->model, a.value)) ||
+		if (!(x = convert(self->model, a.value)) ||
 			PyDict_SetItemString(kw, "value", x) < 0)
 			goto fail_kw;
 		Py_DECREF(x);

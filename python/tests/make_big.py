@@ -51,3 +51,11 @@ def make_checkpoint(path, tensors, fill, prefix="big"):
         for i, (_, numel) in enumerate(tensors):
             _aligned(zf, "%s/data/%d" % (prefix, i), fill(i, numel))
         _aligned(zf, prefix + "/version", b"3\n")
+
+
+def make_zip(path, records, prefix="archive"):
+    """A zip of `records` (name -> bytes) under PREFIX/, each stored and
+    aligned as torch.save writes them."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in records.items():
+            _aligned(zf, prefix + "/" + name, data)

@@ -538,6 +538,30 @@ class Hostile(unittest.TestCase):
                                  raw[i + 1:])
         self.assertGreater(failed, 50)
 
+    def test_shared_containers(self):
+        """A pickle of lists that each hold the next one twice (2^64 paths,
+        a few hundred bytes): converted and walked once per container."""
+        import pickle
+        bomb = []
+        for _ in range(64):
+            bomb = [bomb, bomb]
+        tmp = tempfile.mkdtemp()
+        try:
+            p = os.path.join(tmp, "bomb.pt")
+            make_big.make_zip(p, {"data.pkl": pickle.dumps(bomb, protocol=2),
+                                  "byteorder": b"little", "version": b"3\n"})
+            m = tsload.load(p, checkpoints=True)
+            self.assertEqual(list(m.tensors()), [])
+            v = m.value
+            depth = 0
+            while v:
+                self.assertIs(v[0], v[1])
+                v = v[0]
+                depth += 1
+            self.assertEqual(depth, 64)
+        finally:
+            shutil.rmtree(tmp)
+
     def test_fuzz_corpus(self):
         files = glob.glob(os.path.join(SRC, "fuzz", "corpus", "fuzz_load",
                                        "*"))
