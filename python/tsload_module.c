@@ -2010,9 +2010,12 @@ static int open_source(ModelObject *model, PyObject *f,
 			Py_BEGIN_ALLOW_THREADS
 			rc = tsl_archive_open_fd(ar, fd, opts, e);
 			Py_END_ALLOW_THREADS
-			return rc;
+			/* not a regular file (a pipe, a socket): read it */
+			if (rc != TSL_EINVAL)
+				return rc;
+		} else {
+			Py_XDECREF(fdo);
 		}
-		Py_XDECREF(fdo);
 		PyErr_Clear();   /* io.BytesIO: no descriptor */
 		if (!(model->source = call_method(f, "read", NULL, 0)))
 			return -1;

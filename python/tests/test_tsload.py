@@ -274,6 +274,16 @@ class Api(unittest.TestCase):
             self.assertEqual(got, want, type(src))
         got = {k: xxh3(np.asarray(v)) for k, v in fobj.state_dict().items()}
         self.assertEqual(got, want)
+        # a pipe: a descriptor that cannot be mapped, read instead
+        r, w = os.pipe()
+        writer = threading.Thread(target=lambda: (os.write(w, raw),
+                                                  os.close(w)))
+        writer.start()
+        with os.fdopen(r, "rb") as pipe:
+            m = tsload.load(pipe)
+        writer.join()
+        got = {k: xxh3(np.asarray(v)) for k, v in m.state_dict().items()}
+        self.assertEqual(got, want)
         with self.assertRaises(TypeError):
             tsload.load(12)
 
