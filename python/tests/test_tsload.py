@@ -702,8 +702,8 @@ class Conversions(unittest.TestCase):
                         ints, q["scale"], q["zero_point"])
                 else:
                     ref = torch._make_per_channel_quantized_tensor(
-                        ints, torch.from_numpy(np.asarray(q["scales"])),
-                        torch.from_numpy(np.asarray(q["zero_points"])),
+                        ints, torch.from_numpy(np.asarray(q["scales"]).copy()),
+                        torch.from_numpy(np.asarray(q["zero_points"]).copy()),
                         q["axis"])
                 np.testing.assert_allclose(t.numpy(dtype="float32"),
                                            ref.dequantize().numpy(),
