@@ -112,11 +112,13 @@ typedef struct {
 	int restore_shapes;
 } ModelObject;
 
+/* Free the C model.  The source bytes stay until the Model object goes:
+ * DLPack exports hold the C model (and so the archive reading the bytes)
+ * beyond close(), and hold this object for the bytes. */
 static void model_free_now(ModelObject *self)
 {
 	tsl_model_free(self->m);
 	self->m = NULL;
-	Py_CLEAR(self->source);
 }
 
 static int model_check(ModelObject *self)
@@ -146,6 +148,7 @@ static void Model_dealloc(PyObject *o)
 	freefunc f = (freefunc)PyType_GetSlot(tp, Py_tp_free);
 
 	model_free_now(self);
+	Py_CLEAR(self->source);
 	f(o);
 	Py_DECREF(tp);
 }
@@ -1612,6 +1615,30 @@ static void dlpack_capsule_destructor(PyObject *cap)
 		mt->deleter(mt);
 }
 
+/* The managed tensor handed out: tsload's, wrapped so that its deleter
+ * also lets go of the Model object, which holds the bytes an archive
+ * loaded from bytes reads (the C model's own reference does not). */
+struct dl_wrap {
+	DLManagedTensor mt;       /* what the consumer sees */
+	DLManagedTensor *inner;   /* tsl_tensor_to_dlpack's */
+	PyObject *model;
+};
+
+static void dl_wrap_deleter(DLManagedTensor *mt)
+{
+	struct dl_wrap *w = (struct dl_wrap *)mt;
+	PyGILState_STATE g;
+
+	w->inner->deleter(w->inner);
+	if (Py_IsInitialized()) {
+		/* consumers may call the deleter from any thread */
+		g = PyGILState_Ensure();
+		Py_DECREF(w->model);
+		PyGILState_Release(g);
+	}
+	free(w);
+}
+
 static PyObject *Tensor_dlpack(PyObject *o, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "stream", NULL };
@@ -1633,6 +1660,20 @@ static PyObject *Tensor_dlpack(PyObject *o, PyObject *args, PyObject *kw)
 	model_unpin(self->model);
 	if (rc != TSL_OK)
 		return raise_tsl(rc, &e);
+	{
+		struct dl_wrap *w = malloc(sizeof *w);
+
+		if (!w) {
+			mt->deleter(mt);
+			return PyErr_NoMemory();
+		}
+		w->mt = *mt;
+		w->mt.manager_ctx = w;
+		w->mt.deleter = dl_wrap_deleter;
+		w->inner = mt;
+		w->model = Py_NewRef((PyObject *)self->model);
+		mt = &w->mt;
+	}
 	cap = PyCapsule_New(mt, "dltensor", dlpack_capsule_destructor);
 	if (!cap)
 		mt->deleter(mt);

@@ -667,6 +667,19 @@ class Conversions(unittest.TestCase):
             np.testing.assert_array_equal(a, np.asarray(t))
             if t.numel:
                 self.assertTrue(np.shares_memory(a, np.asarray(t)), k)
+        # from bytes: the export keeps the bytes alive past close and del
+        with open(os.path.join(DATA, "good-resnet-script.pt"), "rb") as f:
+            raw = f.read()
+        m2 = tsload.load(raw)
+        t2 = m2.state_dict()["layer4.0.conv2.weight"]
+        want = xxh3(np.asarray(t2).copy())
+        exported = np.from_dlpack(t2)
+        m2.close()
+        del m2, t2, raw
+        gc.collect()
+        junk = [bytes(400000) for _ in range(8)]   # reuse freed memory
+        self.assertEqual(xxh3(exported), want)
+        del junk
         cap = sd["base"].__dlpack__()
         self.assertIn('"dltensor"', repr(cap))
         del cap          # unconsumed: the destructor frees it
