@@ -673,7 +673,7 @@ static int every_walk_inner(struct every *ev, PyObject *name,
 	case TSL_VALUE_MODULE:
 		st = tsl_value_state(v);
 		if (st) {
-			PyObject *part = PyUnicode_FromString("__state__");
+			PyObject *part = PyUnicode_FromString("__getstate__");
 
 			return every_child(ev, name, part, st);
 		}

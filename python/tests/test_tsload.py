@@ -69,14 +69,14 @@ def expected_tensors(dump):
             if "module" in v:
                 m = v["module"]
                 if "state" in m:
-                    walk(join(path, "__state__"), m["state"])
+                    walk(join(path, "__getstate__"), m["state"])
                 for a in m["attributes"]:
                     if "value" in a:
                         walk(join(path, a["name"]), a["value"])
             elif "object" in v:
                 o = v["object"]
                 if "state" in o:
-                    walk(join(path, "__state__"), o["state"])
+                    walk(join(path, "__getstate__"), o["state"])
                 for a in o.get("attributes", []):
                     walk(join(path, a["name"]), a["value"])
             elif "tensor" in v:
