@@ -626,6 +626,46 @@ class Threads(unittest.TestCase):
         self.assertTrue(all("ClosedError" in e for e in errors), errors[:3])
 
 
+    def test_gil_released_while_loading(self):
+        """tsload.load(FIFO) blocks in open() until a writer comes; the
+        writer is this process's other thread, which can only run if the
+        load released the GIL.  Run in a child process so that a
+        regression fails (the child never ends) instead of hanging."""
+        code = r"""
+import errno, os, sys, tempfile, threading, time
+import tsload
+d = tempfile.mkdtemp()
+fifo = os.path.join(d, "fifo")
+os.mkfifo(fifo)
+got = []
+def load():
+    try:
+        tsload.load(fifo)
+    except tsload.Error as e:
+        got.append(e.status)
+t = threading.Thread(target=load)
+t.start()
+while True:    # a reader must have the FIFO open before this succeeds
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        break
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise
+        time.sleep(0.001)
+os.close(fd)
+t.join()
+os.unlink(fifo)
+os.rmdir(d)
+print(got[0])
+"""
+        import subprocess
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "TSL_EINVAL")
+
+
 class Conversions(unittest.TestCase):
     def test_numpy_copy(self):
         m = tsload.load(os.path.join(DATA, "good-views.pt"))
@@ -730,7 +770,8 @@ class Conversions(unittest.TestCase):
                      "good-dtypes.pt"):
             p = os.path.join(DATA, name)
             ref = torch.jit.load(p, map_location="cpu").state_dict()
-            got = tsload.load(p, map_location="cpu").state_dict()
+            got = tsload.load(p, map_location=torch.device("cpu")
+                              ).state_dict()
             self.assertEqual(list(got), list(ref))
             for k, t in got.items():
                 r = ref[k]
