@@ -1058,7 +1058,8 @@ static PyType_Slot Model_slots[] = {
 };
 
 static PyType_Spec Model_spec = {
-	"tsload.Model", sizeof(ModelObject), 0, Py_TPFLAGS_DEFAULT,
+	"tsload.Model", sizeof(ModelObject), 0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
 	Model_slots
 };
 
@@ -1277,7 +1278,8 @@ static PyType_Slot Module_slots[] = {
 };
 
 static PyType_Spec Module_spec = {
-	"tsload.Module", sizeof(ModuleObject), 0, Py_TPFLAGS_DEFAULT,
+	"tsload.Module", sizeof(ModuleObject), 0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
 	Module_slots
 };
 
@@ -2009,7 +2011,8 @@ static PyType_Slot Tensor_slots[] = {
 };
 
 static PyType_Spec Tensor_spec = {
-	"tsload.Tensor", sizeof(TensorObject), 0, Py_TPFLAGS_DEFAULT,
+	"tsload.Tensor", sizeof(TensorObject), 0,
+	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
 	Tensor_slots
 };
 

@@ -258,6 +258,13 @@ class Api(unittest.TestCase):
         self.assertIsNone(t.quantization)
         self.assertIn("tsload.Tensor float32", repr(t))
 
+    def test_not_instantiable(self):
+        """Model, Module and Tensor come only from tsload.load: made by
+        hand they would wrap nothing."""
+        for cls in (tsload.Model, tsload.Module, tsload.Tensor):
+            with self.assertRaises(TypeError):
+                cls()
+
     def test_sources(self):
         """path, pathlib, bytes, bytearray, memoryview, real file object,
         BytesIO: the same tensors."""
