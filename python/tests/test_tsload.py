@@ -261,9 +261,16 @@ class Api(unittest.TestCase):
     def test_not_instantiable(self):
         """Model, Module and Tensor come only from tsload.load: made by
         hand they would wrap nothing."""
+        import copy
+        import pickle
         for cls in (tsload.Model, tsload.Module, tsload.Tensor):
             with self.assertRaises(TypeError):
                 cls()
+        m = tsload.load(self.path)
+        for obj in (m, m.root, m.state_dict()["fc.weight"]):
+            for f in (copy.copy, copy.deepcopy, pickle.dumps):
+                with self.assertRaises(TypeError):
+                    f(obj)
 
     def test_sources(self):
         """path, pathlib, bytes, bytearray, memoryview, real file object,
