@@ -351,6 +351,23 @@ static PyObject *value_to_py_inner(struct conv *cv, const tsl_value *v)
 			}
 			x = value_to_py(cv, tsl_value_item(v, i));
 			if (!x || PyDict_SetItem(r, k, x) < 0) {
+				if (x && PyErr_ExceptionMatches(
+					PyExc_TypeError)) {
+					/* TorchScript keys are str, int,
+					 * float, bool, complex or Tensor */
+					tsl_error e;
+
+					PyErr_Clear();
+					memset(&e, 0, sizeof e);
+					e.offset = UINT64_MAX;
+					snprintf(e.message, sizeof e.message,
+						"a dict key of kind %s cannot "
+						"be a dict key in Python",
+						tsl_value_kind_name(
+						tsl_value_kind_of(
+						tsl_value_key(v, i))));
+					raise_tsl(TSL_EFORMAT, &e);
+				}
 				Py_DECREF(k);
 				Py_XDECREF(x);
 				Py_DECREF(r);

@@ -586,6 +586,21 @@ class Hostile(unittest.TestCase):
         finally:
             shutil.rmtree(tmp)
 
+    def test_unhashable_dict_key(self):
+        """A pickled dict keyed by a list (no TorchScript writer makes one)
+        is a FormatError, not a TypeError from Python's dict."""
+        tmp = tempfile.mkdtemp()
+        try:
+            p = os.path.join(tmp, "key.pt")
+            make_big.make_zip(p, {"data.pkl": b"\x80\x02}]K\x01s.",
+                                  "byteorder": b"little", "version": b"3\n"})
+            m = tsload.load(p, checkpoints=True)
+            with self.assertRaises(tsload.FormatError) as cm:
+                m.value
+            self.assertIn("dict key", str(cm.exception))
+        finally:
+            shutil.rmtree(tmp)
+
     def test_fuzz_corpus(self):
         files = glob.glob(os.path.join(SRC, "fuzz", "corpus", "fuzz_load",
                                        "*"))
