@@ -646,9 +646,10 @@ TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err);
 
 /**
- * Give a materialized storage's memory back: an owned copy is freed, mapped
- * pages are dropped with MADV_DONTNEED (they are read again from the file on
- * next access).  Pointers obtained earlier become invalid.  The next access
+ * Give a materialized storage's memory back: an owned copy is freed (for a
+ * compressed record, the storage's decoded copy: decoded again on next
+ * access), mapped pages are dropped with MADV_DONTNEED (they are read again
+ * from the file on next access).  Pointers obtained earlier become invalid.  The next access
  * materializes again.  A device copy is kept.  Not thread-safe against
  * concurrent users of the same storage, nor while a DLPack export of one of
  * its tensors is alive.
