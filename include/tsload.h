@@ -99,9 +99,12 @@ typedef struct tsl_error {
 	int code;            /* the tsl_status returned */
 	int sys_errno;       /* errno when a system call failed, else 0 */
 	uint64_t offset;     /* byte offset in the archive file, UINT64_MAX if none */
-	char record[128];    /* the record (zip entry) involved: its full name
-	                        in the zip ("model/data.pkl") when it exists,
-	                        else the name asked for; "" if none */
+	char record[128];    /* the record (zip entry) involved; "" if none.
+	                        Depending on the layer that failed, with the
+	                        archive's top folder ("model/data.pkl": the zip
+	                        and pickle layers) or without it ("data/0",
+	                        "constants.pkl": storages, devices, a missing
+	                        record, named as asked for) */
 	char message[256];   /* for humans; the wording may change */
 } tsl_error;
 

@@ -7,6 +7,8 @@
 #    the C API's names; standard input read as `-` and /dev/stdin (item 5)
 #  - options: an unknown one is named, --map-location=DEV, --json with
 #    --records refused, -h/--help listed, several archives (item 6)
+#  - the --json format is described in doc/tsinfo-json.md, whose version
+#    is the one printed (item 7)
 #  - the table: columns aligned for long names, elements and sizes with
 #    units, sparse tensors marked, attributes, traced inputs,
 #    --restore-shapes (item 15; the warning is a warning: exit 0)
@@ -104,6 +106,24 @@ run twojson --json --map-location cpu "$data/good-traced-mlp.pt" "$data/good-cud
 [ "$rc" -eq 0 ] || bad "--json with two archives: exit $rc"
 n=$(grep -c '^{' "$tmp/twojson.out")
 [ "$n" -eq 2 ] || bad "--json with two archives: $n documents, not 2"
+
+# --- item 7: the --json format is described in doc/, with its version ----
+fmt="$src/doc/tsinfo-json.md"
+if [ ! -f "$fmt" ]; then
+	bad "doc/tsinfo-json.md is missing"
+else
+	v=$(sed -n 's/^Every document starts with `"tsload_dump": \([0-9]*\)`.*/\1/p' "$fmt")
+	[ -n "$v" ] || bad "doc/tsinfo-json.md does not state the version"
+	for f in good-traced-mlp.pt ckpt-nested.pt; do
+		"$tsinfo" --json --checkpoint "$data/$f" | grep -q "^{\"tsload_dump\": $v," ||
+			bad "tsinfo --json $f does not start with version $v of doc/tsinfo-json.md"
+	done
+	# every top-level key the dumps print is described
+	for k in root constants extra_files kind value saved_device xxh3; do
+		grep -qF "\"$k\"" "$fmt" || grep -qF "\`$k\`" "$fmt" ||
+			bad "doc/tsinfo-json.md does not describe '$k'"
+	done
+fi
 
 # --- item 15: the table ----------------------------------------------------
 # columns line up: in every table, each row's dtype starts where the

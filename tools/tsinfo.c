@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		"                       buffers (dtype, shape, elements, size), attributes,\n"
 		"                       traced inputs, extra files; for a checkpoint, every\n"
 		"                       tensor at its dotted path and the other values\n"
-		"  --json               the canonical JSON dump (see tsinfo(1))\n"
+		"  --json               the canonical JSON dump (doc/tsinfo-json.md)\n"
 		"  --records            the archive's records: name, method, sizes,\n"
 		"                       data offset and alignment\n"
 		"  --map-location DEV   as torch.jit.load's map_location (cpu, cuda:0...);\n"
