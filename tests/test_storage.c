@@ -1659,9 +1659,17 @@ static void test_no_traced_inputs(void **state)
 	assert_null(me.arg_shapes);
 	assert_int_equal(check_hashes(m, "good-traced-mlp.pt.json"), 5);
 	tsl_model_free(m);
+	/* a legacy (model.json) archive never has traced inputs: the same */
+	assert_int_equal(load_rc("legacy/legacy-plain.pt", &o, &err, &m),
+		TSL_OK);
+	assert_int_equal(err.code, TSL_WNOTRACEDINPUTS);
+	assert_non_null(m);
+	assert_int_equal(tsl_model_kind(m), TSL_KIND_TORCHSCRIPT_LEGACY);
+	tsl_model_free(m);
 	/* without the option: no warning */
 	o.restore_shapes = 0;
 	assert_int_equal(load_rc("good-traced-mlp.pt", &o, &err, NULL), TSL_OK);
+	assert_int_equal(err.code, 0);
 }
 
 /* ------------------------------------------------------------------------ */
