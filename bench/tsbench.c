@@ -41,6 +41,8 @@
 
 #include <tsload.h>
 
+#include "../tools/cli_msg.h"
+
 #ifndef TSBENCH_PKGDATADIR
 #define TSBENCH_PKGDATADIR "/usr/local/share/tsload"
 #endif
@@ -59,6 +61,13 @@
 #define CHILD_OUT_MAX 8192
 
 static const char *prog = "tsbench";
+
+/* The library's words for tsbench's (see tools/cli_msg.h). */
+static const struct tsl_cli_word tsbench_words[] = {
+	{ "(use tsl_archive_open_reader for pipes and sockets)",
+		"(tsbench times regular files only)" },
+	{ NULL, NULL }
+};
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
@@ -140,7 +149,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 /* Child modes: one measured run each, results on stdout as flat JSON       */
 /* ------------------------------------------------------------------------ */
 
-static int child_tsload(const char *path, unsigned threads, int huge)
+static int child_tsload(const char *path, unsigned threads, int huge,
+	const char *map_location)
 {
 	tsl_options opts = TSL_OPTIONS_INIT;
 	tsl_archive *ar = NULL;
@@ -156,6 +166,7 @@ static int child_tsload(const char *path, unsigned threads, int huge)
 	memset(&err, 0, sizeof err);
 	if (huge)
 		opts.flags |= TSL_OPEN_HUGE_PAGES;
+	opts.map_location = map_location;
 	rss0 = rss_kib();
 	faults(&mn0, &mj0);
 	t0 = now_ms();
@@ -165,8 +176,11 @@ static int child_tsload(const char *path, unsigned threads, int huge)
 		rc = tsl_model_load(&m, ar, &opts, &err);
 	t1 = now_ms();
 	if (rc != TSL_OK) {
+		char msg[sizeof err.message + 64];
+
+		tsl_cli_message(msg, sizeof msg, err.message, tsbench_words);
 		fprintf(stderr, "%s: %s: %s: %s\n", prog, path,
-			tsl_status_name(rc), err.message);
+			tsl_status_name(rc), msg);
 		return 1;
 	}
 	faults(&mn1, &mj1);
@@ -319,6 +333,7 @@ static const struct ratio ratios[] = {
 struct config {
 	unsigned long runs, warmup, threads, settle_ms;
 	int json, cold, quiet, progress, huge;
+	const char *map_location;   /* NULL: where each storage was saved */
 	int use[L_COUNT];
 	char self[PATH_MAX];
 	char libtorch[PATH_MAX];
@@ -703,6 +718,10 @@ static int bench_archive(const struct config *cfg, const char *archive,
 				argv[argc++] = threads;
 				if (cfg->huge)
 					argv[argc++] = (char *)"--huge-pages";
+				if (cfg->map_location) {
+					argv[argc++] = (char *)"--map-location";
+					argv[argc++] = (char *)cfg->map_location;
+				}
 				argv[argc++] = (char *)"--";
 				break;
 			case L_MMAP:
@@ -884,6 +903,10 @@ static void usage(FILE *f)
 "      --python PATH    python3 with torch (default $TSBENCH_PYTHON or %s)\n"
 "      --no-mmap        skip the bare mmap + touch baseline\n"
 "      --huge-pages     load with TSL_OPEN_HUGE_PAGES (metadata in huge pages)\n"
+"      --map-location DEV  send every storage to DEV, as torch.jit.load's\n"
+"                       map_location (cpu, cuda:0...): a CUDA-saved archive\n"
+"                       on a CPU machine needs --map-location cpu; the torch\n"
+"                       comparators always load to the CPU\n"
 "  -q, --quiet          no progress line\n"
 "  -h, --help           this help\n"
 "  -V, --version        print the version\n"
@@ -907,6 +930,7 @@ int main(int argc, char **argv)
 		{ "python", required_argument, NULL, 'p' },
 		{ "no-mmap", no_argument, NULL, 'M' },
 		{ "huge-pages", no_argument, NULL, 'H' },
+		{ "map-location", required_argument, NULL, 'm' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -956,6 +980,11 @@ int main(int argc, char **argv)
 		case 'p': cfg->python = optarg; break;
 		case 'M': cfg->use[L_MMAP] = 0; break;
 		case 'H': cfg->huge = 1; break;
+		case 'm':
+			if (!*optarg)
+				die("--map-location wants a device (cpu, cuda:0...)");
+			cfg->map_location = optarg;
+			break;
 		case 'q': cfg->quiet = 1; break;
 		case 'C': child = optarg; break;
 		case 'h': usage(stdout); return 0;
@@ -969,7 +998,7 @@ int main(int argc, char **argv)
 			die("--child wants one archive");
 		if (!strcmp(child, "tsload"))
 			return child_tsload(argv[optind], (unsigned)cfg->threads,
-				cfg->huge);
+				cfg->huge, cfg->map_location);
 		if (!strcmp(child, "mmap"))
 			return child_mmap(argv[optind]);
 		die("unknown child mode '%s'", child);

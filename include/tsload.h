@@ -84,7 +84,8 @@ typedef enum tsl_status {
 	TSL_EUNSAFE = -12        /* the pickle names a GLOBAL outside the allow-list */
 } tsl_status;
 
-/* Positive codes are warnings: the call succeeded but something was missing. */
+/* Positive codes are warnings, never returned: the call succeeded (TSL_OK)
+ * but something was missing; the tsl_error given, if any, gets the code. */
 #define TSL_WNOTRACEDINPUTS 1 /* _restore_shapes asked, no traced_inputs.pkl */
 
 /** A short constant name for a status ("TSL_EFORMAT"). Thread-safe. */
@@ -98,9 +99,12 @@ typedef struct tsl_error {
 	int code;            /* the tsl_status returned */
 	int sys_errno;       /* errno when a system call failed, else 0 */
 	uint64_t offset;     /* byte offset in the archive file, UINT64_MAX if none */
-	char record[128];    /* the record (zip entry) involved: its full name
-	                        in the zip ("model/data.pkl") when it exists,
-	                        else the name asked for; "" if none */
+	char record[128];    /* the record (zip entry) involved; "" if none.
+	                        Depending on the layer that failed, with the
+	                        archive's top folder ("model/data.pkl": the zip
+	                        and pickle layers) or without it ("data/0",
+	                        "constants.pkl": storages, devices, a missing
+	                        record, named as asked for) */
 	char message[256];   /* for humans; the wording may change */
 } tsl_error;
 
@@ -128,7 +132,10 @@ typedef struct tsl_error {
 /**
  * Options for opening and loading.  Initialise with TSL_OPTIONS_INIT or
  * tsl_options_init(); fields are only ever appended, and `version` tells the
- * library which fields the caller knows.  Every limit: 0 means the default.
+ * library which fields the caller knows.  Zero-initialised options
+ * (`tsl_options o = {0};` in C, `tsl_options o{};` in C++, a binding's
+ * zeroed struct) mean the defaults: version 0 is read as version 1.  Every
+ * limit: 0 means the default.
  * max_records, max_record_bytes, max_total_bytes and the TSL_OPEN_COPY /
  * POPULATE / VERIFY_CRC / HUGE_PAGES flags are read from the options given when the
  * archive is opened; the pickle limits, map_location, remap,
@@ -159,7 +166,21 @@ typedef struct tsl_options {
 } tsl_options;
 
 #define TSL_OPTIONS_VERSION 1
+#ifndef __cplusplus
 #define TSL_OPTIONS_INIT { .version = TSL_OPTIONS_VERSION }
+#else
+/* C++ has designated initializers only from C++20 (g++ and clang++ warn
+ * before): the same value from an inline function, warning-free from
+ * C++98 on.  `tsl_options o = TSL_OPTIONS_INIT;` works in both languages. */
+static inline tsl_options tsl__options_init_cxx(void)
+{
+	tsl_options o = tsl_options();
+
+	o.version = TSL_OPTIONS_VERSION;
+	return o;
+}
+#define TSL_OPTIONS_INIT tsl__options_init_cxx()
+#endif
 
 /** Fill *opts with defaults for the given version. Returns TSL_EINVAL on an
  *  unknown version. Thread-safe. */
@@ -344,10 +365,11 @@ typedef struct tsl_storage tsl_storage;
  */
 TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	const tsl_options *opts, tsl_error *err) TSL_WARN_UNUSED;
-/* tsl_model_load returns TSL_WNOTRACEDINPUTS (positive: the model is
- * loaded) when opts->restore_shapes is set and the archive has no
- * traced_inputs.pkl, as torch.jit.load warns "Cannot restore shapes as no
- * traced inputs were stored". */
+/* When opts->restore_shapes is set and the archive has no
+ * traced_inputs.pkl, tsl_model_load returns TSL_OK (the model is loaded) and
+ * warns as torch.jit.load does: err (if given) gets code TSL_WNOTRACEDINPUTS
+ * and "Cannot restore shapes as no traced inputs were stored"; the query is
+ * tsl_model_traced_inputs(m) == NULL. */
 
 /** Open `path` and load its model in one call.  The model owns the archive. */
 TSL_API int tsl_load_path(tsl_model **out, const char *path,
@@ -646,9 +668,10 @@ TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err);
 
 /**
- * Give a materialized storage's memory back: an owned copy is freed, mapped
- * pages are dropped with MADV_DONTNEED (they are read again from the file on
- * next access).  Pointers obtained earlier become invalid.  The next access
+ * Give a materialized storage's memory back: an owned copy is freed (for a
+ * compressed record, the storage's decoded copy: decoded again on next
+ * access), mapped pages are dropped with MADV_DONTNEED (they are read again
+ * from the file on next access).  Pointers obtained earlier become invalid.  The next access
  * materializes again.  A device copy is kept.  Not thread-safe against
  * concurrent users of the same storage, nor while a DLPack export of one of
  * its tensors is alive.

@@ -740,5 +740,9 @@ int main(void)
 		cmocka_unit_test(test_real_corpus),
 	};
 
+	int rc = tu_corpus_part("test_real_corpus");
+
+	if (rc)
+		return rc;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

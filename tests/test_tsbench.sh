@@ -5,7 +5,9 @@
 #    huge_pages false;
 #  - `--huge-pages` loads with TSL_OPEN_HUGE_PAGES (huge_pages true) and
 #    finds the same records and storages;
-#  - a missing archive fails (exit 1..125) with a message naming it.
+#  - a missing archive fails (exit 1..125) with a message naming it;
+#  - a CUDA-saved archive needs --map-location cpu here, and the error
+#    says so in tsbench's words.
 # Exit 77 without Python (the JSON is checked with it).
 set -u
 src=${TSL_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -77,4 +79,28 @@ elif ! grep -q "missing.pt" "$tmp/err"; then
 else
 	echo "ok   a missing archive fails, naming it"
 fi
+# a CUDA-saved archive on a CPU machine: refused in tsbench's words, then
+# timed with --map-location cpu (and --map-location=cpu)
+if "$tsbench" -q -n 1 -w 0 --settle 0 "$data/good-cuda.pt" >/dev/null 2>"$tmp/err"; then
+	echo "FAIL good-cuda.pt without --map-location succeeded"; fail=1
+elif ! grep -qF -- "--map-location cpu" "$tmp/err" || grep -qF "map_location=" "$tmp/err"; then
+	echo "FAIL the CUDA error is not in tsbench's words:"; cat "$tmp/err"; fail=1
+else
+	echo "ok   good-cuda.pt refused, pointing at --map-location cpu"
+fi
+for form in "--map-location cpu" "--map-location=cpu"; do
+	# shellcheck disable=SC2086
+	if ! "$tsbench" -q -n 1 -w 0 --settle 0 --json $form "$data/good-cuda.pt" \
+		>"$tmp/cuda.json" 2>"$tmp/err"; then
+		echo "FAIL tsbench $form good-cuda.pt:"; cat "$tmp/err"; fail=1
+	elif ! "$py" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["storages"] == 4 and d["storage_bytes"] == 232, d
+' "$tmp/cuda.json"; then
+		echo "FAIL tsbench $form good-cuda.pt: wrong JSON"; fail=1
+	else
+		echo "ok   tsbench $form times good-cuda.pt"
+	fi
+done
 exit $fail

@@ -3453,5 +3453,9 @@ int main(void)
 		cmocka_unit_test(test_index_nul_in_name),
 	};
 
+	int rc = tu_corpus_part("test_kind_real_corpus");
+
+	if (rc)
+		return rc;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,7 +26,9 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	lim->max_rank = 64;
 	if (!opts)
 		return TSL_OK;
-	if (opts->version == 0 || opts->version > TSL_OPTIONS_VERSION)
+	/* version 0: zero-initialised options ({0}, a binding's calloc),
+	 * read as version 1, the defaults */
+	if (opts->version > TSL_OPTIONS_VERSION)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"options version %u is not known (this library has %u)",
 			opts->version, TSL_OPTIONS_VERSION);

@@ -1103,8 +1103,10 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			(rc = convert(m, m->constants, 0, err)))
 			goto fail;
 		*out = m;
+		/* a warning: loaded, TSL_OK; told in err and by
+		 * tsl_model_traced_inputs() == NULL */
 		if (opts && opts->restore_shapes)
-			return tsl__error(err, TSL_WNOTRACEDINPUTS,
+			tsl__error(err, TSL_WNOTRACEDINPUTS,
 				"traced_inputs.pkl", TSL_NO_OFFSET, "Cannot "
 				"restore shapes as no traced inputs were stored");
 		return TSL_OK;
@@ -1153,10 +1155,13 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			goto fail;
 	}
 	*out = m;
+	/* a warning: loaded, TSL_OK (a positive return made every
+	 * `rc != TSL_OK` caller leak the model); told in err and by
+	 * tsl_model_traced_inputs() == NULL */
 	if (warn)
 		tsl__error(err, warn, "traced_inputs.pkl", TSL_NO_OFFSET,
 			"Cannot restore shapes as no traced inputs were stored");
-	return warn;
+	return TSL_OK;
 fail:
 	tsl_model_free(m);
 	return rc;

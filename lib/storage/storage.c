@@ -17,6 +17,19 @@ static void swap_copy(uint8_t *dst, const uint8_t *src, size_t n, size_t w)
 			dst[i + j] = src[i + w - 1 - j];
 }
 
+static void swap_in_place(uint8_t *p, size_t n, size_t w)
+{
+	size_t i, j;
+	uint8_t t;
+
+	for (i = 0; i + w <= n; i += w)
+		for (j = 0; j < w / 2; j++) {
+			t = p[i + j];
+			p[i + j] = p[i + w - 1 - j];
+			p[i + w - 1 - j] = t;
+		}
+}
+
 /* Element width for byte swapping: complex types swap per component. */
 static size_t swap_width(int dtype)
 {
@@ -51,6 +64,7 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	const uint8_t *src;
 	uint8_t *p;
 	size_t len, align;
+	bool decoded;
 	int rc;
 
 	if (tsl__storage_nbytes(s) == 0) {
@@ -63,13 +77,24 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 		s->entry->name, err);
 	if (rc)
 		return rc;
-	rc = tsl__zip_read(ar->zip, s->entry, &src, &len, err);
+	/* a compressed record is decoded into memory of our own (the
+	 * archive's cache is shared and lives until the archive is freed;
+	 * ours goes at tsl_storage_release), 16-byte aligned */
+	rc = tsl__zip_read_private(ar->zip, s->entry, &src, &len, &decoded,
+		err);
 	if (rc)
 		return rc;
 	align = tsl_dtype_size((tsl_dtype)s->dtype);
 	if (align == 0 || align > 16)
 		align = 1;
-	if (ar->big_endian && swap_width(s->dtype) > 1) {
+	if (decoded) {
+		p = (uint8_t *)(uintptr_t)src;
+		if (ar->big_endian && swap_width(s->dtype) > 1)
+			swap_in_place(p, len, swap_width(s->dtype));
+		s->data = p;
+		s->owned = true;
+		atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	} else if (ar->big_endian && swap_width(s->dtype) > 1) {
 		if (!(p = own_copy(s, len, err)))
 			return TSL_ENOMEM;
 		swap_copy(p, src, len, swap_width(s->dtype));
@@ -149,13 +174,24 @@ static int storage_cpu(struct tsl_storage *s, const void **data,
 	return TSL_OK;
 }
 
+/* Free an owned copy: a decoded record goes back to the zip layer (which
+ * counts decoded bytes), a copy of a stored one to free(). */
+static void drop_owned(struct tsl_storage *s)
+{
+	void *p = (void *)(uintptr_t)s->data;
+
+	if (s->entry->method != 0)
+		tsl__zip_private_free(s->place->sync->ar->zip, s->entry, p);
+	else
+		free(p);
+	s->data = NULL;
+	s->owned = false;
+}
+
 void tsl__storage_free(struct tsl_storage *s)
 {
-	if (s->owned) {
-		free((void *)(uintptr_t)s->data);
-		s->data = NULL;
-		s->owned = false;
-	}
+	if (s->owned)
+		drop_owned(s);
 	if (s->dev) {
 		/* the copy made it (READY) or not (no memory held) */
 		if (s->dev->ptr)
@@ -318,6 +354,7 @@ static int page_range(const struct tsl_storage *s, const void *p, size_t n,
 	/* only pages of our own file mapping: never the archive's heap
 	 * cache of a decoded record, nor a caller's buffer */
 	if (!m || !p || !n || (uintptr_t)p < m ||
+		(uintptr_t)p - m >= ar->map_len ||
 		n > ar->map_len - ((uintptr_t)p - m))
 		return -1;
 	a = (uintptr_t)p & ~(ps - 1);
@@ -363,8 +400,7 @@ TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err)
 	if (atomic_load(state) != TSL__ST_READY)
 		return TSL_OK;
 	if (s->owned) {
-		free((void *)(uintptr_t)s->data);
-		s->owned = false;
+		drop_owned(s);
 	} else if (page_range(s, s->data, (size_t)tsl__storage_nbytes(s),
 		&start, &len) == 0) {
 		madvise(start, len, MADV_DONTNEED);

@@ -121,6 +121,15 @@ TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
 /* zip_decode.c: decode a compressed record (deflate: inflate.c; other
  * methods: libarchive) into a new buffer of exactly e->usize bytes (plus a
  * NUL), freed with tsl__big_free. */
+/* tsl__zip_read without the cache, for a reader that gives the memory back
+ * early (a storage: tsl_storage_release): a stored record is the same slice
+ * of the file (*owned false); a compressed one is decoded into a new buffer
+ * (*owned true), counted against max_total_bytes until the reader frees it
+ * with tsl__zip_private_free (NULL: no-op). */
+TSL_INTERNAL int tsl__zip_read_private(tsl_zip *z, tsl_zip_entry *e,
+	const uint8_t **data, size_t *len, bool *owned, tsl_error *err);
+TSL_INTERNAL void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e,
+	void *data);
 TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t data_off, uint8_t **out, tsl_error *err);
 

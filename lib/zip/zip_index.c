@@ -808,46 +808,17 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 	return TSL_OK;
 }
 
-int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
-	size_t *len, tsl_error *err)
+/* Decode compressed record e (data at off) into a new buffer (*out,
+ * tsl__big_free), its size counted in z->decoded_total; every limit is
+ * checked before anything is allocated. */
+static int decode_counted(tsl_zip *z, tsl_zip_entry *e, uint64_t off,
+	uint8_t **out, tsl_error *err)
 {
-	_Atomic(void *) *slot;
 	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
-	uint64_t off, sum;
-	void *cur, *expected = NULL;
+	uint64_t sum;
 	uint8_t *buf;
 	int rc;
 
-	rc = tsl__zip_data_offset(z, e, &off, err);
-	if (rc)
-		return rc;
-	rc = tsl__zip_ensure(z->fetch, off, e->csize, err);
-	if (rc)
-		return rc;
-	if (e->usize > SIZE_MAX)
-		return tsl__error(err, TSL_ELIMIT, e->name, off,
-			"record of %llu bytes does not fit in memory",
-			(unsigned long long)e->usize);
-	if (e->method == 0) {
-		if (z->verify_crc &&
-			tsl__crc32(0, z->base + off, (size_t)e->usize) != e->crc32)
-			return fmt_error(err, e->name, off,
-				"CRC-32 mismatch (central directory says %08x)",
-				e->crc32);
-		*data = z->base + off;
-		*len = (size_t)e->usize;
-		return TSL_OK;
-	}
-	slot = decoded_slot(z, e);
-	if (!slot)
-		return tsl__error(err, TSL_ENOMEM, e->name, off,
-			"out of memory");
-	cur = atomic_load_explicit(slot, memory_order_acquire);
-	if (cur) {
-		*data = cur;
-		*len = (size_t)e->usize;
-		return TSL_OK;
-	}
 	if (e->usize > z->limits.max_record_bytes)
 		return tsl__error(err, TSL_ELIMIT, e->name, off,
 			"compressed record declares %llu bytes, more than "
@@ -879,6 +850,64 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 		return fmt_error(err, e->name, off,
 			"CRC-32 mismatch (central directory says %08x)", e->crc32);
 	}
+	*out = buf;
+	return TSL_OK;
+}
+
+/* The checks and the stored case shared by the two readers: 1 when e is
+ * compressed (*off set), else TSL_OK with *data set, or an error. */
+static int read_start(tsl_zip *z, tsl_zip_entry *e, uint64_t *off,
+	const uint8_t **data, size_t *len, tsl_error *err)
+{
+	int rc = tsl__zip_data_offset(z, e, off, err);
+
+	if (rc)
+		return rc;
+	rc = tsl__zip_ensure(z->fetch, *off, e->csize, err);
+	if (rc)
+		return rc;
+	if (e->usize > SIZE_MAX)
+		return tsl__error(err, TSL_ELIMIT, e->name, *off,
+			"record of %llu bytes does not fit in memory",
+			(unsigned long long)e->usize);
+	if (e->method != 0)
+		return 1;
+	if (z->verify_crc &&
+		tsl__crc32(0, z->base + *off, (size_t)e->usize) != e->crc32)
+		return fmt_error(err, e->name, *off,
+			"CRC-32 mismatch (central directory says %08x)",
+			e->crc32);
+	*data = z->base + *off;
+	*len = (size_t)e->usize;
+	return TSL_OK;
+}
+
+int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
+	size_t *len, tsl_error *err)
+{
+	_Atomic(void *) *slot;
+	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
+	uint64_t off;
+	void *cur, *expected = NULL;
+	uint8_t *buf;
+	int rc;
+
+	rc = read_start(z, e, &off, data, len, err);
+	if (rc <= 0)
+		return rc;
+	slot = decoded_slot(z, e);
+	if (!slot)
+		return tsl__error(err, TSL_ENOMEM, e->name, off,
+			"out of memory");
+	cur = atomic_load_explicit(slot, memory_order_acquire);
+	if (cur) {
+		*data = cur;
+		*len = (size_t)e->usize;
+		return TSL_OK;
+	}
+	rc = decode_counted(z, e, off, &buf, err);
+	if (rc)
+		return rc;
 	if (!atomic_compare_exchange_strong(slot, &expected, buf)) {
 		/* another thread decoded it first: use theirs */
 		tsl__big_free(buf);
@@ -888,6 +917,34 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 	*data = buf;
 	*len = (size_t)e->usize;
 	return TSL_OK;
+}
+
+int tsl__zip_read_private(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
+	size_t *len, bool *owned, tsl_error *err)
+{
+	uint64_t off;
+	uint8_t *buf;
+	int rc;
+
+	*owned = false;
+	rc = read_start(z, e, &off, data, len, err);
+	if (rc <= 0)
+		return rc;
+	rc = decode_counted(z, e, off, &buf, err);
+	if (rc)
+		return rc;
+	*data = buf;
+	*len = (size_t)e->usize;
+	*owned = true;
+	return TSL_OK;
+}
+
+void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e, void *data)
+{
+	if (!data)
+		return;
+	tsl__big_free(data);
+	atomic_fetch_sub((_Atomic uint64_t *)&z->decoded_total, e->usize);
 }
 
 static uint32_t crc_table[256];
