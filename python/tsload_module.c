@@ -2211,7 +2211,10 @@ static PyObject *tsload_load(PyObject *mod, PyObject *args, PyObject *kw)
 		goto fail;
 	}
 	model->m = m;
-	if (rc == TSL_WNOTRACEDINPUTS && PyErr_WarnEx(PyExc_UserWarning,
+	/* the warning is no status (tsl_model_load returns TSL_OK): the
+	 * documented query is a model without traced inputs */
+	if (restore_shapes && tsl_model_traced_inputs(m) == NULL &&
+		PyErr_WarnEx(PyExc_UserWarning,
 		"Cannot restore shapes as no traced inputs were stored", 1) < 0)
 		goto fail;
 	if (extra != Py_None && fill_extra_files(model, extra) < 0)
