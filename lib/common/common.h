@@ -70,6 +70,28 @@ static inline uint64_t tsl__be64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * dtype facts (dtype.c holds the one table).  Each takes any int; for a
+ * value that is no tsl_dtype: NULL, 0, false or -1.  The strings are
+ * static.
+ */
+/* "Float" for TSL_FLOAT32: the class name torch.<X>Storage, without
+ * "Storage". */
+TSL_INTERNAL const char *tsl__dtype_storage_name(int dtype);
+/* Width of the units a big-endian archive's bytes are swapped in: the
+ * element size, or half of it for complex types. */
+TSL_INTERNAL size_t tsl__dtype_swap_width(int dtype);
+/* DLPack type code and bits; false for a dtype DLPack cannot carry. */
+TSL_INTERNAL bool tsl__dtype_dlpack(int dtype, uint8_t *code, uint8_t *bits);
+/* safetensors dtype name ("F32"), NULL where safetensors has none. */
+TSL_INTERNAL const char *tsl__dtype_safetensors(int dtype);
+/* numpy __array_interface__ typestr ("<f4"), NULL where numpy has none. */
+TSL_INTERNAL const char *tsl__dtype_numpy(int dtype);
+/* The dtype of s[0..n) = "<X>Storage" (a torch Storage class), or -1. */
+TSL_INTERNAL int tsl__dtype_from_storage_class(const char *s, size_t n);
+/* The dtype of s[0..n) = "float32", "int64"... (torch.<name>), or -1. */
+TSL_INTERNAL int tsl__dtype_from_name(const char *s, size_t n);
+
 /* Resolved limits (defaults applied). */
 typedef struct tsl_limits {
 	uint64_t max_records;

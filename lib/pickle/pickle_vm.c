@@ -763,25 +763,6 @@ static int parse_decimal(struct vm *m, const char *s, size_t n, int64_t *out)
 
 /* ---- GLOBAL ------------------------------------------------------------------ */
 
-static const char *const storage_names[TSL_DTYPE_COUNT] = {
-	"Byte", "Char", "Short", "Int", "Long", "Half", "Float", "Double",
-	"ComplexHalf", "ComplexFloat", "ComplexDouble", "Bool", "QInt8",
-	"QUInt8", "QInt32", "BFloat16", "QUInt4x2", "QUInt2x4", "Bits1x8",
-	"Bits2x4", "Bits4x2", "Bits8", "Bits16", "Float8_e5m2",
-	"Float8_e4m3fn", "Float8_e5m2fnuz", "Float8_e4m3fnuz", "UInt16",
-	"UInt32", "UInt64"
-};
-
-/* torch.dtype names as Python pickles them (GLOBAL torch float32). */
-static const char *const dtype_names[TSL_DTYPE_COUNT] = {
-	"uint8", "int8", "int16", "int32", "int64", "float16", "float32",
-	"float64", "complex32", "complex64", "complex128", "bool", "qint8",
-	"quint8", "qint32", "bfloat16", "quint4x2", "quint2x4", "bits1x8",
-	"bits2x4", "bits4x2", "bits8", "bits16", "float8_e5m2",
-	"float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz", "uint16",
-	"uint32", "uint64"
-};
-
 #define PY 1   /* only with TSL_PICKLE_PYTHON */
 #define INT 2  /* push ival, no placeholder */
 
@@ -916,19 +897,19 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 		is_int = g->flags & INT;
 	} else if (eq(mod, mlen, "torch") && nlen > 7 &&
 		!memcmp(name + nlen - 7, "Storage", 7)) {
-		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
-			if (eq(name, nlen - 7, storage_names[d])) {
-				is_int = true;
-				ival = d;
-				break;
-			}
+		int d = tsl__dtype_from_storage_class(name, nlen);
+
+		if (d >= 0) {
+			is_int = true;
+			ival = d;
+		}
 	} else if (m->python && eq(mod, mlen, "torch")) {
-		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
-			if (eq(name, nlen, dtype_names[d])) {
-				is_int = true;
-				ival = d;
-				break;
-			}
+		int d = tsl__dtype_from_name(name, nlen);
+
+		if (d >= 0) {
+			is_int = true;
+			ival = d;
+		}
 	}
 	if (!action && !is_int && mlen >= 9 && !memcmp(mod, "__torch__", 9) &&
 		(mlen == 9 || mod[9] == '.'))
@@ -1986,14 +1967,12 @@ static bool ft_dtype(const struct vm *m, struct ft *f, int *dtype)
 	uintptr_t e;
 
 	if (ft_global(m, f, "torch", &name, &nlen)) {
-		if (nlen <= 7 || memcmp(name + nlen - 7, "Storage", 7))
+		int d = tsl__dtype_from_storage_class(name, nlen);
+
+		if (d < 0)
 			return false;
-		for (int d = 0; d < TSL_DTYPE_COUNT; d++)
-			if (eq(name, nlen - 7, storage_names[d])) {
-				*dtype = d;
-				return ft_put(m, f, FT_PUT_DTYPE, at, d);
-			}
-		return false;
+		*dtype = d;
+		return ft_put(m, f, FT_PUT_DTYPE, at, d);
 	}
 	f->pos = at;
 	if (!(e = ft_get(m, f)) || (e & MEMO_TAG) ||

@@ -17,17 +17,6 @@ static void swap_copy(uint8_t *dst, const uint8_t *src, size_t n, size_t w)
 			dst[i + j] = src[i + w - 1 - j];
 }
 
-/* Element width for byte swapping: complex types swap per component. */
-static size_t swap_width(int dtype)
-{
-	size_t w = tsl_dtype_size((tsl_dtype)dtype);
-
-	if (dtype == TSL_COMPLEX32 || dtype == TSL_COMPLEX64 ||
-		dtype == TSL_COMPLEX128)
-		w /= 2;
-	return w;
-}
-
 /* The storage's copy of its record, 64-byte aligned; NULL with err set. */
 static uint8_t *own_copy(struct tsl_storage *s, size_t len, tsl_error *err)
 {
@@ -69,10 +58,10 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	align = tsl_dtype_size((tsl_dtype)s->dtype);
 	if (align == 0 || align > 16)
 		align = 1;
-	if (ar->big_endian && swap_width(s->dtype) > 1) {
+	if (ar->big_endian && tsl__dtype_swap_width(s->dtype) > 1) {
 		if (!(p = own_copy(s, len, err)))
 			return TSL_ENOMEM;
-		swap_copy(p, src, len, swap_width(s->dtype));
+		swap_copy(p, src, len, tsl__dtype_swap_width(s->dtype));
 	} else if ((uintptr_t)src % align != 0) {
 		/* misaligned (re-zipped by another tool): copy once */
 		if (!(p = own_copy(s, len, err)))
