@@ -24,15 +24,15 @@ struct persid_ctx {
 	size_t dir_len;
 };
 
-static int st_grow(struct tsl_model *m)
+static int st_grow(tsl_storages *st)
 {
-	size_t cap = m->st_table ? (m->st_mask + 1) * 2 : 64, i;
+	size_t cap = st->st_table ? (st->st_mask + 1) * 2 : 64, i;
 	struct tsl_storage **t = calloc(cap, sizeof *t);
 
 	if (!t)
 		return TSL_ENOMEM;
-	for (i = 0; m->st_table && i <= m->st_mask; i++) {
-		struct tsl_storage *s = m->st_table[i];
+	for (i = 0; st->st_table && i <= st->st_mask; i++) {
+		struct tsl_storage *s = st->st_table[i];
 		size_t h;
 
 		if (!s)
@@ -43,9 +43,9 @@ static int st_grow(struct tsl_model *m)
 			h = (h + 1) & (cap - 1);
 		t[h] = s;
 	}
-	free(m->st_table);
-	m->st_table = t;
-	m->st_mask = cap - 1;
+	free(st->st_table);
+	st->st_table = t;
+	st->st_mask = cap - 1;
 	return TSL_OK;
 }
 
@@ -61,7 +61,7 @@ static const char *remap(const char *const *r, const char *loc)
  * (map_location, else the remapped location, checked - as torch does, at
  * load time, although copies happen on first access - once per distinct
  * location).  NULL with err set. */
-static const struct tsl_storage_place *place_for(struct tsl_model *m,
+static const struct tsl_storage_place *place_for(tsl_storages *st,
 	const char *location, const char *record, tsl_error *err)
 {
 	struct tsl_storage_place *pl;
@@ -69,15 +69,15 @@ static const struct tsl_storage_place *place_for(struct tsl_model *m,
 	const char *dev;
 	size_t i;
 
-	for (i = 0; i < m->nplaces; i++)
-		if (m->places[i].location == location ||
-			strcmp(m->places[i].location, location) == 0)
-			return &m->places[i];
-	if (m->map_location) {
-		dev = m->map_location;
+	for (i = 0; i < st->nplaces; i++)
+		if (st->places[i].location == location ||
+			strcmp(st->places[i].location, location) == 0)
+			return &st->places[i];
+	if (st->map_location) {
+		dev = st->map_location;
 		goto found;
 	}
-	if (tsl__device_check(remap(m->remap, location), norm, sizeof norm,
+	if (tsl__device_check(remap(st->remap, location), norm, sizeof norm,
 		err)) {
 		if (err) {
 			size_t n = strlen(record);
@@ -89,74 +89,157 @@ static const struct tsl_storage_place *place_for(struct tsl_model *m,
 		}
 		return NULL;
 	}
-	dev = tsl__arena_strndup(&m->arena, norm, strlen(norm));
+	dev = tsl__arena_strndup(st->arena, norm, strlen(norm));
 	if (!dev) {
-		tsl__arena_error(&m->arena, err, record, TSL_NO_OFFSET);
+		tsl__arena_error(st->arena, err, record, TSL_NO_OFFSET);
 		return NULL;
 	}
 found:
 	/* the first 8 distinct locations are kept; past that (a contrived
 	 * archive), each storage gets a place of its own */
-	if (m->nplaces < sizeof m->places / sizeof m->places[0])
-		pl = &m->places[m->nplaces++];
-	else if (!(pl = tsl__arena_alloc(&m->arena, sizeof *pl))) {
-		tsl__arena_error(&m->arena, err, record, TSL_NO_OFFSET);
+	if (st->nplaces < sizeof st->places / sizeof st->places[0])
+		pl = &st->places[st->nplaces++];
+	else if (!(pl = tsl__arena_alloc(st->arena, sizeof *pl))) {
+		tsl__arena_error(st->arena, err, record, TSL_NO_OFFSET);
 		return NULL;
 	}
 	pl->location = location;
 	pl->device = dev;
-	pl->sync = &m->sync;
+	pl->sync = &st->sync;
 	return pl;
 }
 
 /* Room for storage st_count: a new chunk when the last one is full.  The
  * chunk size is the record count rounded up to a power of two, at most
  * 1024 (TorchScript archives have at most one storage per record). */
-static int st_reserve(struct tsl_model *m)
+static int st_reserve(tsl_storages *st)
 {
-	size_t k = m->st_count >> m->st_shift, per;
+	size_t k = st->st_count >> st->st_shift, per;
 
-	if (m->st_count && k < m->st_nchunks)
+	if (st->st_count && k < st->st_nchunks)
 		return TSL_OK;
-	if (!m->st_count) {
-		for (m->st_shift = 0; m->st_shift < 10 &&
-			((size_t)1 << m->st_shift) < m->ar->zip->n; m->st_shift++)
+	if (!st->st_count) {
+		for (st->st_shift = 0; st->st_shift < 10 &&
+			((size_t)1 << st->st_shift) < st->sync.ar->zip->n;
+			st->st_shift++)
 			;
 		k = 0;
 	}
-	if (k == m->st_chunks_cap) {
-		size_t cap = m->st_chunks_cap ? 2 * m->st_chunks_cap : 8;
-		struct tsl_storage **t = realloc(m->st_chunks, cap * sizeof *t);
+	if (k == st->st_chunks_cap) {
+		size_t cap = st->st_chunks_cap ? 2 * st->st_chunks_cap : 8;
+		struct tsl_storage **t = realloc(st->st_chunks,
+			cap * sizeof *t);
 
 		if (!t)
 			return TSL_ENOMEM;
-		m->st_chunks = t;
-		m->st_chunks_cap = cap;
+		st->st_chunks = t;
+		st->st_chunks_cap = cap;
 	}
-	per = (size_t)1 << m->st_shift;
-	m->st_chunks[k] = tsl__arena_calloc(&m->arena, per,
-		sizeof **m->st_chunks);
-	if (!m->st_chunks[k])
+	per = (size_t)1 << st->st_shift;
+	st->st_chunks[k] = tsl__arena_calloc(st->arena, per,
+		sizeof **st->st_chunks);
+	if (!st->st_chunks[k])
 		return TSL_ENOMEM;
-	m->st_nchunks = k + 1;
+	st->st_nchunks = k + 1;
 	return TSL_OK;
 }
 
 /* The stand-in entry of a storage whose record the archive lacks (it has
  * no elements): the name, size 0 (so it is never read).  rel: in the
  * arena already when owned. */
-static tsl_zip_entry *absent_record(struct tsl_model *m, const char *rel,
+static tsl_zip_entry *absent_record(tsl_storages *st, const char *rel,
 	size_t len, bool owned)
 {
-	tsl_zip_entry *e = tsl__arena_alloc(&m->arena, sizeof *e);
+	tsl_zip_entry *e = tsl__arena_alloc(st->arena, sizeof *e);
 
 	if (!e)
 		return NULL;
-	if (!owned && !(rel = tsl__arena_strndup(&m->arena, rel, len)))
+	if (!owned && !(rel = tsl__arena_strndup(st->arena, rel, len)))
 		return NULL;
 	e->name = rel;   /* not in_prefix: tsl__zip_rel gives the name */
 	e->name_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
 	return e;
+}
+
+struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
+	size_t len, bool rel_owned, bool dedupe, int dtype,
+	const char *location, uint64_t numel, const char *pickle,
+	tsl_error *err)
+{
+	const struct tsl_storage_place *pl;
+	struct tsl_storage *s;
+	tsl_zip_entry *e;
+	size_t h = 0;
+
+	/* Python pickles (and legacy tables) name a storage again at every
+	 * use: the same record must give the same storage object.  In the
+	 * TorchScript dialect the memo shares it, so each call is new. */
+	if (dedupe) {
+		if (st->st_count * 2 >=
+			(st->st_table ? st->st_mask + 1 : 0) && st_grow(st)) {
+			tsl__error(err, TSL_ENOMEM, pickle, TSL_NO_OFFSET,
+				"out of memory");
+			return NULL;
+		}
+		h = (size_t)XXH3_64bits(rel, len) & st->st_mask;
+		while (st->st_table[h]) {
+			if (strcmp(tsl__storage_record(st->st_table[h]), rel)
+				== 0)
+				return st->st_table[h];
+			h = (h + 1) & st->st_mask;
+		}
+	}
+	/* the storage names its record by its zip entry (the index's copy
+	 * of the name, and the size) */
+	e = (tsl_zip_entry *)tsl__zip_find_next(st->sync.ar->zip, rel, len,
+		&st->st_next);
+	if (!e && numel != 0) {
+		tsl__error(err, TSL_EFORMAT, pickle, TSL_NO_OFFSET,
+			"persistent id names storage record '%s/%s', which the "
+			"archive does not have", st->sync.ar->zip->prefix, rel);
+		return NULL;
+	}
+	if (!e && !(e = absent_record(st, rel, len, rel_owned))) {
+		tsl__arena_error(st->arena, err, pickle, TSL_NO_OFFSET);
+		return NULL;
+	}
+	if (!(pl = place_for(st, location, tsl__zip_rel(st->sync.ar->zip, e),
+		err)))
+		return NULL;
+	if (st_reserve(st)) {   /* TSL_ELIMIT or TSL_ENOMEM */
+		tsl__arena_error(st->arena, err, pickle, TSL_NO_OFFSET);
+		return NULL;
+	}
+	s = tsl__storages_at(st, st->st_count++);
+	s->entry = e;
+	s->place = pl;
+	s->numel = numel;
+	s->dtype = (uint8_t)dtype;   /* < TSL_DTYPE_COUNT: it has a size */
+	if (dedupe)
+		st->st_table[h] = s;
+	return s;
+}
+
+void tsl__storages_init(tsl_storages *st, tsl_archive *ar, tsl_arena *arena)
+{
+	memset(st, 0, sizeof *st);
+	st->arena = arena;
+	st->sync.ar = ar;
+	pthread_mutex_init(&st->sync.mu, NULL);
+	pthread_cond_init(&st->sync.cv, NULL);
+}
+
+void tsl__storages_free(tsl_storages *st)
+{
+	/* what storages hold beyond the arena; nothing when none has any
+	 * (no pass over every storage then) */
+	if (atomic_load((_Atomic int *)&st->sync.holders))
+		for (size_t i = 0; i < st->st_count; i++)
+			tsl__storage_free(tsl__storages_at(st, i));
+	free(st->st_chunks);
+	free(st->st_table);
+	pthread_mutex_destroy(&st->sync.mu);
+	pthread_cond_destroy(&st->sync.cv);
 }
 
 static struct tsl_storage *make_storage(void *payload, int dtype,
@@ -164,13 +247,10 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 {
 	struct persid_ctx *c = payload;
 	struct tsl_model *m = c->m;
-	size_t dl = c->dir_len, kl = strlen(key), h = 0,
+	size_t dl = c->dir_len, kl = strlen(key),
 		isz = tsl_dtype_size((tsl_dtype)dtype);
 	uint64_t need;
 	char buf[256], *rel = buf;
-	const struct tsl_storage_place *pl;
-	struct tsl_storage *s;
-	tsl_zip_entry *e;
 
 	if (isz == 0) {
 		tsl__error(err, TSL_EUNSUPPORTED, c->pickle, TSL_NO_OFFSET,
@@ -193,51 +273,8 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	}
 	memcpy(rel, c->dir, dl);
 	memcpy(rel + dl, key, kl + 1);
-	/* Python pickles (and legacy tables) name a storage again at every
-	 * use: the same record must give the same storage object.  In the
-	 * TorchScript dialect the memo shares it, so each call is new. */
-	if (c->dedupe) {
-		if (m->st_count * 2 >= (m->st_table ? m->st_mask + 1 : 0) &&
-			st_grow(m)) {
-			tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
-				"out of memory");
-			return NULL;
-		}
-		h = (size_t)XXH3_64bits(rel, dl + kl) & m->st_mask;
-		while (m->st_table[h]) {
-			if (strcmp(tsl__storage_record(m->st_table[h]), rel) == 0)
-				return m->st_table[h];
-			h = (h + 1) & m->st_mask;
-		}
-	}
-	/* the storage names its record by its zip entry (the index's copy
-	 * of the name, and the size) */
-	e = (tsl_zip_entry *)tsl__zip_find_next(m->ar->zip, rel, dl + kl,
-		&m->st_next);
-	if (!e && numel != 0) {
-		tsl__error(err, TSL_EFORMAT, c->pickle, TSL_NO_OFFSET,
-			"persistent id names storage record '%s/%s', which the "
-			"archive does not have", m->ar->zip->prefix, rel);
-		return NULL;
-	}
-	if (!e && !(e = absent_record(m, rel, dl + kl, rel != buf))) {
-		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
-		return NULL;
-	}
-	if (!(pl = place_for(m, location, tsl__zip_rel(m->ar->zip, e), err)))
-		return NULL;
-	if (st_reserve(m)) {   /* TSL_ELIMIT or TSL_ENOMEM */
-		tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
-		return NULL;
-	}
-	s = tsl__model_storage_at(m, m->st_count++);
-	s->entry = e;
-	s->place = pl;
-	s->numel = numel;
-	s->dtype = (uint8_t)dtype;   /* < TSL_DTYPE_COUNT: it has a size */
-	if (c->dedupe)
-		m->st_table[h] = s;
-	return s;
+	return tsl__storages_get(&m->storages, rel, dl + kl, rel != buf,
+		c->dedupe, dtype, location, numel, c->pickle, err);
 }
 
 int tsl__model_storage(struct tsl_storage **out, struct tsl_model *m,
@@ -617,7 +654,7 @@ int tsl__module_methods(const struct tsl_module *mod, tsl_error *err)
 	m = slot->model;
 	if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
 		memory_order_acquire)) {
-		pthread_mutex_lock(&m->sync.mu);
+		pthread_mutex_lock(&m->storages.sync.mu);
 		if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
 			memory_order_relaxed) && !slot->methods_rc) {
 			tsl_error e;
@@ -636,7 +673,7 @@ int tsl__module_methods(const struct tsl_module *mod, tsl_error *err)
 			}
 		}
 		rc = slot->methods_rc;
-		pthread_mutex_unlock(&m->sync.mu);
+		pthread_mutex_unlock(&m->storages.sync.mu);
 		if (rc) {
 			if (err && slot->methods_err)
 				*err = *slot->methods_err;
@@ -974,17 +1011,9 @@ void tsl__model_unref(struct tsl_model *m)
 {
 	if (!m || atomic_fetch_sub((_Atomic int *)&m->refs, 1) != 1)
 		return;
-	/* what storages hold beyond the arena; nothing when none has any
-	 * (no pass over every storage then) */
-	if (atomic_load((_Atomic int *)&m->sync.holders))
-		for (size_t i = 0; i < m->st_count; i++)
-			tsl__storage_free(tsl__model_storage_at(m, i));
-	free(m->st_chunks);
-	free(m->st_table);
+	tsl__storages_free(&m->storages);
 	free(m->cls_table);
 	tsl__arena_free(&m->arena);
-	pthread_mutex_destroy(&m->sync.mu);
-	pthread_cond_destroy(&m->sync.cv);
 	tsl__archive_unref(m->ar);
 	free(m);
 }
@@ -1065,12 +1094,10 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		return rc;
 	}
 	m->refs = 1;
-	m->sync.ar = ar;
-	pthread_mutex_init(&m->sync.mu, NULL);
-	pthread_cond_init(&m->sync.cv, NULL);
 	tsl__archive_ref(ar);
 	m->ar = ar;
 	tsl__arena_init(&m->arena, m->limits.max_meta_bytes);
+	tsl__storages_init(&m->storages, ar, &m->arena);
 	m->arena.huge = m->limits.huge_pages;
 	expect_meta(m);   /* before the first arena allocation */
 	if (opts && opts->map_location && opts->map_location[0]) {
@@ -1081,14 +1108,14 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			err);
 		if (rc)
 			goto fail;
-		m->map_location = tsl__arena_strndup(&m->arena, norm,
-			strlen(norm));
-		if (!m->map_location) {
+		m->storages.map_location = tsl__arena_strndup(&m->arena,
+			norm, strlen(norm));
+		if (!m->storages.map_location) {
 			rc = tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 			goto fail;
 		}
 	}
-	m->remap = opts ? opts->remap : NULL;
+	m->storages.remap = opts ? opts->remap : NULL;
 	if (ar->kind == TSL_KIND_TORCH_SAVE) {
 		rc = load_checkpoint(m, opts, err);
 		if (rc)
@@ -1197,16 +1224,17 @@ TSL_API const tsl_value *tsl_model_constants(const tsl_model *m)
 
 TSL_API size_t tsl_model_storage_count(const tsl_model *m)
 {
-	return m ? m->st_count : 0;
+	return m ? m->storages.st_count : 0;
 }
 
 TSL_API tsl_storage *tsl_model_storage(const tsl_model *m, size_t i)
 {
-	return m && i < m->st_count ? tsl__model_storage_at(m, i) : NULL;
+	return m && i < m->storages.st_count ?
+		tsl__storages_at(&m->storages, i) : NULL;
 }
 
 struct mat_job {
-	struct tsl_model *m;
+	tsl_storages *st;
 	_Atomic size_t next;
 	_Atomic int rc;
 	tsl_error err;
@@ -1218,11 +1246,11 @@ static void *mat_worker(void *arg)
 	struct mat_job *j = arg;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->st_count &&
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->st->st_count &&
 		atomic_load(&j->rc) == TSL_OK) {
 		tsl_error e;
-		int rc = tsl__storage_touch(tsl__model_storage_at(j->m, i),
-			true, &e);
+		int rc = tsl__storage_touch(tsl__storages_at(j->st, i), true,
+			&e);
 
 		if (rc) {
 			int expected = TSL_OK;
@@ -1236,23 +1264,21 @@ static void *mat_worker(void *arg)
 	return NULL;
 }
 
-TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
+int tsl__storages_materialize(tsl_storages *st, unsigned nthreads,
 	tsl_error *err)
 {
+	tsl_archive *ar = st->sync.ar;
 	int rc;
 	struct mat_job j;
 	pthread_t th[64];
 	unsigned n = 0, i;
 
-	if (!m)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"model is NULL");
 	/* one check that the file still holds everything, for all storages */
-	rc = tsl__archive_check_size(m->ar, 0, m->ar->size, NULL, err);
+	rc = tsl__archive_check_size(ar, 0, ar->size, NULL, err);
 	if (rc)
 		return rc;
 	memset(&j, 0, sizeof j);
-	j.m = m;
+	j.st = st;
 	pthread_mutex_init(&j.mu, NULL);
 	if (nthreads > 64)
 		nthreads = 64;
@@ -1266,6 +1292,15 @@ TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
 	if (j.rc && err)
 		*err = j.err;
 	return j.rc;
+}
+
+TSL_API int tsl_model_materialize(tsl_model *m, unsigned nthreads,
+	tsl_error *err)
+{
+	if (!m)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"model is NULL");
+	return tsl__storages_materialize(&m->storages, nthreads, err);
 }
 
 TSL_API const tsl_value *tsl_model_traced_inputs(const tsl_model *m)

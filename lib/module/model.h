@@ -103,28 +103,11 @@ struct tsl_model {
 	tsl_archive *ar;
 	tsl_arena arena;
 	tsl_limits limits;
-	const char *map_location; /* in the arena, or NULL */
 	tsl_value *root_value;
 	tsl_module *root;
 	tsl_value *constants;
 	tsl_value *traced_inputs;  /* traced_inputs.pkl, or NULL */
-	/* storages by record name */
-	struct tsl_storage **st_table;
-	size_t st_mask, st_count;
-	/* the storages, st_count, first met first: in chunks of
-	 * 1 << st_shift in the arena (they do not move: tensors point at
-	 * them), under a malloc'd table of st_nchunks */
-	struct tsl_storage **st_chunks;
-	size_t st_nchunks, st_chunks_cap;
-	unsigned st_shift;
-	size_t st_next;                /* the record entry tried first for
-	                                  the next storage (make_storage) */
-	/* saved locations and their target devices, checked once per
-	 * distinct location (the storages point here) */
-	struct tsl_storage_place places[8];
-	size_t nplaces;
-	const char *const *remap;      /* opts->remap, during the load only */
-	tsl_storage_sync sync;         /* the storages' archive and lock */
+	tsl_storages storages;         /* the storages (lib/storage) */
 	/* class headers by qualified name */
 	struct cls_slot **cls_table;   /* slots live in the arena */
 	struct cls_slot *cls_last;     /* one-entry cache by name pointer */
@@ -132,14 +115,6 @@ struct tsl_model {
 	int owns_archive_ref;
 	int refs;                 /* atomic: the caller + exported tensors */
 };
-
-/* Storage i of the model (i < st_count). */
-static inline struct tsl_storage *tsl__model_storage_at(
-	const struct tsl_model *m, size_t i)
-{
-	return &m->st_chunks[i >> m->st_shift][i &
-		(((size_t)1 << m->st_shift) - 1)];
-}
 
 /* Keep a model alive beyond tsl_model_free (DLPack exports). */
 TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);
