@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 
 #include "storage.h"
 
@@ -389,3 +390,53 @@ TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 /* storages are many: keep them at 48 bytes (see storage.h) */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_storage) == 48,
 	"struct tsl_storage grew");
+
+TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s)
+{
+	return s ? (tsl_dtype)s->dtype : TSL_DTYPE_COUNT;
+}
+
+TSL_API uint64_t tsl_storage_numel(const tsl_storage *s)
+{
+	return s ? s->numel : 0;
+}
+
+TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s)
+{
+	return s ? tsl__storage_nbytes(s) : 0;
+}
+
+TSL_API const char *tsl_storage_record(const tsl_storage *s)
+{
+	return s ? tsl__storage_record(s) : NULL;
+}
+
+TSL_API const char *tsl_storage_location(const tsl_storage *s)
+{
+	return s ? s->place->location : NULL;
+}
+
+TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
+	tsl_error *err)
+{
+	if (!s || !data || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	return tsl__storage_cpu(s, data, size, err);
+}
+
+TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (!s || !out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	rc = tsl__storage_cpu(s, &p, &n, err);
+	if (rc)
+		return rc;
+	*out = XXH3_64bits(p, n);
+	return TSL_OK;
+}
