@@ -1,4 +1,6 @@
-/* storage.c - lazy, once-only materialization of storages on the CPU. */
+/* storage.c - a storage's bytes: lazy, once-only materialization on the CPU,
+ * device copies, prefetch and release, and every public tsl_storage_* call
+ * (the table that makes storages is storage_table.c). */
 #include "config.h"
 
 #include <stdatomic.h>

@@ -1,4 +1,4 @@
-/* tensor.c - the public tensor and storage API: metadata, data, hashes. */
+/* tensor.c - the public tensor API: metadata, data, hashes (storages: lib/storage). */
 #include "config.h"
 
 #include <stdlib.h>
