@@ -92,7 +92,7 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
 			"version record is %llu bytes long",
 			(unsigned long long)e->usize);
-	rc = tsl__zip_read(ar->zip, (tsl_zip_entry *)e, &d, &len, err);
+	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
 	if (rc)
 		return rc;
 	for (i = 0; i < len && d[i] >= '0' && d[i] <= '9'; i++) {
@@ -137,7 +137,7 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
 			"byteorder record is %llu bytes long",
 			(unsigned long long)e->usize);
-	rc = tsl__zip_read(ar->zip, (tsl_zip_entry *)e, &d, &len, err);
+	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
 	if (rc)
 		return rc;
 	while (len && (d[len - 1] == '\n' || d[len - 1] == ' '))
@@ -798,6 +798,43 @@ TSL_API int tsl_archive_record_data(tsl_archive *ar, size_t index,
 	return TSL_OK;
 }
 
+int tsl__archive_record(tsl_archive *ar, const char *rel, size_t len,
+	tsl_record *out, tsl_error *err)
+{
+	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
+		NULL;
+	uint64_t off;
+	int rc;
+
+	if (!e)
+		return TSL_ENOTFOUND;
+	rc = tsl__zip_read(ar->zip, e, &out->data, &out->len, err);
+	if (rc)
+		return rc;
+	out->name = e->name;
+	out->file_offset = TSL_NO_OFFSET;
+	if (e->method == TSL_ZIP_STORED &&
+		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)
+		out->file_offset = off;
+	return TSL_OK;
+}
+
+bool tsl__archive_record_size(const tsl_archive *ar, const char *rel,
+	size_t len, uint64_t *size)
+{
+	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
+		NULL;
+
+	if (e && size)
+		*size = e->usize;
+	return e != NULL;
+}
+
+size_t tsl__archive_nrecords(const tsl_archive *ar)
+{
+	return ar->zip ? ar->zip->n : 0;
+}
+
 int tsl__archive_read(tsl_archive *ar, const char *rel, const uint8_t **data,
 	size_t *len, tsl_error *err)
 {
@@ -806,7 +843,7 @@ int tsl__archive_read(tsl_archive *ar, const char *rel, const uint8_t **data,
 	if (!e)
 		return tsl__error(err, TSL_ENOTFOUND, rel, TSL_NO_OFFSET,
 			"archive has no record '%s/%s'", ar->zip->prefix, rel);
-	return tsl__zip_read(ar->zip, (tsl_zip_entry *)e, data, len, err);
+	return tsl__zip_read(ar->zip, e, data, len, err);
 }
 
 TSL_API int tsl_archive_read(tsl_archive *ar, const char *name,

@@ -338,8 +338,8 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	tsl_value *v;
 	json_object *dt, *data;
 	const char *key, *device;
-	const tsl_zip_entry *e;
 	struct tsl_storage *s;
+	uint64_t size;
 	char where[64];
 	int64_t *dims, *strides, off, zp = 0;
 	size_t ndims, nstrides, isz;
@@ -395,17 +395,16 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	if (!device)
 		device = "cpu";
 	/* the record holds the whole storage */
-	e = tsl__zip_find(m->ar->zip, key, strlen(key));
-	if (!e)
+	if (!tsl__archive_record_size(m->ar, key, strlen(key), &size))
 		return jerr(c, "%s: data record '%s' is not in the archive",
 			where, key);
 	isz = tsl_dtype_size((tsl_dtype)dtype);
-	if (e->usize % isz)
+	if (size % isz)
 		return jerr(c, "%s: record '%s' holds %llu bytes, not a whole "
 			"number of %s elements", where, key,
-			(unsigned long long)e->usize,
+			(unsigned long long)size,
 			tsl_dtype_name((tsl_dtype)dtype));
-	rc = tsl__model_storage(&s, m, key, dtype, device, e->usize / isz,
+	rc = tsl__model_storage(&s, m, key, dtype, device, size / isz,
 		c->err);
 	if (rc)
 		return rc;
@@ -541,17 +540,13 @@ static int resolve_ids(struct lctx *c, tsl_value **slot, uint32_t depth)
 static int read_attributes(struct lctx *c)
 {
 	struct tsl_model *m = c->m;
-	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, "attributes.pkl",
-		14);
 	tsl_pickle_ctx ctx;
-	const uint8_t *data;
-	size_t len;
+	tsl_record r;
 	int rc;
 
-	if (!e)
+	rc = tsl__archive_record(m->ar, "attributes.pkl", 14, &r, c->err);
+	if (rc == TSL_ENOTFOUND)
 		return TSL_OK;   /* 1.0 wrote none */
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &data, &len,
-		c->err);
 	if (rc)
 		return rc;
 	memset(&ctx, 0, sizeof ctx);
@@ -559,12 +554,9 @@ static int read_attributes(struct lctx *c)
 	ctx.limits = &m->limits;
 	ctx.make_storage = no_storage;
 	ctx.payload = c;
-	ctx.record = e->name;
-	ctx.file_offset = TSL_NO_OFFSET;
-	if (e->method == 0)
-		tsl__zip_data_offset(m->ar->zip, (tsl_zip_entry *)e,
-			&ctx.file_offset, NULL);
-	rc = tsl__pickle_load(&c->attrs, data, len, &ctx, c->err);
+	ctx.record = r.name;
+	ctx.file_offset = r.file_offset;
+	rc = tsl__pickle_load(&c->attrs, r.data, r.len, &ctx, c->err);
 	if (rc)
 		return rc;
 	/* protoVersion 2 wrote a list, later ones a tuple */
@@ -628,12 +620,10 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	struct tsl_model *m = c->m;
 	json_object *arena = member(jm, "torchscriptArena");
 	const char *key;
-	const tsl_zip_entry *e;
 	tsl_class_method *fns;
 	struct msort *v;
-	const uint8_t *src;
-	size_t srclen, n, i;
-	uint64_t off = TSL_NO_OFFSET;
+	tsl_record r;
+	size_t n, i;
 	int rc;
 
 	mod->methods = NULL;
@@ -643,19 +633,14 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	if ((rc = jobject(c, arena, "\"torchscriptArena\"", where)) ||
 		(rc = jstr(c, arena, "key", true, &key, where)))
 		return rc;
-	e = tsl__zip_find(m->ar->zip, key, strlen(key));
-	if (!e)
+	rc = tsl__archive_record(m->ar, key, strlen(key), &r, c->err);
+	if (rc == TSL_ENOTFOUND)
 		return jerr(c, "%s: code record '%s' is not in the archive",
 			where, key);
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &src, &srclen,
-		c->err);
 	if (rc)
 		return rc;
-	if (e->method == 0 && tsl__zip_data_offset(m->ar->zip,
-		(tsl_zip_entry *)e, &off, NULL) != TSL_OK)
-		off = TSL_NO_OFFSET;
-	rc = tsl__code_functions(&fns, &n, (const char *)src, srclen,
-		&m->arena, e->name, off, c->err);
+	rc = tsl__code_functions(&fns, &n, (const char *)r.data, r.len,
+		&m->arena, r.name, r.file_offset, c->err);
 	if (rc)
 		return rc;
 	mod->methods = tsl__arena_calloc(&m->arena, n ? n : 1,
@@ -998,23 +983,21 @@ int tsl__legacy_load(struct tsl_model *m, const tsl_options *opts,
 	tsl_error *err)
 {
 	struct lctx c = { m, err, NULL, 0, NULL };
-	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, MJ, strlen(MJ));
 	json_object *root = NULL, *main_mod;
 	const char *name;
-	const uint8_t *text;
-	size_t len;
+	tsl_record r;
 	int64_t pv;
 	tsl_value *rv;
 	int rc;
 
 	(void)opts;   /* limits and map_location are in m already */
-	if (!e)
+	rc = tsl__archive_record(m->ar, MJ, strlen(MJ), &r, err);
+	if (rc == TSL_ENOTFOUND)
 		return tsl__error(err, TSL_EFORMAT, MJ, TSL_NO_OFFSET,
 			"the archive has no model.json");
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &text, &len, err);
 	if (rc)
 		return rc;
-	rc = parse_json(&c, (const char *)text, len, &root);
+	rc = parse_json(&c, (const char *)r.data, r.len, &root);
 	if (rc)
 		return rc;
 	if ((rc = jobject(&c, root, "the document", "ModelDef")))

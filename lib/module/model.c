@@ -127,12 +127,9 @@ static int get_class(struct tsl_model *m, const char *qname,
 {
 	char file[1024];
 	size_t h, len;
-	const tsl_zip_entry *e = NULL;
-	const uint8_t *src = NULL;
-	size_t srclen = 0;
+	tsl_record r = { NULL, 0, NULL, TSL_NO_OFFSET };
 	tsl_class_info *ci = NULL;
 	struct cls_slot *slot;
-	uint64_t off = TSL_NO_OFFSET;
 	int rc;
 
 	if (m->cls_last && m->cls_last->qname == qname) {
@@ -151,18 +148,15 @@ static int get_class(struct tsl_model *m, const char *qname,
 		}
 	}
 	if (strncmp(qname, "__torch__.torch.classes.", 24) != 0 &&
-		class_file(file, sizeof file, qname) == 0 &&
-		(e = tsl__zip_find(m->ar->zip, file, strlen(file))) != NULL) {
-		rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &src, &srclen,
-			err);
-		if (rc)
+		class_file(file, sizeof file, qname) == 0) {
+		rc = tsl__archive_record(m->ar, file, strlen(file), &r, err);
+		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
-		if (e->method == 0 && tsl__zip_data_offset(m->ar->zip,
-			(tsl_zip_entry *)e, &off, NULL) != TSL_OK)
-			off = TSL_NO_OFFSET;
 		/* methods are parsed when first asked for */
-		rc = tsl__class_header_parse_lazy(&ci, (const char *)src,
-			srclen, qname, &m->arena, e->name, off, err);
+		if (!rc)
+			rc = tsl__class_header_parse_lazy(&ci,
+				(const char *)r.data, r.len, qname, &m->arena,
+				r.name, r.file_offset, err);
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
 	}
@@ -171,11 +165,11 @@ static int get_class(struct tsl_model *m, const char *qname,
 		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 	slot->qname = qname;
 	slot->info = ci;
-	if (ci && e) {
-		slot->src = (const char *)src;
-		slot->src_len = srclen;
-		slot->record = e->name;
-		slot->src_off = off;
+	if (ci && r.name) {
+		slot->src = (const char *)r.data;
+		slot->src_len = r.len;
+		slot->record = r.name;
+		slot->src_off = r.file_offset;
 	}
 	if (m->cls_count * 2 >= (m->cls_table ? m->cls_mask + 1 : 0) &&
 		cls_grow(m))
@@ -675,22 +669,20 @@ static int tensor_made(void *payload, struct tsl_tensor *t, tsl_error *err)
 static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
-	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, name, strlen(name));
-	/* errors name the pickle by its full record name */
-	struct persid_ctx pc = { m, dir, e ? e->name : name,
-		(flags & TSL_PICKLE_PYTHON) != 0, strlen(dir) };
+	struct persid_ctx pc = { m, dir, name, (flags & TSL_PICKLE_PYTHON) != 0,
+		strlen(dir) };
 	tsl_pickle_ctx ctx;
-	const uint8_t *data;
-	size_t len;
+	tsl_record r;
 	int rc;
 
-	if (!e)
+	rc = tsl__archive_record(m->ar, name, strlen(name), &r, err);
+	if (rc == TSL_ENOTFOUND)
 		return tsl__error(err, TSL_EFORMAT, name, TSL_NO_OFFSET,
 			"PytorchStreamReader failed locating file %s: file not "
 			"found", name);
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &data, &len, err);
 	if (rc)
 		return rc;
+	pc.pickle = r.name;   /* errors name the pickle by its full name */
 	memset(&ctx, 0, sizeof ctx);
 	ctx.flags = flags;
 	ctx.arena = &m->arena;
@@ -698,12 +690,9 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	ctx.make_storage = make_storage;
 	ctx.tensor_made = tensor_made;
 	ctx.payload = &pc;
-	ctx.record = e->name;
-	ctx.file_offset = TSL_NO_OFFSET;
-	if (e->method == 0)
-		tsl__zip_data_offset(m->ar->zip, (tsl_zip_entry *)e,
-			&ctx.file_offset, NULL);
-	return tsl__pickle_load(out, data, len, &ctx, err);
+	ctx.record = r.name;
+	ctx.file_offset = r.file_offset;
+	return tsl__pickle_load(out, r.data, r.len, &ctx, err);
 }
 
 
@@ -834,16 +823,14 @@ static int load_checkpoint(struct tsl_model *m, const tsl_options *opts,
  */
 static void expect_meta(struct tsl_model *m)
 {
-	const tsl_zip_entry *e;
-	uint64_t want;
+	uint64_t want, size;
 
-	if (!m->ar->zip)
+	if (!tsl__archive_nrecords(m->ar))
 		return;
-	e = tsl__zip_find(m->ar->zip, "data.pkl", 8);
-	want = (uint64_t)m->ar->zip->n * 192;
-
-	if (e && e->usize < ((uint64_t)1 << 40))
-		want += e->usize * 5;
+	want = (uint64_t)tsl__archive_nrecords(m->ar) * 192;
+	if (tsl__archive_record_size(m->ar, "data.pkl", 8, &size) &&
+		size < ((uint64_t)1 << 40))
+		want += size * 5;
 	tsl__arena_expect(&m->arena, want);
 }
 
@@ -947,7 +934,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		goto fail;
 	}
 	m->root = m->root_value->u.obj.module;
-	if (tsl__zip_find(m->ar->zip, "traced_inputs.pkl", 17)) {
+	if (tsl__archive_record_size(m->ar, "traced_inputs.pkl", 17, NULL)) {
 		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
 			&m->traced_inputs, 0, err);
 		if (!rc)

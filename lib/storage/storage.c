@@ -330,7 +330,7 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 	if (!s)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"storage is NULL");
-	if (tsl__storage_nbytes(s) == 0 || s->entry->method != 0)
+	if (tsl__storage_nbytes(s) == 0 || s->entry->method != TSL_ZIP_STORED)
 		return TSL_OK;
 	ar = s->place->sync->ar;
 	rc = tsl__zip_data_offset(ar->zip, s->entry, &off, err);

@@ -44,7 +44,7 @@ struct tsl_storage_place {
  * and the lock from the place; the device copy's state lives with the copy.
  */
 struct tsl_storage {
-	tsl_zip_entry *entry;     /* the record: name (rel), size (usize).
+	const tsl_zip_entry *entry; /* the record: name (rel), size (usize).
 	                             Never NULL: a record the archive lacks (a
 	                             storage of 0 elements) gets a stand-in
 	                             entry of size 0 in the model's arena, never

@@ -158,7 +158,7 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 {
 	const struct tsl_storage_place *pl;
 	struct tsl_storage *s;
-	tsl_zip_entry *e;
+	const tsl_zip_entry *e;
 	size_t h = 0;
 
 	/* Python pickles (and legacy tables) name a storage again at every
@@ -181,7 +181,7 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 	}
 	/* the storage names its record by its zip entry (the index's copy
 	 * of the name, and the size) */
-	e = (tsl_zip_entry *)tsl__zip_find_next(st->sync.ar->zip, rel, len,
+	e = tsl__zip_find_next(st->sync.ar->zip, rel, len,
 		&st->st_next);
 	if (!e && numel != 0) {
 		tsl__error(err, TSL_EFORMAT, pickle, TSL_NO_OFFSET,

@@ -25,6 +25,10 @@
  * the central-directory entry, needed only for error messages, is found
  * again by walking the directory.
  */
+/* Compression methods (tsl_zip_entry.method): stored records are read in
+ * place, deflated ones by inflate.c, any other through libarchive. */
+enum { TSL_ZIP_STORED = 0, TSL_ZIP_DEFLATED = 8 };
+
 typedef struct tsl_zip_entry {
 	const char *name;      /* full name, NUL-terminated (owned by the index) */
 	uint64_t csize;        /* compressed size */
@@ -109,13 +113,15 @@ TSL_INTERNAL const tsl_zip_entry *tsl__zip_find(const tsl_zip *z,
 TSL_INTERNAL const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z,
 	const char *rel, size_t len, size_t *hint);
 
-/* Resolve the data offset from the local header (cached). */
-TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e,
+/* Resolve the data offset from the local header (cached in the entry's
+ * atomic data_skip: the one field of an entry written after indexing, so
+ * entries are handed out const). */
+TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t *out, tsl_error *err);
 
 /* The record's bytes: a slice of the mapping for a stored record, or its
  * decoded copy (cached in z->decoded, freed with the index).  */
-TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
+TSL_INTERNAL int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, tsl_error *err);
 
 /* zip_decode.c: decode a compressed record (deflate: inflate.c; other

@@ -639,7 +639,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 				(unsigned long long)cd_off);
 			goto fail;
 		}
-		if (e->method == 0 && e->csize != e->usize) {
+		if (e->method == TSL_ZIP_STORED && e->csize != e->usize) {
 			rc = fmt_error(err, e->name, p,
 				"stored record declares %llu compressed but %llu "
 				"uncompressed bytes", (unsigned long long)e->csize,
@@ -760,10 +760,10 @@ void tsl__zip_free(tsl_zip *z)
 	free(z);
 }
 
-int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
+int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 	tsl_error *err)
 {
-	_Atomic uint32_t *cache = (_Atomic uint32_t *)&e->data_skip;
+	_Atomic uint32_t *cache = (_Atomic uint32_t *)(uintptr_t)&e->data_skip;
 	uint32_t skip = atomic_load_explicit(cache, memory_order_acquire);
 	const uint8_t *h;
 	uint64_t off, end;
@@ -808,7 +808,7 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 	return TSL_OK;
 }
 
-int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
+int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	size_t *len, tsl_error *err)
 {
 	_Atomic(void *) *slot;
@@ -828,7 +828,7 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 		return tsl__error(err, TSL_ELIMIT, e->name, off,
 			"record of %llu bytes does not fit in memory",
 			(unsigned long long)e->usize);
-	if (e->method == 0) {
+	if (e->method == TSL_ZIP_STORED) {
 		if (z->verify_crc &&
 			tsl__crc32(0, z->base + off, (size_t)e->usize) != e->crc32)
 			return fmt_error(err, e->name, off,
@@ -855,7 +855,7 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 			(unsigned long long)z->limits.max_record_bytes);
 	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
 	 * before anything is allocated for it */
-	if (e->method == 8 && e->usize / 1032 > e->csize + 1)
+	if (e->method == TSL_ZIP_DEFLATED && e->usize / 1032 > e->csize + 1)
 		return fmt_error(err, e->name, off,
 			"deflated record declares %llu bytes, more than its %llu "
 			"compressed bytes can hold (zip bomb?)",
