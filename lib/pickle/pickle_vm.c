@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pickle.h"
+#include "pickle_internal.h"
 
 /* GLOBAL actions (u.global.action of a TSL__VALUE_GLOBAL placeholder). */
 enum {
@@ -121,7 +121,7 @@ struct vm {
 	int64_t *dims[FT_SHARE_RANK + 1];
 };
 
-static uint64_t err_offset(const struct vm *m)
+uint64_t tsl__vm_err_offset(const struct vm *m)
 {
 	if (m->ctx->file_offset == TSL_NO_OFFSET)
 		return TSL_NO_OFFSET;
@@ -204,7 +204,7 @@ static const char *op_name(unsigned op)
 }
 
 TSL_PRINTF(3, 4)
-static int fail(struct vm *m, int code, const char *fmt, ...)
+int tsl__vm_fail(struct vm *m, int code, const char *fmt, ...)
 {
 	char msg[200];
 	va_list ap;
@@ -212,23 +212,24 @@ static int fail(struct vm *m, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return tsl__error(m->err, code, m->ctx->record, err_offset(m),
+	return tsl__error(m->err, code, m->ctx->record, tsl__vm_err_offset(m),
 		"%s at pickle byte %zu: %s", op_name(m->opcode), m->op, msg);
 }
 
-static int fail_mem(struct vm *m)
+int tsl__vm_fail_mem(struct vm *m)
 {
 	return tsl__arena_error(m->ctx->arena, m->err, m->ctx->record,
-		err_offset(m));
+		tsl__vm_err_offset(m));
 }
 
 static int fail_nomem(struct vm *m)
 {
-	return tsl__error(m->err, TSL_ENOMEM, m->ctx->record, err_offset(m),
+	return tsl__error(m->err, TSL_ENOMEM, m->ctx->record,
+		tsl__vm_err_offset(m),
 		"out of memory for the pickle stack or memo");
 }
 
-static const char *kind_name(const tsl_value *v)
+const char *tsl__vm_kind_name(const tsl_value *v)
 {
 	switch (v->kind) {
 	case TSL_VALUE_NONE: return "None";
@@ -254,7 +255,7 @@ static const char *kind_name(const tsl_value *v)
 
 /* ---- values ------------------------------------------------------------ */
 
-static tsl_value *new_value(struct vm *m, int kind)
+tsl_value *tsl__vm_new_value(struct vm *m, int kind)
 {
 	tsl_value *v;
 
@@ -286,7 +287,7 @@ static tsl_value *new_value(struct vm *m, int kind)
  * On a 20,000-tensor model this keeps the working set in cache and the
  * arena a third smaller.
  */
-static void recycle(struct vm *m, tsl_value *v, int depth)
+void tsl__vm_recycle(struct vm *m, tsl_value *v, int depth)
 {
 	if (!v || (v->flags & TSL__VF_MEMO) ||
 		!(v->kind == TSL_VALUE_TUPLE ||
@@ -301,7 +302,7 @@ static void recycle(struct vm *m, tsl_value *v, int depth)
 
 				if (it->kind == TSL_VALUE_TUPLE ||
 					it->kind == TSL_VALUE_DICT)
-					recycle(m, it, depth + 1);
+					tsl__vm_recycle(m, it, depth + 1);
 			}
 		v->u.seq.items[0] = (tsl_value *)m->free_items[v->len];
 		m->free_items[v->len] = v->u.seq.items;
@@ -310,13 +311,13 @@ static void recycle(struct vm *m, tsl_value *v, int depth)
 	m->free_values = v;
 }
 
-static tsl_value *new_int(struct vm *m, int64_t i)
+tsl_value *tsl__vm_new_int(struct vm *m, int64_t i)
 {
 	tsl_value *v;
 
 	if (i >= 0 && i < 256 && m->small[i])
 		return m->small[i];
-	v = new_value(m, TSL_VALUE_INT);
+	v = tsl__vm_new_value(m, TSL_VALUE_INT);
 	if (v) {
 		v->u.i = i;
 		if (i >= 0 && i < 256)
@@ -330,7 +331,7 @@ static tsl_value *new_bool(struct vm *m, int b)
 	tsl_value **slot = b ? &m->yes : &m->no;
 
 	if (!*slot) {
-		*slot = new_value(m, TSL_VALUE_BOOL);
+		*slot = tsl__vm_new_value(m, TSL_VALUE_BOOL);
 		if (*slot)
 			(*slot)->u.b = b;
 	}
@@ -340,13 +341,13 @@ static tsl_value *new_bool(struct vm *m, int b)
 static tsl_value *new_none(struct vm *m)
 {
 	if (!m->none)
-		m->none = new_value(m, TSL_VALUE_NONE);
+		m->none = tsl__vm_new_value(m, TSL_VALUE_NONE);
 	return m->none;
 }
 
-static tsl_value *new_str(struct vm *m, int kind, const void *s, size_t n)
+tsl_value *tsl__vm_new_str(struct vm *m, int kind, const void *s, size_t n)
 {
-	tsl_value *v = new_value(m, kind);
+	tsl_value *v = tsl__vm_new_value(m, kind);
 
 	if (!v)
 		return NULL;
@@ -378,9 +379,9 @@ static int track_dict(struct vm *m, tsl_value *d)
 static inline int adopt(struct vm *m, tsl_value *c, tsl_value *item)
 {
 	if (item == c)
-		return fail(m, TSL_EUNSUPPORTED,
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
 			"a %s that contains itself (cyclic structures are not "
-			"supported)", kind_name(c));
+			"supported)", tsl__vm_kind_name(c));
 	item->flags |= TSL__VF_INNER;
 	/* lets later layers skip containers that hold no object */
 	if (item->kind == TSL_VALUE_OBJECT || item->kind == TSL_VALUE_ENUM ||
@@ -388,7 +389,7 @@ static inline int adopt(struct vm *m, tsl_value *c, tsl_value *item)
 		c->flags |= TSL__VF_HAS_OBJ;
 	if (item->depth >= c->depth) {
 		if (item->depth >= m->max_depth)
-			return fail(m, TSL_ELIMIT,
+			return tsl__vm_fail(m, TSL_ELIMIT,
 				"values nested deeper than max_depth (%u)",
 				m->max_depth);
 		c->depth = item->depth + 1;
@@ -397,7 +398,7 @@ static inline int adopt(struct vm *m, tsl_value *c, tsl_value *item)
 }
 
 /* A new LIST/TUPLE/DICT from n items (n/2 entries for a dict). */
-static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
+int tsl__vm_new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	tsl_value **out)
 {
 	size_t units = kind == TSL_VALUE_DICT ? n / 2 : n;
@@ -405,14 +406,14 @@ static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	int rc;
 
 	if (units > m->ctx->limits->max_container || units > UINT32_MAX)
-		return fail(m, TSL_ELIMIT,
+		return tsl__vm_fail(m, TSL_ELIMIT,
 			"a %s of %zu items is over max_container (%llu)",
 			kind == TSL_VALUE_DICT ? "dict" : kind == TSL_VALUE_LIST ?
 			"list" : "tuple", units,
 			(unsigned long long)m->ctx->limits->max_container);
-	v = new_value(m, kind);
+	v = tsl__vm_new_value(m, kind);
 	if (!v)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	v->depth = 1;
 	v->flags |= TSL__VF_VM;
 	if (n) {
@@ -424,7 +425,7 @@ static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 				sizeof *items);
 		}
 		if (!v->u.seq.items)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		memcpy(v->u.seq.items, items, n * sizeof *items);
 		for (size_t i = 0; i < n; i++)
 			if ((rc = adopt(m, v, items[i])))
@@ -441,9 +442,10 @@ static int new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 static int check_mutable(struct vm *m, tsl_value *c)
 {
 	if (c->flags & TSL__VF_INNER)
-		return fail(m, TSL_EUNSUPPORTED,
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
 			"changes a %s that is already inside another value "
-			"(cyclic structures are not supported)", kind_name(c));
+			"(cyclic structures are not supported)",
+				tsl__vm_kind_name(c));
 	return TSL_OK;
 }
 
@@ -459,9 +461,9 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 		return rc;
 	need = (size_t)c->len + units;
 	if (need > m->ctx->limits->max_container || need > UINT32_MAX)
-		return fail(m, TSL_ELIMIT,
+		return tsl__vm_fail(m, TSL_ELIMIT,
 			"a %s of %zu items is over max_container (%llu)",
-			kind_name(c), need,
+			tsl__vm_kind_name(c), need,
 			(unsigned long long)m->ctx->limits->max_container);
 	if (need > c->u.seq.cap) {
 		cap = c->u.seq.cap ? (size_t)c->u.seq.cap * 2 : need;
@@ -473,7 +475,7 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 			cap = need;
 		p = tsl__arena_calloc(m->ctx->arena, cap, unit * sizeof *p);
 		if (!p)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		if (c->len)
 			memcpy(p, c->u.seq.items, c->len * unit * sizeof *p);
 		c->u.seq.items = p;
@@ -504,12 +506,12 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 
 /* ---- the stack ----------------------------------------------------------- */
 
-static int push_slow(struct vm *m, tsl_value *v) __attribute__((noinline));
+int tsl__vm_push_slow(struct vm *m, tsl_value *v) __attribute__((noinline));
 
-static int push_slow(struct vm *m, tsl_value *v)
+int tsl__vm_push_slow(struct vm *m, tsl_value *v)
 {
 	if (!v)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	if (m->sp == m->scap) {
 		size_t cap = m->scap ? m->scap * 2 : 256;
 		tsl_value **p = realloc(m->stack, cap * sizeof *p);
@@ -530,10 +532,10 @@ static inline int push(struct vm *m, tsl_value *v)
 		m->stack[m->sp++] = v;
 		return TSL_OK;
 	}
-	return push_slow(m, v);
+	return tsl__vm_push_slow(m, v);
 }
 
-static size_t stack_floor(const struct vm *m)
+size_t tsl__vm_stack_floor(const struct vm *m)
 {
 	return m->nmarks ? m->marks[m->nmarks - 1] : 0;
 }
@@ -541,10 +543,11 @@ static size_t stack_floor(const struct vm *m)
 /* At least n values above the innermost mark. */
 static int need(struct vm *m, size_t n)
 {
-	if (m->sp - stack_floor(m) < n)
-		return fail(m, TSL_EFORMAT, "needs %zu value%s on the stack, "
+	if (m->sp - tsl__vm_stack_floor(m) < n)
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"needs %zu value%s on the stack, "
 			"has %zu", n, n == 1 ? "" : "s",
-			m->sp - stack_floor(m));
+			m->sp - tsl__vm_stack_floor(m));
 	return TSL_OK;
 }
 
@@ -552,7 +555,7 @@ static int need(struct vm *m, size_t n)
 static int pop_mark(struct vm *m, size_t *start)
 {
 	if (!m->nmarks)
-		return fail(m, TSL_EFORMAT, "no MARK on the stack");
+		return tsl__vm_fail(m, TSL_EFORMAT, "no MARK on the stack");
 	*start = m->marks[--m->nmarks];
 	return TSL_OK;
 }
@@ -563,7 +566,8 @@ static int take_fail(struct vm *m, size_t n) __attribute__((noinline, cold));
 
 static int take_fail(struct vm *m, size_t n)
 {
-	return tsl__error(m->err, TSL_EFORMAT, m->ctx->record, err_offset(m),
+	return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
+		tsl__vm_err_offset(m),
 		"truncated pickle: %s at pickle byte %zu needs %zu bytes, %zu "
 		"left", op_name(m->opcode), m->op, n, m->len - m->pos);
 }
@@ -587,10 +591,12 @@ static int take_line(struct vm *m, size_t max, const char **s, size_t *n)
 	if (!nl) {
 		if (left <= max)
 			return tsl__error(m->err, TSL_EFORMAT, m->ctx->record,
-				err_offset(m), "truncated pickle: %s at pickle byte "
+				tsl__vm_err_offset(m),
+				"truncated pickle: %s at pickle byte "
 				"%zu has no end of line", op_name(m->opcode),
 				m->op);
-		return fail(m, TSL_EFORMAT, "line longer than %zu bytes", max);
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"line longer than %zu bytes", max);
 	}
 	*s = (const char *)start;
 	*n = (size_t)(nl - start);
@@ -622,7 +628,7 @@ static inline uintptr_t memo_entry(const struct vm *m, size_t idx)
 
 /* Set slot idx (< max_memo, checked by the caller) to a value or a tagged
  * entry, growing the memo. */
-static int memo_set(struct vm *m, uint64_t idx, uintptr_t entry)
+int tsl__vm_memo_set(struct vm *m, uint64_t idx, uintptr_t entry)
 {
 	if (idx >= m->memo_cap) {
 		/* first size from the pickle's length: memo entries take at
@@ -660,10 +666,11 @@ static int memo_put(struct vm *m, uint64_t idx)
 	if ((rc = need(m, 1)))
 		return rc;
 	if (idx >= m->ctx->limits->max_memo)
-		return fail(m, TSL_ELIMIT, "memo index %llu is over max_memo "
+		return tsl__vm_fail(m, TSL_ELIMIT,
+			"memo index %llu is over max_memo "
 			"(%llu)", (unsigned long long)idx,
 			(unsigned long long)m->ctx->limits->max_memo);
-	if ((rc = memo_set(m, idx, (uintptr_t)m->stack[m->sp - 1])))
+	if ((rc = tsl__vm_memo_set(m, idx, (uintptr_t)m->stack[m->sp - 1])))
 		return rc;
 	m->stack[m->sp - 1]->flags |= TSL__VF_MEMO;
 	return TSL_OK;
@@ -671,7 +678,7 @@ static int memo_put(struct vm *m, uint64_t idx)
 
 /* The value in set slot idx, made now if the slot holds a stand-in
  * (NULL: out of arena memory). */
-static tsl_value *memo_value(struct vm *m, size_t idx)
+tsl_value *tsl__vm_memo_value(struct vm *m, size_t idx)
 {
 	uintptr_t e = memo_entry(m, idx);
 	tsl_value *v;
@@ -681,12 +688,13 @@ static tsl_value *memo_value(struct vm *m, size_t idx)
 	if ((e & MEMO_TAG) == MEMO_STR) {
 		const uint8_t *op = m->data + (e >> 2);
 
-		v = new_str(m, TSL_VALUE_STRING, op + 5, tsl__le32(op + 1));
+		v = tsl__vm_new_str(m, TSL_VALUE_STRING, op + 5,
+			tsl__le32(op + 1));
 	} else {
 		const struct tsl_tensor *t =
 			(const struct tsl_tensor *)(e & ~(uintptr_t)MEMO_TAG);
 
-		v = new_value(m, TSL__VALUE_STORAGE);
+		v = tsl__vm_new_value(m, TSL__VALUE_STORAGE);
 		if (v) {
 			v->u.st.storage = t->storage;
 			v->u.st.dtype = t->dtype;
@@ -704,11 +712,12 @@ static int memo_get(struct vm *m, uint64_t idx)
 	tsl_value *v;
 
 	if (idx >= m->memo_cap || !m->memo[idx])
-		return fail(m, TSL_EFORMAT, "%s %llu of an unset memo slot",
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"%s %llu of an unset memo slot",
 			op_name(m->opcode), (unsigned long long)idx);
-	v = memo_value(m, (size_t)idx);
+	v = tsl__vm_memo_value(m, (size_t)idx);
 	if (!v)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	return push(m, v);
 }
 
@@ -724,7 +733,8 @@ static int decode_long(struct vm *m, const uint8_t *b, size_t n, int64_t *out)
 
 		for (size_t i = 8; i < n; i++)
 			if (b[i] != ext)
-				return fail(m, TSL_EUNSUPPORTED, "integer too "
+				return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+					"integer too "
 					"large (%zu bytes)", n);
 		n = 8;
 	}
@@ -748,13 +758,15 @@ static int parse_decimal(struct vm *m, const char *s, size_t n, int64_t *out)
 	if (i < n && (s[i] == '-' || s[i] == '+'))
 		neg = s[i++] == '-';
 	if (i == n)
-		return fail(m, TSL_EFORMAT, "not a decimal integer");
+		return tsl__vm_fail(m, TSL_EFORMAT, "not a decimal integer");
 	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	for (; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return fail(m, TSL_EFORMAT, "not a decimal integer");
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"not a decimal integer");
 		if (v > (lim - (uint64_t)(s[i] - '0')) / 10)
-			return fail(m, TSL_EUNSUPPORTED, "integer too large");
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"integer too large");
 		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
@@ -836,10 +848,10 @@ static bool eq(const char *s, size_t n, const char *lit)
 }
 
 /* A GLOBAL placeholder (NULL: out of arena memory). */
-static tsl_value *new_global(struct vm *m, int action, const char *mod,
+tsl_value *tsl__vm_new_global(struct vm *m, int action, const char *mod,
 	size_t mlen, const char *name, size_t nlen)
 {
-	tsl_value *v = new_value(m, TSL__VALUE_GLOBAL);
+	tsl_value *v = tsl__vm_new_value(m, TSL__VALUE_GLOBAL);
 	char *q;
 
 	if (!v)
@@ -859,7 +871,7 @@ static tsl_value *new_global(struct vm *m, int action, const char *mod,
 	return v;
 }
 
-static int global(struct vm *m, const char *mod, size_t mlen,
+int tsl__vm_global(struct vm *m, const char *mod, size_t mlen,
 	const char *name, size_t nlen)
 {
 	const struct global_entry *g = NULL;
@@ -869,17 +881,21 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 	tsl_value *v;
 
 	if (!mlen || !nlen)
-		return fail(m, TSL_EFORMAT, "empty GLOBAL module or name");
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"empty GLOBAL module or name");
 	if (mlen > GLOBAL_MAX || nlen > GLOBAL_MAX)
-		return fail(m, TSL_EFORMAT, "GLOBAL name longer than %d bytes",
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"GLOBAL name longer than %d bytes",
 			GLOBAL_MAX);
 	for (size_t i = 0; i < mlen; i++)
 		if (!global_char_ok(mod[i]))
-			return fail(m, TSL_EFORMAT, "GLOBAL module has the "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"GLOBAL module has the "
 				"byte 0x%02x", (unsigned char)mod[i]);
 	for (size_t i = 0; i < nlen; i++)
 		if (!global_char_ok(name[i]))
-			return fail(m, TSL_EFORMAT, "GLOBAL name has the byte "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"GLOBAL name has the byte "
 				"0x%02x", (unsigned char)name[i]);
 
 	for (size_t i = 0; i < sizeof global_table / sizeof *global_table;
@@ -915,13 +931,14 @@ static int global(struct vm *m, const char *mod, size_t mlen,
 		(mlen == 9 || mod[9] == '.'))
 		action = TSL__G_CLASS;
 	if (is_int)
-		return push(m, new_int(m, ival));
+		return push(m, tsl__vm_new_int(m, ival));
 	if (!action)
-		return fail(m, TSL_EUNSAFE, "GLOBAL '%.*s %.*s' is not allowed",
+		return tsl__vm_fail(m, TSL_EUNSAFE,
+			"GLOBAL '%.*s %.*s' is not allowed",
 			(int)mlen, mod, (int)nlen, name);
 
-	if (!(v = new_global(m, action, mod, mlen, name, nlen)))
-		return fail_mem(m);
+	if (!(v = tsl__vm_new_global(m, action, mod, mlen, name, nlen)))
+		return tsl__vm_fail_mem(m);
 	return push(m, v);
 }
 
@@ -932,28 +949,31 @@ static int args_of(struct vm *m, tsl_value *arg, size_t min, size_t max,
 	const char *what, tsl_value ***items)
 {
 	if (arg->kind != TSL_VALUE_TUPLE)
-		return fail(m, TSL_EFORMAT, "%s takes a tuple, not a %s", what,
-			kind_name(arg));
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"%s takes a tuple, not a %s", what,
+			tsl__vm_kind_name(arg));
 	if (arg->len < min || arg->len > max) {
 		if (min == max)
-			return fail(m, TSL_EFORMAT, "%s takes %zu arguments, "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"%s takes %zu arguments, "
 				"not %u", what, min, arg->len);
-		return fail(m, TSL_EFORMAT, "%s takes %zu to %zu arguments, "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"%s takes %zu to %zu arguments, "
 			"not %u", what, min, max, arg->len);
 	}
 	*items = arg->u.seq.items;
 	return TSL_OK;
 }
 
-static int want_int(struct vm *m, const tsl_value *v, const char *what,
+int tsl__vm_want_int(struct vm *m, const tsl_value *v, const char *what,
 	int64_t *out)
 {
 	if (v->kind == TSL_VALUE_INT) {
 		*out = v->u.i;
 		return TSL_OK;
 	}
-	return fail(m, TSL_EFORMAT, "%s is a %s, not an int", what,
-		kind_name(v));
+	return tsl__vm_fail(m, TSL_EFORMAT, "%s is a %s, not an int", what,
+		tsl__vm_kind_name(v));
 }
 
 static int want_bool(struct vm *m, const tsl_value *v, const char *what,
@@ -967,16 +987,17 @@ static int want_bool(struct vm *m, const tsl_value *v, const char *what,
 		*out = (int)v->u.i;
 		return TSL_OK;
 	}
-	return fail(m, TSL_EFORMAT, "%s is a %s, not a bool", what,
-		kind_name(v));
+	return tsl__vm_fail(m, TSL_EFORMAT, "%s is a %s, not a bool", what,
+		tsl__vm_kind_name(v));
 }
 
 static int want_tensor(struct vm *m, const tsl_value *v, const char *what,
 	struct tsl_tensor **out)
 {
 	if (v->kind != TSL_VALUE_TENSOR || !v->u.tensor)
-		return fail(m, TSL_EFORMAT, "%s is a %s, not a tensor", what,
-			kind_name(v));
+		return tsl__vm_fail(m, TSL_EFORMAT, "%s is a %s, not a tensor",
+			what,
+			tsl__vm_kind_name(v));
 	*out = v->u.tensor;
 	return TSL_OK;
 }
@@ -988,19 +1009,22 @@ static int int_tuple(struct vm *m, const tsl_value *v, const char *what,
 	int64_t *a;
 
 	if (v->kind != TSL_VALUE_TUPLE && v->kind != TSL_VALUE_LIST)
-		return fail(m, TSL_EFORMAT, "tensor %s is a %s, not a tuple",
-			what, kind_name(v));
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"tensor %s is a %s, not a tuple",
+			what, tsl__vm_kind_name(v));
 	if (v->len > m->ctx->limits->max_rank)
-		return fail(m, TSL_ELIMIT, "tensor rank %u is over max_rank "
+		return tsl__vm_fail(m, TSL_ELIMIT,
+			"tensor rank %u is over max_rank "
 			"(%u)", v->len, m->ctx->limits->max_rank);
 	a = tsl__arena_calloc(m->ctx->arena, v->len ? v->len : 1, sizeof *a);
 	if (!a)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	for (uint32_t i = 0; i < v->len; i++) {
 		if (v->u.seq.items[i]->kind != TSL_VALUE_INT)
-			return fail(m, TSL_EFORMAT, "tensor %s item %u is a %s, "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"tensor %s item %u is a %s, "
 				"not an int", what, i,
-				kind_name(v->u.seq.items[i]));
+				tsl__vm_kind_name(v->u.seq.items[i]));
 		a[i] = v->u.seq.items[i]->u.i;
 	}
 	*out = a;
@@ -1022,7 +1046,7 @@ static struct tsl_tensor *new_tensor(struct vm *m)
 /* A failure of the view checks below: reported, or only returned (1)
  * when m is NULL (the fast path's dry run, which then leaves the tensor to
  * the generic path to report). */
-#define VIEW_FAIL(m, ...) ((m) ? fail((m), __VA_ARGS__) : 1)
+#define VIEW_FAIL(m, ...) ((m) ? tsl__vm_fail((m), __VA_ARGS__) : 1)
 
 static int check_sizes(struct vm *m, const int64_t *shape, uint32_t n)
 {
@@ -1043,7 +1067,7 @@ static int check_sizes(struct vm *m, const int64_t *shape, uint32_t n)
 /* Sizes, strides and offset of a strided view: sizes >= 0 with a count
  * that fits, strides >= 0, and the last element reached,
  * offset + sum((size - 1) * stride), computable. */
-static int check_view(struct vm *m, const int64_t *shape,
+int tsl__vm_check_view(struct vm *m, const int64_t *shape,
 	const int64_t *stride, uint32_t n, int64_t off)
 {
 	int64_t extent = off, term;
@@ -1074,26 +1098,29 @@ static int strided(struct vm *m, tsl_value **a, struct tsl_tensor **out)
 	int rc;
 
 	if (!t)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	if (a[0]->kind != TSL__VALUE_STORAGE)
-		return fail(m, TSL_EFORMAT, "tensor storage is a %s, not a "
-			"storage (BINPERSID)", kind_name(a[0]));
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"tensor storage is a %s, not a "
+			"storage (BINPERSID)", tsl__vm_kind_name(a[0]));
 	t->storage = a[0]->u.st.storage;
 	t->dtype = a[0]->u.st.dtype;
-	if ((rc = want_int(m, a[1], "tensor storage offset", &off)))
+	if ((rc = tsl__vm_want_int(m, a[1], "tensor storage offset", &off)))
 		return rc;
 	if (off < 0)
-		return fail(m, TSL_EFORMAT, "tensor storage offset %lld is "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"tensor storage offset %lld is "
 			"negative", (long long)off);
 	t->storage_offset = off;
 	if ((rc = int_tuple(m, a[2], "size", &t->shape, &n)) ||
 		(rc = int_tuple(m, a[3], "stride", &t->stride, &ns)))
 		return rc;
 	if (n != ns)
-		return fail(m, TSL_EFORMAT, "tensor has %u sizes but %u "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"tensor has %u sizes but %u "
 			"strides", n, ns);
 	t->ndim = n;
-	if ((rc = check_view(m, t->shape, t->stride, n, off)))
+	if ((rc = tsl__vm_check_view(m, t->shape, t->stride, n, off)))
 		return rc;
 	*out = t;
 	return TSL_OK;
@@ -1107,8 +1134,9 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 	if (md->kind == TSL_VALUE_NONE)
 		return TSL_OK;
 	if (md->kind != TSL_VALUE_DICT)
-		return fail(m, TSL_EFORMAT, "tensor metadata is a %s, not a "
-			"dict", kind_name(md));
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"tensor metadata is a %s, not a "
+			"dict", tsl__vm_kind_name(md));
 	for (uint32_t i = 0; i < md->len; i++) {
 		tsl_value *k = md->u.seq.items[2 * i];
 		tsl_value *v = md->u.seq.items[2 * i + 1];
@@ -1116,8 +1144,9 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 		int b = 0;
 
 		if (k->kind != TSL_VALUE_STRING)
-			return fail(m, TSL_EFORMAT, "tensor metadata key is a "
-				"%s, not a str", kind_name(k));
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"tensor metadata key is a "
+				"%s, not a str", tsl__vm_kind_name(k));
 		if (eq(k->u.s, k->len, "conj"))
 			dst = &t->conj;
 		else if (eq(k->u.s, k->len, "neg"))
@@ -1131,7 +1160,7 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 	return TSL_OK;
 }
 
-static int push_tensor(struct vm *m, struct tsl_tensor *t)
+int tsl__vm_push_tensor(struct vm *m, struct tsl_tensor *t)
 {
 	const tsl_pickle_ctx *ctx = m->ctx;
 	tsl_value *v;
@@ -1144,7 +1173,7 @@ static int push_tensor(struct vm *m, struct tsl_tensor *t)
 		rc = ctx->tensor_made(ctx->payload, t, e);
 		if (rc) {
 			if (e->offset == TSL_NO_OFFSET)
-				e->offset = err_offset(m);
+				e->offset = tsl__vm_err_offset(m);
 			if (!e->record[0] && ctx->record)
 				snprintf(e->record, sizeof e->record, "%s",
 					ctx->record);
@@ -1152,9 +1181,9 @@ static int push_tensor(struct vm *m, struct tsl_tensor *t)
 			return rc;
 		}
 	}
-	v = new_value(m, TSL_VALUE_TENSOR);
+	v = tsl__vm_new_value(m, TSL_VALUE_TENSOR);
 	if (!v)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	v->u.tensor = t;
 	return push(m, v);
 }
@@ -1172,17 +1201,19 @@ static int rebuild_tensor(struct vm *m, tsl_value *arg, bool v3)
 		(rc = want_bool(m, a[4], "requires_grad", &t->requires_grad)))
 		return rc;
 	if (v3) {
-		if ((rc = want_int(m, a[6], "_rebuild_tensor_v3 dtype", &dt)))
+		if ((rc = tsl__vm_want_int(m, a[6], "_rebuild_tensor_v3 dtype",
+			&dt)))
 			return rc;
 		if (dt < 0 || dt >= TSL_DTYPE_COUNT)
-			return fail(m, TSL_EUNSUPPORTED, "unknown dtype %lld",
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"unknown dtype %lld",
 				(long long)dt);
 		t->dtype = (int)dt;
 	}
 	if (arg->len > (v3 ? 7u : 6u) &&
 		(rc = tensor_metadata(m, t, a[arg->len - 1])))
 		return rc;
-	return push_tensor(m, t);
+	return tsl__vm_push_tensor(m, t);
 }
 
 static int rebuild_qtensor(struct vm *m, tsl_value *arg)
@@ -1198,27 +1229,30 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 		(rc = want_bool(m, a[5], "requires_grad", &t->requires_grad)))
 		return rc;
 	if (!(x = t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *x)))
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	if (a[4]->kind != TSL_VALUE_TUPLE || a[4]->len < 1)
-		return fail(m, TSL_EFORMAT, "qparams is a %s, not a tuple",
-			kind_name(a[4]));
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"qparams is a %s, not a tuple",
+			tsl__vm_kind_name(a[4]));
 	q = a[4]->u.seq.items;
-	if ((rc = want_int(m, q[0], "qscheme", &scheme)))
+	if ((rc = tsl__vm_want_int(m, q[0], "qscheme", &scheme)))
 		return rc;
 	switch (scheme) {
 	case TSL_QSCHEME_PER_TENSOR_AFFINE:
 	case TSL_QSCHEME_PER_TENSOR_SYMMETRIC:
 		if (a[4]->len != 3)
-			return fail(m, TSL_EFORMAT, "per-tensor qparams have "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"per-tensor qparams have "
 				"%u items, not 3", a[4]->len);
 		if (q[1]->kind == TSL_VALUE_FLOAT)
 			x->q_scale = q[1]->u.f;
 		else if (q[1]->kind == TSL_VALUE_INT)
 			x->q_scale = (double)q[1]->u.i;
 		else
-			return fail(m, TSL_EFORMAT, "quantization scale is a "
-				"%s, not a float", kind_name(q[1]));
-		if ((rc = want_int(m, q[2], "quantization zero point",
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"quantization scale is a "
+				"%s, not a float", tsl__vm_kind_name(q[1]));
+		if ((rc = tsl__vm_want_int(m, q[2], "quantization zero point",
 			&x->q_zero_point)))
 			return rc;
 		break;
@@ -1226,25 +1260,27 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 	case TSL_QSCHEME_PER_CHANNEL_SYMMETRIC:
 	case TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS:
 		if (a[4]->len != 4)
-			return fail(m, TSL_EFORMAT, "per-channel qparams have "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"per-channel qparams have "
 				"%u items, not 4", a[4]->len);
 		if ((rc = want_tensor(m, q[1], "quantization scales",
 			&x->q_scales)) ||
 			(rc = want_tensor(m, q[2], "quantization zero points",
 			&x->q_zero_points)) ||
-			(rc = want_int(m, q[3], "quantization axis",
+			(rc = tsl__vm_want_int(m, q[3], "quantization axis",
 			&x->q_axis)))
 			return rc;
 		if (x->q_axis < 0 || (uint64_t)x->q_axis >= t->ndim)
-			return fail(m, TSL_EFORMAT, "quantization axis %lld of "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"quantization axis %lld of "
 				"a %u-d tensor", (long long)x->q_axis, t->ndim);
 		break;
 	default:
-		return fail(m, TSL_EUNSUPPORTED, "unknown qscheme %lld",
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED, "unknown qscheme %lld",
 			(long long)scheme);
 	}
 	t->qscheme = (int8_t)scheme;
-	return push_tensor(m, t);
+	return tsl__vm_push_tensor(m, t);
 }
 
 static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
@@ -1255,7 +1291,7 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 	int rc;
 
 	if (!t || !(t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *t->ext)))
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	t->layout = TSL_LAYOUT_SPARSE_COO;
 	t->requires_grad = requires_grad;
 	if ((rc = int_tuple(m, size, "size", &t->shape, &n)) ||
@@ -1269,9 +1305,9 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 	t->stride = tsl__arena_calloc(m->ctx->arena, n ? n : 1,
 		sizeof *t->stride);
 	if (!t->stride)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	t->dtype = t->ext->sp_values->dtype;
-	return push_tensor(m, t);
+	return tsl__vm_push_tensor(m, t);
 }
 
 static int rebuild_sparse(struct vm *m, tsl_value *arg)
@@ -1281,23 +1317,26 @@ static int rebuild_sparse(struct vm *m, tsl_value *arg)
 	int rg = 0, rc;
 
 	if ((rc = args_of(m, arg, 2, 6, "_rebuild_sparse_tensor", &a)) ||
-		(rc = want_int(m, a[0], "sparse layout", &layout)))
+		(rc = tsl__vm_want_int(m, a[0], "sparse layout", &layout)))
 		return rc;
 	if (layout != TSL_LAYOUT_SPARSE_COO)
-		return fail(m, TSL_EUNSUPPORTED, "sparse layout %lld (only "
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+			"sparse layout %lld (only "
 			"COO is supported)", (long long)layout);
 	if (arg->len == 2) {
 		/* Python: (layout, (indices, values, size[, coalesced])) */
 		if (a[1]->kind != TSL_VALUE_TUPLE || a[1]->len < 3 ||
 			a[1]->len > 4)
-			return fail(m, TSL_EFORMAT, "sparse data is not a tuple "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"sparse data is not a tuple "
 				"(indices, values, size)");
 		d = a[1]->u.seq.items;
 		return sparse_coo(m, d[2], 0, d[0], d[1]);
 	}
 	/* TorchScript: (layout, size, requires_grad, indices, values[, hooks]) */
 	if (arg->len < 5)
-		return fail(m, TSL_EFORMAT, "_rebuild_sparse_tensor takes 5 or "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"_rebuild_sparse_tensor takes 5 or "
 			"6 arguments, not %u", arg->len);
 	if ((rc = want_bool(m, a[2], "requires_grad", &rg)))
 		return rc;
@@ -1326,12 +1365,13 @@ static int typed_list(struct vm *m, tsl_value *arg, int action, bool build)
 		l = a[0];
 	}
 	if (l->kind != TSL_VALUE_LIST)
-		return fail(m, TSL_EFORMAT, "%s of a %s", tags[i],
-			kind_name(l));
+		return tsl__vm_fail(m, TSL_EFORMAT, "%s of a %s", tags[i],
+			tsl__vm_kind_name(l));
 	for (uint32_t j = 0; j < l->len; j++)
 		if (l->u.seq.items[j]->kind != kinds[i])
-			return fail(m, TSL_EFORMAT, "%s item %u is a %s", tags[i],
-				j, kind_name(l->u.seq.items[j]));
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"%s item %u is a %s", tags[i],
+				j, tsl__vm_kind_name(l->u.seq.items[j]));
 	l->u.seq.type_tag = tags[i];
 	return push(m, l);
 }
@@ -1346,7 +1386,7 @@ static int latin1(struct vm *m, const tsl_value *s)
 
 	o = tsl__arena_alloc(m->ctx->arena, (size_t)s->len + 1);
 	if (!o)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	for (size_t i = 0; i < s->len; i++) {
 		if (p[i] < 0x80) {
 			o[n++] = (char)p[i];
@@ -1355,19 +1395,20 @@ static int latin1(struct vm *m, const tsl_value *s)
 			o[n++] = (char)(((p[i] & 0x03) << 6) | (p[i + 1] & 0x3f));
 			i++;
 		} else {
-			return fail(m, TSL_EFORMAT, "bytes are not latin-1 text");
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"bytes are not latin-1 text");
 		}
 	}
 	o[n] = '\0';
-	v = new_value(m, TSL_VALUE_BYTES);
+	v = tsl__vm_new_value(m, TSL_VALUE_BYTES);
 	if (!v)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	v->u.s = o;
 	v->len = (uint32_t)n;
 	return push(m, v);
 }
 
-static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build);
+int tsl__vm_apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build);
 
 static int apply_python(struct vm *m, int action, tsl_value *arg)
 {
@@ -1398,41 +1439,45 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
 		if (a[0]->kind != TSL__VALUE_GLOBAL ||
 			a[0]->u.global.action == TSL__G_FROM_TYPE_V2 ||
 			a[0]->u.global.action == TSL__G_CLASS)
-			return fail(m, TSL_EUNSUPPORTED, "_rebuild_from_type_v2 "
-				"of a %s", kind_name(a[0]));
-		return apply(m, a[0], a[2], false);
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"_rebuild_from_type_v2 "
+				"of a %s", tsl__vm_kind_name(a[0]));
+		return tsl__vm_apply(m, a[0], a[2], false);
 	case TSL__G_CODECS_ENCODE:
 		if ((rc = args_of(m, arg, 2, 2, "_codecs.encode", &a)))
 			return rc;
 		if (a[0]->kind != TSL_VALUE_STRING ||
 			a[1]->kind != TSL_VALUE_STRING)
-			return fail(m, TSL_EFORMAT, "_codecs.encode takes (str, "
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"_codecs.encode takes (str, "
 				"str)");
 		if (!eq(a[1]->u.s, a[1]->len, "latin1") &&
 			!eq(a[1]->u.s, a[1]->len, "latin-1"))
-			return fail(m, TSL_EUNSUPPORTED, "_codecs.encode with "
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"_codecs.encode with "
 				"encoding '%s'", a[1]->u.s);
 		return latin1(m, a[0]);
 	case TSL__G_BYTEARRAY:
 		if ((rc = args_of(m, arg, 0, 2, "bytearray", &a)))
 			return rc;
 		if (arg->len == 0)
-			return push(m, new_str(m, TSL_VALUE_BYTES, "", 0));
+			return push(m, tsl__vm_new_str(m, TSL_VALUE_BYTES, "",
+				0));
 		if (arg->len == 1 && a[0]->kind == TSL_VALUE_BYTES)
 			return push(m, a[0]);
 		if (arg->len == 2 && a[0]->kind == TSL_VALUE_STRING)
 			return latin1(m, a[0]);
-		return fail(m, TSL_EFORMAT, "bytearray of a %s",
-			kind_name(a[0]));
+		return tsl__vm_fail(m, TSL_EFORMAT, "bytearray of a %s",
+			tsl__vm_kind_name(a[0]));
 	case TSL__G_SET:
 	case TSL__G_FROZENSET:
 		if ((rc = args_of(m, arg, 0, 1, "set", &a)))
 			return rc;
 		if (arg->len && a[0]->kind != TSL_VALUE_LIST &&
 			a[0]->kind != TSL_VALUE_TUPLE)
-			return fail(m, TSL_EFORMAT, "set of a %s",
-				kind_name(a[0]));
-		if ((rc = new_seq(m, TSL_VALUE_LIST, arg->len ?
+			return tsl__vm_fail(m, TSL_EFORMAT, "set of a %s",
+				tsl__vm_kind_name(a[0]));
+		if ((rc = tsl__vm_new_seq(m, TSL_VALUE_LIST, arg->len ?
 			a[0]->u.seq.items : NULL, arg->len ? a[0]->len : 0, &v)))
 			return rc;
 		v->u.seq.type_tag = action == TSL__G_SET ? "set" : "frozenset";
@@ -1444,9 +1489,10 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
 			return push(m, arg);
 		if (a[0]->kind != TSL_VALUE_TUPLE &&
 			a[0]->kind != TSL_VALUE_LIST)
-			return fail(m, TSL_EFORMAT, "torch.Size of a %s",
-				kind_name(a[0]));
-		if ((rc = new_seq(m, TSL_VALUE_TUPLE, a[0]->u.seq.items,
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"torch.Size of a %s",
+				tsl__vm_kind_name(a[0]));
+		if ((rc = tsl__vm_new_seq(m, TSL_VALUE_TUPLE, a[0]->u.seq.items,
 			a[0]->len, &v)))
 			return rc;
 		return push(m, v);
@@ -1454,19 +1500,22 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
 		if ((rc = args_of(m, arg, 1, 1, "_get_layout", &a)))
 			return rc;
 		if (a[0]->kind != TSL_VALUE_STRING)
-			return fail(m, TSL_EFORMAT, "layout name is a %s",
-				kind_name(a[0]));
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"layout name is a %s",
+				tsl__vm_kind_name(a[0]));
 		if (eq(a[0]->u.s, a[0]->len, "torch.strided"))
 			layout = TSL_LAYOUT_STRIDED;
 		else if (eq(a[0]->u.s, a[0]->len, "torch.sparse_coo"))
 			layout = TSL_LAYOUT_SPARSE_COO;
 		else
-			return fail(m, TSL_EUNSUPPORTED, "layout '%s'", a[0]->u.s);
-		return push(m, new_int(m, layout));
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED, "layout '%s'",
+				a[0]->u.s);
+		return push(m, tsl__vm_new_int(m, layout));
 	case TSL__G_TENSOR_CLS:
-		return fail(m, TSL_EUNSUPPORTED, "torch.Tensor() called");
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+			"torch.Tensor() called");
 	default:
-		return fail(m, TSL_EFORMAT, "GLOBAL action %d", action);
+		return tsl__vm_fail(m, TSL_EFORMAT, "GLOBAL action %d", action);
 	}
 }
 
@@ -1474,7 +1523,7 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
  * Call placeholder g with arg (REDUCE, or BUILD when build).  Pushes the
  * result.  Recursion: only _rebuild_from_type_v2 calls back, one level.
  */
-static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
+int tsl__vm_apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 {
 	tsl_value **a = NULL, *v = NULL;
 	int action = g->u.global.action;
@@ -1484,18 +1533,18 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 	case TSL__G_CLASS:
 		if (build) {
 			/* GLOBAL cls, state, BUILD: an object from its state */
-			v = new_value(m, TSL_VALUE_OBJECT);
+			v = tsl__vm_new_value(m, TSL_VALUE_OBJECT);
 			if (!v)
-				return fail_mem(m);
+				return tsl__vm_fail_mem(m);
 			v->u.obj.type = g->u.global.module;
 			v->u.obj.state = arg;
 			if ((rc = adopt(m, v, arg)))
 				return rc;
 			return push(m, v);
 		}
-		v = new_value(m, TSL_VALUE_ENUM);
+		v = tsl__vm_new_value(m, TSL_VALUE_ENUM);
 		if (!v)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		v->u.enm.type = g->u.global.module;
 		if (arg->kind == TSL_VALUE_TUPLE && arg->len == 1)
 			arg = arg->u.seq.items[0];
@@ -1507,28 +1556,30 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 	case TSL__G_TENSOR_V3:
 		rc = rebuild_tensor(m, arg, action == TSL__G_TENSOR_V3);
 		if (!rc)
-			recycle(m, arg, 0);
+			tsl__vm_recycle(m, arg, 0);
 		return rc;
 	case TSL__G_QTENSOR:
 		rc = rebuild_qtensor(m, arg);
 		if (!rc)
-			recycle(m, arg, 0);
+			tsl__vm_recycle(m, arg, 0);
 		return rc;
 	case TSL__G_SPARSE:
 		return rebuild_sparse(m, arg);
 	case TSL__G_ORDERED_DICT:
 		if (arg->kind != TSL_VALUE_TUPLE || arg->len != 0)
-			return fail(m, TSL_EUNSUPPORTED, "OrderedDict takes no "
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"OrderedDict takes no "
 				"arguments here");
-		if ((rc = new_seq(m, TSL_VALUE_DICT, NULL, 0, &v)))
+		if ((rc = tsl__vm_new_seq(m, TSL_VALUE_DICT, NULL, 0, &v)))
 			return rc;
 		return push(m, v);
 	case TSL__G_RESTORE_TYPE_TAG:
 		if ((rc = args_of(m, arg, 2, 2, "restore_type_tag", &a)))
 			return rc;
 		if (a[1]->kind != TSL_VALUE_STRING)
-			return fail(m, TSL_EFORMAT, "restore_type_tag type is a "
-				"%s, not a str", kind_name(a[1]));
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"restore_type_tag type is a "
+				"%s, not a str", tsl__vm_kind_name(a[1]));
 		if (a[0]->kind == TSL_VALUE_LIST || a[0]->kind == TSL_VALUE_DICT)
 			a[0]->u.seq.type_tag = a[1]->u.s;
 		return push(m, a[0]);
@@ -1546,10 +1597,11 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 			arg = a[0];
 		}
 		if (arg->kind != TSL_VALUE_INT || arg->u.i < 0)
-			return fail(m, TSL_EFORMAT, "tensor id is not an int >= 0");
-		v = new_value(m, TSL_VALUE_INT);
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"tensor id is not an int >= 0");
+		v = tsl__vm_new_value(m, TSL_VALUE_INT);
 		if (!v)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		v->u.i = arg->u.i;
 		v->flags |= TSL__VF_TENSOR_ID;
 		return push(m, v);
@@ -1557,23 +1609,25 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 		if ((rc = args_of(m, arg, 1, 2, "torch.device", &a)))
 			return rc;
 		if (a[0]->kind != TSL_VALUE_STRING)
-			return fail(m, TSL_EFORMAT, "device is a %s, not a str",
-				kind_name(a[0]));
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"device is a %s, not a str",
+				tsl__vm_kind_name(a[0]));
 		if (arg->len == 2) {
 			/* Python: device(type, index) */
 			char buf[80];
 			int64_t idx = 0;
 
-			if ((rc = want_int(m, a[1], "device index", &idx)))
+			if ((rc = tsl__vm_want_int(m, a[1], "device index",
+				&idx)))
 				return rc;
 			snprintf(buf, sizeof buf, "%.40s:%lld", a[0]->u.s,
 				(long long)idx);
-			return push(m, new_str(m, TSL_VALUE_DEVICE, buf,
+			return push(m, tsl__vm_new_str(m, TSL_VALUE_DEVICE, buf,
 				strlen(buf)));
 		}
-		v = new_value(m, TSL_VALUE_DEVICE);
+		v = tsl__vm_new_value(m, TSL_VALUE_DEVICE);
 		if (!v)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		v->u.s = a[0]->u.s;
 		v->len = a[0]->len;
 		return push(m, v);
@@ -1588,12 +1642,13 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 			else if (a[i]->kind == TSL_VALUE_INT)
 				c[i] = (double)a[i]->u.i;
 			else
-				return fail(m, TSL_EFORMAT, "complex part is a "
-					"%s", kind_name(a[i]));
+				return tsl__vm_fail(m, TSL_EFORMAT,
+					"complex part is a "
+					"%s", tsl__vm_kind_name(a[i]));
 		}
-		v = new_value(m, TSL_VALUE_COMPLEX);
+		v = tsl__vm_new_value(m, TSL_VALUE_COMPLEX);
 		if (!v)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		v->u.c[0] = c[0];
 		v->u.c[1] = c[1];
 		return push(m, v);
@@ -1608,7 +1663,7 @@ static int apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 /* The caller's storage for a persistent id (NULL without a callback);
  * its errors keep their record, and get the opcode's offset if they have
  * none. */
-static int make_storage(struct vm *m, int dtype, const char *key,
+int tsl__vm_make_storage(struct vm *m, int dtype, const char *key,
 	const char *location, uint64_t numel, struct tsl_storage **out)
 {
 	const tsl_pickle_ctx *ctx = m->ctx;
@@ -1622,10 +1677,11 @@ static int make_storage(struct vm *m, int dtype, const char *key,
 	if (*out)
 		return TSL_OK;
 	if (e->code == TSL_OK)
-		return fail(m, TSL_EFORMAT, "storage '%s' could not be made",
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"storage '%s' could not be made",
 			key);
 	if (e->offset == TSL_NO_OFFSET)
-		e->offset = err_offset(m);
+		e->offset = tsl__vm_err_offset(m);
 	if (!e->record[0] && ctx->record)
 		snprintf(e->record, sizeof e->record, "%s", ctx->record);
 	return e->code;
@@ -1641,42 +1697,47 @@ static int op_binpersid(struct vm *m)
 	/* 1.3-era writers add a sixth element, the view metadata, always
 	 * None in TorchScript archives (views are _rebuild_tensor_v2's job) */
 	if (pid->kind != TSL_VALUE_TUPLE || (pid->len != 5 && pid->len != 6))
-		return fail(m, TSL_EFORMAT, "persistent id is a %s of %u, not a "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"persistent id is a %s of %u, not a "
 			"5-tuple (\"storage\", dtype, key, location, numel)",
-			kind_name(pid), pid->len);
+			tsl__vm_kind_name(pid), pid->len);
 	a = pid->u.seq.items;
 	if (pid->len == 6 && a[5]->kind != TSL_VALUE_NONE)
-		return fail(m, TSL_EUNSUPPORTED, "persistent id carries view "
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+			"persistent id carries view "
 			"metadata (a %s), which TorchScript archives never hold",
-			kind_name(a[5]));
+			tsl__vm_kind_name(a[5]));
 	if (a[0]->kind != TSL_VALUE_STRING || !eq(a[0]->u.s, a[0]->len,
 		"storage"))
-		return fail(m, TSL_EFORMAT, "persistent id does not start with "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"persistent id does not start with "
 			"\"storage\"");
-	if ((rc = want_int(m, a[1], "storage dtype", &dtype)))
+	if ((rc = tsl__vm_want_int(m, a[1], "storage dtype", &dtype)))
 		return rc;
 	if (dtype < 0 || dtype >= TSL_DTYPE_COUNT)
-		return fail(m, TSL_EUNSUPPORTED, "storage dtype %lld",
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED, "storage dtype %lld",
 			(long long)dtype);
 	if (a[2]->kind != TSL_VALUE_STRING || a[3]->kind != TSL_VALUE_STRING)
-		return fail(m, TSL_EFORMAT, "storage key and location must be "
-			"strings, not %s and %s", kind_name(a[2]),
-			kind_name(a[3]));
-	if ((rc = want_int(m, a[4], "storage numel", &numel)))
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"storage key and location must be "
+			"strings, not %s and %s", tsl__vm_kind_name(a[2]),
+			tsl__vm_kind_name(a[3]));
+	if ((rc = tsl__vm_want_int(m, a[4], "storage numel", &numel)))
 		return rc;
 	if (numel < 0)
-		return fail(m, TSL_EFORMAT, "storage numel %lld is negative",
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"storage numel %lld is negative",
 			(long long)numel);
-	if ((rc = make_storage(m, (int)dtype, a[2]->u.s, a[3]->u.s,
+	if ((rc = tsl__vm_make_storage(m, (int)dtype, a[2]->u.s, a[3]->u.s,
 		(uint64_t)numel, &st)))
 		return rc;
-	v = new_value(m, TSL__VALUE_STORAGE);
+	v = tsl__vm_new_value(m, TSL__VALUE_STORAGE);
 	if (!v)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	v->u.st.storage = st;
 	v->u.st.dtype = (int)dtype;
 	m->stack[m->sp - 1] = v;
-	recycle(m, pid, 0);
+	tsl__vm_recycle(m, pid, 0);
 	return TSL_OK;
 }
 
@@ -1685,24 +1746,26 @@ static int op_newobj(struct vm *m, tsl_value *cls, tsl_value *args)
 	tsl_value *v;
 
 	if (cls->kind != TSL__VALUE_GLOBAL)
-		return fail(m, TSL_EFORMAT, "NEWOBJ of a %s", kind_name(cls));
+		return tsl__vm_fail(m, TSL_EFORMAT, "NEWOBJ of a %s",
+			tsl__vm_kind_name(cls));
 	if (args->kind != TSL_VALUE_TUPLE)
-		return fail(m, TSL_EFORMAT, "NEWOBJ arguments are a %s",
-			kind_name(args));
+		return tsl__vm_fail(m, TSL_EFORMAT, "NEWOBJ arguments are a %s",
+			tsl__vm_kind_name(args));
 	if (cls->u.global.action == TSL__G_CLASS) {
 		if (args->len)
-			return fail(m, TSL_EUNSUPPORTED, "NEWOBJ of %s with "
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"NEWOBJ of %s with "
 				"arguments", cls->u.global.module);
-		v = new_value(m, TSL_VALUE_OBJECT);
+		v = tsl__vm_new_value(m, TSL_VALUE_OBJECT);
 		if (!v)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		v->u.obj.type = cls->u.global.module;
 		return push(m, v);
 	}
 	/* TorchScript: NEWOBJ () leaves the callable for BUILD */
 	if (!args->len)
 		return push(m, cls);
-	return apply(m, cls, args, false);
+	return tsl__vm_apply(m, cls, args, false);
 }
 
 static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
@@ -1711,7 +1774,7 @@ static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 
 	switch (target->kind) {
 	case TSL__VALUE_GLOBAL:
-		return apply(m, target, state, true);
+		return tsl__vm_apply(m, target, state, true);
 	case TSL_VALUE_OBJECT:
 		if ((rc = check_mutable(m, target)))
 			return rc;
@@ -1728,7 +1791,8 @@ static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 			return push(m, target);
 		break;
 	}
-	return fail(m, TSL_EFORMAT, "BUILD of a %s", kind_name(target));
+	return tsl__vm_fail(m, TSL_EFORMAT, "BUILD of a %s",
+		tsl__vm_kind_name(target));
 }
 
 /* ---- the tensor fast path ------------------------------------------------------ */
@@ -2088,7 +2152,8 @@ static bool ft_parse(const struct vm *m, struct ft *f)
 	if (!ft_int(m, f, &f->off) || !ft_ints(m, f, f->shape, &f->n) ||
 		!ft_ints(m, f, f->stride, &ns) || ns != f->n ||
 		f->n > lim->max_rank || f->n > lim->max_container ||
-		f->off < 0 || check_view(NULL, f->shape, f->stride, f->n, f->off))
+		f->off < 0 || tsl__vm_check_view(NULL, f->shape, f->stride,
+		f->n, f->off))
 		return false;
 	if (ft_op(m, f, OP_NEWTRUE))
 		f->rg = 1;
@@ -2148,25 +2213,27 @@ static int ft_commit(struct vm *m, struct ft *f)
 			e = ((uintptr_t)f->put[i].at << 2) | MEMO_STR;
 			break;
 		case FT_PUT_STRVAL:
-			f->loc.v = new_str(m, TSL_VALUE_STRING, f->loc.s,
+			f->loc.v = tsl__vm_new_str(m, TSL_VALUE_STRING,
+				f->loc.s,
 				f->loc.n);
 			e = (uintptr_t)f->loc.v;
 			break;
 		case FT_PUT_DTYPE:
-			e = (uintptr_t)new_int(m, f->put[i].dtype);
+			e = (uintptr_t)tsl__vm_new_int(m, f->put[i].dtype);
 			break;
 		case FT_PUT_ODICT:
-			e = (uintptr_t)new_global(m, TSL__G_ORDERED_DICT,
+			e = (uintptr_t)tsl__vm_new_global(m,
+				TSL__G_ORDERED_DICT,
 				"collections", 11, "OrderedDict", 11);
 			break;
 		default:
 			continue;
 		}
 		if (!e)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		if (!(e & MEMO_TAG))
 			((tsl_value *)e)->flags |= TSL__VF_MEMO;
-		if ((rc = memo_set(m, f->put[i].idx, e)))
+		if ((rc = tsl__vm_memo_set(m, f->put[i].idx, e)))
 			return rc;
 	}
 	if (f->fresh) {
@@ -2181,13 +2248,15 @@ static int ft_commit(struct vm *m, struct ft *f)
 			buf[f->key.n] = '\0';
 			key = buf;
 		} else if (!(key = ft_cstr(m, &f->key))) {
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		}
 		if (!f->loc.v && f->loc.lazy)
-			f->loc.v = memo_value(m, (size_t)(f->loc.lazy - 1));
+			f->loc.v = tsl__vm_memo_value(m,
+				(size_t)(f->loc.lazy - 1));
 		if (!(loc = ft_cstr(m, &f->loc)))
-			return fail_mem(m);
-		if ((rc = make_storage(m, f->dtype, key, loc, f->numel, &st)))
+			return tsl__vm_fail_mem(m);
+		if ((rc = tsl__vm_make_storage(m, f->dtype, key, loc, f->numel,
+			&st)))
 			return rc;
 	}
 	/* the tensor; its sizes and strides in one array, the previous
@@ -2197,7 +2266,7 @@ static int ft_commit(struct vm *m, struct ft *f)
 	m->opcode = OP_REDUCE;
 	t = tsl__arena_alloc(m->ctx->arena, sizeof *t);
 	if (!t)
-		return fail_mem(m);
+		return tsl__vm_fail_mem(m);
 	dims = f->n <= FT_SHARE_RANK ? m->dims[f->n] : NULL;
 	for (uint32_t i = 0; dims && i < f->n; i++)
 		if (dims[i] != f->shape[i] || dims[n1 + i] != f->stride[i])
@@ -2205,7 +2274,7 @@ static int ft_commit(struct vm *m, struct ft *f)
 	if (!dims) {
 		dims = tsl__arena_alloc(m->ctx->arena, 2 * n1 * sizeof *dims);
 		if (!dims)
-			return fail_mem(m);
+			return tsl__vm_fail_mem(m);
 		memcpy(dims, f->shape, f->n * sizeof *dims);
 		memcpy(dims + n1, f->stride, f->n * sizeof *dims);
 		if (f->n <= FT_SHARE_RANK)
@@ -2224,14 +2293,14 @@ static int ft_commit(struct vm *m, struct ft *f)
 		if (f->put[i].kind == FT_PUT_STORAGE) {
 			m->op = f->put[i].op;
 			m->opcode = m->data[m->op];
-			if ((rc = memo_set(m, f->put[i].idx,
+			if ((rc = tsl__vm_memo_set(m, f->put[i].idx,
 				(uintptr_t)t | MEMO_ST)))
 				return rc;
 		}
 	m->op = f->reduce_op;
 	m->opcode = OP_REDUCE;
 	m->sp--;   /* the placeholder */
-	if ((rc = push_tensor(m, t)))
+	if ((rc = tsl__vm_push_tensor(m, t)))
 		return rc;
 	m->pos = f->pos;
 	if (m->ctx->fast_tensors)
@@ -2241,7 +2310,7 @@ static int ft_commit(struct vm *m, struct ft *f)
 
 /* At a MARK with the _rebuild_tensor_v2 placeholder on top of the stack:
  * TSL_OK (the tensor replaces the placeholder), an error, or FT_GENERIC. */
-static int fast_tensor(struct vm *m)
+int tsl__vm_fast_tensor(struct vm *m)
 {
 	const tsl_limits *lim = m->ctx->limits;
 	struct ft f;
@@ -2249,7 +2318,7 @@ static int fast_tensor(struct vm *m)
 	/* the limits the generic path checks on the way: two more open
 	 * MARKs, a 6-tuple of arguments, a 5-tuple persistent id */
 	if (m->python || (m->ctx->flags & TSL_PICKLE_GENERIC) ||
-		m->sp <= stack_floor(m) ||
+		m->sp <= tsl__vm_stack_floor(m) ||
 		m->nmarks + 2 > m->max_depth || lim->max_container < 6)
 		return FT_GENERIC;
 	if (!ft_parse(m, &f))
@@ -2397,9 +2466,11 @@ static int collect(struct vm *m, int kind)
 	if ((rc = pop_mark(m, &start)))
 		return rc;
 	if (kind == TSL_VALUE_DICT && (m->sp - start) % 2)
-		return fail(m, TSL_EFORMAT, "odd number of items (%zu) for a "
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"odd number of items (%zu) for a "
 			"dict", m->sp - start);
-	if ((rc = new_seq(m, kind, m->sp > start ? m->stack + start : NULL,
+	if ((rc = tsl__vm_new_seq(m, kind,
+		m->sp > start ? m->stack + start : NULL,
 		m->sp - start, &v)))
 		return rc;
 	m->sp = start;
@@ -2415,16 +2486,18 @@ static int extend_marked(struct vm *m, int kind)
 
 	if ((rc = pop_mark(m, &start)))
 		return rc;
-	if (start == 0 || start - 1 < stack_floor(m))
-		return fail(m, TSL_EFORMAT, "no container below the MARK");
+	if (start == 0 || start - 1 < tsl__vm_stack_floor(m))
+		return tsl__vm_fail(m, TSL_EFORMAT,
+			"no container below the MARK");
 	c = m->stack[start - 1];
 	if (c->kind != kind || (kind == TSL_VALUE_LIST &&
 		(m->opcode == OP_ADDITEMS) != (c->u.seq.type_tag &&
 		!strcmp(c->u.seq.type_tag, "set"))))
-		return fail(m, TSL_EFORMAT, "%s to a %s", op_name(m->opcode),
-			kind_name(c));
+		return tsl__vm_fail(m, TSL_EFORMAT, "%s to a %s",
+			op_name(m->opcode),
+			tsl__vm_kind_name(c));
 	if (kind == TSL_VALUE_DICT && (m->sp - start) % 2)
-		return fail(m, TSL_EFORMAT, "odd number of items (%zu)",
+		return tsl__vm_fail(m, TSL_EFORMAT, "odd number of items (%zu)",
 			m->sp - start);
 	if ((rc = seq_extend(m, c, m->stack + start, m->sp - start)))
 		return rc;
@@ -2445,16 +2518,17 @@ static int string_op(struct vm *m, int kind, size_t lensize)
 	case 4:
 		n = tsl__le32(p);
 		if (m->opcode == OP_BINSTRING && (n & 0x80000000u))
-			return fail(m, TSL_EFORMAT, "negative length");
+			return tsl__vm_fail(m, TSL_EFORMAT, "negative length");
 		break;
 	default: n = tsl__le64(p); break;
 	}
 	if (n > UINT32_MAX)
-		return fail(m, TSL_ELIMIT, "a string of %llu bytes is too long",
+		return tsl__vm_fail(m, TSL_ELIMIT,
+			"a string of %llu bytes is too long",
 			(unsigned long long)n);
 	if ((rc = take(m, (size_t)n, &p)))
 		return rc;
-	return push(m, new_str(m, kind, p, (size_t)n));
+	return push(m, tsl__vm_new_str(m, kind, p, (size_t)n));
 }
 
 static int step_python(struct vm *m)
@@ -2477,10 +2551,12 @@ static int step_python(struct vm *m)
 		a = m->stack[m->sp - 2];
 		b = m->stack[m->sp - 1];
 		if (a->kind != TSL_VALUE_STRING || b->kind != TSL_VALUE_STRING)
-			return fail(m, TSL_EFORMAT, "STACK_GLOBAL of a %s and a "
-				"%s", kind_name(a), kind_name(b));
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"STACK_GLOBAL of a %s and a "
+				"%s", tsl__vm_kind_name(a),
+					tsl__vm_kind_name(b));
 		m->sp -= 2;
-		return global(m, a->u.s, a->len, b->u.s, b->len);
+		return tsl__vm_global(m, a->u.s, a->len, b->u.s, b->len);
 	case OP_SHORT_BINUNICODE:
 		return string_op(m, TSL_VALUE_STRING, 1);
 	case OP_SHORT_BINBYTES:
@@ -2495,7 +2571,7 @@ static int step_python(struct vm *m)
 	case OP_BINSTRING:
 		return string_op(m, TSL_VALUE_STRING, 4);
 	case OP_EMPTY_SET:
-		if ((rc = new_seq(m, TSL_VALUE_LIST, NULL, 0, &v)))
+		if ((rc = tsl__vm_new_seq(m, TSL_VALUE_LIST, NULL, 0, &v)))
 			return rc;
 		v->u.seq.type_tag = "set";
 		return push(m, v);
@@ -2507,7 +2583,7 @@ static int step_python(struct vm *m)
 		m->stack[m->sp - 1]->u.seq.type_tag = "frozenset";
 		return TSL_OK;
 	case OP_POP:
-		if (m->sp > stack_floor(m)) {
+		if (m->sp > tsl__vm_stack_floor(m)) {
 			m->sp--;
 			return TSL_OK;
 		}
@@ -2531,12 +2607,12 @@ static int step_python(struct vm *m)
 			return push(m, new_bool(m, s[1] == '1'));
 		if ((rc = parse_decimal(m, s, n, &i)))
 			return rc;
-		return push(m, new_int(m, i));
+		return push(m, tsl__vm_new_int(m, i));
 	case OP_LONG:
 		if ((rc = take_line(m, 64, &s, &n)) ||
 			(rc = parse_decimal(m, s, n, &i)))
 			return rc;
-		return push(m, new_int(m, i));
+		return push(m, tsl__vm_new_int(m, i));
 	case OP_FLOAT: {
 		char buf[72], *end;
 		double d;
@@ -2547,8 +2623,8 @@ static int step_python(struct vm *m)
 		buf[n] = '\0';
 		d = strtod(buf, &end);
 		if (!n || *end)
-			return fail(m, TSL_EFORMAT, "not a float");
-		v = new_value(m, TSL_VALUE_FLOAT);
+			return tsl__vm_fail(m, TSL_EFORMAT, "not a float");
+		v = tsl__vm_new_value(m, TSL_VALUE_FLOAT);
 		if (v)
 			v->u.f = d;
 		return push(m, v);
@@ -2559,7 +2635,8 @@ static int step_python(struct vm *m)
 			(rc = parse_decimal(m, s, n, &i)))
 			return rc;
 		if (i < 0)
-			return fail(m, TSL_EFORMAT, "negative memo index");
+			return tsl__vm_fail(m, TSL_EFORMAT,
+				"negative memo index");
 		return m->opcode == OP_GET ? memo_get(m, (uint64_t)i) :
 			memo_put(m, (uint64_t)i);
 	case OP_LONG4:
@@ -2567,10 +2644,10 @@ static int step_python(struct vm *m)
 			return rc;
 		n = tsl__le32(p);
 		if (n & 0x80000000u)
-			return fail(m, TSL_EFORMAT, "negative length");
+			return tsl__vm_fail(m, TSL_EFORMAT, "negative length");
 		if ((rc = take(m, n, &p)) || (rc = decode_long(m, p, n, &i)))
 			return rc;
-		return push(m, new_int(m, i));
+		return push(m, tsl__vm_new_int(m, i));
 	case OP_NEWOBJ_EX:
 		if ((rc = need(m, 3)))
 			return rc;
@@ -2578,12 +2655,14 @@ static int step_python(struct vm *m)
 		b = m->stack[m->sp - 2];
 		c = m->stack[m->sp - 1];
 		if (c->kind != TSL_VALUE_DICT || c->len)
-			return fail(m, TSL_EUNSUPPORTED, "NEWOBJ_EX with keyword "
+			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+				"NEWOBJ_EX with keyword "
 				"arguments");
 		m->sp -= 3;
 		return op_newobj(m, a, b);
 	default:
-		return fail(m, TSL_EUNSUPPORTED, "opcode 0x%02x (%s) is not "
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+			"opcode 0x%02x (%s) is not "
 			"supported", m->opcode, op_name(m->opcode));
 	}
 }
@@ -2603,15 +2682,17 @@ static int step(struct vm *m)
 			return rc;
 		if (p[0] == 2 || (m->python && p[0] <= 5))
 			return TSL_OK;
-		return fail(m, TSL_EUNSUPPORTED, "pickle protocol %u (%s)", p[0],
+		return tsl__vm_fail(m, TSL_EUNSUPPORTED,
+			"pickle protocol %u (%s)", p[0],
 			m->python ? "2 to 5 are read" : "TorchScript writes 2");
 	case OP_MARK:
 		if (m->sp && m->stack[m->sp - 1]->kind == TSL__VALUE_GLOBAL &&
 			m->stack[m->sp - 1]->u.global.action ==
-			TSL__G_TENSOR_V2 && (rc = fast_tensor(m)) != FT_GENERIC)
+			TSL__G_TENSOR_V2 && (rc = tsl__vm_fast_tensor(m)) != FT_GENERIC)
 			return rc;
 		if (m->nmarks >= m->max_depth)
-			return fail(m, TSL_ELIMIT, "more than max_depth (%u) "
+			return tsl__vm_fail(m, TSL_ELIMIT,
+				"more than max_depth (%u) "
 				"open MARKs", m->max_depth);
 		if (m->nmarks == m->mcap) {
 			size_t cap = m->mcap ? m->mcap * 2 : 64;
@@ -2633,7 +2714,7 @@ static int step(struct vm *m)
 	case OP_EMPTY_TUPLE:
 		/* immutable: one for the whole pickle */
 		if (!m->empty_tuple) {
-			if ((rc = new_seq(m, TSL_VALUE_TUPLE, NULL, 0,
+			if ((rc = tsl__vm_new_seq(m, TSL_VALUE_TUPLE, NULL, 0,
 				&m->empty_tuple)))
 				return rc;
 			m->empty_tuple->flags |= TSL__VF_MEMO;   /* shared */
@@ -2641,7 +2722,7 @@ static int step(struct vm *m)
 		return push(m, m->empty_tuple);
 	case OP_EMPTY_LIST:
 	case OP_EMPTY_DICT:
-		if ((rc = new_seq(m, m->opcode == OP_EMPTY_TUPLE ?
+		if ((rc = tsl__vm_new_seq(m, m->opcode == OP_EMPTY_TUPLE ?
 			TSL_VALUE_TUPLE : m->opcode == OP_EMPTY_LIST ?
 			TSL_VALUE_LIST : TSL_VALUE_DICT, NULL, 0, &v)))
 			return rc;
@@ -2652,7 +2733,8 @@ static int step(struct vm *m)
 		size_t n = (size_t)(m->opcode - OP_TUPLE1 + 1);
 
 		if ((rc = need(m, n)) ||
-			(rc = new_seq(m, TSL_VALUE_TUPLE, m->stack + m->sp - n,
+			(rc = tsl__vm_new_seq(m, TSL_VALUE_TUPLE,
+			m->stack + m->sp - n,
 			n, &v)))
 			return rc;
 		m->sp -= n;
@@ -2672,8 +2754,8 @@ static int step(struct vm *m)
 			return rc;
 		c = m->stack[m->sp - n - 1];
 		if (c->kind != kind)
-			return fail(m, TSL_EFORMAT, "%s to a %s",
-				op_name(m->opcode), kind_name(c));
+			return tsl__vm_fail(m, TSL_EFORMAT, "%s to a %s",
+				op_name(m->opcode), tsl__vm_kind_name(c));
 		if ((rc = seq_extend(m, c, m->stack + m->sp - n, n)))
 			return rc;
 		m->sp -= n;
@@ -2687,15 +2769,15 @@ static int step(struct vm *m)
 	case OP_BININT1:
 		if ((rc = take(m, 1, &p)))
 			return rc;
-		return push(m, new_int(m, p[0]));
+		return push(m, tsl__vm_new_int(m, p[0]));
 	case OP_BININT2:
 		if ((rc = take(m, 2, &p)))
 			return rc;
-		return push(m, new_int(m, tsl__le16(p)));
+		return push(m, tsl__vm_new_int(m, tsl__le16(p)));
 	case OP_BININT:
 		if ((rc = take(m, 4, &p)))
 			return rc;
-		return push(m, new_int(m, (int32_t)tsl__le32(p)));
+		return push(m, tsl__vm_new_int(m, (int32_t)tsl__le32(p)));
 	case OP_LONG1: {
 		size_t n;
 
@@ -2704,7 +2786,7 @@ static int step(struct vm *m)
 		n = p[0];
 		if ((rc = take(m, n, &p)) || (rc = decode_long(m, p, n, &i)))
 			return rc;
-		return push(m, new_int(m, i));
+		return push(m, tsl__vm_new_int(m, i));
 	}
 	case OP_BINFLOAT: {
 		uint64_t bits;
@@ -2712,7 +2794,7 @@ static int step(struct vm *m)
 		if ((rc = take(m, 8, &p)))
 			return rc;
 		bits = tsl__be64(p);
-		v = new_value(m, TSL_VALUE_FLOAT);
+		v = tsl__vm_new_value(m, TSL_VALUE_FLOAT);
 		if (v)
 			memcpy(&v->u.f, &bits, sizeof bits);
 		return push(m, v);
@@ -2725,7 +2807,7 @@ static int step(struct vm *m)
 		if ((rc = take_line(m, GLOBAL_MAX, &mod, &mlen)) ||
 			(rc = take_line(m, GLOBAL_MAX, &name, &nlen)))
 			return rc;
-		return global(m, mod, mlen, name, nlen);
+		return tsl__vm_global(m, mod, mlen, name, nlen);
 	case OP_NEWOBJ:
 		if ((rc = need(m, 2)))
 			return rc;
@@ -2743,9 +2825,9 @@ static int step(struct vm *m)
 		if (m->opcode == OP_BUILD)
 			return op_build(m, a, b);
 		if (a->kind != TSL__VALUE_GLOBAL)
-			return fail(m, TSL_EFORMAT, "REDUCE of a %s",
-				kind_name(a));
-		return apply(m, a, b, false);
+			return tsl__vm_fail(m, TSL_EFORMAT, "REDUCE of a %s",
+				tsl__vm_kind_name(a));
+		return tsl__vm_apply(m, a, b, false);
 	case OP_BINPERSID:
 		if ((rc = need(m, 1)))
 			return rc;
@@ -2769,7 +2851,7 @@ static int step(struct vm *m)
 	default:
 		if (m->python)
 			return step_python(m);
-		return fail(m, TSL_EFORMAT, "unknown opcode 0x%02x%s",
+		return tsl__vm_fail(m, TSL_EFORMAT, "unknown opcode 0x%02x%s",
 			m->opcode, op_name(m->opcode)[0] == '?' ? "" :
 			" (a Python pickle opcode outside the TorchScript "
 			"dialect)");
@@ -2796,7 +2878,8 @@ int tsl__pickle_load(tsl_value **out, const uint8_t *data, size_t len,
 		if (m.pos >= m.len) {
 			m.op = m.pos;
 			rc = tsl__error(m.err, TSL_EFORMAT, ctx->record,
-				err_offset(&m), "truncated pickle: no STOP "
+				tsl__vm_err_offset(&m),
+				"truncated pickle: no STOP "
 				"opcode before the end (%zu bytes)", len);
 			break;
 		}
@@ -2804,15 +2887,17 @@ int tsl__pickle_load(tsl_value **out, const uint8_t *data, size_t len,
 		m.opcode = data[m.pos++];
 		if (m.opcode == OP_STOP) {
 			if (m.nmarks || m.sp != 1) {
-				rc = fail(&m, TSL_EFORMAT, "expected 1 value on "
+				rc = tsl__vm_fail(&m, TSL_EFORMAT,
+					"expected 1 value on "
 					"the stack, found %zu (%zu open MARKs)",
 					m.sp, m.nmarks);
 				break;
 			}
 			if (m.stack[0]->kind >= TSL__VALUE_GLOBAL) {
-				rc = fail(&m, TSL_EUNSUPPORTED, "the pickled "
+				rc = tsl__vm_fail(&m, TSL_EUNSUPPORTED,
+					"the pickled "
 					"value is a %s",
-					kind_name(m.stack[0]));
+					tsl__vm_kind_name(m.stack[0]));
 				break;
 			}
 			rc = dedup_dicts(&m);
