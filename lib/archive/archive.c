@@ -433,6 +433,23 @@ TSL_API int tsl_archive_open_fd(tsl_archive **out, int fd,
 	return finish(out, ar, err);
 }
 
+/* Open path read-only: TSL_EINVAL for NULL, TSL_ENOTFOUND or TSL_EIO
+ * naming it when open(2) fails. */
+static int open_file(const char *path, int *fd, tsl_error *err)
+{
+	if (!path)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"path is NULL");
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		int e = errno;
+
+		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
+			e, NULL, "cannot open '%s'", path);
+	}
+	return TSL_OK;
+}
+
 TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
 	const tsl_options *opts, tsl_error *err)
 {
@@ -442,16 +459,9 @@ TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"out is NULL");
 	*out = NULL;
-	if (!path)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"path is NULL");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
-			e, NULL, "cannot open '%s'", path);
-	}
+	rc = open_file(path, &fd, err);
+	if (rc)
+		return rc;
 	rc = tsl_archive_open_fd(out, fd, opts, err);
 	close(fd);
 	return rc;
@@ -674,16 +684,9 @@ TSL_API int tsl_detect_path(const char *path, tsl_file_kind *kind,
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"kind is NULL");
 	*kind = TSL_KIND_UNKNOWN;
-	if (!path)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"path is NULL");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
-			e, NULL, "cannot open '%s'", path);
-	}
+	rc = open_file(path, &fd, err);
+	if (rc)
+		return rc;
 	rc = archive_new(&ar, NULL, err);
 	if (rc) {
 		close(fd);

@@ -602,17 +602,6 @@ static int nameset_add(struct nameset *ns, const char *name)
 	return 0;
 }
 
-struct msort {
-	tsl_method m;
-	const tsl_class_method *src;
-};
-
-static int cmp_msort(const void *a, const void *b)
-{
-	return strcmp(((const struct msort *)a)->m.name,
-		((const struct msort *)b)->m.name);
-}
-
 /* The methods of a module: the top-level defs of its code file. */
 static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	json_object *jm, const char *where)
@@ -621,9 +610,8 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	json_object *arena = member(jm, "torchscriptArena");
 	const char *key;
 	tsl_class_method *fns;
-	struct msort *v;
 	tsl_record r;
-	size_t n, i;
+	size_t n;
 	int rc;
 
 	mod->methods = NULL;
@@ -643,54 +631,9 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 		&m->arena, r.name, r.file_offset, c->err);
 	if (rc)
 		return rc;
-	mod->methods = tsl__arena_calloc(&m->arena, n ? n : 1,
-		sizeof *mod->methods);
-	mod->msrc = tsl__arena_calloc(&m->arena, n ? n : 1,
-		sizeof *mod->msrc);
-	if (!mod->methods || !mod->msrc)
-		return mem_error(c);
-	v = malloc((n ? n : 1) * sizeof *v);
-	if (!v)
-		return tsl__error(c->err, TSL_ENOMEM, MJ, TSL_NO_OFFSET,
-			"out of memory");
-	for (i = 0; i < n; i++) {
-		const tsl_class_method *cm = &fns[i];
-		const char **names, **types, **rets;
-
-		names = tsl__arena_calloc(&m->arena, cm->nargs + 1,
-			sizeof *names);
-		types = tsl__arena_calloc(&m->arena, cm->nargs + 1,
-			sizeof *types);
-		rets = tsl__arena_calloc(&m->arena, 1, sizeof *rets);
-		if (!names || !types || !rets) {
-			free(v);
-			return mem_error(c);
-		}
-		for (size_t a = 0; a < cm->nargs; a++) {
-			names[a] = cm->args[a].name;
-			/* tsl__code_functions leaves an unannotated self NULL */
-			types[a] = cm->args[a].type ? cm->args[a].type :
-				mod->base.value->u.obj.type;
-		}
-		rets[0] = cm->return_type ? cm->return_type : "NoneType";
-		memset(&v[i], 0, sizeof v[i]);
-		v[i].m.name = cm->name;
-		v[i].m.nargs = cm->nargs;
-		v[i].m.arg_names = names;
-		v[i].m.arg_types = types;
-		v[i].m.nreturns = 1;
-		v[i].m.return_types = rets;
-		v[i].src = cm;
-	}
-	if (n > 1)
-		qsort(v, n, sizeof *v, cmp_msort);
-	for (i = 0; i < n; i++) {
-		mod->methods[i] = v[i].m;
-		mod->msrc[i] = v[i].src;
-	}
-	free(v);
-	mod->nmethods = n;
-	return TSL_OK;
+	return tsl__method_table(&m->arena, fns, n,
+		mod->base.value->u.obj.type, MJ, &mod->methods, &mod->msrc,
+		&mod->nmethods, c->err);
 }
 
 /* "<prefix>.<name>" in the arena. */

@@ -189,17 +189,6 @@ static int get_class(struct tsl_model *m, const char *qname,
 static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 	tsl_error *err);
 
-struct msort {
-	tsl_method m;
-	const tsl_class_method *src;
-};
-
-static int cmp_msort(const void *a, const void *b)
-{
-	return strcmp(((const struct msort *)a)->m.name,
-		((const struct msort *)b)->m.name);
-}
-
 static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
 {
 	size_t i;
@@ -227,77 +216,9 @@ static tsl_value *dict_get(tsl_value *d, const char *name, size_t hint)
 static int build_methods(struct tsl_model *m, struct cls_slot *slot,
 	tsl_error *err)
 {
-	const tsl_class_info *ci = slot->info;
-	tsl_method *methods;
-	const tsl_class_method **msrc;
-	size_t i, n = 0, j;
-
-	for (i = 0; i < ci->nmethods; i++)
-		if (!ci->methods[i].is_forward_hook &&
-			!ci->methods[i].is_forward_pre_hook)
-			n++;
-	methods = tsl__arena_calloc(&m->arena, n ? n : 1, sizeof *methods);
-	msrc = tsl__arena_calloc(&m->arena, n ? n : 1, sizeof *msrc);
-	if (!methods || !msrc)
-		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
-	for (i = 0, j = 0; i < ci->nmethods; i++) {
-		const tsl_class_method *cm = &ci->methods[i];
-		tsl_method *mm;
-		const char **names, **types, **rets;
-
-		if (cm->is_forward_hook || cm->is_forward_pre_hook)
-			continue;
-		mm = &methods[j];
-		names = tsl__arena_calloc(&m->arena, cm->nargs + 1,
-			sizeof *names);
-		types = tsl__arena_calloc(&m->arena, cm->nargs + 1,
-			sizeof *types);
-		rets = tsl__arena_calloc(&m->arena, 1, sizeof *rets);
-		if (!names || !types || !rets)
-			return tsl__arena_error(&m->arena, err, NULL,
-				TSL_NO_OFFSET);
-		for (size_t a = 0; a < cm->nargs; a++) {
-			names[a] = cm->args[a].name;
-			types[a] = cm->args[a].type ? cm->args[a].type :
-				slot->qname;
-		}
-		/* no annotation: TorchScript infers; NoneType is what an
-		 * unannotated method without return value gets */
-		rets[0] = cm->return_type ? cm->return_type : "NoneType";
-		mm->name = cm->name;
-		mm->nargs = cm->nargs;
-		mm->arg_names = names;
-		mm->arg_types = types;
-		mm->nreturns = 1;
-		mm->return_types = rets;
-		j++;
-	}
-	/* sort methods and their sources together */
-	for (i = 0, j = 0; i < ci->nmethods; i++)
-		if (!ci->methods[i].is_forward_hook &&
-			!ci->methods[i].is_forward_pre_hook)
-			msrc[j++] = &ci->methods[i];
-	if (n > 1) {
-		struct msort *v = malloc(n * sizeof *v);
-
-		if (!v)
-			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-				"out of memory");
-		for (i = 0; i < n; i++) {
-			v[i].m = methods[i];
-			v[i].src = msrc[i];
-		}
-		qsort(v, n, sizeof *v, cmp_msort);
-		for (i = 0; i < n; i++) {
-			methods[i] = v[i].m;
-			msrc[i] = v[i].src;
-		}
-		free(v);
-	}
-	slot->methods = methods;
-	slot->msrc = msrc;
-	slot->nmethods = n;
-	return TSL_OK;
+	return tsl__method_table(&m->arena, slot->info->methods,
+		slot->info->nmethods, slot->qname, NULL, &slot->methods,
+		&slot->msrc, &slot->nmethods, err);
 }
 
 /* What the modules of a class share, set up when its first module is

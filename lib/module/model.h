@@ -116,6 +116,15 @@ struct tsl_model {
 	int refs;                 /* atomic: the caller + exported tensors */
 };
 
+/* method_table.c: the method table of fns[0..nfns) (forward hooks left
+ * out), sorted by name, with each method's source in the parallel
+ * *out_src; an unannotated self gets self_type.  Arena memory; errors
+ * name record. */
+TSL_INTERNAL int tsl__method_table(tsl_arena *arena,
+	const tsl_class_method *fns, size_t nfns, const char *self_type,
+	const char *record, tsl_method **out,
+	const tsl_class_method ***out_src, size_t *count, tsl_error *err);
+
 /* Keep a model alive beyond tsl_model_free (DLPack exports). */
 TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);
 TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
