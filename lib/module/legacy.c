@@ -16,8 +16,8 @@
  *  - tensors[i] (TensorDef) -> a TENSOR value; the whole table is the
  *    model's constants tuple (in G1, CONSTANTS.cN indexes this table).
  *    data.key names the record holding the entire storage; the same record
- *    always yields the same storage (tsl__model_storage), and its element
- *    count is the record size / the element size.
+ *    always yields the same storage (tsl__storages_get with dedupe), and
+ *    its element count is the record size / the element size.
  *  - mainModule and its submodules (ModuleDef) -> modules.  Legacy modules
  *    have no class names; as libtorch's legacy importer (import_legacy.cpp)
  *    does, a module's type is "__torch__." followed by its path of ModuleDef
@@ -339,6 +339,7 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	json_object *dt, *data;
 	const char *key, *device;
 	struct tsl_storage *s;
+	tsl_error e = { .code = TSL_EFORMAT };
 	uint64_t size;
 	char where[64];
 	int64_t *dims, *strides, off, zp = 0;
@@ -404,10 +405,13 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 			"number of %s elements", where, key,
 			(unsigned long long)size,
 			tsl_dtype_name((tsl_dtype)dtype));
-	rc = tsl__model_storage(&s, m, key, dtype, device, size / isz,
-		c->err);
-	if (rc)
-		return rc;
+	s = tsl__storages_get(&m->storages, key, strlen(key), false, true,
+		dtype, device, size / isz, MJ, &e);
+	if (!s) {
+		if (c->err)
+			*c->err = e;
+		return e.code;
+	}
 	if (s->dtype != dtype)
 		return jerr(c, "%s: record '%s' is used as %s and as %s", where,
 			key, tsl_dtype_name((tsl_dtype)s->dtype),

@@ -59,21 +59,6 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		c->dedupe, dtype, location, numel, c->pickle, err);
 }
 
-int tsl__model_storage(struct tsl_storage **out, struct tsl_model *m,
-	const char *record, int dtype, const char *location, uint64_t numel,
-	tsl_error *err)
-{
-	struct persid_ctx pc = { m, "", "model.json", true, 0 };
-	tsl_error e = { .code = TSL_EFORMAT };
-
-	*out = make_storage(&pc, dtype, record, location, numel, &e);
-	if (*out)
-		return TSL_OK;
-	if (err)
-		*err = e;
-	return e.code;
-}
-
 /* ---- class headers ---------------------------------------------------- */
 
 /* "__torch__.a.b.C" -> "code/__torch__/a/b.py" */

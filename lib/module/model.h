@@ -129,13 +129,6 @@ TSL_INTERNAL int tsl__method_table(tsl_arena *arena,
 TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);
 TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
 
-/* model.c: the storage of a record named in full ("tensors/0"): the same
- * record always yields the same storage.  location and the record name must
- * live in the model's arena.  TSL_OK with *out set, or an error. */
-TSL_INTERNAL int tsl__model_storage(struct tsl_storage **out,
-	struct tsl_model *m, const char *record, int dtype,
-	const char *location, uint64_t numel, tsl_error *err);
-
 /* legacy.c: read a legacy (1.0-1.2, model.json) archive into m (root,
  * constants, storages), after tsl_model_load's common setup. */
 TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
