@@ -134,8 +134,7 @@ TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
 TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
 	const tsl_options *opts, tsl_error *err);
 
-#define TSL__VFLAG_VISITING 0x10
-#define TSL__VFLAG_DONE 0x20
-#define TSL__VFLAG_GETSTATE 0x40   /* OBJECT: the state is opaque */
+/* TSL__VFLAG_* (the flag bits this layer sets on values) are claimed with
+ * the others in lib/pickle/value.h. */
 
 #endif
