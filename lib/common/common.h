@@ -6,6 +6,7 @@
 #ifndef TSL_COMMON_H
 #define TSL_COMMON_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,13 @@
 #define TSL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define TSL_NO_OFFSET UINT64_MAX
 
+/* The one formatter behind every error of lib/: fill err (if not NULL)
+ * with code, record (may be NULL), offset, and the message: prefix (may be
+ * NULL; a layer's context, "line 3: ") then fmt formatted with ap, cut to
+ * the message's 255 bytes.  Returns code. */
+TSL_INTERNAL int tsl__error_va(tsl_error *err, int code, const char *record,
+	uint64_t offset, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 /* Fill err (if not NULL) and return code.  `record` may be NULL. */
 TSL_INTERNAL int tsl__error(tsl_error *err, int code, const char *record,
 	uint64_t offset, const char *fmt, ...) TSL_PRINTF(5, 6);

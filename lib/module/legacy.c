@@ -67,13 +67,12 @@ static int jerr(struct lctx *c, const char *fmt, ...) TSL_PRINTF(2, 3);
 
 static int jerr(struct lctx *c, const char *fmt, ...)
 {
-	char msg[sizeof c->err->message];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tsl__error_va(c->err, TSL_EFORMAT, MJ, TSL_NO_OFFSET, NULL, fmt, ap);
 	va_end(ap);
-	return tsl__error(c->err, TSL_EFORMAT, MJ, TSL_NO_OFFSET, "%s", msg);
+	return TSL_EFORMAT;
 }
 
 static int mem_error(struct lctx *c)

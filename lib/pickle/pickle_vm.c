@@ -114,14 +114,16 @@ static const char *op_name(unsigned op)
 TSL_PRINTF(3, 4)
 int tsl__vm_fail(struct vm *m, int code, const char *fmt, ...)
 {
-	char msg[200];
+	char pre[64];
 	va_list ap;
 
+	snprintf(pre, sizeof pre, "%s at pickle byte %zu: ", op_name(m->opcode),
+		m->op);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tsl__error_va(m->err, code, m->ctx->record, tsl__vm_err_offset(m), pre,
+		fmt, ap);
 	va_end(ap);
-	return tsl__error(m->err, code, m->ctx->record, tsl__vm_err_offset(m),
-		"%s at pickle byte %zu: %s", op_name(m->opcode), m->op, msg);
+	return code;
 }
 
 int tsl__vm_fail_mem(struct vm *m)

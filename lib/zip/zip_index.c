@@ -37,13 +37,12 @@ static int fmt_error(tsl_error *err, const char *record, uint64_t off,
 static int fmt_error(tsl_error *err, const char *record, uint64_t off,
 	const char *fmt, ...)
 {
-	char msg[224];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tsl__error_va(err, TSL_EFORMAT, record, off, NULL, fmt, ap);
 	va_end(ap);
-	return tsl__error(err, TSL_EFORMAT, record, off, "%s", msg);
+	return TSL_EFORMAT;
 }
 
 /* Find the classic EOCD: scan back from the end over at most 64 KiB of
