@@ -717,6 +717,56 @@ static int load_checkpoint(struct tsl_model *m, const tsl_options *opts,
 	return TSL_OK;
 }
 
+/* A TorchScript archive: constants.pkl, then data.pkl (the root module),
+ * then traced_inputs.pkl when present. */
+static int load_torchscript(struct tsl_model *m, tsl_error *err)
+{
+	int rc;
+
+	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, 0,
+		err);
+	if (rc)
+		return rc;
+	if (m->constants->kind != TSL_VALUE_TUPLE)
+		return tsl__error(err, TSL_EFORMAT, "constants.pkl",
+			TSL_NO_OFFSET, "constants.pkl holds a %s, not a tuple",
+			tsl_value_kind_name((tsl_value_kind)m->constants->kind));
+	rc = run_pickle(m, "data.pkl", "data/", &m->root_value, 0, err);
+	if (rc)
+		return rc;
+	rc = convert(m, m->constants, 0, err);
+	if (rc)
+		return rc;
+	rc = convert(m, m->root_value, 0, err);
+	if (rc)
+		return rc;
+	if (m->root_value->kind != TSL_VALUE_MODULE)
+		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
+			"data.pkl holds a %s%s%s, not a module",
+			tsl_value_kind_name((tsl_value_kind)m->root_value->kind),
+			m->root_value->kind == TSL_VALUE_OBJECT ? " of class " : "",
+			m->root_value->kind == TSL_VALUE_OBJECT ?
+				m->root_value->u.obj.type : "");
+	m->root = m->root_value->u.obj.module;
+	if (tsl__archive_record_size(m->ar, "traced_inputs.pkl", 17, NULL)) {
+		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
+			&m->traced_inputs, 0, err);
+		if (!rc)
+			rc = convert(m, m->traced_inputs, 0, err);
+	}
+	return rc;
+}
+
+/* A legacy (1.0-1.2, model.json) archive, read by legacy.c; its tensor
+ * table is the constants tuple, checked here against the storages. */
+static int load_legacy(struct tsl_model *m, const tsl_options *opts,
+	tsl_error *err)
+{
+	int rc = tsl__legacy_load(m, opts, err);
+
+	return rc ? rc : convert(m, m->constants, 0, err);
+}
+
 /*
  * Size the arena's first chunk for what this model will need, so that a big
  * model starts in huge pages instead of faulting in small-page chunks
@@ -791,64 +841,21 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		}
 	}
 	m->storages.remap = opts ? opts->remap : NULL;
-	if (ar->kind == TSL_KIND_TORCH_SAVE) {
+	switch (ar->kind) {
+	case TSL_KIND_TORCH_SAVE:
 		rc = load_checkpoint(m, opts, err);
-		if (rc)
-			goto fail;
-		*out = m;
-		return TSL_OK;
+		break;
+	case TSL_KIND_TORCHSCRIPT_LEGACY:
+		rc = load_legacy(m, opts, err);
+		break;
+	default:
+		rc = load_torchscript(m, err);
+		break;
 	}
-	if (ar->kind == TSL_KIND_TORCHSCRIPT_LEGACY) {
-		/* model.json (legacy.c); its tensor table is the constants
-		 * tuple, checked here against the storages */
-		if ((rc = tsl__legacy_load(m, opts, err)) ||
-			(rc = convert(m, m->constants, 0, err)))
-			goto fail;
-		*out = m;
-		if (opts && opts->restore_shapes)
-			return tsl__error(err, TSL_WNOTRACEDINPUTS,
-				"traced_inputs.pkl", TSL_NO_OFFSET, "Cannot "
-				"restore shapes as no traced inputs were stored");
-		return TSL_OK;
-	}
-	rc = run_pickle(m, "constants.pkl", "constants/", &m->constants, 0,
-		err);
 	if (rc)
 		goto fail;
-	if (m->constants->kind != TSL_VALUE_TUPLE) {
-		rc = tsl__error(err, TSL_EFORMAT, "constants.pkl", TSL_NO_OFFSET,
-			"constants.pkl holds a %s, not a tuple",
-			tsl_value_kind_name((tsl_value_kind)m->constants->kind));
-		goto fail;
-	}
-	rc = run_pickle(m, "data.pkl", "data/", &m->root_value, 0, err);
-	if (rc)
-		goto fail;
-	rc = convert(m, m->constants, 0, err);
-	if (rc)
-		goto fail;
-	rc = convert(m, m->root_value, 0, err);
-	if (rc)
-		goto fail;
-	if (m->root_value->kind != TSL_VALUE_MODULE) {
-		rc = tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
-			"data.pkl holds a %s%s%s, not a module",
-			tsl_value_kind_name((tsl_value_kind)m->root_value->kind),
-			m->root_value->kind == TSL_VALUE_OBJECT ? " of class " : "",
-			m->root_value->kind == TSL_VALUE_OBJECT ?
-				m->root_value->u.obj.type : "");
-		goto fail;
-	}
-	m->root = m->root_value->u.obj.module;
-	if (tsl__archive_record_size(m->ar, "traced_inputs.pkl", 17, NULL)) {
-		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
-			&m->traced_inputs, 0, err);
-		if (!rc)
-			rc = convert(m, m->traced_inputs, 0, err);
-		if (rc)
-			goto fail;
-	}
-	if (opts && opts->restore_shapes) {
+	/* a checkpoint has no methods to give shapes to */
+	if (ar->kind != TSL_KIND_TORCH_SAVE && opts && opts->restore_shapes) {
 		if (!m->traced_inputs)
 			warn = TSL_WNOTRACEDINPUTS;
 		else if ((rc = restore_shapes(m, err)) != TSL_OK)
