@@ -107,7 +107,7 @@ static int cls_grow(struct tsl_model *m)
  * (*out)->info is NULL when the archive has no source for the class
  * (torchbind classes, missing files).  The pickle machine shares one type
  * string per class, so the pointer is checked first. */
-static int get_class(struct tsl_model *m, const char *qname,
+int tsl__class_get(struct tsl_model *m, const char *qname,
 	struct cls_slot **out, tsl_error *err)
 {
 	char file[1024];
@@ -455,7 +455,7 @@ static int enum_name(struct tsl_model *m, tsl_value *v, tsl_error *err)
 	const tsl_value *x = v->u.enm.value;
 	struct cls_slot *slot;
 	size_t i;
-	int rc = get_class(m, v->u.enm.type, &slot, err);
+	int rc = tsl__class_get(m, v->u.enm.type, &slot, err);
 
 	if (rc)
 		return rc;
@@ -534,7 +534,7 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 					err);
 		break;
 	case TSL_VALUE_OBJECT:
-		rc = get_class(m, v->u.obj.type, &slot, err);
+		rc = tsl__class_get(m, v->u.obj.type, &slot, err);
 		if (rc)
 			break;
 		ci = slot->info;

@@ -116,6 +116,12 @@ struct tsl_model {
 	int refs;                 /* atomic: the caller + exported tensors */
 };
 
+/* class_cache.c: the class record for a qualified name, made (and its
+ * header parsed up to the first def) on first use; (*out)->info is NULL
+ * when the archive has no source for the class.  Load time only. */
+TSL_INTERNAL int tsl__class_get(struct tsl_model *m, const char *qname,
+	struct cls_slot **out, tsl_error *err);
+
 /* method_table.c: the method table of fns[0..nfns) (forward hooks left
  * out), sorted by name, with each method's source in the parallel
  * *out_src; an unannotated self gets self_type.  Arena memory; errors
