@@ -1,7 +1,8 @@
 /*
- * model.c - tsl_model_load: constants.pkl, then data.pkl, then the module
- * tree (class headers from code/, read lazily and cached per class).
- * Touches no tensor bytes: storages are created as lazy views of records.
+ * model.c - tsl_model_load: one loader per archive kind (TorchScript,
+ * legacy, checkpoint), the conversion of the values into the module tree
+ * (classes from class_cache.c), and restore_shapes.  Touches no tensor
+ * bytes: storages are made by lib/storage as lazy views of records.
  */
 #include "config.h"
 
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "model.h"
 #include "../backend/backend.h"
