@@ -271,12 +271,12 @@ static void archive_destroy(tsl_archive *ar)
 
 void tsl__archive_ref(tsl_archive *ar)
 {
-	atomic_fetch_add((_Atomic int *)&ar->refs, 1);
+	atomic_fetch_add(&ar->refs, 1);
 }
 
 void tsl__archive_unref(tsl_archive *ar)
 {
-	if (ar && atomic_fetch_sub((_Atomic int *)&ar->refs, 1) == 1)
+	if (ar && atomic_fetch_sub(&ar->refs, 1) == 1)
 		archive_destroy(ar);
 }
 

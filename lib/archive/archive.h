@@ -11,7 +11,7 @@
 #include "../zip/zip.h"
 
 struct tsl_archive {
-	int refs;                 /* atomic; the caller's ref + one per model */
+	_Atomic int refs;         /* the caller's ref + one per model */
 	const uint8_t *base;
 	uint64_t size;
 	void *map;                /* our mapping (munmap), or NULL */

@@ -161,10 +161,10 @@ int tsl__module_methods(const struct tsl_module *mod, tsl_error *err)
 	if (!slot)
 		return TSL_OK;   /* legacy: its own table, made at load */
 	m = slot->model;
-	if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
+	if (!atomic_load_explicit(&slot->methods_built,
 		memory_order_acquire)) {
 		pthread_mutex_lock(&m->storages.sync.mu);
-		if (!atomic_load_explicit((_Atomic bool *)&slot->methods_built,
+		if (!atomic_load_explicit(&slot->methods_built,
 			memory_order_relaxed) && !slot->methods_rc) {
 			tsl_error e;
 
@@ -177,7 +177,7 @@ int tsl__module_methods(const struct tsl_module *mod, tsl_error *err)
 					*slot->methods_err = e;
 			} else {
 				atomic_store_explicit(
-					(_Atomic bool *)&slot->methods_built, true,
+					&slot->methods_built, true,
 					memory_order_release);
 			}
 		}

@@ -481,7 +481,7 @@ static int restore_shapes(struct tsl_model *m, tsl_error *err)
 
 void tsl__model_ref(struct tsl_model *m)
 {
-	atomic_fetch_add((_Atomic int *)&m->refs, 1);
+	atomic_fetch_add(&m->refs, 1);
 }
 
 TSL_API void tsl_model_free(tsl_model *m)
@@ -491,7 +491,7 @@ TSL_API void tsl_model_free(tsl_model *m)
 
 void tsl__model_unref(struct tsl_model *m)
 {
-	if (!m || atomic_fetch_sub((_Atomic int *)&m->refs, 1) != 1)
+	if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	tsl__storages_free(&m->storages);
 	free(m->cls_table);

@@ -64,7 +64,7 @@ struct cls_slot {
 	tsl_method *methods;
 	const tsl_class_method **msrc;
 	size_t nmethods;
-	bool methods_built;       /* atomic, set under the model's lock */
+	_Atomic bool methods_built; /* set under the model's lock */
 	int methods_rc;           /* the parse's failure, kept */
 	tsl_error *methods_err;
 	/* where the class's source is, for the lazy parse */
@@ -113,7 +113,7 @@ struct tsl_model {
 	struct cls_slot *cls_last;     /* one-entry cache by name pointer */
 	size_t cls_mask, cls_count;
 	int owns_archive_ref;
-	int refs;                 /* atomic: the caller + exported tensors */
+	_Atomic int refs;         /* the caller + exported tensors */
 };
 
 /* class_cache.c: the class record for a qualified name, made (and its

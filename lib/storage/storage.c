@@ -32,7 +32,7 @@ static uint8_t *own_copy(struct tsl_storage *s, size_t len, tsl_error *err)
 	}
 	s->data = p;
 	s->owned = true;
-	atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	atomic_fetch_add(&s->place->sync->holders, 1);
 	return p;
 }
 
@@ -84,11 +84,10 @@ static int materialize(struct tsl_storage *s, bool size_checked,
  * Returns the final state, or the step's error code (< 0) to the caller
  * that ran it.
  */
-static int run_once(struct tsl_storage *s, int *state_field,
+static int run_once(struct tsl_storage *s, _Atomic int *state,
 	int (*step)(struct tsl_storage *, void *, tsl_error *), void *arg,
 	tsl_error *err)
 {
-	_Atomic int *state = (_Atomic int *)state_field;
 	tsl_storage_sync *sync = s->place->sync;
 	int st = atomic_load_explicit(state, memory_order_acquire);
 	int expected = TSL__ST_NEW;
@@ -217,8 +216,7 @@ static int step_device(struct tsl_storage *s, void *copy, tsl_error *err)
  * one frees its own and takes the winner's); NULL with err set. */
 static struct tsl_dev_copy *dev_copy(struct tsl_storage *s, tsl_error *err)
 {
-	_Atomic(struct tsl_dev_copy *) *slot =
-		(_Atomic(struct tsl_dev_copy *) *)&s->dev;
+	_Atomic(struct tsl_dev_copy *) *slot = &s->dev;
 	struct tsl_dev_copy *c = atomic_load_explicit(slot,
 		memory_order_acquire), *expected = NULL;
 
@@ -235,7 +233,7 @@ static struct tsl_dev_copy *dev_copy(struct tsl_storage *s, tsl_error *err)
 		free(c);
 		return expected;
 	}
-	atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	atomic_fetch_add(&s->place->sync->holders, 1);
 	return c;
 }
 
@@ -351,7 +349,7 @@ TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err)
 	if (!s)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"storage is NULL");
-	state = (_Atomic int *)&s->state;
+	state = &s->state;
 	if (atomic_load(state) != TSL__ST_READY)
 		return TSL_OK;
 	if (s->owned) {

@@ -24,7 +24,7 @@ typedef struct tsl_storage_sync {
 	tsl_archive *ar;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int holders;              /* atomic: storages holding owned memory or a
+	_Atomic int holders;      /* storages holding owned memory or a
 	                             device copy (so freeing can skip a full
 	                             pass) */
 } tsl_storage_sync;
@@ -52,10 +52,10 @@ struct tsl_storage {
 	const struct tsl_storage_place *place;
 	uint64_t numel;           /* as pickled */
 	const void *data;         /* READY: the bytes (tsl__storage_nbytes) */
-	struct tsl_dev_copy *dev; /* atomic: the copy on a non-CPU target,
+	_Atomic(struct tsl_dev_copy *) dev; /* the copy on a non-CPU target,
 	                             made at the first request (with its own
 	                             state machine), freed with the storage */
-	int state;                /* atomic TSL__ST_* */
+	_Atomic int state;        /* TSL__ST_* */
 	int16_t fail_code;        /* FAILED: the error (TSL_E*) */
 	uint8_t dtype;            /* tsl_dtype */
 	bool owned;               /* READY: data is our copy, freed with the
@@ -66,7 +66,7 @@ struct tsl_storage {
  * few storages ever have one.  state/fail: the same state machine as the
  * storage's, for the copy. */
 struct tsl_dev_copy {
-	int state;                /* atomic TSL__ST_* */
+	_Atomic int state;        /* TSL__ST_* */
 	int fail;                 /* FAILED: the error */
 	tsl_backend backend;      /* snapshot taken at the copy */
 	int index;

@@ -223,7 +223,7 @@ void tsl__storages_free(tsl_storages *st)
 {
 	/* what storages hold beyond the arena; nothing when none has any
 	 * (no pass over every storage then) */
-	if (atomic_load((_Atomic int *)&st->sync.holders))
+	if (atomic_load(&st->sync.holders))
 		for (size_t i = 0; i < st->st_count; i++)
 			tsl__storage_free(tsl__storages_at(st, i));
 	free(st->st_chunks);

@@ -60,7 +60,8 @@ typedef struct tsl_zip {
 	uint32_t *table;       /* see above */
 	size_t mask;           /* table slots - 1 */
 	uint32_t tag;          /* slot bits that hold hash bits (may be 0) */
-	void **decoded;        /* NULL, or n decoded copies (atomic, lazily) */
+	/* NULL, or n decoded copies (made lazily, slots set once) */
+	_Atomic(_Atomic(void *) *) decoded;
 	char *names;           /* storage for all names */
 	uint64_t cd_offset;
 	uint64_t cd_size;
@@ -68,7 +69,7 @@ typedef struct tsl_zip {
 	bool zip64;
 	char *prefix;          /* first entry's top folder */
 	size_t prefix_len;
-	uint64_t decoded_total;/* atomic: bytes decoded so far */
+	_Atomic uint64_t decoded_total; /* bytes decoded so far */
 	tsl_limits limits;
 	bool verify_crc;
 	bool huge;             /* big arrays in huge pages (TSL_OPEN_HUGE_PAGES) */

@@ -701,7 +701,7 @@ static size_t decoded_bytes(const tsl_zip *z)
 	return z->n * sizeof *z->decoded;   /* n < UINT32_MAX: no overflow */
 }
 
-static void **decoded_new(const tsl_zip *z)
+static _Atomic(void *) *decoded_new(const tsl_zip *z)
 {
 	size_t bytes = decoded_bytes(z);
 	void *p;
@@ -713,12 +713,12 @@ static void **decoded_new(const tsl_zip *z)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void decoded_free(const tsl_zip *z, void **v)
+static void decoded_free(const tsl_zip *z, _Atomic(void *) *v)
 {
 	if (decoded_bytes(z) < DECODED_MAP_MIN)
-		free(v);
+		free((void *)v);
 	else
-		munmap(v, decoded_bytes(z));
+		munmap((void *)v, decoded_bytes(z));
 }
 
 /* The slot of z->decoded for e, the array made on the first call (most
@@ -727,20 +727,20 @@ static void decoded_free(const tsl_zip *z, void **v)
  * race both make one, one wins the compare-and-swap.  NULL: out of memory. */
 static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
 {
-	_Atomic(void **) *arr = (_Atomic(void **) *)&z->decoded;
-	void **v = atomic_load_explicit(arr, memory_order_acquire);
+	_Atomic(void *) *v = atomic_load_explicit(&z->decoded,
+		memory_order_acquire);
 
 	if (!v) {
-		void **fresh = decoded_new(z);
+		_Atomic(void *) *fresh = decoded_new(z);
 
 		if (!fresh)
 			return NULL;
-		if (atomic_compare_exchange_strong(arr, &v, fresh))
+		if (atomic_compare_exchange_strong(&z->decoded, &v, fresh))
 			v = fresh;
 		else
 			decoded_free(z, fresh);   /* v: the winner's */
 	}
-	return (_Atomic(void *) *)&v[e - z->entries];
+	return &v[e - z->entries];
 }
 
 void tsl__zip_free(tsl_zip *z)
@@ -750,9 +750,11 @@ void tsl__zip_free(tsl_zip *z)
 	if (!z)
 		return;
 	if (z->decoded) {
+		_Atomic(void *) *v = z->decoded;
+
 		for (i = 0; i < z->n; i++)
-			tsl__big_free(z->decoded[i]);
-		decoded_free(z, z->decoded);
+			tsl__big_free(v[i]);
+		decoded_free(z, v);
 	}
 	tsl__big_free(z->entries);   /* with the table and the names */
 	free(z->prefix);
@@ -811,7 +813,7 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	size_t *len, tsl_error *err)
 {
 	_Atomic(void *) *slot;
-	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
+	_Atomic uint64_t *total = &z->decoded_total;
 	uint64_t off, sum;
 	void *cur, *expected = NULL;
 	uint8_t *buf;
