@@ -1,6 +1,8 @@
 /*
  * pickle_vm.c - the restricted pickle machine (see pickle.h; FORMAT.md
- * sections 5 and 14).
+ * sections 5 and 14).  What a GLOBAL may name and build is in
+ * pickle_global.c, the tensor fast path in pickle_fast.c; the three share
+ * pickle_internal.h.
  *
  * An iterative stack machine: the value stack and the mark stack are
  * malloc'd growable arrays, the memo is an array indexed by the BINPUT
