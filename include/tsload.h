@@ -561,7 +561,8 @@ typedef enum tsl_dtype {
 	TSL_UINT64 = 29, TSL_DTYPE_COUNT
 } tsl_dtype; /* the values are PyTorch's ScalarType numbers */
 
-/** "float32", "int64", ... ; NULL for an unknown value. */
+/** "float32", "int64", ... ; "unknown" for a value that is no tsl_dtype
+ * (never NULL).  A static string: never freed, valid forever, thread-safe. */
 TSL_API const char *tsl_dtype_name(tsl_dtype dtype);
 /** Bytes per element (0 for an unknown dtype). */
 TSL_API size_t tsl_dtype_size(tsl_dtype dtype);

@@ -2202,6 +2202,7 @@ static PyObject *tsload_load(PyObject *mod, PyObject *args, PyObject *kw)
 		raise_tsl(rc, &e);
 		goto fail;
 	}
+	e.code = TSL_OK;
 	Py_BEGIN_ALLOW_THREADS
 	rc = tsl_model_load(&m, ar, &opts, &e);
 	tsl_archive_free(ar);   /* the model holds its own reference */
@@ -2212,9 +2213,8 @@ static PyObject *tsload_load(PyObject *mod, PyObject *args, PyObject *kw)
 	}
 	model->m = m;
 	/* the warning is no status (tsl_model_load returns TSL_OK): the
-	 * documented query is a model without traced inputs */
-	if (restore_shapes && tsl_model_traced_inputs(m) == NULL &&
-		PyErr_WarnEx(PyExc_UserWarning,
+	 * error record gets its code (none for a checkpoint) */
+	if (e.code == TSL_WNOTRACEDINPUTS && PyErr_WarnEx(PyExc_UserWarning,
 		"Cannot restore shapes as no traced inputs were stored", 1) < 0)
 		goto fail;
 	if (extra != Py_None && fill_extra_files(model, extra) < 0)

@@ -1,5 +1,6 @@
 /*
- * test_pickle.c - the restricted pickle machine (lib/pickle/pickle_vm.c).
+ * test_pickle.c - the restricted pickle machine (lib/pickle/: pickle_vm.c,
+ * pickle_global.c, pickle_fast.c).
  *
  * Hand-written opcode streams for every opcode and error path, plus real
  * pickles written by PyTorch 1.13 (embedded below; regenerate with the
@@ -1253,7 +1254,7 @@ static void test_persid_errors(void **state)
 		"storage");
 }
 
-/* ---- the tensor fast path (fast_tensor in pickle_vm.c) ---------------------- */
+/* ---- the tensor fast path (tsl__vm_fast_tensor in pickle_fast.c) ------------ */
 
 /* The same value graph: kinds, contents, tensors field by field, storages
  * by pointer (the fakes are made in the same order), and sharing (a value

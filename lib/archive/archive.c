@@ -92,7 +92,7 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
 			"version record is %llu bytes long",
 			(unsigned long long)e->usize);
-	rc = tsl__zip_read(ar->zip, (tsl_zip_entry *)e, &d, &len, err);
+	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
 	if (rc)
 		return rc;
 	for (i = 0; i < len && d[i] >= '0' && d[i] <= '9'; i++) {
@@ -137,7 +137,7 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
 			"byteorder record is %llu bytes long",
 			(unsigned long long)e->usize);
-	rc = tsl__zip_read(ar->zip, (tsl_zip_entry *)e, &d, &len, err);
+	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
 	if (rc)
 		return rc;
 	while (len && (d[len - 1] == '\n' || d[len - 1] == ' '))
@@ -271,12 +271,12 @@ static void archive_destroy(tsl_archive *ar)
 
 void tsl__archive_ref(tsl_archive *ar)
 {
-	atomic_fetch_add((_Atomic int *)&ar->refs, 1);
+	atomic_fetch_add(&ar->refs, 1);
 }
 
 void tsl__archive_unref(tsl_archive *ar)
 {
-	if (ar && atomic_fetch_sub((_Atomic int *)&ar->refs, 1) == 1)
+	if (ar && atomic_fetch_sub(&ar->refs, 1) == 1)
 		archive_destroy(ar);
 }
 
@@ -433,6 +433,23 @@ TSL_API int tsl_archive_open_fd(tsl_archive **out, int fd,
 	return finish(out, ar, err);
 }
 
+/* Open path read-only: TSL_EINVAL for NULL, TSL_ENOTFOUND or TSL_EIO
+ * naming it when open(2) fails. */
+static int open_file(const char *path, int *fd, tsl_error *err)
+{
+	if (!path)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"path is NULL");
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		int e = errno;
+
+		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
+			e, NULL, "cannot open '%s'", path);
+	}
+	return TSL_OK;
+}
+
 TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
 	const tsl_options *opts, tsl_error *err)
 {
@@ -442,16 +459,9 @@ TSL_API int tsl_archive_open_path(tsl_archive **out, const char *path,
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"out is NULL");
 	*out = NULL;
-	if (!path)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"path is NULL");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
-			e, NULL, "cannot open '%s'", path);
-	}
+	rc = open_file(path, &fd, err);
+	if (rc)
+		return rc;
 	rc = tsl_archive_open_fd(out, fd, opts, err);
 	close(fd);
 	return rc;
@@ -674,16 +684,9 @@ TSL_API int tsl_detect_path(const char *path, tsl_file_kind *kind,
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"kind is NULL");
 	*kind = TSL_KIND_UNKNOWN;
-	if (!path)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"path is NULL");
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		return tsl__error_sys(err, e == ENOENT ? TSL_ENOTFOUND : TSL_EIO,
-			e, NULL, "cannot open '%s'", path);
-	}
+	rc = open_file(path, &fd, err);
+	if (rc)
+		return rc;
 	rc = archive_new(&ar, NULL, err);
 	if (rc) {
 		close(fd);
@@ -798,6 +801,43 @@ TSL_API int tsl_archive_record_data(tsl_archive *ar, size_t index,
 	return TSL_OK;
 }
 
+int tsl__archive_record(tsl_archive *ar, const char *rel, size_t len,
+	tsl_record *out, tsl_error *err)
+{
+	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
+		NULL;
+	uint64_t off;
+	int rc;
+
+	if (!e)
+		return TSL_ENOTFOUND;
+	rc = tsl__zip_read(ar->zip, e, &out->data, &out->len, err);
+	if (rc)
+		return rc;
+	out->name = e->name;
+	out->file_offset = TSL_NO_OFFSET;
+	if (e->method == TSL_ZIP_STORED &&
+		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)
+		out->file_offset = off;
+	return TSL_OK;
+}
+
+bool tsl__archive_record_size(const tsl_archive *ar, const char *rel,
+	size_t len, uint64_t *size)
+{
+	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
+		NULL;
+
+	if (e && size)
+		*size = e->usize;
+	return e != NULL;
+}
+
+size_t tsl__archive_nrecords(const tsl_archive *ar)
+{
+	return ar->zip ? ar->zip->n : 0;
+}
+
 int tsl__archive_read(tsl_archive *ar, const char *rel, const uint8_t **data,
 	size_t *len, tsl_error *err)
 {
@@ -806,7 +846,7 @@ int tsl__archive_read(tsl_archive *ar, const char *rel, const uint8_t **data,
 	if (!e)
 		return tsl__error(err, TSL_ENOTFOUND, rel, TSL_NO_OFFSET,
 			"archive has no record '%s/%s'", ar->zip->prefix, rel);
-	return tsl__zip_read(ar->zip, (tsl_zip_entry *)e, data, len, err);
+	return tsl__zip_read(ar->zip, e, data, len, err);
 }
 
 TSL_API int tsl_archive_read(tsl_archive *ar, const char *name,

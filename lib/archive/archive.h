@@ -11,7 +11,7 @@
 #include "../zip/zip.h"
 
 struct tsl_archive {
-	int refs;                 /* atomic; the caller's ref + one per model */
+	_Atomic int refs;         /* the caller's ref + one per model */
 	const uint8_t *base;
 	uint64_t size;
 	void *map;                /* our mapping (munmap), or NULL */
@@ -46,6 +46,31 @@ TSL_INTERNAL void tsl__archive_unref(tsl_archive *ar);
  * SIGBUS).  TSL_EIO when it did, naming off. */
 TSL_INTERNAL int tsl__archive_check_size(const tsl_archive *ar, uint64_t off,
 	uint64_t len, const char *record, tsl_error *err);
+
+/* A record's bytes and where they are, for the readers of lib/module. */
+typedef struct tsl_record {
+	const uint8_t *data;      /* the bytes (a slice of the mapping, or the
+	                             decoded copy); valid as long as the
+	                             archive */
+	size_t len;
+	const char *name;         /* full name, for messages (the index's) */
+	uint64_t file_offset;     /* where a stored record's bytes start in
+	                             the file (messages give offsets in the
+	                             file); TSL_NO_OFFSET for a compressed one
+	                             or when its local header is unreadable */
+} tsl_record;
+
+/* Record rel[0..len) (relative to the prefix): TSL_OK with *out filled;
+ * TSL_ENOTFOUND, err untouched, when the archive has no such record (the
+ * caller says why it wanted it); else the read's error.  Thread-safe. */
+TSL_INTERNAL int tsl__archive_record(tsl_archive *ar, const char *rel,
+	size_t len, tsl_record *out, tsl_error *err);
+/* Whether record rel[0..len) exists, and its size (uncompressed), without
+ * reading it. */
+TSL_INTERNAL bool tsl__archive_record_size(const tsl_archive *ar,
+	const char *rel, size_t len, uint64_t *size);
+/* How many records the archive has (0 for one without a zip index). */
+TSL_INTERNAL size_t tsl__archive_nrecords(const tsl_archive *ar);
 
 /* Read a record by relative name; TSL_ENOTFOUND names it. */
 TSL_INTERNAL int tsl__archive_read(tsl_archive *ar, const char *rel,

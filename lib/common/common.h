@@ -6,6 +6,7 @@
 #ifndef TSL_COMMON_H
 #define TSL_COMMON_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,13 @@
 #define TSL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define TSL_NO_OFFSET UINT64_MAX
 
+/* The one formatter behind every error of lib/: fill err (if not NULL)
+ * with code, record (may be NULL), offset, and the message: prefix (may be
+ * NULL; a layer's context, "line 3: ") then fmt formatted with ap, cut to
+ * the message's 255 bytes.  Returns code. */
+TSL_INTERNAL int tsl__error_va(tsl_error *err, int code, const char *record,
+	uint64_t offset, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 /* Fill err (if not NULL) and return code.  `record` may be NULL. */
 TSL_INTERNAL int tsl__error(tsl_error *err, int code, const char *record,
 	uint64_t offset, const char *fmt, ...) TSL_PRINTF(5, 6);
@@ -69,6 +77,28 @@ static inline uint64_t tsl__be64(const uint8_t *p)
 		v = (v << 8) | p[i];
 	return v;
 }
+
+/*
+ * dtype facts (dtype.c holds the one table).  Each takes any int; for a
+ * value that is no tsl_dtype: NULL, 0, false or -1.  The strings are
+ * static.
+ */
+/* "Float" for TSL_FLOAT32: the class name torch.<X>Storage, without
+ * "Storage". */
+TSL_INTERNAL const char *tsl__dtype_storage_name(int dtype);
+/* Width of the units a big-endian archive's bytes are swapped in: the
+ * element size, or half of it for complex types. */
+TSL_INTERNAL size_t tsl__dtype_swap_width(int dtype);
+/* DLPack type code and bits; false for a dtype DLPack cannot carry. */
+TSL_INTERNAL bool tsl__dtype_dlpack(int dtype, uint8_t *code, uint8_t *bits);
+/* safetensors dtype name ("F32"), NULL where safetensors has none. */
+TSL_INTERNAL const char *tsl__dtype_safetensors(int dtype);
+/* numpy __array_interface__ typestr ("<f4"), NULL where numpy has none. */
+TSL_INTERNAL const char *tsl__dtype_numpy(int dtype);
+/* The dtype of s[0..n) = "<X>Storage" (a torch Storage class), or -1. */
+TSL_INTERNAL int tsl__dtype_from_storage_class(const char *s, size_t n);
+/* The dtype of s[0..n) = "float32", "int64"... (torch.<name>), or -1. */
+TSL_INTERNAL int tsl__dtype_from_name(const char *s, size_t n);
 
 /* Resolved limits (defaults applied). */
 typedef struct tsl_limits {

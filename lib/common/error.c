@@ -34,10 +34,10 @@ void tsl__error_clear(tsl_error *err)
 	err->message[0] = '\0';
 }
 
-int tsl__error(tsl_error *err, int code, const char *record, uint64_t offset,
-	const char *fmt, ...)
+int tsl__error_va(tsl_error *err, int code, const char *record,
+	uint64_t offset, const char *prefix, const char *fmt, va_list ap)
 {
-	va_list ap;
+	size_t n = 0;
 
 	if (!err)
 		return code;
@@ -45,8 +45,23 @@ int tsl__error(tsl_error *err, int code, const char *record, uint64_t offset,
 	err->sys_errno = 0;
 	err->offset = offset;
 	set_record(err, record);
+	if (prefix) {
+		n = strlen(prefix);
+		if (n >= sizeof err->message)
+			n = sizeof err->message - 1;
+		memcpy(err->message, prefix, n);
+	}
+	vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
+	return code;
+}
+
+int tsl__error(tsl_error *err, int code, const char *record, uint64_t offset,
+	const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	tsl__error_va(err, code, record, offset, NULL, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -59,13 +74,10 @@ int tsl__error_sys(tsl_error *err, int code, int errnum, const char *record,
 
 	if (!err)
 		return code;
-	err->code = code;
-	err->sys_errno = errnum;
-	err->offset = TSL_NO_OFFSET;
-	set_record(err, record);
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	tsl__error_va(err, code, record, TSL_NO_OFFSET, NULL, fmt, ap);
 	va_end(ap);
+	err->sys_errno = errnum;
 	n = strlen(err->message);
 	if (n < sizeof err->message)
 		snprintf(err->message + n, sizeof err->message - n, ": %s",

@@ -50,7 +50,7 @@ static int perr(parser *p, size_t pos, const char *fmt, ...) TSL_PRINTF(3, 4);
 
 static int perr(parser *p, size_t pos, const char *fmt, ...)
 {
-	char msg[200];
+	char pre[32];
 	size_t line = 1, i = 0;
 	const char *nl;
 	uint64_t off = TSL_NO_OFFSET;
@@ -66,11 +66,11 @@ static int perr(parser *p, size_t pos, const char *fmt, ...)
 	}
 	if (p->base != TSL_NO_OFFSET && tsl__add_u64(p->base, pos, &off))
 		off = TSL_NO_OFFSET;
+	snprintf(pre, sizeof pre, "line %zu: ", line);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tsl__error_va(p->err, TSL_EFORMAT, p->record, off, pre, fmt, ap);
 	va_end(ap);
-	return tsl__error(p->err, TSL_EFORMAT, p->record, off, "line %zu: %s",
-		line, msg);
+	return TSL_EFORMAT;
 }
 
 static int nomem(parser *p, size_t pos)

@@ -16,8 +16,8 @@
  *  - tensors[i] (TensorDef) -> a TENSOR value; the whole table is the
  *    model's constants tuple (in G1, CONSTANTS.cN indexes this table).
  *    data.key names the record holding the entire storage; the same record
- *    always yields the same storage (tsl__model_storage), and its element
- *    count is the record size / the element size.
+ *    always yields the same storage (tsl__storages_get with dedupe), and
+ *    its element count is the record size / the element size.
  *  - mainModule and its submodules (ModuleDef) -> modules.  Legacy modules
  *    have no class names; as libtorch's legacy importer (import_legacy.cpp)
  *    does, a module's type is "__torch__." followed by its path of ModuleDef
@@ -67,13 +67,12 @@ static int jerr(struct lctx *c, const char *fmt, ...) TSL_PRINTF(2, 3);
 
 static int jerr(struct lctx *c, const char *fmt, ...)
 {
-	char msg[sizeof c->err->message];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tsl__error_va(c->err, TSL_EFORMAT, MJ, TSL_NO_OFFSET, NULL, fmt, ap);
 	va_end(ap);
-	return tsl__error(c->err, TSL_EFORMAT, MJ, TSL_NO_OFFSET, "%s", msg);
+	return TSL_EFORMAT;
 }
 
 static int mem_error(struct lctx *c)
@@ -338,8 +337,9 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	tsl_value *v;
 	json_object *dt, *data;
 	const char *key, *device;
-	const tsl_zip_entry *e;
 	struct tsl_storage *s;
+	tsl_error e = { .code = TSL_EFORMAT };
+	uint64_t size;
 	char where[64];
 	int64_t *dims, *strides, off, zp = 0;
 	size_t ndims, nstrides, isz;
@@ -395,20 +395,22 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	if (!device)
 		device = "cpu";
 	/* the record holds the whole storage */
-	e = tsl__zip_find(m->ar->zip, key, strlen(key));
-	if (!e)
+	if (!tsl__archive_record_size(m->ar, key, strlen(key), &size))
 		return jerr(c, "%s: data record '%s' is not in the archive",
 			where, key);
 	isz = tsl_dtype_size((tsl_dtype)dtype);
-	if (e->usize % isz)
+	if (size % isz)
 		return jerr(c, "%s: record '%s' holds %llu bytes, not a whole "
 			"number of %s elements", where, key,
-			(unsigned long long)e->usize,
+			(unsigned long long)size,
 			tsl_dtype_name((tsl_dtype)dtype));
-	rc = tsl__model_storage(&s, m, key, dtype, device, e->usize / isz,
-		c->err);
-	if (rc)
-		return rc;
+	s = tsl__storages_get(&m->storages, key, strlen(key), false, true,
+		dtype, device, size / isz, MJ, &e);
+	if (!s) {
+		if (c->err)
+			*c->err = e;
+		return e.code;
+	}
 	if (s->dtype != dtype)
 		return jerr(c, "%s: record '%s' is used as %s and as %s", where,
 			key, tsl_dtype_name((tsl_dtype)s->dtype),
@@ -541,17 +543,13 @@ static int resolve_ids(struct lctx *c, tsl_value **slot, uint32_t depth)
 static int read_attributes(struct lctx *c)
 {
 	struct tsl_model *m = c->m;
-	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, "attributes.pkl",
-		14);
 	tsl_pickle_ctx ctx;
-	const uint8_t *data;
-	size_t len;
+	tsl_record r;
 	int rc;
 
-	if (!e)
+	rc = tsl__archive_record(m->ar, "attributes.pkl", 14, &r, c->err);
+	if (rc == TSL_ENOTFOUND)
 		return TSL_OK;   /* 1.0 wrote none */
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &data, &len,
-		c->err);
 	if (rc)
 		return rc;
 	memset(&ctx, 0, sizeof ctx);
@@ -559,12 +557,9 @@ static int read_attributes(struct lctx *c)
 	ctx.limits = &m->limits;
 	ctx.make_storage = no_storage;
 	ctx.payload = c;
-	ctx.record = e->name;
-	ctx.file_offset = TSL_NO_OFFSET;
-	if (e->method == 0)
-		tsl__zip_data_offset(m->ar->zip, (tsl_zip_entry *)e,
-			&ctx.file_offset, NULL);
-	rc = tsl__pickle_load(&c->attrs, data, len, &ctx, c->err);
+	ctx.record = r.name;
+	ctx.file_offset = r.file_offset;
+	rc = tsl__pickle_load(&c->attrs, r.data, r.len, &ctx, c->err);
 	if (rc)
 		return rc;
 	/* protoVersion 2 wrote a list, later ones a tuple */
@@ -610,17 +605,6 @@ static int nameset_add(struct nameset *ns, const char *name)
 	return 0;
 }
 
-struct msort {
-	tsl_method m;
-	const tsl_class_method *src;
-};
-
-static int cmp_msort(const void *a, const void *b)
-{
-	return strcmp(((const struct msort *)a)->m.name,
-		((const struct msort *)b)->m.name);
-}
-
 /* The methods of a module: the top-level defs of its code file. */
 static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	json_object *jm, const char *where)
@@ -628,12 +612,9 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	struct tsl_model *m = c->m;
 	json_object *arena = member(jm, "torchscriptArena");
 	const char *key;
-	const tsl_zip_entry *e;
 	tsl_class_method *fns;
-	struct msort *v;
-	const uint8_t *src;
-	size_t srclen, n, i;
-	uint64_t off = TSL_NO_OFFSET;
+	tsl_record r;
+	size_t n;
 	int rc;
 
 	mod->methods = NULL;
@@ -643,69 +624,19 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	if ((rc = jobject(c, arena, "\"torchscriptArena\"", where)) ||
 		(rc = jstr(c, arena, "key", true, &key, where)))
 		return rc;
-	e = tsl__zip_find(m->ar->zip, key, strlen(key));
-	if (!e)
+	rc = tsl__archive_record(m->ar, key, strlen(key), &r, c->err);
+	if (rc == TSL_ENOTFOUND)
 		return jerr(c, "%s: code record '%s' is not in the archive",
 			where, key);
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &src, &srclen,
-		c->err);
 	if (rc)
 		return rc;
-	if (e->method == 0 && tsl__zip_data_offset(m->ar->zip,
-		(tsl_zip_entry *)e, &off, NULL) != TSL_OK)
-		off = TSL_NO_OFFSET;
-	rc = tsl__code_functions(&fns, &n, (const char *)src, srclen,
-		&m->arena, e->name, off, c->err);
+	rc = tsl__code_functions(&fns, &n, (const char *)r.data, r.len,
+		&m->arena, r.name, r.file_offset, c->err);
 	if (rc)
 		return rc;
-	mod->methods = tsl__arena_calloc(&m->arena, n ? n : 1,
-		sizeof *mod->methods);
-	mod->msrc = tsl__arena_calloc(&m->arena, n ? n : 1,
-		sizeof *mod->msrc);
-	if (!mod->methods || !mod->msrc)
-		return mem_error(c);
-	v = malloc((n ? n : 1) * sizeof *v);
-	if (!v)
-		return tsl__error(c->err, TSL_ENOMEM, MJ, TSL_NO_OFFSET,
-			"out of memory");
-	for (i = 0; i < n; i++) {
-		const tsl_class_method *cm = &fns[i];
-		const char **names, **types, **rets;
-
-		names = tsl__arena_calloc(&m->arena, cm->nargs + 1,
-			sizeof *names);
-		types = tsl__arena_calloc(&m->arena, cm->nargs + 1,
-			sizeof *types);
-		rets = tsl__arena_calloc(&m->arena, 1, sizeof *rets);
-		if (!names || !types || !rets) {
-			free(v);
-			return mem_error(c);
-		}
-		for (size_t a = 0; a < cm->nargs; a++) {
-			names[a] = cm->args[a].name;
-			/* tsl__code_functions leaves an unannotated self NULL */
-			types[a] = cm->args[a].type ? cm->args[a].type :
-				mod->base.value->u.obj.type;
-		}
-		rets[0] = cm->return_type ? cm->return_type : "NoneType";
-		memset(&v[i], 0, sizeof v[i]);
-		v[i].m.name = cm->name;
-		v[i].m.nargs = cm->nargs;
-		v[i].m.arg_names = names;
-		v[i].m.arg_types = types;
-		v[i].m.nreturns = 1;
-		v[i].m.return_types = rets;
-		v[i].src = cm;
-	}
-	if (n > 1)
-		qsort(v, n, sizeof *v, cmp_msort);
-	for (i = 0; i < n; i++) {
-		mod->methods[i] = v[i].m;
-		mod->msrc[i] = v[i].src;
-	}
-	free(v);
-	mod->nmethods = n;
-	return TSL_OK;
+	return tsl__method_table(&m->arena, fns, n,
+		mod->base.value->u.obj.type, MJ, &mod->methods, &mod->msrc,
+		&mod->nmethods, c->err);
 }
 
 /* "<prefix>.<name>" in the arena. */
@@ -998,23 +929,21 @@ int tsl__legacy_load(struct tsl_model *m, const tsl_options *opts,
 	tsl_error *err)
 {
 	struct lctx c = { m, err, NULL, 0, NULL };
-	const tsl_zip_entry *e = tsl__zip_find(m->ar->zip, MJ, strlen(MJ));
 	json_object *root = NULL, *main_mod;
 	const char *name;
-	const uint8_t *text;
-	size_t len;
+	tsl_record r;
 	int64_t pv;
 	tsl_value *rv;
 	int rc;
 
 	(void)opts;   /* limits and map_location are in m already */
-	if (!e)
+	rc = tsl__archive_record(m->ar, MJ, strlen(MJ), &r, err);
+	if (rc == TSL_ENOTFOUND)
 		return tsl__error(err, TSL_EFORMAT, MJ, TSL_NO_OFFSET,
 			"the archive has no model.json");
-	rc = tsl__zip_read(m->ar->zip, (tsl_zip_entry *)e, &text, &len, err);
 	if (rc)
 		return rc;
-	rc = parse_json(&c, (const char *)text, len, &root);
+	rc = parse_json(&c, (const char *)r.data, r.len, &root);
 	if (rc)
 		return rc;
 	if ((rc = jobject(&c, root, "the document", "ModelDef")))

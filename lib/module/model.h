@@ -64,7 +64,7 @@ struct cls_slot {
 	tsl_method *methods;
 	const tsl_class_method **msrc;
 	size_t nmethods;
-	bool methods_built;       /* atomic, set under the model's lock */
+	_Atomic bool methods_built; /* set under the model's lock */
 	int methods_rc;           /* the parse's failure, kept */
 	tsl_error *methods_err;
 	/* where the class's source is, for the lazy parse */
@@ -103,62 +103,44 @@ struct tsl_model {
 	tsl_archive *ar;
 	tsl_arena arena;
 	tsl_limits limits;
-	const char *map_location; /* in the arena, or NULL */
 	tsl_value *root_value;
 	tsl_module *root;
 	tsl_value *constants;
 	tsl_value *traced_inputs;  /* traced_inputs.pkl, or NULL */
-	/* storages by record name */
-	struct tsl_storage **st_table;
-	size_t st_mask, st_count;
-	/* the storages, st_count, first met first: in chunks of
-	 * 1 << st_shift in the arena (they do not move: tensors point at
-	 * them), under a malloc'd table of st_nchunks */
-	struct tsl_storage **st_chunks;
-	size_t st_nchunks, st_chunks_cap;
-	unsigned st_shift;
-	size_t st_next;                /* the record entry tried first for
-	                                  the next storage (make_storage) */
-	/* saved locations and their target devices, checked once per
-	 * distinct location (the storages point here) */
-	struct tsl_storage_place places[8];
-	size_t nplaces;
-	const char *const *remap;      /* opts->remap, during the load only */
-	tsl_storage_sync sync;         /* the storages' archive and lock */
+	tsl_storages storages;         /* the storages (lib/storage) */
 	/* class headers by qualified name */
 	struct cls_slot **cls_table;   /* slots live in the arena */
 	struct cls_slot *cls_last;     /* one-entry cache by name pointer */
 	size_t cls_mask, cls_count;
 	int owns_archive_ref;
-	int refs;                 /* atomic: the caller + exported tensors */
+	_Atomic int refs;         /* the caller + exported tensors */
 };
 
-/* Storage i of the model (i < st_count). */
-static inline struct tsl_storage *tsl__model_storage_at(
-	const struct tsl_model *m, size_t i)
-{
-	return &m->st_chunks[i >> m->st_shift][i &
-		(((size_t)1 << m->st_shift) - 1)];
-}
+/* class_cache.c: the class record for a qualified name, made (and its
+ * header parsed up to the first def) on first use; (*out)->info is NULL
+ * when the archive has no source for the class.  Load time only. */
+TSL_INTERNAL int tsl__class_get(struct tsl_model *m, const char *qname,
+	struct cls_slot **out, tsl_error *err);
+
+/* method_table.c: the method table of fns[0..nfns) (forward hooks left
+ * out), sorted by name, with each method's source in the parallel
+ * *out_src; an unannotated self gets self_type.  Arena memory; errors
+ * name record. */
+TSL_INTERNAL int tsl__method_table(tsl_arena *arena,
+	const tsl_class_method *fns, size_t nfns, const char *self_type,
+	const char *record, tsl_method **out,
+	const tsl_class_method ***out_src, size_t *count, tsl_error *err);
 
 /* Keep a model alive beyond tsl_model_free (DLPack exports). */
 TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);
 TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
-
-/* model.c: the storage of a record named in full ("tensors/0"): the same
- * record always yields the same storage.  location and the record name must
- * live in the model's arena.  TSL_OK with *out set, or an error. */
-TSL_INTERNAL int tsl__model_storage(struct tsl_storage **out,
-	struct tsl_model *m, const char *record, int dtype,
-	const char *location, uint64_t numel, tsl_error *err);
 
 /* legacy.c: read a legacy (1.0-1.2, model.json) archive into m (root,
  * constants, storages), after tsl_model_load's common setup. */
 TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
 	const tsl_options *opts, tsl_error *err);
 
-#define TSL__VFLAG_VISITING 0x10
-#define TSL__VFLAG_DONE 0x20
-#define TSL__VFLAG_GETSTATE 0x40   /* OBJECT: the state is opaque */
+/* TSL__VFLAG_* (the flag bits this layer sets on values) are claimed with
+ * the others in lib/pickle/value.h. */
 
 #endif

@@ -231,6 +231,12 @@ struct walk {
 	const void **seen;        /* identities already yielded (dedupe) */
 	size_t nseen, capseen;
 	int dedupe;
+	/* what a walk yields: named tensors (what: W_PARAMS | W_BUFFERS) or,
+	 * with mcb, named modules */
+	int what;
+	tsl_named_tensor_cb tcb;
+	tsl_named_module_cb mcb;
+	void *payload;
 };
 
 static int push_name(struct walk *w, const char *part, size_t *saved)
@@ -300,20 +306,16 @@ static int seen(struct walk *w, const void *p)
 
 enum { W_PARAMS = 1, W_BUFFERS = 2 };
 
-static int walk_tensors(struct walk *w, const struct tsl_module *mod,
-	int what, tsl_named_tensor_cb cb, void *payload, int depth)
+/* A module's own parameters, then its own buffers (state_dict's order). */
+static int own_tensors(struct walk *w, const struct tsl_module *mod)
 {
 	size_t i, saved;
 	int rc;
 
-	if (depth > 10000)
-		return TSL_ELIMIT;
-	/* own parameters, then own buffers (state_dict's order), then
-	 * children in slot order */
 	for (int pass = 0; pass < 2; pass++) {
 		tsl_attr_kind k = pass == 0 ? TSL_ATTR_PARAMETER : TSL_ATTR_BUFFER;
 
-		if (!(what & (pass == 0 ? W_PARAMS : W_BUFFERS)))
+		if (!(w->what & (pass == 0 ? W_PARAMS : W_BUFFERS)))
 			continue;
 		for (i = 0; i < tsl__module_nattrs(mod); i++) {
 			tsl_attr at, *a = &at;
@@ -333,81 +335,34 @@ static int walk_tensors(struct walk *w, const struct tsl_module *mod,
 			}
 			if (push_name(w, a->name, &saved))
 				return TSL_ENOMEM;
-			rc = cb(payload, w->name, a->value->u.tensor);
+			rc = w->tcb(w->payload, w->name, a->value->u.tensor);
 			pop_name(w, saved);
 			if (rc)
 				return rc;
 		}
 	}
-	for (i = 0; i < tsl__module_nattrs(mod); i++) {
-		tsl_attr at, *a = &at;
-
-		tsl__module_attr(mod, i, &at);
-		if (!a->value || a->value->kind != TSL_VALUE_MODULE)
-			continue;
-		if (push_name(w, a->name, &saved))
-			return TSL_ENOMEM;
-		rc = walk_tensors(w, a->value->u.obj.module, what, cb, payload,
-			depth + 1);
-		pop_name(w, saved);
-		if (rc)
-			return rc;
-	}
 	return TSL_OK;
 }
 
-static int run_walk(const tsl_module *mod, int what, int dedupe,
-	tsl_named_tensor_cb cb, void *payload)
-{
-	struct walk w;
-	int rc;
-
-	if (!mod || !cb)
-		return TSL_EINVAL;
-	memset(&w, 0, sizeof w);
-	w.dedupe = dedupe;
-	w.name = calloc(1, 64);
-	if (!w.name)
-		return TSL_ENOMEM;
-	w.cap = 64;
-	rc = walk_tensors(&w, mod, what, cb, payload, 0);
-	free(w.name);
-	free(w.seen);
-	return rc;
-}
-
-TSL_API int tsl_module_named_parameters(const tsl_module *mod,
-	tsl_named_tensor_cb cb, void *payload)
-{
-	return run_walk(mod, W_PARAMS, 1, cb, payload);
-}
-
-TSL_API int tsl_module_named_buffers(const tsl_module *mod,
-	tsl_named_tensor_cb cb, void *payload)
-{
-	return run_walk(mod, W_BUFFERS, 1, cb, payload);
-}
-
-TSL_API int tsl_module_state_dict(const tsl_module *mod,
-	tsl_named_tensor_cb cb, void *payload)
-{
-	return run_walk(mod, W_PARAMS | W_BUFFERS, 0, cb, payload);
-}
-
-static int walk_modules(struct walk *w, const struct tsl_module *mod,
-	tsl_named_module_cb cb, void *payload, int depth)
+/* One walk for both kinds: the module itself (once per identity, for
+ * named_modules) or its own tensors, then its children in slot order. */
+static int walk(struct walk *w, const struct tsl_module *mod, int depth)
 {
 	size_t i, saved;
 	int rc, s;
 
 	if (depth > 10000)
 		return TSL_ELIMIT;
-	s = seen(w, mod);
-	if (s < 0)
-		return TSL_ENOMEM;
-	if (s)
-		return TSL_OK;
-	rc = cb(payload, w->name, mod);
+	if (w->mcb) {
+		s = seen(w, mod);
+		if (s < 0)
+			return TSL_ENOMEM;
+		if (s)
+			return TSL_OK;
+		rc = w->mcb(w->payload, w->name, mod);
+	} else {
+		rc = own_tensors(w, mod);
+	}
 	if (rc)
 		return rc;
 	for (i = 0; i < tsl__module_nattrs(mod); i++) {
@@ -418,8 +373,7 @@ static int walk_modules(struct walk *w, const struct tsl_module *mod,
 			continue;
 		if (push_name(w, a->name, &saved))
 			return TSL_ENOMEM;
-		rc = walk_modules(w, a->value->u.obj.module, cb, payload,
-			depth + 1);
+		rc = walk(w, a->value->u.obj.module, depth + 1);
 		pop_name(w, saved);
 		if (rc)
 			return rc;
@@ -427,23 +381,54 @@ static int walk_modules(struct walk *w, const struct tsl_module *mod,
 	return TSL_OK;
 }
 
-TSL_API int tsl_module_named_modules(const tsl_module *mod,
-	tsl_named_module_cb cb, void *payload)
+static int run_walk(const tsl_module *mod, int what, int dedupe,
+	tsl_named_tensor_cb tcb, tsl_named_module_cb mcb, void *payload)
 {
 	struct walk w;
 	int rc;
 
-	if (!mod || !cb)
+	if (!mod || (!tcb && !mcb))
 		return TSL_EINVAL;
 	memset(&w, 0, sizeof w);
+	w.dedupe = dedupe;
+	w.what = what;
+	w.tcb = tcb;
+	w.mcb = mcb;
+	w.payload = payload;
 	w.name = calloc(1, 64);
 	if (!w.name)
 		return TSL_ENOMEM;
 	w.cap = 64;
-	rc = walk_modules(&w, mod, cb, payload, 0);
+	rc = walk(&w, mod, 0);
 	free(w.name);
 	free(w.seen);
 	return rc;
+}
+
+TSL_API int tsl_module_named_parameters(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	return run_walk(mod, W_PARAMS, 1, cb, NULL, payload);
+}
+
+TSL_API int tsl_module_named_buffers(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	return run_walk(mod, W_BUFFERS, 1, cb, NULL, payload);
+}
+
+TSL_API int tsl_module_state_dict(const tsl_module *mod,
+	tsl_named_tensor_cb cb, void *payload)
+{
+	return run_walk(mod, W_PARAMS | W_BUFFERS, 0, cb, NULL, payload);
+}
+
+TSL_API int tsl_module_named_modules(const tsl_module *mod,
+	tsl_named_module_cb cb, void *payload)
+{
+	if (!cb)
+		return TSL_EINVAL;
+	return run_walk(mod, 0, 0, NULL, cb, payload);
 }
 
 /* modules are many: keep them at 24 bytes (see model.h) */

@@ -20,7 +20,10 @@ enum {
 	TSL__VALUE_MARK          /* internal to the VM stack */
 };
 
-/* tsl_value.flags */
+/* tsl_value.flags: every bit of every layer is claimed here, so that
+ * none is used twice (the static assertion below).  Bits 0x0001 and
+ * 0x0800-0x8000 are the pickle machine's; 0x0010-0x0040 are set by the
+ * module layer (lib/module) while it converts the values. */
 #define TSL__VF_TENSOR_ID 0x0001u /* INT: an index into the tensor table
                                      (build_tensor_from_id, __main__ TensorID) */
 #define TSL__VF_MEMO 0x0800u      /* VM bookkeeping: reachable from the memo (or
@@ -30,6 +33,17 @@ enum {
 #define TSL__VF_TRACKED 0x4000u   /* VM bookkeeping: a dict to deduplicate at STOP */
 #define TSL__VF_INNER 0x8000u     /* VM bookkeeping: the value is an item of
                                      a container (it can no longer change) */
+#define TSL__VFLAG_VISITING 0x0010u /* module layer: being converted */
+#define TSL__VFLAG_DONE 0x0020u     /* module layer: converted */
+#define TSL__VFLAG_GETSTATE 0x0040u /* module layer: OBJECT whose state is
+                                       opaque (__getstate__) */
+
+/* disjoint: their sum is their union (no bit is counted twice) */
+#define TSL__VF_ALL(op) (TSL__VF_TENSOR_ID op TSL__VF_MEMO op TSL__VF_VM op \
+	TSL__VF_HAS_OBJ op TSL__VF_TRACKED op TSL__VF_INNER op \
+	TSL__VFLAG_VISITING op TSL__VFLAG_DONE op TSL__VFLAG_GETSTATE)
+_Static_assert(TSL__VF_ALL(+) == TSL__VF_ALL(|) && TSL__VF_ALL(|) <= 0xffffu,
+	"tsl_value.flags bits overlap or do not fit in 16 bits");
 
 struct tsl_module;   /* defined by lib/module */
 struct tsl_storage;  /* defined by lib/storage */

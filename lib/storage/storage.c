@@ -1,10 +1,13 @@
-/* storage.c - lazy, once-only materialization of storages on the CPU. */
+/* storage.c - a storage's bytes: lazy, once-only materialization on the CPU,
+ * device copies, prefetch and release, and every public tsl_storage_* call
+ * (the table that makes storages is storage_table.c). */
 #include "config.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <xxhash.h>
 
 #include "storage.h"
 
@@ -30,17 +33,6 @@ static void swap_in_place(uint8_t *p, size_t n, size_t w)
 		}
 }
 
-/* Element width for byte swapping: complex types swap per component. */
-static size_t swap_width(int dtype)
-{
-	size_t w = tsl_dtype_size((tsl_dtype)dtype);
-
-	if (dtype == TSL_COMPLEX32 || dtype == TSL_COMPLEX64 ||
-		dtype == TSL_COMPLEX128)
-		w /= 2;
-	return w;
-}
-
 /* The storage's copy of its record, 64-byte aligned; NULL with err set. */
 static uint8_t *own_copy(struct tsl_storage *s, size_t len, tsl_error *err)
 {
@@ -53,7 +45,7 @@ static uint8_t *own_copy(struct tsl_storage *s, size_t len, tsl_error *err)
 	}
 	s->data = p;
 	s->owned = true;
-	atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	atomic_fetch_add(&s->place->sync->holders, 1);
 	return p;
 }
 
@@ -89,15 +81,15 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 		align = 1;
 	if (decoded) {
 		p = (uint8_t *)(uintptr_t)src;
-		if (ar->big_endian && swap_width(s->dtype) > 1)
-			swap_in_place(p, len, swap_width(s->dtype));
+		if (ar->big_endian && tsl__dtype_swap_width(s->dtype) > 1)
+			swap_in_place(p, len, tsl__dtype_swap_width(s->dtype));
 		s->data = p;
 		s->owned = true;
-		atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
-	} else if (ar->big_endian && swap_width(s->dtype) > 1) {
+		atomic_fetch_add(&s->place->sync->holders, 1);
+	} else if (ar->big_endian && tsl__dtype_swap_width(s->dtype) > 1) {
 		if (!(p = own_copy(s, len, err)))
 			return TSL_ENOMEM;
-		swap_copy(p, src, len, swap_width(s->dtype));
+		swap_copy(p, src, len, tsl__dtype_swap_width(s->dtype));
 	} else if ((uintptr_t)src % align != 0) {
 		/* misaligned (re-zipped by another tool): copy once */
 		if (!(p = own_copy(s, len, err)))
@@ -117,11 +109,10 @@ static int materialize(struct tsl_storage *s, bool size_checked,
  * Returns the final state, or the step's error code (< 0) to the caller
  * that ran it.
  */
-static int run_once(struct tsl_storage *s, int *state_field,
+static int run_once(struct tsl_storage *s, _Atomic int *state,
 	int (*step)(struct tsl_storage *, void *, tsl_error *), void *arg,
 	tsl_error *err)
 {
-	_Atomic int *state = (_Atomic int *)state_field;
 	tsl_storage_sync *sync = s->place->sync;
 	int st = atomic_load_explicit(state, memory_order_acquire);
 	int expected = TSL__ST_NEW;
@@ -180,7 +171,7 @@ static void drop_owned(struct tsl_storage *s)
 {
 	void *p = (void *)(uintptr_t)s->data;
 
-	if (s->entry->method != 0)
+	if (s->entry->method != TSL_ZIP_STORED)
 		tsl__zip_private_free(s->place->sync->ar->zip, s->entry, p);
 	else
 		free(p);
@@ -261,8 +252,7 @@ static int step_device(struct tsl_storage *s, void *copy, tsl_error *err)
  * one frees its own and takes the winner's); NULL with err set. */
 static struct tsl_dev_copy *dev_copy(struct tsl_storage *s, tsl_error *err)
 {
-	_Atomic(struct tsl_dev_copy *) *slot =
-		(_Atomic(struct tsl_dev_copy *) *)&s->dev;
+	_Atomic(struct tsl_dev_copy *) *slot = &s->dev;
 	struct tsl_dev_copy *c = atomic_load_explicit(slot,
 		memory_order_acquire), *expected = NULL;
 
@@ -279,7 +269,7 @@ static struct tsl_dev_copy *dev_copy(struct tsl_storage *s, tsl_error *err)
 		free(c);
 		return expected;
 	}
-	atomic_fetch_add((_Atomic int *)&s->place->sync->holders, 1);
+	atomic_fetch_add(&s->place->sync->holders, 1);
 	return c;
 }
 
@@ -375,7 +365,7 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 	if (!s)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"storage is NULL");
-	if (tsl__storage_nbytes(s) == 0 || s->entry->method != 0)
+	if (tsl__storage_nbytes(s) == 0 || s->entry->method != TSL_ZIP_STORED)
 		return TSL_OK;
 	ar = s->place->sync->ar;
 	rc = tsl__zip_data_offset(ar->zip, s->entry, &off, err);
@@ -396,7 +386,7 @@ TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err)
 	if (!s)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"storage is NULL");
-	state = (_Atomic int *)&s->state;
+	state = &s->state;
 	if (atomic_load(state) != TSL__ST_READY)
 		return TSL_OK;
 	if (s->owned) {
@@ -436,3 +426,53 @@ TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 /* storages are many: keep them at 48 bytes (see storage.h) */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_storage) == 48,
 	"struct tsl_storage grew");
+
+TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s)
+{
+	return s ? (tsl_dtype)s->dtype : TSL_DTYPE_COUNT;
+}
+
+TSL_API uint64_t tsl_storage_numel(const tsl_storage *s)
+{
+	return s ? s->numel : 0;
+}
+
+TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s)
+{
+	return s ? tsl__storage_nbytes(s) : 0;
+}
+
+TSL_API const char *tsl_storage_record(const tsl_storage *s)
+{
+	return s ? tsl__storage_record(s) : NULL;
+}
+
+TSL_API const char *tsl_storage_location(const tsl_storage *s)
+{
+	return s ? s->place->location : NULL;
+}
+
+TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
+	tsl_error *err)
+{
+	if (!s || !data || !size)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	return tsl__storage_cpu(s, data, size, err);
+}
+
+TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (!s || !out)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"NULL argument");
+	rc = tsl__storage_cpu(s, &p, &n, err);
+	if (rc)
+		return rc;
+	*out = XXH3_64bits(p, n);
+	return TSL_OK;
+}

@@ -24,7 +24,7 @@ typedef struct tsl_storage_sync {
 	tsl_archive *ar;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int holders;              /* atomic: storages holding owned memory or a
+	_Atomic int holders;      /* storages holding owned memory or a
 	                             device copy (so freeing can skip a full
 	                             pass) */
 } tsl_storage_sync;
@@ -44,7 +44,7 @@ struct tsl_storage_place {
  * and the lock from the place; the device copy's state lives with the copy.
  */
 struct tsl_storage {
-	tsl_zip_entry *entry;     /* the record: name (rel), size (usize).
+	const tsl_zip_entry *entry; /* the record: name (rel), size (usize).
 	                             Never NULL: a record the archive lacks (a
 	                             storage of 0 elements) gets a stand-in
 	                             entry of size 0 in the model's arena, never
@@ -52,10 +52,10 @@ struct tsl_storage {
 	const struct tsl_storage_place *place;
 	uint64_t numel;           /* as pickled */
 	const void *data;         /* READY: the bytes (tsl__storage_nbytes) */
-	struct tsl_dev_copy *dev; /* atomic: the copy on a non-CPU target,
+	_Atomic(struct tsl_dev_copy *) dev; /* the copy on a non-CPU target,
 	                             made at the first request (with its own
 	                             state machine), freed with the storage */
-	int state;                /* atomic TSL__ST_* */
+	_Atomic int state;        /* TSL__ST_* */
 	int16_t fail_code;        /* FAILED: the error (TSL_E*) */
 	uint8_t dtype;            /* tsl_dtype */
 	bool owned;               /* READY: data is our copy, freed with the
@@ -66,12 +66,73 @@ struct tsl_storage {
  * few storages ever have one.  state/fail: the same state machine as the
  * storage's, for the copy. */
 struct tsl_dev_copy {
-	int state;                /* atomic TSL__ST_* */
+	_Atomic int state;        /* TSL__ST_* */
 	int fail;                 /* FAILED: the error */
 	tsl_backend backend;      /* snapshot taken at the copy */
 	int index;
 	void *ptr;                /* READY: the device memory */
 };
+
+/*
+ * The storages of one model (embedded in it): made by tsl__storages_get as
+ * the pickles name them, found again by record name, and kept, first met
+ * first, in arena chunks (they never move: tensors point at them).
+ * Written during the load only (one thread); read-only afterwards.
+ */
+typedef struct tsl_storages {
+	tsl_arena *arena;              /* the model's */
+	const char *map_location;      /* in the arena, or NULL */
+	const char *const *remap;      /* opts->remap, during the load only */
+	/* storages by record name (only those made with dedupe) */
+	struct tsl_storage **st_table;
+	size_t st_mask, st_count;
+	/* the storages, st_count, first met first: in chunks of
+	 * 1 << st_shift in the arena, under a malloc'd table of
+	 * st_nchunks */
+	struct tsl_storage **st_chunks;
+	size_t st_nchunks, st_chunks_cap;
+	unsigned st_shift;
+	size_t st_next;                /* the record entry tried first for
+	                                  the next storage */
+	/* saved locations and their target devices, checked once per
+	 * distinct location (the storages point here) */
+	struct tsl_storage_place places[8];
+	size_t nplaces;
+	tsl_storage_sync sync;         /* the storages' archive and lock */
+} tsl_storages;
+
+/* Storage i (i < st_count). */
+static inline struct tsl_storage *tsl__storages_at(const tsl_storages *st,
+	size_t i)
+{
+	return &st->st_chunks[i >> st->st_shift][i &
+		(((size_t)1 << st->st_shift) - 1)];
+}
+
+/* An empty table for the records of ar; arena: where storages, places and
+ * long names go (the model's).  Free with tsl__storages_free. */
+TSL_INTERNAL void tsl__storages_init(tsl_storages *st, tsl_archive *ar,
+	tsl_arena *arena);
+/* Free what the storages hold beyond the arena, the table, the lock. */
+TSL_INTERNAL void tsl__storages_free(tsl_storages *st);
+/*
+ * The storage of record rel[0..len) (relative to the archive's prefix,
+ * NUL-terminated; rel_owned: it lives in the arena already), made lazily:
+ * nothing is read.  With dedupe the same record always yields the same
+ * storage.  A record the archive lacks is allowed for 0 elements only.
+ * location: the saved device string, in the arena; its target device is
+ * checked once per distinct location.  dtype: known (the caller checked
+ * its size).  pickle names the record errors are reported against.
+ * NULL with err set.  Load time only (not thread-safe).
+ */
+TSL_INTERNAL struct tsl_storage *tsl__storages_get(tsl_storages *st,
+	const char *rel, size_t len, bool rel_owned, bool dedupe, int dtype,
+	const char *location, uint64_t numel, const char *pickle,
+	tsl_error *err);
+/* Make every storage's bytes ready, with up to nthreads threads (64 at
+ * most); the first failure is returned.  Thread-safe. */
+TSL_INTERNAL int tsl__storages_materialize(tsl_storages *st,
+	unsigned nthreads, tsl_error *err);
 
 /* The record's name relative to the archive's prefix ("data/0"); a
  * stand-in entry is not in_prefix, so its name is already relative. */

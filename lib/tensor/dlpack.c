@@ -21,31 +21,6 @@ static void deleter(DLManagedTensor *mt)
 	free(x);
 }
 
-static int map_dtype(int dtype, DLDataType *out)
-{
-	out->lanes = 1;
-	switch (dtype) {
-	case TSL_FLOAT16: out->code = kDLFloat; out->bits = 16; break;
-	case TSL_FLOAT32: out->code = kDLFloat; out->bits = 32; break;
-	case TSL_FLOAT64: out->code = kDLFloat; out->bits = 64; break;
-	case TSL_BFLOAT16: out->code = kDLBfloat; out->bits = 16; break;
-	case TSL_INT8: case TSL_QINT8: out->code = kDLInt; out->bits = 8; break;
-	case TSL_INT16: out->code = kDLInt; out->bits = 16; break;
-	case TSL_INT32: case TSL_QINT32: out->code = kDLInt; out->bits = 32; break;
-	case TSL_INT64: out->code = kDLInt; out->bits = 64; break;
-	case TSL_UINT8: case TSL_QUINT8: case TSL_BOOL:
-		out->code = kDLUInt; out->bits = 8; break;
-	case TSL_UINT16: out->code = kDLUInt; out->bits = 16; break;
-	case TSL_UINT32: out->code = kDLUInt; out->bits = 32; break;
-	case TSL_UINT64: out->code = kDLUInt; out->bits = 64; break;
-	case TSL_COMPLEX32: out->code = kDLComplex; out->bits = 32; break;
-	case TSL_COMPLEX64: out->code = kDLComplex; out->bits = 64; break;
-	case TSL_COMPLEX128: out->code = kDLComplex; out->bits = 128; break;
-	default: return -1;
-	}
-	return 0;
-}
-
 TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 	tsl_error *err)
 {
@@ -68,7 +43,8 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 		return tsl__error(err, TSL_EUNSUPPORTED, NULL, TSL_NO_OFFSET,
 			"only strided tensors can be exported through DLPack");
 	record = tsl__storage_record(s);
-	if (map_dtype(t->dtype, &dt))
+	dt.lanes = 1;
+	if (!tsl__dtype_dlpack(t->dtype, &dt.code, &dt.bits))
 		return tsl__error(err, TSL_EUNSUPPORTED, record,
 			TSL_NO_OFFSET,
 			"dtype %s has no DLPack equivalent",

@@ -1,4 +1,4 @@
-/* tensor.c - the public tensor and storage API: metadata, data, hashes. */
+/* tensor.c - the public tensor API: metadata, data, hashes (storages: lib/storage). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -131,40 +131,6 @@ TSL_API tsl_storage *tsl_tensor_storage(const tsl_tensor *t)
 	return t ? t->storage : NULL;
 }
 
-TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s)
-{
-	return s ? (tsl_dtype)s->dtype : TSL_DTYPE_COUNT;
-}
-
-TSL_API uint64_t tsl_storage_numel(const tsl_storage *s)
-{
-	return s ? s->numel : 0;
-}
-
-TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s)
-{
-	return s ? tsl__storage_nbytes(s) : 0;
-}
-
-TSL_API const char *tsl_storage_record(const tsl_storage *s)
-{
-	return s ? tsl__storage_record(s) : NULL;
-}
-
-TSL_API const char *tsl_storage_location(const tsl_storage *s)
-{
-	return s ? s->place->location : NULL;
-}
-
-TSL_API int tsl_storage_data(tsl_storage *s, const void **data, size_t *size,
-	tsl_error *err)
-{
-	if (!s || !data || !size)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"NULL argument");
-	return tsl__storage_cpu(s, data, size, err);
-}
-
 TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
 	tsl_error *err)
 {
@@ -261,21 +227,5 @@ TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out,
 done:
 	*out = XXH3_64bits_digest(st);
 	XXH3_freeState(st);
-	return TSL_OK;
-}
-
-TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err)
-{
-	const void *p;
-	size_t n;
-	int rc;
-
-	if (!s || !out)
-		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"NULL argument");
-	rc = tsl__storage_cpu(s, &p, &n, err);
-	if (rc)
-		return rc;
-	*out = XXH3_64bits(p, n);
 	return TSL_OK;
 }

@@ -25,6 +25,10 @@
  * the central-directory entry, needed only for error messages, is found
  * again by walking the directory.
  */
+/* Compression methods (tsl_zip_entry.method): stored records are read in
+ * place, deflated ones by inflate.c, any other through libarchive. */
+enum { TSL_ZIP_STORED = 0, TSL_ZIP_DEFLATED = 8 };
+
 typedef struct tsl_zip_entry {
 	const char *name;      /* full name, NUL-terminated (owned by the index) */
 	uint64_t csize;        /* compressed size */
@@ -56,7 +60,8 @@ typedef struct tsl_zip {
 	uint32_t *table;       /* see above */
 	size_t mask;           /* table slots - 1 */
 	uint32_t tag;          /* slot bits that hold hash bits (may be 0) */
-	void **decoded;        /* NULL, or n decoded copies (atomic, lazily) */
+	/* NULL, or n decoded copies (made lazily, slots set once) */
+	_Atomic(_Atomic(void *) *) decoded;
 	char *names;           /* storage for all names */
 	uint64_t cd_offset;
 	uint64_t cd_size;
@@ -64,7 +69,7 @@ typedef struct tsl_zip {
 	bool zip64;
 	char *prefix;          /* first entry's top folder */
 	size_t prefix_len;
-	uint64_t decoded_total;/* atomic: bytes decoded so far */
+	_Atomic uint64_t decoded_total; /* bytes decoded so far */
 	tsl_limits limits;
 	bool verify_crc;
 	bool huge;             /* big arrays in huge pages (TSL_OPEN_HUGE_PAGES) */
@@ -109,27 +114,30 @@ TSL_INTERNAL const tsl_zip_entry *tsl__zip_find(const tsl_zip *z,
 TSL_INTERNAL const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z,
 	const char *rel, size_t len, size_t *hint);
 
-/* Resolve the data offset from the local header (cached). */
-TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e,
+/* Resolve the data offset from the local header (cached in the entry's
+ * atomic data_skip: the one field of an entry written after indexing, so
+ * entries are handed out const). */
+TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t *out, tsl_error *err);
 
 /* The record's bytes: a slice of the mapping for a stored record, or its
  * decoded copy (cached in z->decoded, freed with the index).  */
-TSL_INTERNAL int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e,
+TSL_INTERNAL int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, tsl_error *err);
 
-/* zip_decode.c: decode a compressed record (deflate: inflate.c; other
- * methods: libarchive) into a new buffer of exactly e->usize bytes (plus a
- * NUL), freed with tsl__big_free. */
 /* tsl__zip_read without the cache, for a reader that gives the memory back
  * early (a storage: tsl_storage_release): a stored record is the same slice
  * of the file (*owned false); a compressed one is decoded into a new buffer
  * (*owned true), counted against max_total_bytes until the reader frees it
  * with tsl__zip_private_free (NULL: no-op). */
-TSL_INTERNAL int tsl__zip_read_private(tsl_zip *z, tsl_zip_entry *e,
+TSL_INTERNAL int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, bool *owned, tsl_error *err);
 TSL_INTERNAL void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e,
 	void *data);
+
+/* zip_decode.c: decode a compressed record (deflate: inflate.c; other
+ * methods: libarchive) into a new buffer of exactly e->usize bytes (plus a
+ * NUL), freed with tsl__big_free. */
 TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t data_off, uint8_t **out, tsl_error *err);
 

@@ -75,7 +75,7 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 		la_ssize_t n = archive_read_data(a, buf + got, want + 1 - got);
 
 		if (n < 0)
-			return tsl__error(err, e->method == 8 ? TSL_EFORMAT :
+			return tsl__error(err, e->method == TSL_ZIP_DEFLATED ? TSL_EFORMAT :
 				TSL_EUNSUPPORTED, e->name, data_off,
 				"decoding record (method %u) failed after %zu of "
 				"%zu bytes: %s", e->method, got, want,
@@ -103,7 +103,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	int rc;
 
 	*out = NULL;
-	if (e->method != 8 &&
+	if (e->method != TSL_ZIP_DEFLATED &&
 		(e->csize >= 0xffffffffu || e->usize >= 0xffffffffu))
 		return tsl__error(err, TSL_EUNSUPPORTED, e->name, data_off,
 			"records of 4 GiB or more compressed with method %u are "
@@ -117,7 +117,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		*out = buf;
 		return TSL_OK;
 	}
-	if (e->method == 8) {
+	if (e->method == TSL_ZIP_DEFLATED) {
 		tsl_inflate_error ie;
 
 		rc = tsl__inflate(z->base + data_off, (size_t)e->csize, buf,

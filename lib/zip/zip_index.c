@@ -37,13 +37,12 @@ static int fmt_error(tsl_error *err, const char *record, uint64_t off,
 static int fmt_error(tsl_error *err, const char *record, uint64_t off,
 	const char *fmt, ...)
 {
-	char msg[224];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	tsl__error_va(err, TSL_EFORMAT, record, off, NULL, fmt, ap);
 	va_end(ap);
-	return tsl__error(err, TSL_EFORMAT, record, off, "%s", msg);
+	return TSL_EFORMAT;
 }
 
 /* Find the classic EOCD: scan back from the end over at most 64 KiB of
@@ -414,139 +413,161 @@ short64:
 		"zip64 extra field is too short for the fields it must hold");
 }
 
-int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
-	const tsl_limits *limits, const tsl_zip_fetch *fetch, tsl_error *err)
+/* Where the central directory is, from the end record (and the zip64
+ * record its locator points to). */
+struct cd_end {
+	uint64_t eocd;            /* offset of the classic end record */
+	uint64_t count;           /* entries */
+	uint64_t offset, size;    /* the central directory */
+	bool zip64;
+};
+
+/* One central-directory entry, decoded from its fixed 46 bytes. */
+struct cd_entry {
+	uint32_t sig;
+	uint16_t flags, method;
+	uint32_t crc32, csize, usize, lho;   /* 0xFFFFFFFF: in the zip64 extra */
+	uint16_t name_len, extra_len, comment_len;
+};
+
+static void cd_entry_decode(const uint8_t *c, struct cd_entry *ce)
 {
-	tsl_zip *z;
-	uint64_t eocd = 0, count, cd_off, cd_size, cd_limit, p, names_len = 0;
-	size_t cap = 16, ent_bytes = 0, tab_bytes = 0, block;
-	size_t i;
-	char *np;
-	const char *pfx = NULL;   /* the first name, when it has a '/' */
+	ce->sig = tsl__le32(c);
+	ce->flags = tsl__le16(c + 8);
+	ce->method = tsl__le16(c + 10);
+	ce->crc32 = tsl__le32(c + 16);
+	ce->csize = tsl__le32(c + 20);
+	ce->usize = tsl__le32(c + 24);
+	ce->name_len = tsl__le16(c + 28);
+	ce->extra_len = tsl__le16(c + 30);
+	ce->comment_len = tsl__le16(c + 32);
+	ce->lho = tsl__le32(c + 42);
+}
+
+/* The entry's whole size: fixed part, name, extra field, comment. */
+static inline uint64_t cd_entry_len(const struct cd_entry *ce)
+{
+	return (uint64_t)CENTRAL_LEN + ce->name_len + ce->extra_len +
+		ce->comment_len;
+}
+
+/* Find and check the end records; the directory's bytes are made
+ * present.  Limits: the entry count against max_records and against what
+ * the directory's size can hold, before anything is allocated for it. */
+static int read_end(const uint8_t *b, uint64_t size, const tsl_limits *limits,
+	const tsl_zip_fetch *fetch, struct cd_end *end, tsl_error *err)
+{
+	uint64_t eocd = 0, cd_limit;
 	int rc;
 
-	*out = NULL;
 	rc = find_eocd(b, size, &eocd, fetch, err);
 	if (rc)
 		return rc;
-	count = tsl__le16(b + eocd + 10);
-	cd_size = tsl__le32(b + eocd + 12);
-	cd_off = tsl__le32(b + eocd + 16);
+	end->eocd = eocd;
+	end->count = tsl__le16(b + eocd + 10);
+	end->size = tsl__le32(b + eocd + 12);
+	end->offset = tsl__le32(b + eocd + 16);
+	end->zip64 = false;
 	cd_limit = eocd;
 	if (tsl__le16(b + eocd + 4) != 0 || tsl__le16(b + eocd + 6) != 0 ||
-		tsl__le16(b + eocd + 8) != count)
+		tsl__le16(b + eocd + 8) != end->count)
 		return tsl__error(err, TSL_EUNSUPPORTED, NULL, eocd,
 			"multi-disk zip archives are not supported");
-
-	z = calloc(1, sizeof *z);
-	if (!z)
-		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-			"out of memory");
-	z->base = b;
-	z->size = size;
-	z->limits = *limits;
-	z->fetch = fetch;
 
 	/* zip64: PyTorch always writes the locator; use it when present. */
 	if (eocd >= LOC64_LEN && tsl__le32(b + eocd - LOC64_LEN) == SIG_LOC64) {
 		uint64_t loc = eocd - LOC64_LEN;
 		uint64_t r = tsl__le64(b + loc + 8);
 
-		if (tsl__out_of_bounds(r, EOCD64_LEN, loc)) {
-			rc = fmt_error(err, NULL, loc,
+		if (tsl__out_of_bounds(r, EOCD64_LEN, loc))
+			return fmt_error(err, NULL, loc,
 				"zip64 locator points to offset %llu, outside the "
 				"file before it (%llu bytes)",
 				(unsigned long long)r, (unsigned long long)loc);
-			goto fail;
-		}
 		rc = tsl__zip_ensure(fetch, loc, LOC64_LEN, err);
 		if (!rc)
 			rc = tsl__zip_ensure(fetch, r, EOCD64_LEN, err);
 		if (rc)
-			goto fail;
-		if (tsl__le32(b + r) != SIG_EOCD64) {
-			rc = fmt_error(err, NULL, r,
+			return rc;
+		if (tsl__le32(b + r) != SIG_EOCD64)
+			return fmt_error(err, NULL, r,
 				"zip64 locator points to offset %llu, which holds "
 				"no zip64 end of central directory record",
 				(unsigned long long)r);
-			goto fail;
-		}
-		count = tsl__le64(b + r + 32);
-		cd_size = tsl__le64(b + r + 40);
-		cd_off = tsl__le64(b + r + 48);
+		end->count = tsl__le64(b + r + 32);
+		end->size = tsl__le64(b + r + 40);
+		end->offset = tsl__le64(b + r + 48);
 		cd_limit = r;
-		z->zip64 = true;
-	} else if (count == 0xffff || cd_size == 0xffffffffu ||
-		cd_off == 0xffffffffu) {
-		rc = fmt_error(err, NULL, eocd,
+		end->zip64 = true;
+	} else if (end->count == 0xffff || end->size == 0xffffffffu ||
+		end->offset == 0xffffffffu) {
+		return fmt_error(err, NULL, eocd,
 			"end of central directory needs zip64 but there is no "
 			"zip64 locator");
-		goto fail;
 	}
-	if (tsl__out_of_bounds(cd_off, cd_size, cd_limit)) {
-		rc = fmt_error(err, NULL, eocd,
+	if (tsl__out_of_bounds(end->offset, end->size, cd_limit))
+		return fmt_error(err, NULL, eocd,
 			"central directory (offset %llu, %llu bytes) lies outside "
 			"the %llu bytes before its end record",
-			(unsigned long long)cd_off, (unsigned long long)cd_size,
+			(unsigned long long)end->offset,
+			(unsigned long long)end->size,
 			(unsigned long long)cd_limit);
-		goto fail;
-	}
-	if (count > limits->max_records) {
-		rc = tsl__error(err, TSL_ELIMIT, NULL, eocd,
+	if (end->count > limits->max_records)
+		return tsl__error(err, TSL_ELIMIT, NULL, eocd,
 			"archive declares %llu records, more than max_records "
-			"(%llu)", (unsigned long long)count,
+			"(%llu)", (unsigned long long)end->count,
 			(unsigned long long)limits->max_records);
-		goto fail;
-	}
 	/* every entry takes at least 46 bytes: a lying count is caught here
 	 * before anything is allocated for it */
-	if (count > cd_size / CENTRAL_LEN) {
-		rc = fmt_error(err, NULL, eocd,
+	if (end->count > end->size / CENTRAL_LEN)
+		return fmt_error(err, NULL, eocd,
 			"end record declares %llu records but the %llu-byte "
 			"central directory can hold at most %llu",
-			(unsigned long long)count, (unsigned long long)cd_size,
-			(unsigned long long)(cd_size / CENTRAL_LEN));
-		goto fail;
-	}
-	rc = tsl__zip_ensure(fetch, cd_off, cd_size, err);
-	if (rc)
-		goto fail;
-	z->cd_offset = cd_off;
-	z->cd_size = cd_size;
-	z->cd_end = cd_off + cd_size;
-	z->n = (size_t)count;
+			(unsigned long long)end->count,
+			(unsigned long long)end->size,
+			(unsigned long long)(end->size / CENTRAL_LEN));
+	return tsl__zip_ensure(fetch, end->offset, end->size, err);
+}
 
-	/* pass 1: walk the entries, sum name lengths */
-	p = cd_off;
-	for (i = 0; i < z->n; i++) {
-		uint64_t len;
+/* Pass 1: walk the entries (signature, bounds) and sum the bytes their
+ * names take (each plus its NUL). */
+static int cd_names_len(const tsl_zip *z, uint64_t *names_len,
+	tsl_error *err)
+{
+	uint64_t p = z->cd_offset;
+	struct cd_entry ce;
 
+	*names_len = 0;
+	for (size_t i = 0; i < z->n; i++) {
 		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
-			tsl__le32(b + p) != SIG_CENTRAL) {
-			rc = fmt_error(err, NULL, p,
+			tsl__le32(z->base + p) != SIG_CENTRAL)
+			return fmt_error(err, NULL, p,
 				"central directory entry %zu of %zu is missing or "
 				"has a bad signature at offset %llu (the entry "
 				"count says %zu)", i + 1, z->n,
 				(unsigned long long)p, z->n);
-			goto fail;
-		}
-		len = (uint64_t)CENTRAL_LEN + tsl__le16(b + p + 28) +
-			tsl__le16(b + p + 30) + tsl__le16(b + p + 32);
-		if (tsl__out_of_bounds(p, len, z->cd_end)) {
-			rc = fmt_error(err, NULL, p,
+		cd_entry_decode(z->base + p, &ce);
+		if (tsl__out_of_bounds(p, cd_entry_len(&ce), z->cd_end))
+			return fmt_error(err, NULL, p,
 				"central directory entry %zu runs past the end of "
 				"the central directory", i + 1);
-			goto fail;
-		}
-		names_len += tsl__le16(b + p + 28) + 1u;
-		p += len;
+		*names_len += ce.name_len + 1u;
+		p += cd_entry_len(&ce);
 	}
-	/* entries, hash table and names in one block: one allocation, and
-	 * for a big archive one run of huge pages rather than three.  The
-	 * table has a power of two of slots, at least 1.5 per entry (load at
-	 * most 2/3: a hit takes 1.3 probes on average with linear probing,
-	 * the tag bits make the extra ones cheap); twice the entries took
-	 * twice the pages for no measurable gain in lookups. */
+	return TSL_OK;
+}
+
+/* Entries, hash table and names in one block: one allocation, and for a
+ * big archive one run of huge pages rather than three.  The table has a
+ * power of two of slots, at least 1.5 per entry (load at most 2/3: a hit
+ * takes 1.3 probes on average with linear probing, the tag bits make the
+ * extra ones cheap); twice the entries took twice the pages for no
+ * measurable gain in lookups. */
+static int alloc_index(tsl_zip *z, uint64_t names_len, bool huge,
+	tsl_error *err)
+{
+	size_t cap = 16, ent_bytes = 0, tab_bytes = 0, block;
+
 	while (cap < z->n + z->n / 2)
 		cap <<= 1;
 	if (z->n >= UINT32_MAX ||
@@ -557,114 +578,142 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		__builtin_add_overflow(ent_bytes, tab_bytes, &block) ||
 		__builtin_add_overflow(block, (size_t)names_len + 1, &block))
 		block = SIZE_MAX;   /* fails to allocate below */
-	z->entries = tsl__big_calloc(block, 1, limits->huge_pages);
-	if (!z->entries) {
-		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+	z->entries = tsl__big_calloc(block, 1, huge);
+	if (!z->entries)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for %zu records", z->n);
-		goto fail;
-	}
 	z->table = (uint32_t *)(void *)((char *)z->entries + ent_bytes);
 	z->mask = cap - 1;
 	/* slot bits above those index + 1 needs carry hash bits */
 	z->tag = z->n ? (uint32_t)(UINT64_C(0xffffffff) <<
 		(64 - __builtin_clzll((unsigned long long)z->n))) : 0;
 	z->names = (char *)z->table + tab_bytes;
+	return TSL_OK;
+}
 
-	/* pass 2: fill entries (each written whole, once, in order) */
-	p = cd_off;
-	np = z->names;
-	for (i = 0; i < z->n; i++) {
+/* Pass 2: fill the entries (each written whole, once, in order) and find
+ * the prefix: the first entry's name up to its first '/' (*pfx: NULL when
+ * it has none). */
+static int fill_entries(tsl_zip *z, uint64_t names_len, const char **pfx,
+	tsl_error *err)
+{
+	uint64_t p = z->cd_offset;
+	char *np = z->names;
+	int rc;
+
+	*pfx = NULL;
+	for (size_t i = 0; i < z->n; i++) {
 		tsl_zip_entry *e = &z->entries[i];
-		const uint8_t *c = b + p;
-		uint16_t nlen, xlen, flags;
-		uint32_t cs, us, lo;
+		const uint8_t *c = z->base + p;
+		struct cd_entry ce;
 		uint64_t end;
-		bool clean;
+		bool clean, changed;
 
 		/* pass 1 checked these bytes; they can only differ now if the
 		 * file changed under the mapping: refuse rather than overrun
 		 * the names sized by pass 1 */
-		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
-			tsl__le32(c) != SIG_CENTRAL ||
-			tsl__out_of_bounds(p, (uint64_t)CENTRAL_LEN +
-			tsl__le16(c + 28) + tsl__le16(c + 30) + tsl__le16(c + 32),
-			z->cd_end) ||
-			(uint64_t)(np - z->names) + tsl__le16(c + 28) + 1 >
-			names_len) {
-			rc = fmt_error(err, NULL, p, "central directory entry "
+		changed = tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end);
+		if (!changed) {
+			cd_entry_decode(c, &ce);
+			changed = ce.sig != SIG_CENTRAL ||
+				tsl__out_of_bounds(p, cd_entry_len(&ce),
+				z->cd_end) ||
+				(uint64_t)(np - z->names) + ce.name_len + 1 >
+				names_len;
+		}
+		if (changed)
+			return fmt_error(err, NULL, p, "central directory entry "
 				"%zu changed while the directory was read (the "
 				"file was modified)", i + 1);
-			goto fail;
-		}
-		nlen = tsl__le16(c + 28);
-		xlen = tsl__le16(c + 30);
-		cs = tsl__le32(c + 20);
-		us = tsl__le32(c + 24);
-		lo = tsl__le32(c + 42);
-		flags = tsl__le16(c + 8);
-		clean = copy_name(np, c + CENTRAL_LEN, nlen);
+		clean = copy_name(np, c + CENTRAL_LEN, ce.name_len);
 
 		e->name = np;
-		e->name_len = nlen;
-		np += nlen + 1;
-		e->method = tsl__le16(c + 10);
-		e->crc32 = tsl__le32(c + 16);
-		e->csize = cs;
-		e->usize = us;
-		e->lho = lo;
-		if (nlen == 0 || !clean) {
-			rc = fmt_error(err, NULL, p,
+		e->name_len = ce.name_len;
+		np += ce.name_len + 1;
+		e->method = ce.method;
+		e->crc32 = ce.crc32;
+		e->csize = ce.csize;
+		e->usize = ce.usize;
+		e->lho = ce.lho;
+		if (ce.name_len == 0 || !clean)
+			return fmt_error(err, NULL, p,
 				"central directory entry %zu has an empty name or "
 				"a NUL byte in its name", i + 1);
-			goto fail;
-		}
-		rc = read_zip64_extra(c + CENTRAL_LEN + nlen, xlen, e,
-			us == 0xffffffffu, cs == 0xffffffffu, lo == 0xffffffffu,
-			e->name, p, err);
+		rc = read_zip64_extra(c + CENTRAL_LEN + ce.name_len,
+			ce.extra_len, e, ce.usize == 0xffffffffu,
+			ce.csize == 0xffffffffu, ce.lho == 0xffffffffu, e->name,
+			p, err);
 		if (rc)
-			goto fail;
-		if (flags & 1) {
-			rc = tsl__error(err, TSL_EUNSUPPORTED, e->name, p,
+			return rc;
+		if (ce.flags & 1)
+			return tsl__error(err, TSL_EUNSUPPORTED, e->name, p,
 				"record is encrypted");
-			goto fail;
-		}
 		/* the record (header + data) must end before the directory */
 		if (tsl__add_u64(e->lho, LOCAL_LEN, &end) ||
-			tsl__add_u64(end, e->csize, &end) || end > cd_off) {
-			rc = fmt_error(err, e->name, p,
+			tsl__add_u64(end, e->csize, &end) || end > z->cd_offset)
+			return fmt_error(err, e->name, p,
 				"record at offset %llu with %llu compressed bytes "
 				"extends past the start of the central directory "
 				"(offset %llu)", (unsigned long long)e->lho,
 				(unsigned long long)e->csize,
-				(unsigned long long)cd_off);
-			goto fail;
-		}
-		if (e->method == 0 && e->csize != e->usize) {
-			rc = fmt_error(err, e->name, p,
+				(unsigned long long)z->cd_offset);
+		if (e->method == TSL_ZIP_STORED && e->csize != e->usize)
+			return fmt_error(err, e->name, p,
 				"stored record declares %llu compressed but %llu "
 				"uncompressed bytes", (unsigned long long)e->csize,
 				(unsigned long long)e->usize);
-			goto fail;
-		}
-		/* the prefix: the first entry's name up to its first '/';
-		 * a first entry without one is refused below, after every
-		 * entry was checked (as before: the order of the errors) */
+		/* a first entry without a '/' is refused by the caller, after
+		 * every entry was checked (as before: the order of the
+		 * errors) */
 		if (i == 0) {
-			const char *slash = memchr(np - nlen - 1, '/', nlen);
+			const char *slash = memchr(e->name, '/', ce.name_len);
 
 			if (slash) {
-				pfx = np - nlen - 1;
-				z->prefix_len = (size_t)(slash - pfx);
+				*pfx = e->name;
+				z->prefix_len = (size_t)(slash - e->name);
 			}
 		}
-		e->in_prefix = pfx && nlen > z->prefix_len &&
+		e->in_prefix = *pfx && ce.name_len > z->prefix_len &&
 			e->name[z->prefix_len] == '/' &&
-			same_bytes(e->name, pfx, z->prefix_len);
-		p += (uint64_t)CENTRAL_LEN + nlen + xlen + tsl__le16(c + 32);
+			same_bytes(e->name, *pfx, z->prefix_len);
+		p += cd_entry_len(&ce);
 	}
+	return TSL_OK;
+}
 
+int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
+	const tsl_limits *limits, const tsl_zip_fetch *fetch, tsl_error *err)
+{
+	struct cd_end end;
+	uint64_t names_len = 0;
+	const char *pfx = NULL;   /* the first name, when it has a '/' */
+	tsl_zip *z;
+	int rc;
+
+	*out = NULL;
+	rc = read_end(b, size, limits, fetch, &end, err);
+	if (rc)
+		return rc;
+	z = calloc(1, sizeof *z);
+	if (!z)
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	z->base = b;
+	z->size = size;
+	z->limits = *limits;
+	z->fetch = fetch;
+	z->zip64 = end.zip64;
+	z->cd_offset = end.offset;
+	z->cd_size = end.size;
+	z->cd_end = end.offset + end.size;
+	z->n = (size_t)end.count;
+
+	if ((rc = cd_names_len(z, &names_len, err)) ||
+		(rc = alloc_index(z, names_len, limits->huge_pages, err)) ||
+		(rc = fill_entries(z, names_len, &pfx, err)))
+		goto fail;
 	if (z->n && !pfx) {
-		rc = fmt_error(err, z->entries[0].name, cd_off,
+		rc = fmt_error(err, z->entries[0].name, z->cd_offset,
 			"file in archive is not in a subdirectory: '%s'",
 			z->entries[0].name);
 		goto fail;
@@ -702,7 +751,7 @@ static size_t decoded_bytes(const tsl_zip *z)
 	return z->n * sizeof *z->decoded;   /* n < UINT32_MAX: no overflow */
 }
 
-static void **decoded_new(const tsl_zip *z)
+static _Atomic(void *) *decoded_new(const tsl_zip *z)
 {
 	size_t bytes = decoded_bytes(z);
 	void *p;
@@ -714,12 +763,12 @@ static void **decoded_new(const tsl_zip *z)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void decoded_free(const tsl_zip *z, void **v)
+static void decoded_free(const tsl_zip *z, _Atomic(void *) *v)
 {
 	if (decoded_bytes(z) < DECODED_MAP_MIN)
-		free(v);
+		free((void *)v);
 	else
-		munmap(v, decoded_bytes(z));
+		munmap((void *)v, decoded_bytes(z));
 }
 
 /* The slot of z->decoded for e, the array made on the first call (most
@@ -728,20 +777,20 @@ static void decoded_free(const tsl_zip *z, void **v)
  * race both make one, one wins the compare-and-swap.  NULL: out of memory. */
 static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
 {
-	_Atomic(void **) *arr = (_Atomic(void **) *)&z->decoded;
-	void **v = atomic_load_explicit(arr, memory_order_acquire);
+	_Atomic(void *) *v = atomic_load_explicit(&z->decoded,
+		memory_order_acquire);
 
 	if (!v) {
-		void **fresh = decoded_new(z);
+		_Atomic(void *) *fresh = decoded_new(z);
 
 		if (!fresh)
 			return NULL;
-		if (atomic_compare_exchange_strong(arr, &v, fresh))
+		if (atomic_compare_exchange_strong(&z->decoded, &v, fresh))
 			v = fresh;
 		else
 			decoded_free(z, fresh);   /* v: the winner's */
 	}
-	return (_Atomic(void *) *)&v[e - z->entries];
+	return &v[e - z->entries];
 }
 
 void tsl__zip_free(tsl_zip *z)
@@ -751,19 +800,21 @@ void tsl__zip_free(tsl_zip *z)
 	if (!z)
 		return;
 	if (z->decoded) {
+		_Atomic(void *) *v = z->decoded;
+
 		for (i = 0; i < z->n; i++)
-			tsl__big_free(z->decoded[i]);
-		decoded_free(z, z->decoded);
+			tsl__big_free(v[i]);
+		decoded_free(z, v);
 	}
 	tsl__big_free(z->entries);   /* with the table and the names */
 	free(z->prefix);
 	free(z);
 }
 
-int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
+int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 	tsl_error *err)
 {
-	_Atomic uint32_t *cache = (_Atomic uint32_t *)&e->data_skip;
+	_Atomic uint32_t *cache = (_Atomic uint32_t *)(uintptr_t)&e->data_skip;
 	uint32_t skip = atomic_load_explicit(cache, memory_order_acquire);
 	const uint8_t *h;
 	uint64_t off, end;
@@ -811,10 +862,10 @@ int tsl__zip_data_offset(tsl_zip *z, tsl_zip_entry *e, uint64_t *out,
 /* Decode compressed record e (data at off) into a new buffer (*out,
  * tsl__big_free), its size counted in z->decoded_total; every limit is
  * checked before anything is allocated. */
-static int decode_counted(tsl_zip *z, tsl_zip_entry *e, uint64_t off,
+static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 	uint8_t **out, tsl_error *err)
 {
-	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
+	_Atomic uint64_t *total = &z->decoded_total;
 	uint64_t sum;
 	uint8_t *buf;
 	int rc;
@@ -826,7 +877,7 @@ static int decode_counted(tsl_zip *z, tsl_zip_entry *e, uint64_t off,
 			(unsigned long long)z->limits.max_record_bytes);
 	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
 	 * before anything is allocated for it */
-	if (e->method == 8 && e->usize / 1032 > e->csize + 1)
+	if (e->method == TSL_ZIP_DEFLATED && e->usize / 1032 > e->csize + 1)
 		return fmt_error(err, e->name, off,
 			"deflated record declares %llu bytes, more than its %llu "
 			"compressed bytes can hold (zip bomb?)",
@@ -856,7 +907,7 @@ static int decode_counted(tsl_zip *z, tsl_zip_entry *e, uint64_t off,
 
 /* The checks and the stored case shared by the two readers: 1 when e is
  * compressed (*off set), else TSL_OK with *data set, or an error. */
-static int read_start(tsl_zip *z, tsl_zip_entry *e, uint64_t *off,
+static int read_start(tsl_zip *z, const tsl_zip_entry *e, uint64_t *off,
 	const uint8_t **data, size_t *len, tsl_error *err)
 {
 	int rc = tsl__zip_data_offset(z, e, off, err);
@@ -870,7 +921,7 @@ static int read_start(tsl_zip *z, tsl_zip_entry *e, uint64_t *off,
 		return tsl__error(err, TSL_ELIMIT, e->name, *off,
 			"record of %llu bytes does not fit in memory",
 			(unsigned long long)e->usize);
-	if (e->method != 0)
+	if (e->method != TSL_ZIP_STORED)
 		return 1;
 	if (z->verify_crc &&
 		tsl__crc32(0, z->base + *off, (size_t)e->usize) != e->crc32)
@@ -882,11 +933,11 @@ static int read_start(tsl_zip *z, tsl_zip_entry *e, uint64_t *off,
 	return TSL_OK;
 }
 
-int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
+int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	size_t *len, tsl_error *err)
 {
 	_Atomic(void *) *slot;
-	_Atomic uint64_t *total = (_Atomic uint64_t *)&z->decoded_total;
+	_Atomic uint64_t *total = &z->decoded_total;
 	uint64_t off;
 	void *cur, *expected = NULL;
 	uint8_t *buf;
@@ -919,7 +970,7 @@ int tsl__zip_read(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
 	return TSL_OK;
 }
 
-int tsl__zip_read_private(tsl_zip *z, tsl_zip_entry *e, const uint8_t **data,
+int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	size_t *len, bool *owned, tsl_error *err)
 {
 	uint64_t off;
@@ -944,7 +995,7 @@ void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e, void *data)
 	if (!data)
 		return;
 	tsl__big_free(data);
-	atomic_fetch_sub((_Atomic uint64_t *)&z->decoded_total, e->usize);
+	atomic_fetch_sub(&z->decoded_total, e->usize);
 }
 
 static uint32_t crc_table[256];

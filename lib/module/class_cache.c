@@ -1,0 +1,210 @@
+/*
+ * class_cache.c - the classes of a model, by qualified name: each header
+ * found under code/ and parsed once (up to its first def at load time),
+ * and each class's method table, parsed and built on first use under the
+ * model's lock and shared by all its modules.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "model.h"
+
+/* ---- class headers ---------------------------------------------------- */
+
+/* "__torch__.a.b.C" -> "code/__torch__/a/b.py" */
+static int class_file(char *buf, size_t cap, const char *qname)
+{
+	const char *dot = strrchr(qname, '.');
+	size_t n, i;
+
+	if (!dot)
+		return -1;
+	n = (size_t)(dot - qname);
+	if (n + 9 > cap)
+		return -1;
+	memcpy(buf, "code/", 5);
+	for (i = 0; i < n; i++)
+		buf[5 + i] = qname[i] == '.' ? '/' : qname[i];
+	memcpy(buf + 5 + n, ".py", 4);
+	return 0;
+}
+
+static int cls_grow(struct tsl_model *m)
+{
+	size_t cap = m->cls_table ? (m->cls_mask + 1) * 2 : 64, i;
+	struct cls_slot **t = calloc(cap, sizeof *t);
+
+	if (!t)
+		return TSL_ENOMEM;
+	for (i = 0; m->cls_table && i <= m->cls_mask; i++) {
+		size_t h;
+
+		if (!m->cls_table[i])
+			continue;
+		h = (size_t)XXH3_64bits(m->cls_table[i]->qname,
+			strlen(m->cls_table[i]->qname)) & (cap - 1);
+		while (t[h])
+			h = (h + 1) & (cap - 1);
+		t[h] = m->cls_table[i];
+	}
+	free(m->cls_table);
+	m->cls_table = t;
+	m->cls_mask = cap - 1;
+	return TSL_OK;
+}
+
+/* The class record for a qualified name; its header is parsed once.
+ * (*out)->info is NULL when the archive has no source for the class
+ * (torchbind classes, missing files).  The pickle machine shares one type
+ * string per class, so the pointer is checked first. */
+int tsl__class_get(struct tsl_model *m, const char *qname,
+	struct cls_slot **out, tsl_error *err)
+{
+	char file[1024];
+	size_t h, len;
+	tsl_record r = { NULL, 0, NULL, TSL_NO_OFFSET };
+	tsl_class_info *ci = NULL;
+	struct cls_slot *slot;
+	int rc;
+
+	if (m->cls_last && m->cls_last->qname == qname) {
+		*out = m->cls_last;
+		return TSL_OK;
+	}
+	len = strlen(qname);
+	if (m->cls_table) {
+		h = (size_t)XXH3_64bits(qname, len) & m->cls_mask;
+		while (m->cls_table[h]) {
+			if (strcmp(m->cls_table[h]->qname, qname) == 0) {
+				*out = m->cls_last = m->cls_table[h];
+				return TSL_OK;
+			}
+			h = (h + 1) & m->cls_mask;
+		}
+	}
+	if (strncmp(qname, "__torch__.torch.classes.", 24) != 0 &&
+		class_file(file, sizeof file, qname) == 0) {
+		rc = tsl__archive_record(m->ar, file, strlen(file), &r, err);
+		if (rc && rc != TSL_ENOTFOUND)
+			return rc;
+		/* methods are parsed when first asked for */
+		if (!rc)
+			rc = tsl__class_header_parse_lazy(&ci,
+				(const char *)r.data, r.len, qname, &m->arena,
+				r.name, r.file_offset, err);
+		if (rc && rc != TSL_ENOTFOUND)
+			return rc;
+	}
+	slot = tsl__arena_alloc(&m->arena, sizeof *slot);
+	if (!slot)
+		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
+	slot->qname = qname;
+	slot->info = ci;
+	if (ci && r.name) {
+		slot->src = (const char *)r.data;
+		slot->src_len = r.len;
+		slot->record = r.name;
+		slot->src_off = r.file_offset;
+	}
+	if (m->cls_count * 2 >= (m->cls_table ? m->cls_mask + 1 : 0) &&
+		cls_grow(m))
+		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory");
+	h = (size_t)XXH3_64bits(qname, len) & m->cls_mask;
+	while (m->cls_table[h])
+		h = (h + 1) & m->cls_mask;
+	m->cls_table[h] = slot;
+	m->cls_count++;
+	*out = m->cls_last = slot;
+	return TSL_OK;
+}
+
+/* The class's sorted method table (slot->methods, msrc, nmethods), shared
+ * by all its modules.  The caller publishes methods_built. */
+static int build_methods(struct tsl_model *m, struct cls_slot *slot,
+	tsl_error *err)
+{
+	return tsl__method_table(&m->arena, slot->info->methods,
+		slot->info->nmethods, slot->qname, NULL, &slot->methods,
+		&slot->msrc, &slot->nmethods, err);
+}
+
+/* Parse a class's methods (the header was parsed lazily) and build its
+ * sorted method table.  Called with the model's lock held. */
+static int load_methods(struct tsl_model *m, struct cls_slot *slot,
+	tsl_error *err)
+{
+	tsl_class_info *full = NULL;
+	int rc;
+
+	if (slot->info && slot->info->lazy_methods) {
+		rc = tsl__class_header_parse(&full, slot->src, slot->src_len,
+			slot->qname, &m->arena, slot->record, slot->src_off, err);
+		if (rc)
+			return rc;
+		slot->info = full;
+	}
+	return build_methods(m, slot, err);
+}
+
+int tsl__module_methods(const struct tsl_module *mod, tsl_error *err)
+{
+	struct cls_slot *slot = mod->slot;
+	struct tsl_model *m;
+	int rc;
+
+	if (!slot)
+		return TSL_OK;   /* legacy: its own table, made at load */
+	m = slot->model;
+	if (!atomic_load_explicit(&slot->methods_built,
+		memory_order_acquire)) {
+		pthread_mutex_lock(&m->storages.sync.mu);
+		if (!atomic_load_explicit(&slot->methods_built,
+			memory_order_relaxed) && !slot->methods_rc) {
+			tsl_error e;
+
+			rc = load_methods(m, slot, &e);
+			if (rc) {
+				slot->methods_rc = rc;
+				slot->methods_err = tsl__arena_alloc(&m->arena,
+					sizeof e);
+				if (slot->methods_err)
+					*slot->methods_err = e;
+			} else {
+				atomic_store_explicit(
+					&slot->methods_built, true,
+					memory_order_release);
+			}
+		}
+		rc = slot->methods_rc;
+		pthread_mutex_unlock(&m->storages.sync.mu);
+		if (rc) {
+			if (err && slot->methods_err)
+				*err = *slot->methods_err;
+			else
+				tsl__error(err, rc, slot->record, TSL_NO_OFFSET,
+					"the methods of %s could not be read",
+					slot->qname);
+			return rc;
+		}
+	}
+	return TSL_OK;   /* read through tsl__module_method_table */
+}
+
+void tsl__module_method_table(const struct tsl_module *mod,
+	tsl_method **methods, const tsl_class_method ***msrc, size_t *n)
+{
+	/* the class's shared table once built (never written after), or
+	 * the module's own (legacy archives) */
+	const struct cls_slot *slot = mod->slot;
+	const struct tsl_legacy_module *lm = tsl__legacy_module(mod);
+
+	*methods = slot ? slot->methods : lm->methods;
+	*msrc = slot ? slot->msrc : lm->msrc;
+	*n = slot ? slot->nmethods : lm->nmethods;
+}
