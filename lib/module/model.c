@@ -982,6 +982,7 @@ void tsl__model_unref(struct tsl_model *m)
 	free(m->st_chunks);
 	free(m->st_table);
 	free(m->cls_table);
+	tsl__tensor_index_free(m->tindex);
 	tsl__arena_free(&m->arena);
 	pthread_mutex_destroy(&m->sync.mu);
 	pthread_cond_destroy(&m->sync.cv);

@@ -131,6 +131,8 @@ struct tsl_model {
 	size_t cls_mask, cls_count;
 	int owns_archive_ref;
 	int refs;                 /* atomic: the caller + exported tensors */
+	struct tsl_tensor_index *tindex; /* atomic: every tensor, built on
+	                             first use (lib/tensor/walk.c) */
 };
 
 /* Storage i of the model (i < st_count). */
@@ -156,6 +158,9 @@ TSL_INTERNAL int tsl__model_storage(struct tsl_storage **out,
  * constants, storages), after tsl_model_load's common setup. */
 TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
 	const tsl_options *opts, tsl_error *err);
+
+/* walk.c: free the tensor list of a model (NULL: nothing). */
+TSL_INTERNAL void tsl__tensor_index_free(struct tsl_tensor_index *ix);
 
 #define TSL__VFLAG_VISITING 0x10
 #define TSL__VFLAG_DONE 0x20
