@@ -308,7 +308,10 @@ static float half_to_float(uint16_t h)
 	uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
 
 	if (exp == 0x1f)
-		return f32_from_bits(sign | 0x7f800000u | (man << 13));
+		/* a NaN comes out quiet, as the F16C instruction torch uses
+		 * makes it */
+		return f32_from_bits(sign | 0x7f800000u | (man << 13) |
+			(man ? 0x400000u : 0));
 	if (exp == 0) {
 		/* zero or subnormal: man * 2^-24, exact in float */
 		float v = (float)man * 0x1p-24f;
