@@ -50,7 +50,8 @@ refused() {
 	fi
 }
 
-for exp in "$data"/good-*.json "$data"/legacy/*.json "$data"/ckpt-*.json; do
+for exp in "$data"/good-*.json "$data"/legacy/*.json "$data"/ckpt-*.json \
+		"$data"/tsconvert-*.json; do
 	[ -f "$exp" ] || continue
 	a=${exp%.json}
 	b=${a#"$data"/}
@@ -60,6 +61,25 @@ for exp in "$data"/good-*.json "$data"/legacy/*.json "$data"/ckpt-*.json; do
 	fi
 	convert_check "$a" "$exp" "$b"
 done
+
+# tied weights (tests/gen/gen_tsconvert.py): --dedupe writes the first
+# name and records the two others as its aliases; the other view of the
+# same storage is written; the quantized tensors come out as F32
+: > "$tmp/why"
+if convert_one "$data/tsconvert-tied.pt" dd --dedupe &&
+   "$py" - "$tmp/o-dd.st" > "$tmp/why" 2>&1 <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
+m = h.pop("__metadata__")
+al = {k: v for k, v in m.items() if k.startswith("alias:")}
+assert al == {"alias:head.weight": "embed.weight",
+              "alias:decoder.weight": "embed.weight"}, al
+assert sorted(h) == ["embed.rows", "embed.weight", "head.bias",
+                     "q.per_channel", "q.per_tensor"], sorted(h)
+assert h["q.per_tensor"]["dtype"] == "F32", h["q.per_tensor"]
+PY
+then ok "tsconvert-tied.pt: --dedupe aliases"; else bad "tsconvert-tied.pt: --dedupe aliases"; fi
 
 # hostile inputs: refused, nothing written, OUTPUT untouched
 # a record shorter than the tensor views on it
