@@ -5,8 +5,9 @@
 # safetensors reader: json, numpy, xxhash; no tsload code) against the
 # expected dumps; the negative checkpoints and hostile inputs (malformed
 # and truncated archives, unsupported dtypes, bad arguments) must fail
-# with a message, exit 1..125 (never a signal), and leave no output file,
-# no temporary file, and an existing OUTPUT untouched.
+# with a message, exit 1..125 (never a signal, no sanitizer report in an
+# ASan build), and leave no output file, no temporary file, and an
+# existing OUTPUT untouched.
 # Prints one line per check and "N passed, N failed"; exit 77 without a
 # python3 with numpy and xxhash.
 set -u
@@ -41,6 +42,8 @@ refused() {
 	left=$(ls -A "$tmp/out" | tr '\n' ' ')
 	if [ $rc -lt 1 ] || [ $rc -gt 125 ]; then
 		echo "exit status $rc: $(head -c 300 "$tmp/err")" > "$tmp/why"; bad "$name"
+	elif grep -q "Sanitizer\|runtime error" "$tmp/err"; then
+		head -c 1500 "$tmp/err" > "$tmp/why"; bad "$name"
 	elif [ ! -s "$tmp/err" ] || grep -q "tsl_\|TSL_\|NULL" "$tmp/err"; then
 		echo "message: '$(head -c 300 "$tmp/err")'" > "$tmp/why"; bad "$name"
 	elif [ "$left" != "old.st " ] || [ "$(cat "$tmp/out/old.st")" != old ]; then
@@ -123,7 +126,8 @@ for f in good-views.pt good-quant-static.pt ckpt-nested.pt good-rezip-deflate.pt
 			else
 				bad "$f, byte $at flipped: invalid output"
 			fi
-		elif [ $rc -le 125 ] && [ -s "$tmp/err" ] && [ ! -e "$tmp/flip.st" ]; then
+		elif [ $rc -le 125 ] && [ -s "$tmp/err" ] && [ ! -e "$tmp/flip.st" ] &&
+		     ! grep -q "Sanitizer\|runtime error" "$tmp/err"; then
 			ok "$f, byte $at flipped: refused: $(head -n 1 "$tmp/err" | cut -c 1-80)"
 		else
 			echo "exit $rc: $(head -c 300 "$tmp/err")" > "$tmp/why"

@@ -564,7 +564,8 @@ static int convert(struct conv *c, const char *output)
 			return 1;
 	}
 	nout = c->n;
-	qsort(c->o, nout, sizeof(*c->o), cmp_out);
+	if (nout > 1)
+		qsort(c->o, nout, sizeof(*c->o), cmp_out);
 	if (check_keys(c))
 		return 1;
 	/* the last writer of each storage releases its pages */
