@@ -136,5 +136,52 @@ for f in good-views.pt good-quant-static.pt ckpt-nested.pt good-rezip-deflate.pt
 		rm -f "$tmp/flip.st"
 	done
 done
+# a signal while writing: either killed with no output and no temporary
+# file left, or finished with a complete file (the delays vary where it
+# is hit; the invariant holds at every one)
+for delay in 0 0.005 0.01 0.02 0.04 0.08; do
+	rm -rf "$tmp/out"; mkdir "$tmp/out"
+	: > "$tmp/why"
+	"$tsconvert" -q --all "$data/good-mobilenet-script.pt" "$tmp/out/m.st" 2> "$tmp/err" &
+	pid=$!
+	sleep "$delay"
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	left=$(ls -A "$tmp/out" | tr '\n' ' ')
+	if [ $rc -eq 0 ] && [ "$left" = "m.st " ] &&
+	   "$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import tsconvert_check as c; c.read_st(sys.argv[2])' "$src/tests" "$tmp/out/m.st" 2> "$tmp/why"; then
+		ok "SIGTERM after ${delay}s: finished first, complete file"
+	elif [ $rc -eq 143 ] && [ -z "$left" ]; then
+		ok "SIGTERM after ${delay}s: killed, nothing left"
+	else
+		echo "exit $rc, left: '$left'" >> "$tmp/why"
+		bad "SIGTERM after ${delay}s"
+	fi
+done
+
+# the same, sent as soon as the temporary file exists
+rm -rf "$tmp/out"; mkdir "$tmp/out"
+: > "$tmp/why"
+"$tsconvert" -q --all "$data/good-mobilenet-script.pt" "$tmp/out/m.st" 2> "$tmp/err" &
+pid=$!
+n=0
+while [ -z "$(ls -A "$tmp/out")" ] && [ $n -lt 100000 ] && kill -0 "$pid" 2>/dev/null; do
+	n=$((n + 1))
+done
+seen=$(ls -A "$tmp/out" | tr '\n' ' ')
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+left=$(ls -A "$tmp/out" | tr '\n' ' ')
+if [ $rc -eq 143 ] && [ -z "$left" ]; then
+	ok "SIGTERM with '$seen' present: killed, nothing left"
+elif [ $rc -eq 0 ] && [ "$left" = "m.st " ]; then
+	ok "SIGTERM with '$seen' present: finished first"
+else
+	echo "exit $rc, seen '$seen', left: '$left'" > "$tmp/why"
+	bad "SIGTERM once the temporary file exists"
+fi
+
 echo "tsconvert: $pass passed, $fail failed"
 [ $fail -eq 0 ]
