@@ -2,7 +2,8 @@
  * test_tensor.c - lib/tensor's consumer services: contiguity, byte sizes,
  * the row-major gather with dtype conversion and dequantization (against
  * values torch computed: tests/data/gather.expected, written with
- * tests/data/gather.pt by tests/gen/gen_gather.py), dtype names, and the
+ * tests/data/gather.pt by tests/gen/gen_gather.py; float8 against the OCP
+ * definitions: tests/gen/gen_float8.py), dtype names, and the
  * list of every tensor of a model (tsl_model_tensors).
  */
 #include "config.h"
@@ -57,17 +58,16 @@ static int unhex(const char *s, uint8_t *out, size_t n)
 	return 0;
 }
 
-/* Every line of gather.expected: gather the named tensor to the target
- * dtype and compare the bytes with torch's. */
-static void test_gather_against_torch(void **state)
+/* Every line of an .expected file: gather the named tensor to the target
+ * dtype and compare the bytes.  Returns the number of lines checked. */
+static size_t check_gathers(const char *archive, const char *expected)
 {
-	tsl_model *m = load("gather.pt", TSL_OPEN_CHECKPOINTS);
-	char *path = data_path("gather.expected");
+	tsl_model *m = load(archive, TSL_OPEN_CHECKPOINTS);
+	char *path = data_path(expected);
 	size_t fsize = 0, checked = 0;
 	char *text = (char *)read_file_or_fail(path, &fsize);
 	char *line, *save = NULL;
 
-	(void)state;
 	text = realloc(text, fsize + 1);
 	assert_non_null(text);
 	text[fsize] = '\0';
@@ -117,11 +117,29 @@ static void test_gather_against_torch(void **state)
 		free(got);
 		checked++;
 	}
-	/* every tensor of the file, most of them more than once */
-	assert_true(checked >= 60);
 	free(text);
 	free(path);
 	tsl_model_free(m);
+	return checked;
+}
+
+/* gather.pt against torch's values (tests/gen/gen_gather.py). */
+static void test_gather_against_torch(void **state)
+{
+	(void)state;
+	/* every tensor of the file, most of them more than once */
+	assert_true(check_gathers("gather.pt", "gather.expected") >= 60);
+}
+
+/* float8 to float32: every byte value, and a transposed view, against the
+ * OCP definitions (tests/gen/gen_float8.py; torch 1.13 has no float8). */
+static void test_gather_float8(void **state)
+{
+	(void)state;
+	assert_int_equal(check_gathers("float8-e4m3fn.pt",
+		"float8-e4m3fn.expected"), 2);
+	assert_int_equal(check_gathers("float8-e5m2.pt",
+		"float8-e5m2.expected"), 2);
 }
 
 static void test_contiguity_and_sizes(void **state)
@@ -376,6 +394,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gather_against_torch),
+		cmocka_unit_test(test_gather_float8),
 		cmocka_unit_test(test_contiguity_and_sizes),
 		cmocka_unit_test(test_dtype_names),
 		cmocka_unit_test(test_gather_big_endian),

@@ -332,15 +332,17 @@ static float f8_to_float(uint8_t b, unsigned mbits, int bias, int kind)
 	int neg = b >> 7;
 	float v;
 
+	/* NaNs as c10's conversions make them: e4m3fn sets every mantissa
+	 * bit it has (sign | 0x7ff00000), e5m2 goes through float16 (quiet,
+	 * payload kept), the fnuz types give the positive quiet NaN */
 	if (kind == 2) { /* fnuz */
 		if (b == 0x80)
 			return NAN;
 	} else if (kind == 1) { /* fn */
 		if ((b & 0x7f) == 0x7f)
-			return NAN;
+			return f32_from_bits((uint32_t)neg << 31 | 0x7ff00000u);
 	} else if (exp == (1u << ebits) - 1) {
-		v = man ? NAN : INFINITY;
-		return neg ? -v : v;
+		return half_to_float((uint16_t)(b << 8));
 	}
 	if (exp == 0)
 		v = ldexpf((float)man, 1 - bias - (int)mbits);
