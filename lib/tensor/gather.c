@@ -444,12 +444,15 @@ struct qparams {
 	                        channel with float qparams */
 	float scale_f, zp_f; /* per tensor */
 	double *scales;      /* per channel */
-	double *zps;
+	double *zps;         /* per channel: float zero points, or */
+	int64_t *zpi;        /* integer ones (exact, whatever their size) */
 	size_t axis;
 };
 
-static int read_params(const tsl_tensor *p, size_t want, double **out,
-	tsl_error *err)
+/* A per-channel parameter tensor of `want` elements as `to` (TSL_FLOAT64
+ * or TSL_INT64: 8 bytes each) in a malloc'd array. */
+static int read_params(const tsl_tensor *p, size_t want, tsl_dtype to,
+	void **out, tsl_error *err)
 {
 	uint64_t n = 0;
 	int rc;
@@ -463,11 +466,11 @@ static int read_params(const tsl_tensor *p, size_t want, double **out,
 		return tsl__error(err, TSL_EFORMAT, rec_of(p), TSL_NO_OFFSET,
 			"per-channel quantizer has %llu parameters for %zu "
 			"channels", (unsigned long long)n, want);
-	*out = malloc((want ? want : 1) * sizeof(double));
+	*out = malloc((want ? want : 1) * 8);
 	if (!*out)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
-	rc = tsl_tensor_gather(p, TSL_FLOAT64, *out, want * sizeof(double),
+	rc = tsl_tensor_gather(p, to, *out, want * 8,
 		err);
 	if (rc) {
 		free(*out);
@@ -505,10 +508,17 @@ static int qparams_init(const tsl_tensor *t, struct qparams *q,
 	q->axis = (size_t)axis;
 	q->scheme = qs == TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS ? 2 : 1;
 	nch = (size_t)tsl_tensor_shape(t)[axis];
-	rc = read_params(tsl_tensor_q_scales(t), nch, &q->scales, err);
+	rc = read_params(tsl_tensor_q_scales(t), nch, TSL_FLOAT64,
+		(void **)&q->scales, err);
 	if (rc)
 		return rc;
-	rc = read_params(tsl_tensor_q_zero_points(t), nch, &q->zps, err);
+	if (q->scheme == 1 && tsl_tensor_q_zero_points(t) &&
+	    is_int_like(tsl_tensor_dtype(tsl_tensor_q_zero_points(t))))
+		rc = read_params(tsl_tensor_q_zero_points(t), nch, TSL_INT64,
+			(void **)&q->zpi, err);
+	else
+		rc = read_params(tsl_tensor_q_zero_points(t), nch, TSL_FLOAT64,
+			(void **)&q->zps, err);
 	if (rc) {
 		free(q->scales);
 		q->scales = NULL;
@@ -526,7 +536,17 @@ static float dequant(const struct qparams *q, int64_t v, size_t ch)
 		return ((float)v - q->zp_f) * q->scale_f;
 	if (q->scheme == 2)
 		return ((float)v - (float)q->zps[ch]) * (float)q->scales[ch];
-	return (float)((double)(v - (int64_t)q->zps[ch]) * q->scales[ch]);
+	if (q->zpi) {
+		int64_t d;
+
+		/* exact as torch's integer subtraction; a hostile zero point
+		 * that overflows it is subtracted in double instead */
+		if (__builtin_sub_overflow(v, q->zpi[ch], &d))
+			return (float)(((double)v - (double)q->zpi[ch]) *
+				q->scales[ch]);
+		return (float)((double)d * q->scales[ch]);
+	}
+	return (float)(((double)v - q->zps[ch]) * q->scales[ch]);
 }
 
 static int64_t load_q(int dtype, const uint8_t *p)
@@ -667,5 +687,6 @@ done:
 	free(idx);
 	free(q.scales);
 	free(q.zps);
+	free(q.zpi);
 	return rc;
 }
