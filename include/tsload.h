@@ -761,6 +761,16 @@ TSL_API int tsl_tensor_gather_size(const tsl_tensor *t, tsl_dtype to,
 TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
 	size_t size, tsl_error *err);
 
+/** tsl_tensor_gather of `count` elements from the row-major index
+ *  `first` (count UINT64_MAX: to the end), into a buffer of at least their
+ *  size in `to`: for converting a large tensor in pieces with a bounded
+ *  buffer.  The pieces put end to end are the whole gather.  TSL_EINVAL
+ *  for a range outside the tensor, or a packed (quint4x2 / quint2x4) copy
+ *  that does not start on a byte. */
+TSL_API int tsl_tensor_gather_range(const tsl_tensor *t, tsl_dtype to,
+	uint64_t first, uint64_t count, void *buf, size_t size,
+	tsl_error *err);
+
 /** The dtype as safetensors spells it ("F32", "BF16", "F8_E4M3", "I64",
  *  "BOOL", ...), or NULL where safetensors has none (complex, quantized,
  *  bits, the fnuz float8 types).  Static string. Thread-safe. */

@@ -109,6 +109,31 @@ static size_t check_gathers(const char *archive, const char *expected)
 			if (got[i] != want[i])
 				fail_msg("%s -> %s: byte %zu is %02x, torch %02x",
 					name, target, i, got[i], want[i]);
+		/* the same bytes in pieces of 7 elements (quantized and
+		 * converted ones included) */
+		{
+			uint64_t n = tsl_tensor_numel(e.tensor), esz =
+				n ? nbytes / n : 0;
+
+			memset(got, 0xa5, nbytes);
+			for (uint64_t first = 0; first < n; first += 7) {
+				uint64_t cnt = n - first < 7 ? n - first : 7;
+
+				rc = tsl_tensor_gather_range(e.tensor, to, first,
+					cnt, got + first * esz, cnt * esz, &err);
+				if (rc)
+					fail_msg("%s -> %s [%llu, +%llu): %s",
+						name, target,
+						(unsigned long long)first,
+						(unsigned long long)cnt,
+						err.message);
+			}
+			assert_memory_equal(got, want, nbytes);
+			assert_int_equal(tsl_tensor_gather_range(e.tensor, to,
+				n, 1, got, nbytes, &err), TSL_EINVAL);
+			assert_int_equal(tsl_tensor_gather_range(e.tensor, to,
+				n, 0, got, nbytes, &err), TSL_OK);
+		}
 		/* too small a buffer is refused */
 		if (nbytes)
 			assert_int_equal(tsl_tensor_gather(e.tensor, to, got,

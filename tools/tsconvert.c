@@ -4,8 +4,8 @@
  * The output is written to a temporary file next to OUTPUT and renamed
  * over it at the end: an error or a signal leaves no partial output.
  * Contiguous tensors written as stored go from the archive's mapping
- * straight to write(); only converted or non-contiguous tensors are
- * gathered into a buffer of their own size. */
+ * straight to write(); converted or non-contiguous tensors are gathered
+ * in pieces of 4 MiB. */
 #include "config.h"
 
 #include <errno.h>
@@ -21,6 +21,9 @@
 #include "tsload.h"
 
 static const char *prog = "tsconvert";
+
+/* Converted and non-contiguous tensors are gathered in pieces this big. */
+#define CHUNK ((uint64_t)4 << 20)
 
 /* The temporary file, removed by the signal handler. */
 static char tmp_path[4096];
@@ -445,6 +448,37 @@ static int write_tensor(struct conv *c, int fd, struct out_tensor *o)
 		}
 		return write_all(fd, p, sz) ? -2 : 0;
 	}
+	if (o->mode != WRITE_UNPACK) {
+		/* converted or gathered in pieces of at most CHUNK bytes:
+		 * the memory used does not grow with the tensor */
+		tsl_dtype to = o->mode == WRITE_F32 ? TSL_FLOAT32 :
+			tsl_tensor_dtype(o->t);
+		uint64_t esz = tsl_dtype_size(to), n = o->nbytes / esz;
+		uint64_t per = CHUNK / esz;
+
+		buf = malloc(o->nbytes < CHUNK ? o->nbytes : CHUNK);
+		if (!buf) {
+			snprintf(err.message, sizeof(err.message),
+				"out of memory");
+			goto fail;
+		}
+		for (uint64_t first = 0; first < n; first += per) {
+			uint64_t cnt = n - first < per ? n - first : per;
+
+			rc = tsl_tensor_gather_range(o->t, to, first, cnt, buf,
+				(size_t)(cnt * esz), &err);
+			if (rc) {
+				free(buf);
+				goto fail;
+			}
+			if (write_all(fd, buf, (size_t)(cnt * esz))) {
+				free(buf);
+				return -2;
+			}
+		}
+		free(buf);
+		return 0;
+	}
 	if (o->nbytes > SIZE_MAX / 2) {
 		snprintf(err.message, sizeof(err.message), "too large");
 		goto fail;
@@ -454,7 +488,7 @@ static int write_tensor(struct conv *c, int fd, struct out_tensor *o)
 		snprintf(err.message, sizeof(err.message), "out of memory");
 		goto fail;
 	}
-	if (o->mode == WRITE_UNPACK) {
+	{
 		uint64_t packed;
 		unsigned bits = tsl_tensor_dtype(o->t) == TSL_QUINT4X2 ? 4 : 2;
 		unsigned char *u = buf;
@@ -475,10 +509,6 @@ static int write_tensor(struct conv *c, int fd, struct out_tensor *o)
 					((1u << bits) - 1));
 			free(pk);
 		}
-	} else {
-		rc = tsl_tensor_gather(o->t, o->mode == WRITE_F32 ?
-			TSL_FLOAT32 : tsl_tensor_dtype(o->t), buf, o->nbytes,
-			&err);
 	}
 	if (!rc && write_all(fd, buf, o->nbytes)) {
 		free(buf);

@@ -561,6 +561,14 @@ static int64_t load_q(int dtype, const uint8_t *p)
 TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
 	size_t size, tsl_error *err)
 {
+	return tsl_tensor_gather_range(t, to, 0, UINT64_MAX, buf, size, err);
+}
+
+/* count UINT64_MAX: from first to the end. */
+TSL_API int tsl_tensor_gather_range(const tsl_tensor *t, tsl_dtype to,
+	uint64_t first, uint64_t count, void *buf, size_t size,
+	tsl_error *err)
+{
 	int from;
 	const uint8_t *base;
 	uint64_t n, need;
@@ -586,18 +594,32 @@ TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
 	rc = view_bytes(t, &base, &n, err);
 	if (rc)
 		return rc;
-	if (bytes_of((int)to, n, &need))
+	if (first > n)
+		return tsl__error(err, TSL_EINVAL, rec_of(t), TSL_NO_OFFSET,
+			"range starts at element %llu of %llu",
+			(unsigned long long)first, (unsigned long long)n);
+	if (count == UINT64_MAX)
+		count = n - first;
+	if (count > n - first)
+		return tsl__error(err, TSL_EINVAL, rec_of(t), TSL_NO_OFFSET,
+			"range of %llu elements from %llu past the tensor's %llu",
+			(unsigned long long)count, (unsigned long long)first,
+			(unsigned long long)n);
+	bits = sub_byte_bits(from);
+	if (bits && (int)to == from && first % (8 / bits) != 0)
+		return tsl__error(err, TSL_EINVAL, rec_of(t), TSL_NO_OFFSET,
+			"a range of packed elements must start on a byte");
+	if (bytes_of((int)to, count, &need))
 		return tsl__error(err, TSL_ELIMIT, rec_of(t), TSL_NO_OFFSET,
 			"tensor byte size overflows 64 bits");
 	if (size < need)
 		return tsl__error(err, TSL_EINVAL, rec_of(t), TSL_NO_OFFSET,
 			"buffer of %zu bytes for %llu", size,
 			(unsigned long long)need);
-	if (n == 0 || !base)
+	if (count == 0 || !base)
 		return TSL_OK;
-	bits = sub_byte_bits(from);
 	if ((int)to == from && tsl_tensor_is_contiguous(t) && !bits) {
-		memcpy(buf, base, (size_t)need);
+		memcpy(buf, base + first * tsl_dtype_size(to), (size_t)need);
 		return TSL_OK;
 	}
 	if (is_quantized(from) && (int)to != from) {
@@ -617,14 +639,15 @@ TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
 				inner *= (uint64_t)tsl_tensor_shape(t)[d];
 		if ((int)to == from)
 			memset(buf, 0, (size_t)need);
-		for (uint64_t i = 0; i < n; i++) {
-			uint64_t e = off + i;
+		for (uint64_t i = 0; i < count; i++) {
+			uint64_t e = off + first + i;
 			unsigned v = (base[e / per] >> ((e % per) * bits)) & mask;
 
 			if ((int)to == from) {
 				out[i / per] |= (uint8_t)(v << ((i % per) * bits));
 			} else {
-				size_t ch = q.scheme ? (size_t)((i / inner) %
+				size_t ch = q.scheme ? (size_t)(((first + i) /
+					inner) %
 					(uint64_t)tsl_tensor_shape(t)[q.axis]) : 0;
 				float f = dequant(&q, v, ch);
 
@@ -644,7 +667,16 @@ TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
 			"out of memory");
 		goto done;
 	}
-	for (uint64_t i = 0; i < n; i++) {
+	/* the index of element `first` */
+	{
+		uint64_t rem = first;
+
+		for (size_t d = nd; d-- > 0;) {
+			idx[d] = rem % (uint64_t)shape[d];
+			rem /= (uint64_t)shape[d];
+		}
+	}
+	for (uint64_t i = 0; i < count; i++) {
 		uint64_t off = 0;
 		const uint8_t *p;
 
