@@ -3,7 +3,8 @@
  * the public API only: tsl_archive_open_buffer, tsl_model_load (map_location
  * "cpu"), a walk of every module (attributes, methods, method sources,
  * parameters, buffers, state dict) and every value, tsl_model_materialize
- * with one thread, the XXH3 of every tensor and storage, and the extra files.
+ * with one thread, the XXH3 of every tensor and storage, the list of every
+ * tensor with a float32 gather of each, and the extra files.
  * Bits of the input size choose TSL_OPEN_VERIFY_CRC, restore_shapes and
  * TSL_OPEN_CHECKPOINTS (torch.save zips, where the library has it).
  */
@@ -187,6 +188,70 @@ static int on_module(void *payload, const char *name, const tsl_module *mod)
 	return 0;
 }
 
+/* The list of every tensor (lib/tensor/walk.c) and the consumer services
+ * on each (lib/tensor/gather.c): contiguity, byte size, the zero-copy
+ * pointer, and a gather to float32 where that conversion exists, within
+ * the hashing budget. */
+static void walk_tensor_list(struct walk *w, tsl_model *m)
+{
+	tsl_error err;
+	size_t n;
+	int rc;
+
+	memset(&err, 0, sizeof err);
+	rc = tsl_model_tensor_count(m, &n, &err);
+	if (rc) {
+		FUZZ_CHECK_FAIL(rc, err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		tsl_tensor_entry e;
+		uint64_t nb, gs;
+		const void *p;
+		size_t sz;
+		void *buf;
+
+		FUZZ_CHECK(tsl_model_tensor_at(m, i, &e) == TSL_OK);
+		FUZZ_CHECK(e.name != NULL && e.tensor != NULL);
+		FUZZ_CHECK(e.alias_of == SIZE_MAX || e.alias_of < i);
+		w->sink += strlen(e.name) + e.storage +
+			(uint64_t)tsl_tensor_is_contiguous(e.tensor);
+		memset(&err, 0, sizeof err);
+		rc = tsl_tensor_nbytes(e.tensor, &nb, &err);
+		if (rc)
+			FUZZ_CHECK_FAIL(rc, err);
+		if (rc || nb > FUZZ_MAX_HASH_BYTES ||
+		    w->hashed > 4 * (uint64_t)FUZZ_MAX_HASH_BYTES)
+			continue;
+		memset(&err, 0, sizeof err);
+		rc = tsl_tensor_contiguous_data(e.tensor, &p, &sz, &err);
+		if (rc)
+			FUZZ_CHECK_FAIL(rc, err);
+		if (!tsl_dtype_can_gather(tsl_tensor_dtype(e.tensor),
+				TSL_FLOAT32))
+			continue;
+		memset(&err, 0, sizeof err);
+		rc = tsl_tensor_gather_size(e.tensor, TSL_FLOAT32, &gs, &err);
+		if (rc) {
+			FUZZ_CHECK_FAIL(rc, err);
+			continue;
+		}
+		if (gs > FUZZ_MAX_HASH_BYTES)
+			continue;
+		w->hashed += gs;
+		buf = malloc(gs ? gs : 1);
+		if (!buf)
+			continue;
+		memset(&err, 0, sizeof err);
+		rc = tsl_tensor_gather(e.tensor, TSL_FLOAT32, buf, gs, &err);
+		if (rc)
+			FUZZ_CHECK_FAIL(rc, err);
+		else if (gs)
+			w->sink += ((const uint8_t *)buf)[gs - 1];
+		free(buf);
+	}
+}
+
 static void walk_model(struct walk *w, tsl_model *m)
 {
 	const tsl_module *root = tsl_model_root(m);
@@ -216,6 +281,7 @@ static void walk_model(struct walk *w, tsl_model *m)
 #endif
 	walk_value(w, tsl_model_constants(m), 0);
 	walk_value(w, tsl_model_traced_inputs(m), 0);
+	walk_tensor_list(w, m);
 
 	{
 		tsl_error err;

@@ -537,6 +537,75 @@ TSL_API int tsl_module_state_dict(const tsl_module *mod,
 TSL_API int tsl_module_named_modules(const tsl_module *mod,
 	tsl_named_module_cb cb, void *payload);
 
+/* Every tensor of a model ------------------------------------------------
+ *
+ * One list of every tensor a model holds, under names that say where each
+ * came from, for exporters:
+ *  - TorchScript: first the state_dict() keys in PyTorch's order
+ *    (PARAMETER, BUFFER; a tensor shared by two modules appears under both
+ *    names), then tensors found nowhere in the state_dict: plain tensor
+ *    attributes (ATTRIBUTE; inside lists, tuples and dicts by item index or
+ *    key: "encoder.cache.0"), tensors inside the __getstate__ state of a
+ *    module or object (STATE; "conv.__getstate__.10",
+ *    "fc._packed_params._packed_params.__getstate__.0.0"), then the
+ *    constants (CONSTANT; "CONSTANTS.c0", as TorchScript code names them).
+ *    Those after the state_dict are listed once each (by tensor).
+ *  - torch.save checkpoints (TSL_OPEN_CHECKPOINTS): every tensor of the
+ *    saved object (CHECKPOINT): dict keys and object attributes joined
+ *    with dots, list and tuple items by index ("optimizer.state.0.exp_avg");
+ *    a tensor saved under two keys appears under both.
+ * Sparse tensors are listed too (check tsl_tensor_layout).
+ */
+typedef enum tsl_tensor_origin {
+	TSL_ORIGIN_PARAMETER = 0,
+	TSL_ORIGIN_BUFFER = 1,
+	TSL_ORIGIN_ATTRIBUTE = 2,
+	TSL_ORIGIN_STATE = 3,
+	TSL_ORIGIN_CONSTANT = 4,
+	TSL_ORIGIN_CHECKPOINT = 5
+} tsl_tensor_origin;
+
+/** "parameter", "buffer", "attribute", "state", "constant", "checkpoint". */
+TSL_API const char *tsl_tensor_origin_name(tsl_tensor_origin origin);
+
+typedef struct tsl_tensor_entry {
+	const char *name;         /* borrowed from the model, valid until
+	                             tsl_model_free() */
+	const tsl_tensor *tensor; /* borrowed from the model */
+	tsl_tensor_origin origin;
+	int state_dict;           /* 1: a state_dict() key (PARAMETER and
+	                             BUFFER entries, every CHECKPOINT entry) */
+	size_t storage;           /* the storage, numbered 0, 1, ... in the
+	                             order of the list: equal numbers share
+	                             bytes; SIZE_MAX for a sparse tensor */
+	size_t alias_of;          /* the index of the first entry with the
+	                             same view (storage, dtype, offset, shape,
+	                             strides), SIZE_MAX when this is the first */
+} tsl_tensor_entry;
+
+/**
+ * Build the list (once per model; later calls return at once) and give its
+ * length in *count.  The list lives in the model until tsl_model_free().
+ * @return TSL_OK; TSL_ENOMEM; TSL_ELIMIT (values nested deeper than
+ *         10,000); TSL_EINVAL (NULL)
+ * Thread-safety: safe; threads that build it at the same time each build
+ * and one list is kept.
+ */
+TSL_API int tsl_model_tensor_count(tsl_model *m, size_t *count,
+	tsl_error *err);
+/** Entry i of the list built by tsl_model_tensor_count (i < count).
+ *  TSL_EINVAL when the list is not built or i is out of range.
+ *  Thread-safe. */
+TSL_API int tsl_model_tensor_at(const tsl_model *m, size_t i,
+	tsl_tensor_entry *out);
+/** The walk form: build the list if needed and call cb for each entry in
+ *  order; cb returns 0 to go on or a positive value to stop.  Returns 0,
+ *  the callback's value, or what tsl_model_tensor_count returns.  The entry
+ *  is valid during the call, its name and tensor until tsl_model_free(). */
+typedef int (*tsl_tensor_entry_cb)(void *payload, const tsl_tensor_entry *e);
+TSL_API int tsl_model_tensors(tsl_model *m, tsl_tensor_entry_cb cb,
+	void *payload, tsl_error *err);
+
 /* Extra files ------------------------------------------------------------- */
 
 /** Number of extra/ files (sorted by name). */
@@ -648,6 +717,91 @@ TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
  *  byte order (little-endian on the hosts PyTorch writes for: the canonical
  *  dump's "xxh3").  Reads the data. */
 TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out, tsl_error *err);
+
+/* Tensor facts and gathers ------------------------------------------------
+ *
+ * For handing a tensor's elements out: as one row-major (C-order) buffer,
+ * optionally in another dtype.  The bytes are in host order (a big-endian
+ * archive is swapped as tsl_storage_data does).  All of these are
+ * thread-safe; they read the tensor's storage (materializing it) but never
+ * change the tensor.
+ */
+
+/** 1 when a strided tensor's elements lie row-major without gaps, as
+ *  PyTorch's is_contiguous(): a dimension of size 1 may have any stride, a
+ *  tensor with no elements is contiguous.  0 otherwise (also for a sparse
+ *  tensor or NULL). */
+TSL_API int tsl_tensor_is_contiguous(const tsl_tensor *t);
+
+/** numel x element size in *out (for quint4x2 / quint2x4, whose elements
+ *  are packed two / four to a byte: the packed size, rounded up).
+ *  TSL_ELIMIT when the product overflows 64 bits; TSL_EINVAL for a sparse
+ *  tensor. */
+TSL_API int tsl_tensor_nbytes(const tsl_tensor *t, uint64_t *out,
+	tsl_error *err);
+
+/** The zero-copy form: for a contiguous tensor, a pointer to its first
+ *  element and its tsl_tensor_nbytes() in *size, borrowed as from
+ *  tsl_tensor_data (often a pointer into the read-only file mapping).
+ *  *data is NULL when there are no bytes (no elements, or a record without
+ *  data).  TSL_EUNSUPPORTED when the tensor is not contiguous (gather it);
+ *  TSL_EFORMAT when the view reaches past its storage. */
+TSL_API int tsl_tensor_contiguous_data(const tsl_tensor *t, const void **data,
+	size_t *size, tsl_error *err);
+
+/** Whether tsl_tensor_gather converts `from` to `to`: always when they are
+ *  equal; to TSL_FLOAT32 from every floating type (float16, bfloat16,
+ *  float64, the float8 types), every integer type and bool, and the
+ *  quantized types qint8, quint8, qint32, quint4x2, quint2x4
+ *  (dequantized); to TSL_FLOAT64 from floating and integer types; to
+ *  TSL_INT64 from integer types and bool.  Complex, sparse and bits
+ *  types convert to nothing but themselves. */
+TSL_API int tsl_dtype_can_gather(tsl_dtype from, tsl_dtype to);
+
+/** The bytes tsl_tensor_gather writes for the tensor in dtype `to`
+ *  (numel x size of `to`; packed for quint4x2 / quint2x4).  TSL_ELIMIT on
+ *  overflow. */
+TSL_API int tsl_tensor_gather_size(const tsl_tensor *t, tsl_dtype to,
+	uint64_t *size, tsl_error *err);
+
+/**
+ * Copy the tensor's elements in logical row-major order into `buf`
+ * (caller-owned, `size` bytes, at least tsl_tensor_gather_size), converted
+ * to `to` with PyTorch's arithmetic: integers and floats as static_cast
+ * (round to nearest even), float16 / bfloat16 / float8 exactly, bool as 0
+ * or 1.  Quantized tensors to TSL_FLOAT32 are dequantized as torch's CPU
+ * kernels do it: per tensor (float(q) - float(zero_point)) * float(scale)
+ * in float; per channel (q - zero_point) * scale in double, rounded to
+ * float; per channel with float qparams in float.  With `to` equal to the
+ * tensor's dtype the bytes are copied as stored (a quantized tensor's
+ * integer values).
+ * @return TSL_OK; TSL_EUNSUPPORTED (no such conversion, see
+ *         tsl_dtype_can_gather; a non-contiguous packed view); TSL_EINVAL
+ *         (NULL, sparse, buffer too small); TSL_EFORMAT (the view reaches
+ *         past its storage, malformed quantizer: the message names the
+ *         record); TSL_ENOMEM; what tsl_storage_data returns.
+ */
+TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
+	size_t size, tsl_error *err);
+
+/** tsl_tensor_gather of `count` elements from the row-major index
+ *  `first` (count UINT64_MAX: to the end), into a buffer of at least their
+ *  size in `to`: for converting a large tensor in pieces with a bounded
+ *  buffer.  The pieces put end to end are the whole gather.  TSL_EINVAL
+ *  for a range outside the tensor, or a packed (quint4x2 / quint2x4) copy
+ *  that does not start on a byte. */
+TSL_API int tsl_tensor_gather_range(const tsl_tensor *t, tsl_dtype to,
+	uint64_t first, uint64_t count, void *buf, size_t size,
+	tsl_error *err);
+
+/** The dtype as safetensors spells it ("F32", "BF16", "F8_E4M3", "I64",
+ *  "BOOL", ...), or NULL where safetensors has none (complex, quantized,
+ *  bits, the fnuz float8 types).  Static string. Thread-safe. */
+TSL_API const char *tsl_dtype_safetensors_name(tsl_dtype dtype);
+/** The numpy array-interface typestr of the dtype in host byte order
+ *  ("<f4", "|b1", "<c8", ...), or NULL where numpy has none (float16 is
+ *  "<f2"; bfloat16, float8 and quantized types have none). Static string. */
+TSL_API const char *tsl_dtype_numpy_typestr(tsl_dtype dtype);
 
 /** Number of distinct storages of the model (data/ and constants/). */
 TSL_API size_t tsl_model_storage_count(const tsl_model *m);

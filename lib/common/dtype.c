@@ -21,7 +21,9 @@
  *   typestr or NULL)
  *
  * DLPack: bool is kDLUInt 8 (DLPack 0.6 has no bool code); the quantized
- * types export their integer representation.  numpy: the bytes as stored
+ * types export their integer representation.  safetensors: no complex,
+ * quantized, bits or fnuz float8 type (tsconvert refuses or skips those).
+ * numpy: the bytes as stored
  * (little-endian once a big-endian archive's storage is swapped).
  */
 #define TSL_DTYPES(X) \
@@ -36,7 +38,7 @@
 	X(TSL_COMPLEX32, "complex32", "ComplexHalf", 4, 2, kDLComplex, 32, \
 		NULL, NULL) \
 	X(TSL_COMPLEX64, "complex64", "ComplexFloat", 8, 4, kDLComplex, 64, \
-		"C64", "<c8") \
+		NULL, "<c8") \
 	X(TSL_COMPLEX128, "complex128", "ComplexDouble", 16, 8, kDLComplex, \
 		128, NULL, "<c16") \
 	X(TSL_BOOL, "bool", "Bool", 1, 1, kDLUInt, 8, "BOOL", "|b1") \

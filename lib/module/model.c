@@ -495,6 +495,7 @@ void tsl__model_unref(struct tsl_model *m)
 		return;
 	tsl__storages_free(&m->storages);
 	free(m->cls_table);
+	tsl__tensor_index_free(m->tindex);
 	tsl__arena_free(&m->arena);
 	tsl__archive_unref(m->ar);
 	free(m);

@@ -114,6 +114,8 @@ struct tsl_model {
 	size_t cls_mask, cls_count;
 	int owns_archive_ref;
 	_Atomic int refs;         /* the caller + exported tensors */
+	_Atomic(struct tsl_tensor_index *) tindex; /* every tensor, built on
+	                             first use (lib/tensor/walk.c) */
 };
 
 /* class_cache.c: the class record for a qualified name, made (and its
@@ -139,6 +141,9 @@ TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
  * constants, storages), after tsl_model_load's common setup. */
 TSL_INTERNAL int tsl__legacy_load(struct tsl_model *m,
 	const tsl_options *opts, tsl_error *err);
+
+/* walk.c: free the tensor list of a model (NULL: nothing). */
+TSL_INTERNAL void tsl__tensor_index_free(struct tsl_tensor_index *ix);
 
 /* TSL__VFLAG_* (the flag bits this layer sets on values) are claimed with
  * the others in lib/pickle/value.h. */
