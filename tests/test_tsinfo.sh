@@ -11,7 +11,8 @@
 #    is the one printed (item 7)
 #  - the table: columns aligned for long names, elements and sizes with
 #    units, sparse tensors marked, attributes, traced inputs,
-#    --restore-shapes (item 15; the warning is a warning: exit 0)
+#    --restore-shapes (item 15; the warning is a warning: exit 0); a
+#    quantized model's packed weights and the tensor constants counted
 set -u
 src=${TSL_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${TSL_BUILDDIR:-$src}
@@ -166,6 +167,46 @@ lacks "$tmp/traced.out" "(float32[3, 4])) ->"
 run restore --restore-shapes "$data/good-traced-inputs.pt"
 [ "$rc" -eq 0 ] || bad "--restore-shapes: exit $rc"
 has "$tmp/restore.out" "x: Tensor (float32[3, 4])) -> Tensor"
+# a quantized model's weights are packed (inside __getstate__ state), not
+# parameters: a "Packed weights" table, counted on the parameters' line,
+# quantized dtypes with their scheme; tensor constants are counted
+run qstatic "$data/good-quant-static.pt"
+[ "$rc" -eq 0 ] || bad "good-quant-static.pt: exit $rc"
+has "$tmp/qstatic.out" "(0 parameters, 4 packed weights (122 elements, 140 B))"
+lacks "$tmp/qstatic.out" "(0 parameters, 0 elements"
+has "$tmp/qstatic.out" "Packed weights (in __getstate__ state):"
+has "$tmp/qstatic.out" "(4 packed weights, 122 elements, 140 B)"
+grep -E '^  conv\.__getstate__\.10 +qint8 +\[4, 3, 3, 3\] +108 +108 B +cpu  quantized per_channel_affine axis=0$' \
+	"$tmp/qstatic.out" > /dev/null ||
+	bad "good-quant-static.pt: conv's packed weight row"
+grep -E '^  fc\._packed_params\._packed_params\.__getstate__\.1 +float32 +\[2\] +2 +8 B +cpu$' \
+	"$tmp/qstatic.out" > /dev/null ||
+	bad "good-quant-static.pt: fc's packed bias row"
+awk '
+/^  name +dtype/ { col = index($0, "dtype"); next }
+/^  \(/ { col = 0; next }
+col && /^  [^ ]/ {
+	if (substr($0, col - 2, 2) != "  " || substr($0, col, 1) == " ") {
+		print "misaligned: " $0; bad = 1
+	}
+	rows++
+}
+END { if (rows != 6) { print rows " table rows, not 6"; bad = 1 }; exit bad }' "$tmp/qstatic.out" || bad "good-quant-static.pt: columns out of line"
+run qdynamic "$data/good-quant-dynamic.pt"
+has "$tmp/qdynamic.out" "(0 parameters, 6 packed weights (309 elements, 462 B))"
+grep -E '^  fc\._packed_params\._packed_params\.__getstate__\.0 +qint8 +\[3, 6\] .* quantized per_tensor_affine scale=0\.00290384 zero_point=0$' \
+	"$tmp/qdynamic.out" > /dev/null ||
+	bad "good-quant-dynamic.pt: fc's packed weight row with its scale"
+# a name too long for the column has a line of its own
+grep -qx '  lstm._all_weight_values.0.param.__getstate__.4.0.__getstate__.0' \
+	"$tmp/qdynamic.out" || bad "good-quant-dynamic.pt: long packed name"
+# a plain model has no packed weights: no table, the usual line
+lacks "$tmp/mlp.out" "Packed weights"
+lacks "$tmp/mlp.out" "packed weight"
+has "$tmp/mlp.out" "Constants: 1 (1 tensor, 1 elements, 8 B)"
+run frozen "$data/good-frozen.pt"
+has "$tmp/frozen.out" "Constants: 4 (4 tensors, 127 elements, 508 B)"
+lacks "$tmp/frozen.out" "Packed weights"
 run nowarn --restore-shapes "$data/good-traced-mlp.pt"
 [ "$rc" -eq 0 ] || bad "--restore-shapes without traced inputs: exit $rc, not 0"
 has "$tmp/nowarn.err" "warning: Cannot restore shapes"

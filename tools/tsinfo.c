@@ -27,8 +27,9 @@ static void usage(FILE *f)
 		"usage: tsinfo [OPTIONS] ARCHIVE...\n"
 		"  ARCHIVE is a file, or - for standard input (a pipe: cat m.pt | tsinfo -)\n"
 		"  (default)            the module tree: types, methods, parameters and\n"
-		"                       buffers (dtype, shape, elements, size), attributes,\n"
-		"                       traced inputs, extra files; for a checkpoint, every\n"
+		"                       buffers (dtype, shape, elements, size), packed\n"
+		"                       weights of quantized layers, attributes, traced\n"
+		"                       inputs, constants, extra files; for a checkpoint, every\n"
 		"                       tensor at its dotted path and the other values\n"
 		"  --json               the canonical JSON dump (doc/tsinfo-json.md)\n"
 		"  --records            the archive's records: name, method, sizes,\n"
@@ -207,10 +208,67 @@ static const char *dtype_str(const tsl_tensor *t)
 /* Names longer than this get a line of their own. */
 #define NAME_MAX_COL 48
 
-/* Print the rows, then "(N what, E elements, B)". */
-static void table_print(const struct table *tb, const char *one,
-	const char *many)
+/* What follows a row's device: "  sparse_coo", or for a quantized tensor
+ * its scheme ("  quantized per_tensor_affine scale=0.1 zero_point=3",
+ * "  quantized per_channel_affine axis=0"), else "". */
+static void mark_str(char *buf, size_t cap, const tsl_tensor *t)
 {
+	static const char *const schemes[] = { "per_tensor_affine",
+		"per_channel_affine", "per_tensor_symmetric",
+		"per_channel_symmetric", "per_channel_affine_float_qparams" };
+	tsl_qscheme q = tsl_tensor_qscheme(t);
+
+	if (tsl_tensor_layout(t) == TSL_LAYOUT_SPARSE_COO)
+		snprintf(buf, cap, "  sparse_coo");
+	else if (q == TSL_QSCHEME_PER_TENSOR_AFFINE ||
+		q == TSL_QSCHEME_PER_TENSOR_SYMMETRIC)
+		snprintf(buf, cap, "  quantized %s scale=%.6g zero_point=%"
+			PRId64, schemes[q], tsl_tensor_q_scale(t),
+			tsl_tensor_q_zero_point(t));
+	else if (q >= 0 && (size_t)q < sizeof schemes / sizeof *schemes)
+		snprintf(buf, cap, "  quantized %s axis=%" PRId64, schemes[q],
+			tsl_tensor_q_axis(t));
+	else if (q != TSL_QSCHEME_NONE)
+		snprintf(buf, cap, "  quantized");
+	else
+		buf[0] = 0;
+}
+
+/* The sums of a table's rows. */
+static void table_sums(const struct table *tb, uint64_t *numel,
+	uint64_t *bytes)
+{
+	*numel = *bytes = 0;
+	for (size_t i = 0; i < tb->n; i++) {
+		*numel += tsl_tensor_numel(tb->rows[i].t);
+		*bytes += tensor_bytes(tb->rows[i].t);
+	}
+}
+
+/* The parameters' line when a model also holds packed weights:
+ * "(0 parameters, 57 packed weights (2.2M elements, 2.4 MiB))", the
+ * elements and bytes of both together. */
+static void weights_print(const struct table *tp, const struct table *pk)
+{
+	uint64_t n1, b1, n2, b2;
+	char size[32], el[32];
+
+	table_sums(tp, &n1, &b1);
+	table_sums(pk, &n2, &b2);
+	human(size, sizeof size, b1 + b2);
+	count_str(el, sizeof el, n1 + n2);
+	printf("  (%zu parameter%s, %zu packed weight%s (%s elements, %s))\n",
+		tp->n, tp->n == 1 ? "" : "s", pk->n, pk->n == 1 ? "" : "s", el,
+		size);
+}
+
+/* Print the rows, then "(N what, E elements, B)" -- or, when packed holds
+ * rows (the parameters of a quantized model), weights_print's line. */
+static void table_print(const struct table *tb, const char *one,
+	const char *many, const struct table *packed)
+{
+	char mark[160];
+
 	size_t wn = 4, wd = 5, ws = 5, i;
 	uint64_t count = 0, numel = 0, bytes = 0;
 	char shape[256], size[32], el[32];
@@ -242,16 +300,17 @@ static void table_print(const struct table *tb, const char *one,
 			printf("  %s\n", name);
 			name = "";
 		}
+		mark_str(mark, sizeof mark, t);
 		printf("  %-*s  %-*s  %-*s  %9s  %10s  %s%s\n", (int)wn, name,
 			(int)wd, dtype_str(t), (int)ws, shape, el, size,
-			tsl_tensor_device(t),
-			tsl_tensor_layout(t) == TSL_LAYOUT_SPARSE_COO ?
-			"  sparse_coo" :
-			tsl_tensor_qscheme(t) != TSL_QSCHEME_NONE ?
-			"  quantized" : "");
+			tsl_tensor_device(t), mark);
 		count++;
 		numel += tsl_tensor_numel(t);
 		bytes += b;
+	}
+	if (packed && packed->n) {
+		weights_print(tb, packed);
+		return;
 	}
 	human(size, sizeof size, bytes);
 	count_str(el, sizeof el, numel);
@@ -259,9 +318,28 @@ static void table_print(const struct table *tb, const char *one,
 		count == 1 ? one : many, el, size);
 }
 
+
 static int add_row(void *payload, const char *name, const tsl_tensor *t)
 {
 	table_add(payload, name, t);
+	return 0;
+}
+
+/* The tensors found nowhere in the state_dict that tsinfo shows: those
+ * inside a __getstate__ state (the packed weights of quantized layers)
+ * and the tensor constants. */
+struct extra_tensors {
+	struct table packed, constants;
+};
+
+static int add_extra(void *payload, const tsl_tensor_entry *e)
+{
+	struct extra_tensors *x = payload;
+
+	if (e->origin == TSL_ORIGIN_STATE)
+		table_add(&x->packed, e->name, e->tensor);
+	else if (e->origin == TSL_ORIGIN_CONSTANT)
+		table_add(&x->constants, e->name, e->tensor);
 	return 0;
 }
 
@@ -526,7 +604,7 @@ static int print_checkpoint(tsl_model *m)
 	memset(&w, 0, sizeof w);
 	printf("%s\n\nTensors:\n", tsl_file_kind_name(tsl_model_kind(m)));
 	walk_value(&w, "", v, 0);
-	table_print(&w.tensors, "tensor", "tensors");
+	table_print(&w.tensors, "tensor", "tensors", NULL);
 	printf("\nOther values:\n");
 	walk_value(&w, "", v, 1);
 	if (w.values > w.shown)
@@ -636,26 +714,49 @@ static int print_tree(tsl_model *m)
 	tsl_archive *ar = tsl_model_archive(m);
 	struct table tp = { NULL, 0, 0 }, tb = { NULL, 0, 0 };
 	struct attrs at = { 0 };
-	char size[32];
+	struct extra_tensors x;
+	tsl_error terr;
+	char size[32], el[32];
+	uint64_t numel, bytes;
 	size_t i, n;
 
 	printf("%s, format version %" PRIu64 ", prefix '%s'\n\nModules:\n",
 		tsl_file_kind_name(tsl_archive_kind(ar)),
 		tsl_archive_format_version(ar), tsl_archive_prefix(ar));
 	tsl_module_named_modules(root, print_module, NULL);
+	memset(&x, 0, sizeof x);
+	memset(&terr, 0, sizeof terr);
+	if (tsl_model_tensors(m, add_extra, &x, &terr) != TSL_OK)
+		fprintf(stderr, "tsinfo: warning: packed weights and tensor "
+			"constants not listed: %s\n", terr.message);
 	printf("\nParameters:\n");
 	tsl_module_named_parameters(root, add_row, &tp);
-	table_print(&tp, "parameter", "parameters");
+	table_print(&tp, "parameter", "parameters", &x.packed);
 	printf("\nBuffers:\n");
 	tsl_module_named_buffers(root, add_row, &tb);
-	table_print(&tb, "buffer", "buffers");
+	table_print(&tb, "buffer", "buffers", NULL);
+	if (x.packed.n) {
+		printf("\nPacked weights (in __getstate__ state):\n");
+		table_print(&x.packed, "packed weight", "packed weights",
+			NULL);
+	}
 	table_free(&tp);
 	table_free(&tb);
 	printf("\nAttributes:\n");
 	tsl_module_named_modules(root, print_attrs, &at);
 	printf("  (%zu attribute%s)\n", at.n, at.n == 1 ? "" : "s");
 	print_traced_inputs(m);
-	printf("\nConstants: %zu\n", tsl_value_len(tsl_model_constants(m)));
+	printf("\nConstants: %zu", tsl_value_len(tsl_model_constants(m)));
+	if (x.constants.n) {
+		table_sums(&x.constants, &numel, &bytes);
+		human(size, sizeof size, bytes);
+		count_str(el, sizeof el, numel);
+		printf(" (%zu tensor%s, %s elements, %s)", x.constants.n,
+			x.constants.n == 1 ? "" : "s", el, size);
+	}
+	printf("\n");
+	table_free(&x.packed);
+	table_free(&x.constants);
 	n = tsl_archive_extra_count(ar);
 	printf("\nExtra files: %zu\n", n);
 	for (i = 0; i < n; i++) {
