@@ -120,12 +120,23 @@ class Conformance(unittest.TestCase):
 
     def handed_out(self, m, path):
         """tensors() -> {path: signature}, every array checked read-only
-        and of the right shape."""
+        and of the right shape; a tensor's parts (per-channel scales and
+        zero points, a sparse tensor's indices and values) under
+        name.q_scales, .q_zero_points, .indices, .values as in the dump."""
         out = {}
-        for name, t in m.tensors():
+
+        def add(name, t):
+            q = t.quantization
+            if q is not None and "scales" in q:
+                for k, suffix in (("scales", "q_scales"),
+                                  ("zero_points", "q_zero_points")):
+                    if q[k] is not None:
+                        add(name + "." + suffix, q[k])
             if t.layout != "strided":
                 self.assertIsNotNone(t.sparse)
-                continue
+                add(name + ".indices", t.sparse[0])
+                add(name + ".values", t.sparse[1])
+                return
             a = np.asarray(t)
             self.assertFalse(a.flags.writeable)
             self.assertEqual(a.shape, t.shape)
@@ -135,6 +146,9 @@ class Conformance(unittest.TestCase):
             self.assertEqual(t.device, "cpu")
             out[name] = signature(t.dtype, t.shape, t.stride,
                                   t.storage_offset, xxh3(a))
+
+        for name, t in m.tensors():
+            add(name, t)
         return out
 
     def check_torchscript(self, path, dump):
