@@ -553,179 +553,63 @@ static PyObject *run_walk(ModelObject *model, const tsl_module *mod,
 	return w.out;
 }
 
-/* Every tensor reachable from the model's values (root, then constants),
- * each once, with the dotted path where it is first met: attributes by
- * name, list/tuple items and dict entries by index (a str key by itself),
- * quantization scales and packed parameters included (they are values). */
-struct every {
-	ModelObject *model;
-	PyObject *out;     /* list of (name, Tensor) */
-	PyObject *seen;    /* set of tensor and container addresses */
+/* Model.tensors() entries: a struct sequence whose first two items are
+ * (name, Tensor), so `for name, t in m.tensors()` unpacks them; the rest
+ * are attributes (tsl_tensor_entry's fields). */
+static PyTypeObject *Entry_Type;
+
+static PyStructSequence_Field entry_fields[] = {
+	{ "name", "the tensor's dotted name" },
+	{ "tensor", "the Tensor" },
+	{ "origin", "\"parameter\", \"buffer\", \"attribute\", \"state\", "
+	  "\"constant\" or \"checkpoint\"" },
+	{ "state_dict", "whether the name is a state_dict() key" },
+	{ "storage", "storage number (equal numbers share bytes), None for "
+	  "a sparse tensor" },
+	{ "alias_of", "index of the first entry with the same view, or None" },
+	{ NULL, NULL }
 };
 
-/* Add `p` to the seen set: 1 if it was there already, 0 if new, -1.
- * Tensors go in by address, values by address + 1 (aligned addresses, so
- * the two never meet even if a tensor lies at the start of a value). */
-static int every_seen(struct every *ev, const void *p)
-{
-	PyObject *key = PyLong_FromVoidPtr((void *)p);
-	int has;
+static PyStructSequence_Desc entry_desc = {
+	"tsload.TensorEntry",
+	"An entry of Model.tensors(): (name, tensor) plus origin, state_dict, "
+	"storage and alias_of attributes.",
+	entry_fields, 2
+};
 
-	if (!key)
-		return -1;
-	has = PySet_Contains(ev->seen, key);
-	if (has == 0 && PySet_Add(ev->seen, key) < 0)
-		has = -1;
-	Py_DECREF(key);
-	return has;
+static PyObject *size_or_none(size_t v)
+{
+	if (v == SIZE_MAX)
+		Py_RETURN_NONE;
+	return PyLong_FromSize_t(v);
 }
 
-/* Yield t unless seen: 1 when it was seen before, 0 when added, -1 */
-static int every_add(struct every *ev, PyObject *name, const tsl_tensor *t)
+static PyObject *entry_new(ModelObject *model, const tsl_tensor_entry *e)
 {
-	PyObject *obj, *pair;
-	int rc = every_seen(ev, t);
+	PyObject *r = PyStructSequence_New(Entry_Type);
+	PyObject *items[6];
+	int i;
 
-	if (rc != 0)
-		return rc;
-	if (!(obj = tensor_new(ev->model, t)))
-		return -1;
-	pair = PyTuple_Pack(2, name, obj);
-	Py_DECREF(obj);
-	rc = pair ? PyList_Append(ev->out, pair) : -1;
-	Py_XDECREF(pair);
-	return rc < 0 ? -1 : 0;
-}
-
-static PyObject *join(PyObject *prefix, PyObject *part)
-{
-	if (PyUnicode_GetLength(prefix) == 0)
-		return Py_NewRef(part);
-	return PyUnicode_FromFormat("%U.%U", prefix, part);
-}
-
-static int every_walk(struct every *ev, PyObject *name, const tsl_value *v);
-
-static int every_child(struct every *ev, PyObject *name, PyObject *part,
-	const tsl_value *child)
-{
-	PyObject *sub;
-	int rc;
-
-	if (!part)
-		return -1;
-	sub = join(name, part);
-	Py_DECREF(part);
-	if (!sub)
-		return -1;
-	rc = every_walk(ev, sub, child);
-	Py_DECREF(sub);
-	return rc;
-}
-
-static int every_tensor(struct every *ev, PyObject *name, const tsl_tensor *t)
-{
-	const tsl_tensor *parts[4];
-	const char *suffix[4] = { "q_scales", "q_zero_points", "indices",
-		"values" };
-	size_t i;
-
-	int rc;
-
-	if (!t)
-		return 0;
-	if ((rc = every_add(ev, name, t)) != 0)
-		return rc < 0 ? -1 : 0;   /* seen: so were its parts */
-	parts[0] = tsl_tensor_q_scales(t);
-	parts[1] = tsl_tensor_q_zero_points(t);
-	parts[2] = tsl_tensor_sparse_indices(t);
-	parts[3] = tsl_tensor_sparse_values(t);
-	for (i = 0; i < 4; i++) {
-		PyObject *sub;
-
-		if (!parts[i])
-			continue;
-		if (!(sub = PyUnicode_FromFormat("%U.%s", name, suffix[i])))
-			return -1;
-		if (every_tensor(ev, sub, parts[i]) < 0) {
-			Py_DECREF(sub);
-			return -1;
-		}
-		Py_DECREF(sub);
+	if (!r)
+		return NULL;
+	items[0] = str_from(e->name);
+	items[1] = tensor_new(model, e->tensor);
+	items[2] = PyUnicode_FromString(tsl_tensor_origin_name(e->origin));
+	items[3] = PyBool_FromLong(e->state_dict);
+	items[4] = size_or_none(e->storage);
+	items[5] = size_or_none(e->alias_of);
+	for (i = 0; i < 6; i++)
+		if (!items[i])
+			break;
+	if (i < 6) {
+		for (i = 0; i < 6; i++)
+			Py_XDECREF(items[i]);
+		Py_DECREF(r);
+		return NULL;
 	}
-	return 0;
-}
-
-static int every_walk_inner(struct every *ev, PyObject *name,
-	const tsl_value *v)
-{
-	size_t i, n;
-	const tsl_value *st;
-
-	switch (tsl_value_kind_of(v)) {
-	case TSL_VALUE_TENSOR:
-		return every_tensor(ev, name, tsl_value_tensor(v));
-	case TSL_VALUE_LIST:
-	case TSL_VALUE_TUPLE:
-	case TSL_VALUE_DICT:
-		n = tsl_value_len(v);
-		for (i = 0; i < n; i++) {
-			const tsl_value *k = tsl_value_kind_of(v) ==
-				TSL_VALUE_DICT ? tsl_value_key(v, i) : NULL;
-			PyObject *part;
-
-			if (k && tsl_value_kind_of(k) == TSL_VALUE_STRING)
-				part = str_from(tsl_value_string(k, NULL));
-			else
-				part = PyUnicode_FromFormat("%zu", i);
-			if (k && every_walk(ev, name, k) < 0) {
-				Py_XDECREF(part);
-				return -1;
-			}
-			if (every_child(ev, name, part, tsl_value_item(v, i)) < 0)
-				return -1;
-		}
-		return 0;
-	case TSL_VALUE_OBJECT:
-	case TSL_VALUE_MODULE:
-		st = tsl_value_state(v);
-		if (st) {
-			PyObject *part = PyUnicode_FromString("__getstate__");
-
-			return every_child(ev, name, part, st);
-		}
-		n = tsl_value_len(v);
-		for (i = 0; i < n; i++)
-			if (every_child(ev, name, str_from(
-				tsl_value_attr_name(v, i)),
-				tsl_value_attr(v, i)) < 0)
-				return -1;
-		return 0;
-	case TSL_VALUE_ENUM:
-		return every_walk(ev, name, tsl_value_enum_value(v));
-	default:
-		return 0;
-	}
-}
-
-static int every_walk(struct every *ev, PyObject *name, const tsl_value *v)
-{
-	tsl_value_kind k;
-	int rc;
-
-	if (!v)
-		return 0;
-	/* a container walked before holds no tensor not yielded already:
-	 * shared containers are walked once (linear, whatever the pickle) */
-	k = tsl_value_kind_of(v);
-	if (k != TSL_VALUE_TENSOR && k != TSL_VALUE_NONE &&
-		(rc = every_seen(ev, (const char *)v + 1)) != 0)
-		return rc < 0 ? -1 : 0;
-	if (Py_EnterRecursiveCall(" walking the tensors of a tsload model"))
-		return -1;
-	rc = every_walk_inner(ev, name, v);
-	Py_LeaveRecursiveCall();
-	return rc;
+	for (i = 0; i < 6; i++)
+		PyStructSequence_SetItem(r, i, items[i]);   /* steals */
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -841,29 +725,43 @@ static PyObject *Model_named_modules(PyObject *o, PyObject *unused)
 static PyObject *Model_tensors(PyObject *o, PyObject *unused)
 {
 	ModelObject *self = (ModelObject *)o;
-	struct every ev = { self, NULL, NULL };
-	PyObject *name = NULL, *r = NULL;
-	const tsl_value *c;
-	size_t i, n;
+	PyObject *out, *r;
+	tsl_tensor_entry e;
+	tsl_error err;
+	size_t i, n = 0;
+	int rc;
 
 	if (model_check(self) < 0)
 		return NULL;
-	if (!(ev.out = PyList_New(0)) || !(ev.seen = PySet_New(NULL)) ||
-		!(name = PyUnicode_FromString("")))
-		goto out;
-	if (every_walk(&ev, name, tsl_model_value(self->m)) < 0)
-		goto out;
-	c = tsl_model_constants(self->m);
-	n = c ? tsl_value_len(c) : 0;
-	for (i = 0; i < n; i++)
-		if (every_child(&ev, name, PyUnicode_FromFormat("CONSTANTS.c%zu",
-			i), tsl_value_item(c, i)) < 0)
-			goto out;
-	r = PyObject_GetIter(ev.out);
-out:
-	Py_XDECREF(name);
-	Py_XDECREF(ev.out);
-	Py_XDECREF(ev.seen);
+	/* the list is built once per model: without the GIL, pinned */
+	model_pin(self);
+	Py_BEGIN_ALLOW_THREADS
+	rc = tsl_model_tensor_count(self->m, &n, &err);
+	Py_END_ALLOW_THREADS
+	if (rc != TSL_OK) {
+		model_unpin(self);
+		return raise_tsl(rc, &err);
+	}
+	out = PyList_New(0);
+	for (i = 0; out && i < n; i++) {
+		PyObject *x;
+
+		if ((rc = tsl_model_tensor_at(self->m, i, &e)) != TSL_OK) {
+			PyErr_Format(Error, "tsl_model_tensor_at: %s",
+				tsl_status_name(rc));
+			Py_CLEAR(out);
+			break;
+		}
+		x = entry_new(self, &e);
+		if (!x || PyList_Append(out, x) < 0)
+			Py_CLEAR(out);
+		Py_XDECREF(x);
+	}
+	model_unpin(self);
+	if (!out)
+		return NULL;
+	r = PyObject_GetIter(out);
+	Py_DECREF(out);
 	return r;
 }
 
@@ -1491,6 +1389,29 @@ static PyObject *Tensor_get_is_native_body(TensorObject *s, const tsl_tensor *t)
 }
 TENSOR_GETTER(Tensor_get_is_native)
 
+static PyObject *str_or_none(const char *v)
+{
+	if (!v)
+		Py_RETURN_NONE;
+	return PyUnicode_FromString(v);
+}
+
+static PyObject *Tensor_get_safetensors_dtype_body(TensorObject *s,
+	const tsl_tensor *t)
+{
+	(void)s;
+	return str_or_none(tsl_dtype_safetensors_name(tsl_tensor_dtype(t)));
+}
+TENSOR_GETTER(Tensor_get_safetensors_dtype)
+
+static PyObject *Tensor_get_numpy_typestr_body(TensorObject *s,
+	const tsl_tensor *t)
+{
+	(void)s;
+	return str_or_none(tsl_dtype_numpy_typestr(tsl_tensor_dtype(t)));
+}
+TENSOR_GETTER(Tensor_get_numpy_typestr)
+
 /* Materialize the tensor's view without the GIL.  The model is pinned
  * first so that a close() from another thread meanwhile does not free it;
  * on success the pin is kept (the caller unpins when done with *data). */
@@ -1723,13 +1644,6 @@ static PyObject *Tensor_dlpack_device(PyObject *o, PyObject *unused)
 /* numpy, imported on first use (numpy.asarray needs no import here). */
 static PyObject *numpy_mod;
 
-/* Py_SETREF is not in the limited API */
-#define SETREF(dst, src) do { \
-		PyObject *old_ = (dst); \
-		(dst) = (src); \
-		Py_DECREF(old_); \
-	} while (0)
-
 static PyObject *np_call(const char *fn, const char *fmt, ...)
 {
 	PyObject *f, *args, *r;
@@ -1754,25 +1668,6 @@ static PyObject *np_call(const char *fn, const char *fmt, ...)
 
 /* obj.name() or obj.name(arg); steals arg (which may be NULL after a
  * failed allocation: then fails). */
-/* numpy.array(obj, order="C"): a writable C-contiguous copy */
-static PyObject *np_copy_c(PyObject *obj)
-{
-	PyObject *f, *args, *kw, *r = NULL;
-
-	if (!numpy_mod && !(numpy_mod = PyImport_ImportModule("numpy")))
-		return NULL;
-	if (!(f = PyObject_GetAttrString(numpy_mod, "array")))
-		return NULL;
-	args = PyTuple_Pack(1, obj);
-	kw = Py_BuildValue("{s:s}", "order", "C");
-	if (args && kw)
-		r = PyObject_Call(f, args, kw);
-	Py_XDECREF(args);
-	Py_XDECREF(kw);
-	Py_DECREF(f);
-	return r;
-}
-
 static PyObject *call_method(PyObject *obj, const char *name, PyObject *arg,
 	int has_arg)
 {
@@ -1790,145 +1685,149 @@ static PyObject *call_method(PyObject *obj, const char *name, PyObject *arg,
 	return r;
 }
 
-/* The float32 value of a bfloat16 array's raw bits (exact). */
-static PyObject *bf16_to_f32(PyObject *raw)
+/* The numpy dtype string of the array numpy() makes for `d`: the buffer
+ * format (raw unsigned bits for the types numpy lacks), complex as numpy
+ * spells it. */
+static const char *np_type_of(tsl_dtype d)
 {
-	PyObject *u32, *shifted, *sh, *r;
+	const char *fmt = dtype_format(d);
 
-	if (!(u32 = call_method(raw, "astype",
-		PyUnicode_FromString("uint32"), 1)))
-		return NULL;
-	sh = PyLong_FromLong(16);
-	shifted = sh ? PyNumber_Lshift(u32, sh) : NULL;
-	Py_XDECREF(sh);
-	Py_DECREF(u32);
-	if (!shifted)
-		return NULL;
-	r = np_call("ascontiguousarray", "(O)", shifted);
-	Py_DECREF(shifted);
-	if (!r)
-		return NULL;
-	shifted = r;
-	r = call_method(shifted, "view", PyUnicode_FromString("float32"), 1);
-	Py_DECREF(shifted);
-	return r;
+	if (fmt && strcmp(fmt, "Zf") == 0)
+		return "F";
+	if (fmt && strcmp(fmt, "Zd") == 0)
+		return "D";
+	return fmt;
 }
 
-/* numpy(dtype=None): a writable C-contiguous copy.  dtype=None keeps the
- * view's type (raw bits for the types numpy lacks); a dtype converts:
- * bfloat16 exactly through float32, quantized tensors are dequantized
- * ((q - zero_point) * scale, per tensor or per channel) to float32 first,
- * float8 is not converted yet. */
+/* A new C-contiguous numpy array of the tensor's elements gathered as `to`
+ * (tsl_tensor_gather, without the GIL, the model pinned).  A packed dtype
+ * (quint4x2, quint2x4) copied as itself comes as its packed bytes, 1-d. */
+static PyObject *gather_array(TensorObject *self, tsl_dtype to)
+{
+	const char *type = np_type_of(to);
+	PyObject *shape, *arr;
+	Py_buffer b;
+	uint64_t size;
+	tsl_error e;
+	int rc;
+
+	if (!type) {
+		PyErr_Format(PyExc_NotImplementedError, "dtype %s has no numpy "
+			"type", tsl_dtype_name(to));
+		return NULL;
+	}
+	if ((rc = tsl_tensor_gather_size(self->t, to, &size, &e)) != TSL_OK)
+		return raise_tsl(rc, &e);
+	if (!(shape = i64_tuple(tsl_tensor_ndim(self->t),
+		tsl_tensor_shape(self->t))))
+		return NULL;
+	arr = np_call("empty", "(Os)", shape, type);
+	Py_DECREF(shape);
+	if (!arr)
+		return NULL;
+	if (PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS)
+		< 0)
+		goto fail;
+	if ((uint64_t)b.len != size) {
+		/* packed: its bytes, not one per element */
+		PyBuffer_Release(&b);
+		Py_DECREF(arr);
+		if (size > (uint64_t)PY_SSIZE_T_MAX)
+			return PyErr_NoMemory();
+		if (!(arr = np_call("empty", "(ns)", (Py_ssize_t)size, "B")))
+			return NULL;
+		if (PyObject_GetBuffer(arr, &b, PyBUF_WRITABLE |
+			PyBUF_C_CONTIGUOUS) < 0)
+			goto fail;
+	}
+	model_pin(self->model);
+	Py_BEGIN_ALLOW_THREADS
+	rc = tsl_tensor_gather(self->t, to, b.buf, (size_t)b.len, &e);
+	Py_END_ALLOW_THREADS
+	model_unpin(self->model);
+	PyBuffer_Release(&b);
+	if (rc != TSL_OK) {
+		Py_DECREF(arr);
+		return raise_tsl(rc, &e);
+	}
+	return arr;
+fail:
+	Py_DECREF(arr);
+	return NULL;
+}
+
+/* numpy(dtype=None): a writable C-contiguous copy, made by the C gather.
+ * dtype=None keeps the view's type (raw bits for the types numpy lacks).
+ * A dtype converts: float32, float64 and int64 directly where
+ * tsl_dtype_can_gather says so (float16 / bfloat16 / float8 exactly,
+ * quantized tensors dequantized as torch does); other dtypes through the
+ * tensor's own numpy type, or through float32 for the types numpy lacks. */
 static PyObject *Tensor_numpy(PyObject *o, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "dtype", NULL };
+	static const struct { const char *name; tsl_dtype d; } direct[] = {
+		{ "float32", TSL_FLOAT32 }, { "float64", TSL_FLOAT64 },
+		{ "int64", TSL_INT64 } };
 	TensorObject *self = (TensorObject *)o;
-	PyObject *dtype = Py_None, *view, *arr, *r;
+	PyObject *dtype = Py_None, *npdt, *name, *arr, *r, *meth, *targs,
+		*tkw;
+	const char *s;
 	tsl_dtype d;
-	tsl_qscheme q;
+	size_t i;
 
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:numpy", kwlist, &dtype))
 		return NULL;
 	if (tensor_check(self) < 0)
 		return NULL;
+	if (tsl_tensor_layout(self->t) != TSL_LAYOUT_STRIDED) {
+		PyErr_SetString(PyExc_TypeError, "a sparse tensor has no "
+			"array: use Tensor.sparse (indices, values)");
+		return NULL;
+	}
 	d = tsl_tensor_dtype(self->t);
-	if (!(view = np_call("asarray", "(O)", o)))
+	if (dtype == Py_None)
+		return gather_array(self, d);
+	if (!(npdt = np_call("dtype", "(O)", dtype)))
 		return NULL;
-	if (dtype == Py_None) {
-		r = np_copy_c(view);
-		Py_DECREF(view);
-		return r;
+	name = PyObject_GetAttrString(npdt, "name");
+	s = name ? PyUnicode_AsUTF8AndSize(name, NULL) : NULL;
+	if (!s) {
+		Py_XDECREF(name);
+		Py_DECREF(npdt);
+		return NULL;
 	}
-	q = tsl_tensor_qscheme(self->t);
-	if (d == TSL_BFLOAT16) {
-		arr = bf16_to_f32(view);
-	} else if (q == TSL_QSCHEME_PER_TENSOR_AFFINE ||
-		q == TSL_QSCHEME_PER_TENSOR_SYMMETRIC) {
-		PyObject *f = call_method(view, "astype",
-			PyUnicode_FromString("float64"), 1);
-		arr = f ? PyObject_CallMethod(f, "__sub__", "L",
-			(long long)tsl_tensor_q_zero_point(self->t)) : NULL;
-		Py_XDECREF(f);
-		if (arr) {
-			f = arr;
-			arr = PyObject_CallMethod(f, "__mul__", "d",
-				tsl_tensor_q_scale(self->t));
-			Py_DECREF(f);
-		}
-		if (arr) {
-			f = arr;
-			arr = call_method(f, "astype",
-				PyUnicode_FromString("float32"), 1);
-			Py_DECREF(f);
-		}
-	} else if (q == TSL_QSCHEME_PER_CHANNEL_AFFINE ||
-		q == TSL_QSCHEME_PER_CHANNEL_SYMMETRIC ||
-		q == TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS) {
-		/* (q - zp[c]) * scale[c] along axis: broadcast the per-channel
-		 * vectors to shape (n, 1, ..., 1) after the axis */
-		PyObject *sc = opt_tensor(self, tsl_tensor_q_scales(self->t));
-		PyObject *zp = opt_tensor(self,
-			tsl_tensor_q_zero_points(self->t));
-		PyObject *scn = NULL, *zpn = NULL, *shape = NULL, *f = NULL;
-		size_t nd = tsl_tensor_ndim(self->t), i;
-		int64_t axis = tsl_tensor_q_axis(self->t);
-
-		arr = NULL;
-		if (sc == Py_None || zp == Py_None || axis < 0 ||
-			(uint64_t)axis >= nd) {
-			PyErr_SetString(Error, "per-channel quantization "
-				"parameters are missing or out of range");
-			goto pc_out;
-		}
-		if (!(shape = PyTuple_New((Py_ssize_t)(nd - (size_t)axis))))
-			goto pc_out;
-		for (i = 0; i < nd - (size_t)axis; i++)
-			PyTuple_SetItem(shape, (Py_ssize_t)i,
-				PyLong_FromLong(i ? 1 : -1));
-		if (!(scn = np_call("asarray", "(Os)", sc, "float64")) ||
-			!(zpn = np_call("asarray", "(Os)", zp, "float64")))
-			goto pc_out;
-		SETREF(scn, call_method(scn, "reshape", Py_NewRef(shape), 1));
-		if (!scn)
-			goto pc_out;
-		SETREF(zpn, call_method(zpn, "reshape", Py_NewRef(shape), 1));
-		if (!zpn)
-			goto pc_out;
-		if (!(f = call_method(view, "astype",
-			PyUnicode_FromString("float64"), 1)))
-			goto pc_out;
-		SETREF(f, PyNumber_Subtract(f, zpn));
-		if (!f)
-			goto pc_out;
-		SETREF(f, PyNumber_Multiply(f, scn));
-		if (!f)
-			goto pc_out;
-		arr = call_method(f, "astype", PyUnicode_FromString("float32"), 1);
-pc_out:
-		Py_XDECREF(f);
-		Py_XDECREF(shape);
-		Py_XDECREF(scn);
-		Py_XDECREF(zpn);
-		Py_XDECREF(sc);
-		Py_XDECREF(zp);
-	} else if (!dtype_native(d)) {
-		PyErr_Format(PyExc_NotImplementedError, "converting %s to "
-			"another dtype is not supported yet (numpy() with no "
-			"dtype gives the raw bits)", tsl_dtype_name(d));
-		arr = NULL;
+	for (i = 0; i < sizeof direct / sizeof direct[0]; i++)
+		if (strcmp(s, direct[i].name) == 0 &&
+			tsl_dtype_can_gather(d, direct[i].d))
+			break;
+	Py_DECREF(name);
+	if (i < sizeof direct / sizeof direct[0]) {
+		Py_DECREF(npdt);
+		return gather_array(self, direct[i].d);
+	}
+	if (dtype_native(d)) {
+		arr = gather_array(self, d);
+	} else if (tsl_dtype_can_gather(d, TSL_FLOAT32)) {
+		arr = gather_array(self, TSL_FLOAT32);
 	} else {
-		arr = Py_NewRef(view);
+		PyErr_Format(PyExc_NotImplementedError, "converting %s to "
+			"another dtype is not supported (numpy() with no dtype "
+			"gives the raw bits)", tsl_dtype_name(d));
+		arr = NULL;
 	}
-	Py_DECREF(view);
-	if (!arr)
+	if (!arr) {
+		Py_DECREF(npdt);
 		return NULL;
-	r = np_copy_c(arr);
-	Py_DECREF(arr);
-	if (!r)
-		return NULL;
-	arr = r;
-	/* astype copies into a new C-ordered array */
-	r = call_method(arr, "astype", Py_NewRef(dtype), 1);
+	}
+	/* arr is ours: astype(dtype, copy=False) converts it at most once */
+	meth = PyObject_GetAttrString(arr, "astype");
+	targs = PyTuple_Pack(1, npdt);
+	tkw = Py_BuildValue("{s:O}", "copy", Py_False);
+	r = meth && targs && tkw ? PyObject_Call(meth, targs, tkw) : NULL;
+	Py_XDECREF(meth);
+	Py_XDECREF(targs);
+	Py_XDECREF(tkw);
+	Py_DECREF(npdt);
 	Py_DECREF(arr);
 	return r;
 }
@@ -2009,6 +1908,12 @@ static PyGetSetDef Tensor_getset[] = {
 	  "qscheme and scale/zero_point or scales/zero_points/axis", NULL },
 	{ "sparse", Tensor_get_sparse, NULL, "(indices, values) of a sparse "
 	  "COO tensor, else None", NULL },
+	{ "safetensors_dtype", Tensor_get_safetensors_dtype, NULL,
+	  "the dtype as safetensors spells it (\"F32\", \"BF16\"...), or "
+	  "None where safetensors has none", NULL },
+	{ "numpy_typestr", Tensor_get_numpy_typestr, NULL,
+	  "numpy's typestr of the dtype (\"<f4\"...), or None where numpy "
+	  "has none (bfloat16, float8, quantized)", NULL },
 	{ "is_native", Tensor_get_is_native, NULL, "whether numpy.asarray "
 	  "gives the dtype itself (else its raw bits as unsigned integers)",
 	  NULL },
@@ -2329,11 +2234,14 @@ PyMODINIT_FUNC PyInit_tsload(void)
 		goto fail;
 	if (!(Model_Type = (PyTypeObject *)PyType_FromSpec(&Model_spec)) ||
 		!(Tensor_Type = (PyTypeObject *)PyType_FromSpec(&Tensor_spec)) ||
-		!(Module_Type = (PyTypeObject *)PyType_FromSpec(&Module_spec)))
+		!(Module_Type = (PyTypeObject *)PyType_FromSpec(&Module_spec)) ||
+		!(Entry_Type = PyStructSequence_NewType(&entry_desc)))
 		goto fail;
 	if (PyModule_AddObjectRef(m, "Model", (PyObject *)Model_Type) < 0 ||
 		PyModule_AddObjectRef(m, "Tensor", (PyObject *)Tensor_Type) < 0 ||
-		PyModule_AddObjectRef(m, "Module", (PyObject *)Module_Type) < 0)
+		PyModule_AddObjectRef(m, "Module", (PyObject *)Module_Type) < 0 ||
+		PyModule_AddObjectRef(m, "TensorEntry", (PyObject *)Entry_Type)
+		< 0)
 		goto fail;
 	if (!(Error = PyErr_NewExceptionWithDoc("tsload.Error",
 		"A tsload failure: .status (\"TSL_EFORMAT\"...), .record, "

@@ -120,12 +120,23 @@ class Conformance(unittest.TestCase):
 
     def handed_out(self, m, path):
         """tensors() -> {path: signature}, every array checked read-only
-        and of the right shape."""
+        and of the right shape; a tensor's parts (per-channel scales and
+        zero points, a sparse tensor's indices and values) under
+        name.q_scales, .q_zero_points, .indices, .values as in the dump."""
         out = {}
-        for name, t in m.tensors():
+
+        def add(name, t):
+            q = t.quantization
+            if q is not None and "scales" in q:
+                for k, suffix in (("scales", "q_scales"),
+                                  ("zero_points", "q_zero_points")):
+                    if q[k] is not None:
+                        add(name + "." + suffix, q[k])
             if t.layout != "strided":
                 self.assertIsNotNone(t.sparse)
-                continue
+                add(name + ".indices", t.sparse[0])
+                add(name + ".values", t.sparse[1])
+                return
             a = np.asarray(t)
             self.assertFalse(a.flags.writeable)
             self.assertEqual(a.shape, t.shape)
@@ -135,6 +146,9 @@ class Conformance(unittest.TestCase):
             self.assertEqual(t.device, "cpu")
             out[name] = signature(t.dtype, t.shape, t.stride,
                                   t.storage_offset, xxh3(a))
+
+        for name, t in m.tensors():
+            add(name, t)
         return out
 
     def check_torchscript(self, path, dump):
@@ -813,6 +827,175 @@ class Conversions(unittest.TestCase):
                 else:
                     r = r.numpy()
                 np.testing.assert_array_equal(np.asarray(t), r, k)
+
+
+class CApi(unittest.TestCase):
+    """numpy() is tsl_tensor_gather; tensors() is tsl_model_tensors; the
+    dtype names are the C library's.  The expected values are committed
+    (written with torch by tests/gen/): no torch needed."""
+
+    def expected(self, name):
+        with open(os.path.join(DATA, name)) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    parts.append("")
+                yield parts[0], parts[1], int(parts[2]), parts[3]
+
+    def test_gather_expected(self):
+        """every line of tests/data/gather.expected: the tensor gathered
+        as itself ("same") or to float32 / float64 / int64, byte for byte
+        as torch computed it (views, float16, bfloat16, integers, bool,
+        per-tensor and per-channel dequantization)"""
+        sd = tsload.load(os.path.join(DATA, "gather.pt"),
+                         checkpoints=True).state_dict()
+        n = 0
+        kinds = set()
+        for name, target, size, hexbytes in self.expected("gather.expected"):
+            t = sd[name]
+            a = t.numpy() if target == "same" else t.numpy(dtype=target)
+            self.assertTrue(a.flags.writeable and a.flags.c_contiguous)
+            self.assertEqual(a.shape, t.shape, name)
+            if target != "same":
+                self.assertEqual(a.dtype.name, target)
+            self.assertEqual(a.nbytes, size, (name, target))
+            self.assertEqual(a.tobytes().hex(), hexbytes, (name, target))
+            if t.quantization is not None and target == "float32":
+                kinds.add(t.quantization["qscheme"])
+            n += 1
+        self.assertGreaterEqual(n, 60)
+        self.assertIn("per_tensor_affine", kinds)
+        self.assertIn("per_channel_affine", kinds)
+        # a non-contiguous view: a contiguous copy equal to the view
+        t = sd["f32_transposed"]
+        self.assertNotEqual(t.stride, tuple(sorted(t.stride, reverse=True)))
+        np.testing.assert_array_equal(t.numpy(), np.asarray(t))
+
+    def test_float8(self):
+        for fname, dtype, st in (("float8-e4m3fn", "float8_e4m3fn",
+                                  "F8_E4M3"),
+                                 ("float8-e5m2", "float8_e5m2", "F8_E5M2")):
+            sd = tsload.load(os.path.join(DATA, fname + ".pt"),
+                             checkpoints=True).state_dict()
+            n = 0
+            for name, target, size, hexbytes in self.expected(
+                    fname + ".expected"):
+                t = sd[name]
+                self.assertEqual(t.dtype, dtype)
+                self.assertEqual(t.safetensors_dtype, st)
+                self.assertIsNone(t.numpy_typestr)
+                a = t.numpy(dtype=target)
+                self.assertEqual(a.nbytes, size)
+                self.assertEqual(a.tobytes().hex(), hexbytes, name)
+                raw = t.numpy()      # the raw bits, no dtype
+                self.assertEqual(raw.dtype, np.uint8)
+                np.testing.assert_array_equal(raw, np.asarray(t))
+                # another dtype goes through float32
+                np.testing.assert_array_equal(t.numpy(dtype="float16"),
+                                              a.astype(np.float16))
+                n += 1
+            self.assertEqual(n, 2)
+
+    def test_dtype_names(self):
+        m = tsload.load(os.path.join(DATA, "good-dtypes.pt"))
+        seen = {}
+        for _, t in m.tensors():
+            seen[t.dtype] = (t.safetensors_dtype, t.numpy_typestr)
+        self.assertEqual(seen["float32"], ("F32", "<f4"))
+        self.assertEqual(seen["bfloat16"], ("BF16", None))
+        self.assertEqual(seen["bool"], ("BOOL", "|b1"))
+        for d, (st, ts) in seen.items():
+            if d.startswith(("qint", "quint")):
+                self.assertEqual((st, ts), (None, None), d)
+            if ts is not None:
+                t = [t for _, t in m.tensors() if t.dtype == d][0]
+                self.assertEqual(np.dtype(ts), np.asarray(t).dtype, d)
+
+    def test_other_conversions(self):
+        """dtypes the gather does not write go through the tensor's own
+        numpy type; a sparse tensor has no array"""
+        m = tsload.load(os.path.join(DATA, "good-dtypes.pt"))
+        done = set()
+        for _, t in m.tensors():
+            if t.dtype in ("complex64", "int16", "float32"):
+                a = t.numpy(dtype="complex128")
+                self.assertEqual(a.dtype, np.complex128)
+                np.testing.assert_array_equal(
+                    a, np.asarray(t).astype(np.complex128))
+                done.add(t.dtype)
+        self.assertEqual(done, {"complex64", "int16", "float32"})
+        m = tsload.load(os.path.join(DATA, "good-sparse.pt"))
+        sparse = [t for _, t in m.tensors() if t.layout != "strided"]
+        self.assertTrue(sparse)
+        with self.assertRaises(TypeError):
+            sparse[0].numpy()
+
+    def test_tensors_origins(self):
+        m = tsload.load(os.path.join(DATA, "good-quant-static.pt"))
+        es = list(m.tensors())
+        origins = [e.origin for e in es]
+        self.assertIn("state", origins)
+        # the state_dict keys first, in order, then the rest
+        sd = list(m.state_dict())
+        self.assertEqual([e.name for e in es if e.state_dict], sd)
+        self.assertEqual([e.name for e in es[:len(sd)]], sd)
+        for e in es:
+            self.assertIsInstance(e, tsload.TensorEntry)
+            name, t = e          # unpacks as (name, tensor)
+            self.assertEqual(name, e.name)
+            self.assertIs(t, e.tensor)
+            self.assertEqual(e.state_dict,
+                             e.origin in ("parameter", "buffer"))
+            self.assertIn(e.origin, ("parameter", "buffer", "attribute",
+                                     "state", "constant"))
+            self.assertIsInstance(e.storage, int)
+        st = [e for e in es if e.origin == "state"]
+        self.assertTrue(any("__getstate__" in e.name for e in st))
+        self.assertTrue(any(e.tensor.quantization for e in st))
+
+    def test_tensors_alias_and_storage(self):
+        m = tsload.load(os.path.join(DATA, "tsconvert-tied.pt"),
+                        checkpoints=True)
+        es = list(m.tensors())
+        self.assertTrue(all(e.origin == "checkpoint" and e.state_dict
+                            for e in es))
+        aliases = 0
+        for i, e in enumerate(es):
+            if e.alias_of is None:
+                continue
+            self.assertLess(e.alias_of, i)
+            f = es[e.alias_of]
+            self.assertIsNone(f.alias_of)
+            self.assertEqual((e.storage, e.tensor.dtype, e.tensor.shape,
+                              e.tensor.stride, e.tensor.storage_offset),
+                             (f.storage, f.tensor.dtype, f.tensor.shape,
+                              f.tensor.stride, f.tensor.storage_offset))
+            self.assertTrue(np.shares_memory(np.asarray(e.tensor),
+                                             np.asarray(f.tensor)))
+            aliases += 1
+        self.assertGreaterEqual(aliases, 1)
+
+        def base(t):    # address of the storage's first byte
+            a = np.asarray(t)
+            return (a.__array_interface__["data"][0] -
+                    t.storage_offset * t.itemsize)
+
+        # equal storage numbers share bytes, different ones do not;
+        # numbered 0, 1, ... in the order of the list
+        numbers = []
+        for e in es:
+            if e.storage not in numbers:
+                numbers.append(e.storage)
+        self.assertEqual(numbers, list(range(len(numbers))))
+        for e in es:
+            for f in es:
+                self.assertEqual(e.storage == f.storage,
+                                 base(e.tensor) == base(f.tensor),
+                                 (e.name, f.name))
+        # a view of the tied storage that is not an alias
+        rows = [e for e in es if e.name == "embed.rows"][0]
+        self.assertIsNone(rows.alias_of)
+        self.assertEqual(rows.storage, es[0].storage)
 
 
 if __name__ == "__main__":
