@@ -789,7 +789,7 @@ TSL_API int tsl_tensor_gather(const tsl_tensor *t, tsl_dtype to, void *buf,
  *  size in `to`: for converting a large tensor in pieces with a bounded
  *  buffer.  The pieces put end to end are the whole gather.  TSL_EINVAL
  *  for a range outside the tensor, or a packed (quint4x2 / quint2x4) copy
- *  that does not start on a byte. */
+ *  of one or more elements that does not start on a byte. */
 TSL_API int tsl_tensor_gather_range(const tsl_tensor *t, tsl_dtype to,
 	uint64_t first, uint64_t count, void *buf, size_t size,
 	tsl_error *err);

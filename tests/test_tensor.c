@@ -110,17 +110,23 @@ static size_t check_gathers(const char *archive, const char *expected)
 				fail_msg("%s -> %s: byte %zu is %02x, torch %02x",
 					name, target, i, got[i], want[i]);
 		/* the same bytes in pieces of 7 elements (quantized and
-		 * converted ones included) */
+		 * converted ones included); packed quint4x2 / quint2x4
+		 * elements as stored in pieces of 8 (a piece starts on a
+		 * byte), their offsets and sizes in bits */
 		{
-			uint64_t n = tsl_tensor_numel(e.tensor), esz =
-				n ? nbytes / n : 0;
+			int packed = (to == TSL_QUINT4X2 || to == TSL_QUINT2X4);
+			uint64_t n = tsl_tensor_numel(e.tensor), ebits =
+				packed ? (to == TSL_QUINT4X2 ? 4 : 2) :
+				n ? nbytes / n * 8 : 0, step = packed ? 8 : 7;
 
 			memset(got, 0xa5, nbytes);
-			for (uint64_t first = 0; first < n; first += 7) {
-				uint64_t cnt = n - first < 7 ? n - first : 7;
+			for (uint64_t first = 0; first < n; first += step) {
+				uint64_t cnt = n - first < step ? n - first :
+					step;
 
 				rc = tsl_tensor_gather_range(e.tensor, to, first,
-					cnt, got + first * esz, cnt * esz, &err);
+					cnt, got + first * ebits / 8,
+					(cnt * ebits + 7) / 8, &err);
 				if (rc)
 					fail_msg("%s -> %s [%llu, +%llu): %s",
 						name, target,

@@ -49,6 +49,14 @@ done
 lacks "$tmp/ckpt.out" "(0 tensors"
 
 # --- item 5: the tool's words, standard input -------------------------------
+# quint4x2 / quint2x4: elements packed two / four to a byte (gather.pt)
+run packed --checkpoint "$data/gather.pt"
+[ "$rc" -eq 0 ] || bad "tsinfo --checkpoint gather.pt: exit $rc"
+grep -E '^  qu4_pt +quint4x2 +\[3, 5\] +15 +8 B ' "$tmp/packed.out" >/dev/null ||
+	bad "gather.pt: qu4_pt is not 15 elements in 8 B"
+grep -E '^  qu2_pt +quint2x4 +\[3, 5\] +15 +4 B ' "$tmp/packed.out" >/dev/null ||
+	bad "gather.pt: qu2_pt is not 15 elements in 4 B"
+
 run refuse "$data/ckpt-nested.pt"
 [ "$rc" -eq 1 ] || bad "checkpoint without --checkpoint: exit $rc, not 1"
 has "$tmp/refuse.err" "--checkpoint"

@@ -187,15 +187,18 @@ static void table_free(struct table *tb)
 	tb->n = tb->cap = 0;
 }
 
-/* Bytes a tensor's elements take: a sparse tensor's are its indices' and
- * values'. */
+/* Bytes a tensor's elements take (packed for quint4x2 / quint2x4): a
+ * sparse tensor's are its indices' and values'. */
 static uint64_t tensor_bytes(const tsl_tensor *t)
 {
+	uint64_t n;
+
+	if (!t)
+		return 0;
 	if (tsl_tensor_layout(t) == TSL_LAYOUT_SPARSE_COO)
 		return tensor_bytes(tsl_tensor_sparse_indices(t)) +
 			tensor_bytes(tsl_tensor_sparse_values(t));
-	return t ? tsl_tensor_numel(t) * tsl_dtype_size(tsl_tensor_dtype(t)) :
-		0;
+	return tsl_tensor_nbytes(t, &n, NULL) == TSL_OK ? n : UINT64_MAX;
 }
 
 static const char *dtype_str(const tsl_tensor *t)

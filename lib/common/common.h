@@ -89,6 +89,10 @@ TSL_INTERNAL const char *tsl__dtype_storage_name(int dtype);
 /* Width of the units a big-endian archive's bytes are swapped in: the
  * element size, or half of it for complex types. */
 TSL_INTERNAL size_t tsl__dtype_swap_width(int dtype);
+/* Bits of one element of a sub-byte dtype, packed in bytes the way
+ * PyTorch packs them (element i in byte i * bits / 8, from the low bits):
+ * 4 for quint4x2, 2 for quint2x4; 0 for every other dtype (whole bytes). */
+TSL_INTERNAL unsigned tsl__dtype_sub_byte_bits(int dtype);
 /* DLPack type code and bits; false for a dtype DLPack cannot carry. */
 TSL_INTERNAL bool tsl__dtype_dlpack(int dtype, uint8_t *code, uint8_t *bits);
 /* safetensors dtype name ("F32"), NULL where safetensors has none. */

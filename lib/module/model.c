@@ -199,6 +199,7 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	struct tsl_storage *s = t->storage;
 	uint64_t extent = 0, bytes, isz, nbytes;
 	const char *record;
+	unsigned sub;
 	uint32_t d;
 
 	t->owner = m;
@@ -235,6 +236,10 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 		tsl__add_u64(extent, 1, &extent) ||
 		tsl__mul_u64(extent, isz, &bytes))
 		goto overflow;
+	if ((sub = tsl__dtype_sub_byte_bits(t->dtype)) != 0)
+		/* quint4x2 / quint2x4: elements packed 8 / sub to a byte
+		 * (torch's storage for them holds at least that) */
+		bytes = extent / (8 / sub) + (extent % (8 / sub) != 0);
 	if (bytes > nbytes)
 		return tsl__error(err, TSL_EFORMAT, record, TSL_NO_OFFSET,
 			"tensor view reaches %llu bytes but its storage record "

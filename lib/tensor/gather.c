@@ -42,7 +42,7 @@ TSL_API const char *tsl_dtype_numpy_typestr(tsl_dtype dtype)
 /* Sub-byte quantized types: several elements per byte. */
 static unsigned sub_byte_bits(int dtype)
 {
-	return dtype == TSL_QUINT4X2 ? 4 : dtype == TSL_QUINT2X4 ? 2 : 0;
+	return tsl__dtype_sub_byte_bits(dtype);
 }
 
 static int is_quantized(int dtype)
@@ -560,7 +560,7 @@ TSL_API int tsl_tensor_gather_range(const tsl_tensor *t, tsl_dtype to,
 			(unsigned long long)count, (unsigned long long)first,
 			(unsigned long long)n);
 	bits = sub_byte_bits(from);
-	if (bits && (int)to == from && first % (8 / bits) != 0)
+	if (bits && (int)to == from && count && first % (8 / bits) != 0)
 		return tsl__error(err, TSL_EINVAL, rec_of(t), TSL_NO_OFFSET,
 			"a range of packed elements must start on a byte");
 	if (bytes_of((int)to, count, &need))

@@ -64,6 +64,11 @@ t["qu8_pc"] = torch.quantize_per_channel(x, torch.rand(4, dtype=torch.float64) *
 t["q32_pc"] = torch.quantize_per_channel(x, torch.rand(3, dtype=torch.float64) * 0.001 + 1e-5,
                                          torch.randint(-50, 50, (3,)), 2, torch.qint32)
 t["q8_sym"] = torch.quantize_per_tensor(x, 0.05, 0, torch.qint8)
+# sub-byte: elements packed two (four) to a byte, in row-major order; the
+# storage torch allocates is padded per row (3 x 3 bytes for [3, 5])
+y = torch.rand(3, 5) * 1.5
+t["qu4_pt"] = torch.quantize_per_tensor(y, 0.1, 2, torch.quint4x2)
+t["qu2_pt"] = torch.quantize_per_tensor(y, 0.5, 1, torch.quint2x4)
 
 path = os.path.join(out, "gather.pt")
 torch.save(t, path)
