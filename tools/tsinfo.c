@@ -94,32 +94,36 @@ static int list_records(const char *name, tsl_archive *ar)
 	return 0;
 }
 
-/* Bytes in binary units, always with a unit: "5 B", "1.5 KiB". */
-static void human(char *buf, size_t cap, uint64_t n)
+/* n scaled by `base` until below it, with the unit of that step:
+ * "5 B", "1.5 KiB" (base 1024); "640", "11.7M" (base 1000). */
+static void scaled(char *buf, size_t cap, uint64_t n, double base,
+	const char *const *u, int nu)
 {
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)n;
 	int i = 0;
 
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
+	while (v >= base && i < nu - 1) {
+		v /= base;
 		i++;
 	}
-	snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	snprintf(buf, cap, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+/* Bytes in binary units, always with a unit: "5 B", "1.5 KiB". */
+static void human(char *buf, size_t cap, uint64_t n)
+{
+	static const char *const u[] = { " B", " KiB", " MiB", " GiB",
+		" TiB" };
+
+	scaled(buf, cap, n, 1024, u, 5);
 }
 
 /* A count in decimal units: "640", "11.7M". */
 static void count_str(char *buf, size_t cap, uint64_t n)
 {
-	const char *u[] = { "", "K", "M", "G", "T", "P" };
-	double v = (double)n;
-	int i = 0;
+	static const char *const u[] = { "", "K", "M", "G", "T", "P" };
 
-	while (v >= 1000 && i < 5) {
-		v /= 1000;
-		i++;
-	}
-	snprintf(buf, cap, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+	scaled(buf, cap, n, 1000, u, 6);
 }
 
 static void shape_str(char *buf, size_t cap, const tsl_tensor *t)
