@@ -92,7 +92,10 @@ TSL_INTERNAL size_t tsl__dtype_swap_width(int dtype);
 /* Bits of one element of a sub-byte dtype, packed in bytes the way
  * PyTorch packs them (element i in byte i * bits / 8, from the low bits):
  * 4 for quint4x2, 2 for quint2x4; 0 for every other dtype (whole bytes). */
-TSL_INTERNAL unsigned tsl__dtype_sub_byte_bits(int dtype);
+static inline unsigned tsl__dtype_sub_byte_bits(int dtype)
+{
+	return dtype == TSL_QUINT4X2 ? 4 : dtype == TSL_QUINT2X4 ? 2 : 0;
+}
 /* DLPack type code and bits; false for a dtype DLPack cannot carry. */
 TSL_INTERNAL bool tsl__dtype_dlpack(int dtype, uint8_t *code, uint8_t *bits);
 /* safetensors dtype name ("F32"), NULL where safetensors has none. */

@@ -116,11 +116,6 @@ size_t tsl__dtype_swap_width(int dtype)
 	return known(dtype) ? dtypes[dtype].swap : 0;
 }
 
-unsigned tsl__dtype_sub_byte_bits(int dtype)
-{
-	return dtype == TSL_QUINT4X2 ? 4 : dtype == TSL_QUINT2X4 ? 2 : 0;
-}
-
 bool tsl__dtype_dlpack(int dtype, uint8_t *code, uint8_t *bits)
 {
 	if (!known(dtype) || dtypes[dtype].dl_code == NODL)
