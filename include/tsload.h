@@ -127,7 +127,26 @@ typedef struct tsl_error {
                                      pages at hand, but slower where they
                                      must first be backed by a hypervisor
                                      (see doc/PERFORMANCE.md); RSS rounds up
-                                     to 2 MiB per block */
+                                     to 2 MiB per block.  Without this flag
+                                     or TSL_OPEN_SMALL_PAGES the library
+                                     decides: huge pages when the kernel
+                                     offers transparent huge pages and does
+                                     not report free memory to a hypervisor
+                                     (see tsl_huge_pages_auto()) */
+#define TSL_OPEN_SMALL_PAGES 0x20u /* never huge pages for metadata (wins
+                                     over TSL_OPEN_HUGE_PAGES) */
+
+/**
+ * What the library decides for metadata pages when neither
+ * TSL_OPEN_HUGE_PAGES nor TSL_OPEN_SMALL_PAGES is given: 1 (huge pages)
+ * when /sys/kernel/mm/transparent_hugepage/enabled is "always" or
+ * "madvise" and no virtio balloon reports free pages to the host (free
+ * page reporting: there a huge page must be backed again by the host and
+ * costs more than the small pages it replaces); else 0.  The environment
+ * variable TSL_HUGE_PAGES=0 or 1 overrides the rule.  Decided once per
+ * process.  Thread-safe.
+ */
+TSL_API int tsl_huge_pages_auto(void);
 
 /**
  * Options for opening and loading.  Initialise with TSL_OPTIONS_INIT or

@@ -1,6 +1,7 @@
 /*
  * test_common.c - lib/common: the dtype table (every dtype has every fact,
- * and they agree with what PyTorch says in tests/data/dtypes.tsv).
+ * and they agree with what PyTorch says in tests/data/dtypes.tsv), the
+ * huge-page rule, and populating ahead.
  */
 #include "config.h"
 
@@ -156,12 +157,71 @@ static void test_dtype_torch(void **state)
 	assert_true(rows >= 18);
 }
 
+/* The automatic huge-page rule: THP must be offered, free page reporting
+ * must be off; TSL_HUGE_PAGES=0/1 wins; other values are ignored. */
+static void test_huge_pages_rule(void **state)
+{
+	(void)state;
+	assert_int_equal(tsl__huge_pages_rule(
+		"always [madvise] never\n", false, NULL), 1);
+	assert_int_equal(tsl__huge_pages_rule(
+		"[always] madvise never\n", false, NULL), 1);
+	assert_int_equal(tsl__huge_pages_rule(
+		"always madvise [never]\n", false, NULL), 0);
+	assert_int_equal(tsl__huge_pages_rule(
+		"always [madvise] never\n", true, NULL), 0);
+	assert_int_equal(tsl__huge_pages_rule(NULL, false, NULL), 0);
+	assert_int_equal(tsl__huge_pages_rule(
+		"always [madvise] never\n", true, "1"), 1);
+	assert_int_equal(tsl__huge_pages_rule(
+		"always [madvise] never\n", false, "0"), 0);
+	assert_int_equal(tsl__huge_pages_rule(NULL, false, "1"), 1);
+	assert_int_equal(tsl__huge_pages_rule(
+		"always [madvise] never\n", true, "yes"), 0);
+	assert_int_equal(tsl__huge_pages_rule(
+		"always [madvise] never\n", false, ""), 1);
+	/* the process-wide answer is one of the two, and stable */
+	int a = tsl_huge_pages_auto();
+	assert_true(a == 0 || a == 1);
+	assert_int_equal(tsl_huge_pages_auto(), a);
+}
+
+/* Populating ahead never goes past the block nor more than one window past
+ * what is asked, and moves its mark only forward. */
+static void test_populate_ahead(void **state)
+{
+	size_t cap = 4 * TSL_POPULATE_WINDOW, done = 0;
+	unsigned char *p = tsl__big_calloc(cap, 1, false);
+
+	(void)state;
+	assert_non_null(p);
+	tsl__populate_ahead(p, cap, &done, 100);
+	assert_int_equal(done, 100 + TSL_POPULATE_WINDOW);
+	tsl__populate_ahead(p, cap, &done, 50);   /* behind: nothing */
+	assert_int_equal(done, 100 + TSL_POPULATE_WINDOW);
+	tsl__populate_ahead(p, cap, &done, cap - 10);
+	assert_int_equal(done, cap);
+	tsl__populate_ahead(p, cap, &done, cap + 100);   /* past: capped */
+	assert_int_equal(done, cap);
+	for (size_t i = 0; i < cap; i += 4096)
+		assert_int_equal(p[i], 0);   /* populated pages read zero */
+	tsl__big_free(p);
+	done = 0;
+	p = tsl__big_alloc(3 * 4096, false);   /* small: from the heap */
+	assert_non_null(p);
+	tsl__populate_ahead(p, 3 * 4096, &done, 1);
+	assert_int_equal(done, 3 * 4096);
+	tsl__big_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dtype_every_fact),
 		cmocka_unit_test(test_dtype_out_of_range),
 		cmocka_unit_test(test_dtype_torch),
+		cmocka_unit_test(test_huge_pages_rule),
+		cmocka_unit_test(test_populate_ahead),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -122,6 +122,11 @@ typedef struct tsl_limits {
 } tsl_limits;
 
 /* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
+/* The rule behind tsl_huge_pages_auto(), apart for tests: thp_enabled is
+ * the text of /sys/kernel/mm/transparent_hugepage/enabled (NULL: none),
+ * reporting whether free page reporting is on, env TSL_HUGE_PAGES. */
+TSL_INTERNAL int tsl__huge_pages_rule(const char *thp_enabled,
+	bool reporting, const char *env);
 TSL_INTERNAL int tsl__limits_from_options(tsl_limits *lim,
 	const tsl_options *opts, tsl_error *err);
 
@@ -136,6 +141,7 @@ typedef struct tsl_arena {
 	tsl_arena_chunk *head;
 	size_t used;      /* bytes used in head */
 	size_t cap;       /* capacity of head */
+	size_t populated; /* bytes of head populated ahead (tsl__populate) */
 	uint64_t total;   /* bytes handed out + chunk overhead */
 	uint64_t limit;   /* 0 = no limit */
 	size_t first;     /* size of the first chunk (tsl__arena_expect) */
@@ -163,13 +169,27 @@ TSL_INTERNAL void tsl__arena_free(tsl_arena *a);
 TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size, bool huge);
 /* The same for a buffer the caller fills entirely: not zeroed when it
  * comes from malloc (a decoded record: clearing it first was 3% of a
- * load). */
+ * load).  A big one (64 KiB and more) is mapped and populated whole. */
 TSL_INTERNAL void *tsl__big_alloc(size_t bytes, bool huge);
 TSL_INTERNAL void tsl__big_free(void *p);
 /* A new zeroed array of new_n items holding p's first old_n; p is freed
  * on success and kept on failure (NULL). */
 TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,
 	size_t size, bool huge);
+
+/*
+ * Populate ahead: a block is about to be written from byte *done on (up to
+ * `upto`); when that passes what was populated, populate a window further
+ * (TSL_POPULATE_WINDOW, capped at cap) in one madvise(MADV_POPULATE_WRITE)
+ * call instead of one page fault per 4 KiB page, and move *done.  Never
+ * fails: on kernels without MADV_POPULATE_WRITE (before 5.14) the pages
+ * fault in as before.  See doc/DESIGN.md, "Page faults".
+ */
+/* Populate p[0..len) now, in one call (whole pages). */
+TSL_INTERNAL void tsl__populate(void *p, size_t len);
+#define TSL_POPULATE_WINDOW ((size_t)256 << 10)
+TSL_INTERNAL void tsl__populate_ahead(void *base, size_t cap, size_t *done,
+	size_t upto);
 
 /* Report an arena failure as TSL_ELIMIT or TSL_ENOMEM. */
 TSL_INTERNAL int tsl__arena_error(const tsl_arena *a, tsl_error *err,

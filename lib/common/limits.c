@@ -1,6 +1,13 @@
 /* limits.c - options and their defaults. */
 #include "config.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "common.h"
 
 TSL_API int tsl_options_init(tsl_options *opts, unsigned int version)
@@ -22,7 +29,7 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	lim->max_memo = 10000000;
 	lim->max_container = 100000000;
 	lim->max_meta_bytes = (uint64_t)2 << 30;
-	lim->huge_pages = false;
+	lim->huge_pages = tsl_huge_pages_auto() == 1;
 	lim->max_rank = 64;
 	if (!opts)
 		return TSL_OK;
@@ -41,7 +48,84 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	TAKE(max_container);
 	TAKE(max_meta_bytes);
 	TAKE(max_rank);
-	lim->huge_pages = (opts->flags & TSL_OPEN_HUGE_PAGES) != 0;
+	if (opts->flags & TSL_OPEN_SMALL_PAGES)
+		lim->huge_pages = false;
+	else if (opts->flags & TSL_OPEN_HUGE_PAGES)
+		lim->huge_pages = true;
 #undef TAKE
 	return TSL_OK;
+}
+
+/* ---- huge pages: the automatic rule ------------------------------------ */
+
+int tsl__huge_pages_rule(const char *thp_enabled, bool reporting,
+	const char *env)
+{
+	if (env && (strcmp(env, "0") == 0 || strcmp(env, "1") == 0))
+		return env[0] == '1';
+	if (!thp_enabled || reporting)
+		return 0;
+	return strstr(thp_enabled, "[always]") != NULL ||
+		strstr(thp_enabled, "[madvise]") != NULL;
+}
+
+/* Read at most cap - 1 bytes of a small file; false if it cannot. */
+static bool read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* Does a virtio balloon (device id 5) offer free page reporting (feature
+ * bit 5, VIRTIO_BALLOON_F_REPORTING)?  sysfs lists a device's features as
+ * a string of '0'/'1', bit 0 first. */
+static bool free_page_reporting(void)
+{
+	char path[128], buf[160];
+
+	for (int i = 0; i < 64; i++) {
+		snprintf(path, sizeof path,
+			"/sys/bus/virtio/devices/virtio%d/device", i);
+		if (!read_small(path, buf, sizeof buf)) {
+			if (i >= 16)
+				break;
+			continue;
+		}
+		if (strtol(buf, NULL, 16) != 5)
+			continue;
+		snprintf(path, sizeof path,
+			"/sys/bus/virtio/devices/virtio%d/features", i);
+		if (read_small(path, buf, sizeof buf) && strlen(buf) > 5 &&
+			buf[5] == '1')
+			return true;
+	}
+	return false;
+}
+
+static pthread_once_t huge_once = PTHREAD_ONCE_INIT;
+static int huge_auto;
+
+static void huge_decide(void)
+{
+	char thp[128];
+	bool have = read_small("/sys/kernel/mm/transparent_hugepage/enabled",
+		thp, sizeof thp);
+
+	huge_auto = tsl__huge_pages_rule(have ? thp : NULL,
+		have && free_page_reporting(), getenv("TSL_HUGE_PAGES"));
+}
+
+TSL_API int tsl_huge_pages_auto(void)
+{
+	pthread_once(&huge_once, huge_decide);
+	return huge_auto;
 }

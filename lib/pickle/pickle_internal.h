@@ -93,6 +93,7 @@ struct vm {
 	tsl_value **memo;
 	size_t memo_cap;        /* slots allocated */
 	size_t memo_count;      /* slots set (MEMOIZE's next index) */
+	size_t memo_populated;  /* bytes of memo populated ahead */
 	tsl_value **dicts;      /* every dict made, for the key pass at STOP */
 	size_t ndicts, dcap;
 	uint32_t *dtable;      /* dedup scratch table */

@@ -511,8 +511,12 @@ int tsl__vm_memo_set(struct vm *m, uint64_t idx, uintptr_t entry)
 		if (!p)
 			return fail_nomem(m);
 		m->memo = p;
+		m->memo_populated = m->memo_cap * sizeof *p; /* copied */
 		m->memo_cap = (size_t)cap;
 	}
+	if ((idx + 1) * sizeof *m->memo > m->memo_populated)
+		tsl__populate_ahead(m->memo, m->memo_cap * sizeof *m->memo,
+			&m->memo_populated, (size_t)(idx + 1) * sizeof *m->memo);
 	if (!m->memo[idx])
 		m->memo_count++;
 	m->memo[idx] = (tsl_value *)entry;

@@ -582,6 +582,8 @@ static int alloc_index(tsl_zip *z, uint64_t names_len, bool huge,
 	if (!z->entries)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for %zu records", z->n);
+	/* written whole, at once: populated in one call */
+	tsl__populate(z->entries, block);
 	z->table = (uint32_t *)(void *)((char *)z->entries + ent_bytes);
 	z->mask = cap - 1;
 	/* slot bits above those index + 1 needs carry hash bits */
