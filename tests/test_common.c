@@ -191,14 +191,16 @@ static void test_huge_pages_rule(void **state)
 static void test_populate_ahead(void **state)
 {
 	size_t cap = 4 * TSL_POPULATE_WINDOW, done = 0;
-	unsigned char *p = tsl__big_calloc(cap, 1, false);
+	unsigned char *p = tsl__big_calloc(cap, 1, TSL_PAGES_SMALL);
 
 	(void)state;
 	assert_non_null(p);
-	tsl__populate_ahead(p, cap, &done, 100);
-	assert_int_equal(done, 100 + TSL_POPULATE_WINDOW);
+	tsl__populate_ahead(p, cap, &done, 100);   /* small use: nothing */
+	assert_int_equal(done, 0);
+	tsl__populate_ahead(p, cap, &done, TSL_POPULATE_MIN);
+	assert_int_equal(done, TSL_POPULATE_MIN + TSL_POPULATE_WINDOW);
 	tsl__populate_ahead(p, cap, &done, 50);   /* behind: nothing */
-	assert_int_equal(done, 100 + TSL_POPULATE_WINDOW);
+	assert_int_equal(done, TSL_POPULATE_MIN + TSL_POPULATE_WINDOW);
 	tsl__populate_ahead(p, cap, &done, cap - 10);
 	assert_int_equal(done, cap);
 	tsl__populate_ahead(p, cap, &done, cap + 100);   /* past: capped */
@@ -207,10 +209,10 @@ static void test_populate_ahead(void **state)
 		assert_int_equal(p[i], 0);   /* populated pages read zero */
 	tsl__big_free(p);
 	done = 0;
-	p = tsl__big_alloc(3 * 4096, false);   /* small: from the heap */
+	p = tsl__big_alloc(3 * 4096, TSL_PAGES_SMALL);   /* from the heap */
 	assert_non_null(p);
-	tsl__populate_ahead(p, 3 * 4096, &done, 1);
-	assert_int_equal(done, 3 * 4096);
+	tsl__populate_ahead(p, 3 * 4096, &done, 3 * 4096);   /* under the min */
+	assert_int_equal(done, 0);
 	tsl__big_free(p);
 }
 

@@ -68,16 +68,25 @@ static void *huge_map(size_t bytes, size_t *len)
 	return aligned;
 }
 
+/* Huge pages for a block of `bytes`?  TSL_PAGES_AUTO asks the rule
+ * (tsl_huge_pages_auto) only here, for a block that is big enough. */
+static bool want_huge(int huge, size_t bytes)
+{
+	if (bytes < HUGE_MIN || huge == TSL_PAGES_SMALL)
+		return false;
+	return huge == TSL_PAGES_HUGE || tsl_huge_pages_auto() == 1;
+}
+
 /* `bytes` of zeroed anonymous memory (*len: the mapping's length); in huge
  * pages (huge_map) when asked and big enough, else in small pages, rounded
  * to 4 KiB.  Fresh anonymous pages are zero and cost a fault only when
  * first used, unlike calloc, which clears a heap block page by page.  NULL
  * on failure; munmap(result, *len) frees it. */
-static void *zero_map(size_t bytes, bool huge, size_t *len)
+static void *zero_map(size_t bytes, int huge, size_t *len)
 {
 	void *p;
 
-	if (huge && bytes >= HUGE_MIN)
+	if (want_huge(huge, bytes))
 		return huge_map(bytes, len);
 	if (bytes > SIZE_MAX - 4095)
 		return NULL;
@@ -91,7 +100,7 @@ static void *zero_map(size_t bytes, bool huge, size_t *len)
  * model touches only the pages of its 64 KiB chunk it uses (page faults
  * cost microseconds on VMs, tens of them when the memory has just been
  * handed back to the host). */
-static tsl_arena_chunk *chunk_new(size_t cap, bool huge)
+static tsl_arena_chunk *chunk_new(size_t cap, int huge)
 {
 	tsl_arena_chunk *c;
 	size_t len;
@@ -244,7 +253,7 @@ void tsl__populate_ahead(void *base, size_t cap, size_t *done, size_t upto)
 {
 	size_t to;
 
-	if (upto <= *done || *done >= cap)
+	if (upto <= *done || *done >= cap || upto < TSL_POPULATE_MIN)
 		return;
 	if (upto > cap)
 		upto = cap;
@@ -264,7 +273,7 @@ struct big_head {
 	size_t pad;
 };
 
-void *tsl__big_calloc(size_t n, size_t size, bool huge)
+void *tsl__big_calloc(size_t n, size_t size, int huge)
 {
 	size_t bytes, len;
 	void *aligned;
@@ -273,7 +282,8 @@ void *tsl__big_calloc(size_t n, size_t size, bool huge)
 	if (__builtin_mul_overflow(n, size, &bytes) ||
 		bytes > SIZE_MAX - sizeof *h - 2 * HUGE_SIZE)
 		return NULL;
-	if (!huge && bytes + sizeof *h >= BIG_MAP_MIN) {
+	if (!want_huge(huge, sizeof *h + bytes) &&
+		bytes + sizeof *h >= BIG_MAP_MIN) {
 		/* mapped: zero pages that cost nothing until written (a
 		 * calloc from the heap would clear them) */
 		h = zero_map(sizeof *h + bytes, false, &len);
@@ -282,7 +292,7 @@ void *tsl__big_calloc(size_t n, size_t size, bool huge)
 		h->len = len;
 		return h + 1;
 	}
-	if (!huge || bytes + sizeof *h < HUGE_MIN) {
+	if (!want_huge(huge, sizeof *h + bytes)) {
 		h = calloc(1, sizeof *h + bytes);
 		return h ? h + 1 : NULL;
 	}
@@ -294,16 +304,16 @@ void *tsl__big_calloc(size_t n, size_t size, bool huge)
 	return h + 1;
 }
 
-void *tsl__big_alloc(size_t bytes, bool huge)
+void *tsl__big_alloc(size_t bytes, int huge)
 {
 	struct big_head *h;
 
 	if (bytes > SIZE_MAX - sizeof *h ||
-		(huge && bytes + sizeof *h >= HUGE_MIN))
+		want_huge(huge, sizeof *h + bytes))
 		return tsl__big_calloc(bytes, 1, huge);
 	if (bytes + sizeof *h >= BIG_MAP_MIN) {
 		/* filled entirely by the caller: populated in one call */
-		h = tsl__big_calloc(bytes, 1, false);
+		h = tsl__big_calloc(bytes, 1, TSL_PAGES_SMALL);
 		if (h)
 			tsl__populate((struct big_head *)h - 1,
 				sizeof(struct big_head) + bytes);
@@ -330,7 +340,7 @@ void tsl__big_free(void *p)
 }
 
 void *tsl__big_grow(void *p, size_t old_n, size_t new_n, size_t size,
-	bool huge)
+	int huge)
 {
 	void *q = tsl__big_calloc(new_n, size, huge);
 

@@ -117,8 +117,8 @@ typedef struct tsl_limits {
 	uint64_t max_container;
 	uint64_t max_meta_bytes;
 	uint32_t max_rank;
-	bool huge_pages;   /* TSL_OPEN_HUGE_PAGES: big metadata arrays in
-	                      transparent huge pages */
+	uint8_t huge_pages; /* TSL_PAGES_*: big metadata arrays in
+	                      transparent huge pages or not */
 } tsl_limits;
 
 /* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
@@ -127,6 +127,11 @@ typedef struct tsl_limits {
  * reporting whether free page reporting is on, env TSL_HUGE_PAGES. */
 TSL_INTERNAL int tsl__huge_pages_rule(const char *thp_enabled,
 	bool reporting, const char *env);
+/* Metadata pages (tsl_limits.huge_pages, tsl_arena.huge, the `huge`
+ * argument of tsl__big_*): small, huge (TSL_OPEN_HUGE_PAGES), or decided
+ * by tsl_huge_pages_auto() when a block of 256 KiB or more is made (so a
+ * small model never asks). */
+enum { TSL_PAGES_SMALL = 0, TSL_PAGES_HUGE = 1, TSL_PAGES_AUTO = 2 };
 TSL_INTERNAL int tsl__limits_from_options(tsl_limits *lim,
 	const tsl_options *opts, tsl_error *err);
 
@@ -145,8 +150,8 @@ typedef struct tsl_arena {
 	uint64_t total;   /* bytes handed out + chunk overhead */
 	uint64_t limit;   /* 0 = no limit */
 	size_t first;     /* size of the first chunk (tsl__arena_expect) */
-	bool huge;        /* chunks of 256 KiB and more in transparent huge
-	                     pages (TSL_OPEN_HUGE_PAGES); set before use */
+	uint8_t huge;     /* TSL_PAGES_*: chunks of 256 KiB and more in
+	                     transparent huge pages; set before use */
 	bool over_limit;
 } tsl_arena;
 
@@ -166,16 +171,16 @@ TSL_INTERNAL void tsl__arena_free(tsl_arena *a);
 /* Large zeroed arrays; with `huge`, those of 256 KiB and more are in
  * transparent huge pages (see arena.c).  Free with tsl__big_free.  NULL on
  * overflow or failure. */
-TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size, bool huge);
+TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size, int huge);
 /* The same for a buffer the caller fills entirely: not zeroed when it
  * comes from malloc (a decoded record: clearing it first was 3% of a
  * load).  A big one (64 KiB and more) is mapped and populated whole. */
-TSL_INTERNAL void *tsl__big_alloc(size_t bytes, bool huge);
+TSL_INTERNAL void *tsl__big_alloc(size_t bytes, int huge);
 TSL_INTERNAL void tsl__big_free(void *p);
 /* A new zeroed array of new_n items holding p's first old_n; p is freed
  * on success and kept on failure (NULL). */
 TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,
-	size_t size, bool huge);
+	size_t size, int huge);
 
 /*
  * Populate ahead: a block is about to be written from byte *done on (up to
@@ -188,6 +193,9 @@ TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,
 /* Populate p[0..len) now, in one call (whole pages). */
 TSL_INTERNAL void tsl__populate(void *p, size_t len);
 #define TSL_POPULATE_WINDOW ((size_t)256 << 10)
+/* ...only once a block's use passes this: a small model's few pages fault
+ * in one by one (a window would populate more than it uses). */
+#define TSL_POPULATE_MIN ((size_t)64 << 10)
 TSL_INTERNAL void tsl__populate_ahead(void *base, size_t cap, size_t *done,
 	size_t upto);
 

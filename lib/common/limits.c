@@ -29,7 +29,7 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	lim->max_memo = 10000000;
 	lim->max_container = 100000000;
 	lim->max_meta_bytes = (uint64_t)2 << 30;
-	lim->huge_pages = tsl_huge_pages_auto() == 1;
+	lim->huge_pages = TSL_PAGES_AUTO;
 	lim->max_rank = 64;
 	if (!opts)
 		return TSL_OK;
@@ -49,9 +49,9 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	TAKE(max_meta_bytes);
 	TAKE(max_rank);
 	if (opts->flags & TSL_OPEN_SMALL_PAGES)
-		lim->huge_pages = false;
+		lim->huge_pages = TSL_PAGES_SMALL;
 	else if (opts->flags & TSL_OPEN_HUGE_PAGES)
-		lim->huge_pages = true;
+		lim->huge_pages = TSL_PAGES_HUGE;
 #undef TAKE
 	return TSL_OK;
 }

@@ -72,7 +72,7 @@ typedef struct tsl_zip {
 	_Atomic uint64_t decoded_total; /* bytes decoded so far */
 	tsl_limits limits;
 	bool verify_crc;
-	bool huge;             /* big arrays in huge pages (TSL_OPEN_HUGE_PAGES) */
+	uint8_t huge;          /* big arrays in huge pages: TSL_PAGES_* */
 	const struct tsl_zip_fetch *fetch; /* NULL: all bytes are present */
 } tsl_zip;
 

@@ -563,7 +563,7 @@ static int cd_names_len(const tsl_zip *z, uint64_t *names_len,
  * takes 1.3 probes on average with linear probing, the tag bits make the
  * extra ones cheap); twice the entries took twice the pages for no
  * measurable gain in lookups. */
-static int alloc_index(tsl_zip *z, uint64_t names_len, bool huge,
+static int alloc_index(tsl_zip *z, uint64_t names_len, int huge,
 	tsl_error *err)
 {
 	size_t cap = 16, ent_bytes = 0, tab_bytes = 0, block;
