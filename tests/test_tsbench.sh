@@ -13,7 +13,8 @@
 #    the sums of the processes (last run), each loaded process resident by
 #    at least the storage bytes more than its idle twin (materialize
 #    touched the mapping); --fleet 0, 257 and "3x" are refused, naming
-#    --fleet, and --fleet with --cold is refused.
+#    --fleet, and --fleet with --cold is refused; a fleet whose processes
+#    fail (not an archive) exits 1 with the children's errors.
 # Exit 77 without Python (the JSON is checked with it).
 set -u
 src=${TSL_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -164,6 +165,16 @@ for bad in 0 257 3x -1; do
 		echo "ok   --fleet $bad refused"
 	fi
 done
+# a fleet whose processes fail: exit 1, the fleet named, no hang
+printf 'not a zip\n' >"$tmp/notzip.pt"
+if "$tsbench" -q -n 1 --settle 0 --fleet 3 "$tmp/notzip.pt" >/dev/null 2>"$tmp/err"; then
+	echo "FAIL --fleet on a non-archive succeeded"; fail=1
+elif ! grep -q "tsload fleet of 3 failed" "$tmp/err" ||
+	! grep -q "TSL_ENOTTORCHSCRIPT" "$tmp/err"; then
+	echo "FAIL --fleet on a non-archive: unclear error:"; cat "$tmp/err"; fail=1
+else
+	echo "ok   --fleet on a non-archive fails, naming the fleet"
+fi
 if "$tsbench" -q --fleet 2 --cold "$fx" >/dev/null 2>"$tmp/err"; then
 	echo "FAIL --fleet with --cold accepted"; fail=1
 elif ! grep -q -- "--cold" "$tmp/err"; then
