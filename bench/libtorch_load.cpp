@@ -1,6 +1,6 @@
 // libtorch_load.cpp - tsbench's libtorch peer: times torch::jit::load.
 //
-//   tsbench-libtorch ARCHIVE
+//   tsbench-libtorch [--hold] [--idle] ARCHIVE
 //
 // Loads ARCHIVE once with torch::jit::load (CPU) and prints one JSON object
 // on stdout: {"load_ms": T, "rss_before_kib": A, "rss_after_kib": B,
@@ -8,9 +8,16 @@
 // is timed; libtorch's own start-up (static initialisers, operator
 // registration) happens before main() and is not counted.  Built by bench/bench.am only where libtorch-dev
 // is installed; tsbench runs it as a fresh process per measured run.
+//
+// For tsbench --fleet: --hold keeps the process (and the loaded module)
+// alive after the result line until standard input reaches end of file;
+// --idle loads nothing (prints {"idle": 1}): the fleet's baseline, libtorch
+// linked and initialised.
 #include <torch/script.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <time.h>
@@ -29,6 +36,18 @@ static long rss_kib()
 	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
+// Wait for end of file on standard input (tsbench closes the pipe once it
+// has measured every process of the fleet).
+static void hold_until_released()
+{
+	char buf[64];
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+	}
+}
+
 static double now_ms()
 {
 	struct timespec ts;
@@ -38,16 +57,35 @@ static double now_ms()
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		std::fprintf(stderr, "usage: %s ARCHIVE\n", argv[0]);
+	bool hold = false, idle = false;
+	int a = 1;
+
+	for (; a < argc - 1; a++) {
+		if (!std::strcmp(argv[a], "--hold"))
+			hold = true;
+		else if (!std::strcmp(argv[a], "--idle"))
+			idle = true;
+		else
+			break;
+	}
+	if (a != argc - 1) {
+		std::fprintf(stderr, "usage: %s [--hold] [--idle] ARCHIVE\n",
+			argv[0]);
 		return 2;
+	}
+	if (idle) {
+		std::printf("{\"idle\": 1}\n");
+		std::fflush(stdout);
+		if (hold)
+			hold_until_released();
+		std::_Exit(std::ferror(stdout) ? 1 : 0);
 	}
 	try {
 		struct rusage r0, r1;
 		long rss0 = rss_kib();
 		getrusage(RUSAGE_SELF, &r0);
 		double t0 = now_ms();
-		torch::jit::Module m = torch::jit::load(argv[1], torch::kCPU);
+		torch::jit::Module m = torch::jit::load(argv[a], torch::kCPU);
 		double t1 = now_ms();
 		getrusage(RUSAGE_SELF, &r1);
 		long rss1 = rss_kib();
@@ -57,11 +95,13 @@ int main(int argc, char **argv)
 			t1 - t0, rss0, rss1, rss1 - rss0, r1.ru_minflt - r0.ru_minflt,
 			r1.ru_majflt - r0.ru_majflt);
 		std::fflush(stdout);
+		if (hold)
+			hold_until_released();   // the module stays alive
 		// leave without running destructors: freeing the model is not timed
 		// and only costs wall time
 		std::_Exit(0);
 	} catch (const std::exception &e) {
-		std::fprintf(stderr, "tsbench-libtorch: %s: %s\n", argv[1], e.what());
+		std::fprintf(stderr, "tsbench-libtorch: %s: %s\n", argv[a], e.what());
 		return 1;
 	}
 }

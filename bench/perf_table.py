@@ -6,6 +6,9 @@ cold cache).
     tsbench --json --vs-libtorch --vs-torch ARCHIVES... > bench.jsonl
     python3 bench/perf_table.py bench.jsonl
 
+Objects of `tsbench --fleet N --json` ("mode": "fleet") get a table of
+their own (fleet memory) and the fleet target of issue 15.
+
 Plain python3; no torch needed.
 """
 import json
@@ -61,6 +64,35 @@ def cell(rec, key, f):
     return "%s (%s–%s)" % (f(v[0]), f(v[1]), f(v[2]))
 
 
+def fleet_table(recs):
+    """Fleet memory: totals over the N processes, medians (min–max)."""
+    print("| archive | processes | runs | tsload PSS | tsload PSS added "
+          "| of which file | libtorch PSS | libtorch PSS added | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in recs:
+        print("| %s | %d | %d | %s | %s | %s | %s | %s | %s |" % (
+            name(r), r["fleet"], r["runs"],
+            fmt_kib(med(r, "tsload_fleet_pss_kib")),
+            cell(r, "tsload_fleet_pss_added_kib", fmt_kib),
+            fmt_kib(med(r, "tsload_fleet_pss_file_kib")),
+            fmt_kib(med(r, "libtorch_fleet_pss_kib")),
+            cell(r, "libtorch_fleet_pss_added_kib", fmt_kib),
+            cell(r, "ratio_fleet_pss_added", fmt_ratio)))
+    print()
+    print("| target | holds | measured (medians) |")
+    print("|---|---|---|")
+    for r in recs:
+        if name(r) != "big_mlp_1g" or r["fleet"] != 8:
+            continue
+        v = med(r, "tsload_fleet_pss_added_kib")
+        t = med(r, "libtorch_fleet_pss_added_kib")
+        print("| 8 processes of big_mlp_1g add < 1.2 GiB PSS | %s | "
+              "tsload %s, libtorch %s |" % (
+                  "yes" if v < 1.2 * 1024 * 1024 else "**NO**",
+                  fmt_kib(v), fmt_kib(t)))
+    print()
+
+
 def main(argv):
     recs = []
     for path in argv[1:] or ["-"]:
@@ -69,7 +101,13 @@ def main(argv):
             line = line.strip()
             if line.startswith("{"):
                 recs.append(json.loads(line))
+    fleet = [r for r in recs if r.get("mode") == "fleet"]
+    recs = [r for r in recs if r.get("mode") != "fleet"]
     by = {name(r): r for r in recs}
+    if fleet:
+        fleet_table(fleet)
+    if not recs:
+        return 0
 
     print("| archive | size | records | runs | tsload load ms | first tensor ms "
           "| materialize ms | mmap+touch ms | RSS load | RSS +materialize |")

@@ -190,8 +190,23 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 /* Child modes: one measured run each, results on stdout as flat JSON       */
 /* ------------------------------------------------------------------------ */
 
+/* --hold (fleet mode): after the result line, stay alive - with all the
+ * memory of the run - until the parent closes our standard input (the
+ * fleet's barrier: it reads every process's smaps_rollup first). */
+static void hold_until_released(void)
+{
+	char buf[64];
+
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+	}
+}
+
 static int child_tsload(const char *path, unsigned threads, int huge,
-	const char *map_location)
+	const char *map_location, int hold)
 {
 	tsl_options opts = TSL_OPTIONS_INIT;
 	tsl_archive *ar = NULL;
@@ -276,7 +291,20 @@ static int child_tsload(const char *path, unsigned threads, int huge,
 		mn3 - mn2, mj3 - mj2, tsl_archive_record_count(ar), n,
 		(unsigned long long)bytes);
 	fflush(stdout);
+	if (hold && !ferror(stdout))
+		hold_until_released();
 	/* freeing is not measured; the process ends here */
+	_exit(ferror(stdout) ? 1 : 0);
+}
+
+/* The fleet's baseline: this program, started the same way, that loads
+ * nothing (libtsload linked and mapped, nothing else). */
+static int child_idle(int hold)
+{
+	printf("{\"idle\": 1}\n");
+	fflush(stdout);
+	if (hold && !ferror(stdout))
+		hold_until_released();
 	_exit(ferror(stdout) ? 1 : 0);
 }
 
@@ -381,7 +409,8 @@ static const struct ratio ratios[] = {
 
 struct config {
 	unsigned long runs, warmup, threads, settle_ms;
-	int json, cold, quiet, progress, huge;
+	unsigned long fleet;        /* 0: the timing mode */
+	int json, cold, quiet, progress, huge, hold;
 	const char *map_location;   /* NULL: where each storage was saved */
 	int use[L_COUNT];
 	char self[PATH_MAX];
@@ -961,6 +990,460 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
+/* Fleet mode: N processes at once, their memory read while all are alive   */
+/* ------------------------------------------------------------------------ */
+
+/* What /proc/PID/smaps_rollup says of one process, in KiB (NAN: a field
+ * this kernel does not report). */
+struct pss {
+	double pss, anon, file, rss;
+};
+
+static int read_rollup(pid_t pid, struct pss *p)
+{
+	char path[64], line[256];
+	FILE *f;
+	int seen = 0;
+
+	p->pss = p->anon = p->file = p->rss = NAN;
+	snprintf(path, sizeof path, "/proc/%ld/smaps_rollup", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		static const char *const keys[] = {
+			"Pss:", "Pss_Anon:", "Pss_File:", "Rss:"
+		};
+		double *dst[4];
+		size_t k;
+
+		dst[0] = &p->pss;
+		dst[1] = &p->anon;
+		dst[2] = &p->file;
+		dst[3] = &p->rss;
+		for (k = 0; k < 4; k++) {
+			size_t kl = strlen(keys[k]);
+
+			if (!strncmp(line, keys[k], kl)) {
+				*dst[k] = strtod(line + kl, NULL);
+				seen |= 1 << k;
+			}
+		}
+	}
+	fclose(f);
+	/* Pss and Rss are needed; the split came with Linux 5.9 */
+	return (seen & 9) == 9 ? 0 : -1;
+}
+
+/*
+ * Start n copies of argv at once, each with its standard output and input
+ * on pipes, and wait for every result line.  While all n are alive (each
+ * holds until its standard input closes), read their smaps_rollup into
+ * per[0..n); the first child's result line goes to out.  Then release and
+ * reap them all.  0 when every child reported, was measured and exited 0.
+ */
+static int run_fleet(char *const argv[], unsigned long n, struct pss *per,
+	char *out, size_t outsz, char *why, size_t whysz)
+{
+	pid_t *pid = xcalloc(n, sizeof *pid);
+	int *rd = xcalloc(n, sizeof *rd), *wr = xcalloc(n, sizeof *wr);
+	unsigned long i, started = 0;
+	int rc = 0;
+
+	out[0] = '\0';
+	why[0] = '\0';
+	fflush(NULL);
+	for (i = 0; i < n; i++) {
+		int o[2], in[2];
+
+		if (pipe2(o, O_CLOEXEC) != 0) {
+			snprintf(why, whysz, "pipe: %s", strerror(errno));
+			rc = -1;
+			break;
+		}
+		if (pipe2(in, O_CLOEXEC) != 0) {
+			snprintf(why, whysz, "pipe: %s", strerror(errno));
+			close(o[0]);
+			close(o[1]);
+			rc = -1;
+			break;
+		}
+		pid[i] = fork();
+		if (pid[i] < 0) {
+			snprintf(why, whysz, "fork: %s", strerror(errno));
+			close(o[0]);
+			close(o[1]);
+			close(in[0]);
+			close(in[1]);
+			rc = -1;
+			break;
+		}
+		if (pid[i] == 0) {
+			if (dup2(o[1], STDOUT_FILENO) < 0 ||
+				dup2(in[0], STDIN_FILENO) < 0)
+				_exit(127);
+			execv(argv[0], argv);
+			fprintf(stderr, "%s: exec %s: %s\n", prog, argv[0],
+				strerror(errno));
+			_exit(127);
+		}
+		close(o[1]);
+		close(in[0]);
+		rd[i] = o[0];
+		wr[i] = in[1];
+		started++;
+	}
+	/* every result line: the child is loaded (and materialized) then */
+	for (i = 0; rc == 0 && i < started; i++) {
+		char buf[CHILD_OUT_MAX];
+		size_t len = 0;
+
+		for (;;) {
+			ssize_t k = read(rd[i], buf + len, sizeof buf - 1 - len);
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break;
+			len += (size_t)k;
+			if (memchr(buf + len - (size_t)k, '\n', (size_t)k) ||
+				len == sizeof buf - 1)
+				break;
+		}
+		buf[len] = '\0';
+		if (!strchr(buf, '\n') || !strchr(buf, '{')) {
+			snprintf(why, whysz, "process %lu of %lu gave no result",
+				i + 1, n);
+			rc = -1;
+		} else if (i == 0) {
+			snprintf(out, outsz, "%s", buf);
+		}
+	}
+	/* all alive and done: measure them */
+	for (i = 0; rc == 0 && i < started; i++)
+		if (read_rollup(pid[i], &per[i]) != 0) {
+			snprintf(why, whysz, "cannot read /proc/%ld/smaps_rollup "
+				"(needs Linux 4.14; Pss_Anon and Pss_File 5.9)",
+				(long)pid[i]);
+			rc = -1;
+		}
+	/* release: end of file on every standard input */
+	for (i = 0; i < started; i++) {
+		close(wr[i]);
+		close(rd[i]);
+	}
+	for (i = 0; i < started; i++) {
+		int status;
+
+		while (waitpid(pid[i], &status, 0) < 0) {
+			if (errno != EINTR) {
+				status = -1;
+				break;
+			}
+		}
+		if (status == -1 || WIFSIGNALED(status) ||
+			WEXITSTATUS(status) != 0) {
+			if (!why[0]) {
+				if (status != -1 && WIFSIGNALED(status))
+					snprintf(why, whysz, "process %lu of %lu "
+						"killed by signal %d", i + 1, n,
+						WTERMSIG(status));
+				else
+					snprintf(why, whysz, "process %lu of %lu "
+						"exit status %d", i + 1, n,
+						status == -1 ? -1 :
+						WEXITSTATUS(status));
+			}
+			rc = -1;
+		}
+	}
+	free(pid);
+	free(rd);
+	free(wr);
+	return rc;
+}
+
+/* The fleet's figures per loader, in KiB, summed over its n processes. */
+enum { FL_PSS, FL_ADDED, FL_ANON, FL_FILE, FL_RSS, FL_IDLE, FL_IDLE_RSS,
+	FL_COUNT };
+
+static const char *const fleet_keys[FL_COUNT] = {
+	"pss_kib", "pss_added_kib", "pss_anon_kib", "pss_file_kib",
+	"rss_kib", "idle_pss_kib", "idle_rss_kib"
+};
+static const char *const fleet_labels[FL_COUNT] = {
+	"PSS, all processes", "PSS added (over idle)", "  of which Pss_Anon",
+	"  of which Pss_File", "RSS, summed", "idle fleet PSS",
+	"idle fleet RSS, summed"
+};
+
+static void fleet_argv(const struct config *cfg, int l, int idle,
+	const char *threads, const char *archive, char **argv)
+{
+	int argc = 0;
+
+	if (l == L_TSLOAD) {
+		argv[argc++] = (char *)cfg->self;
+		argv[argc++] = idle ? (char *)"--child=idle" :
+			(char *)"--child=tsload";
+		argv[argc++] = (char *)"--hold";
+		argv[argc++] = (char *)"--threads";
+		argv[argc++] = (char *)threads;
+		if (cfg->huge)
+			argv[argc++] = (char *)"--huge-pages";
+		if (cfg->map_location) {
+			argv[argc++] = (char *)"--map-location";
+			argv[argc++] = (char *)cfg->map_location;
+		}
+		argv[argc++] = (char *)"--";
+	} else {
+		argv[argc++] = (char *)cfg->libtorch;
+		argv[argc++] = (char *)"--hold";
+		if (idle)
+			argv[argc++] = (char *)"--idle";
+	}
+	argv[argc++] = (char *)archive;
+	argv[argc] = NULL;
+}
+
+static double sum_field(const struct pss *p, unsigned long n, int field)
+{
+	double t = 0;
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		double v = field == 0 ? p[i].pss : field == 1 ? p[i].anon :
+			field == 2 ? p[i].file : p[i].rss;
+
+		t += v;   /* NAN stays NAN */
+	}
+	return t;
+}
+
+static int bench_fleet(const struct config *cfg, const char *archive,
+	size_t ai, size_t na)
+{
+	static const int fl_loaders[2] = { L_TSLOAD, L_LIBTORCH };
+	struct series ser[2][FL_COUNT], rat = { NULL, 0 };
+	struct pss *idle = xcalloc(cfg->fleet, sizeof *idle);
+	struct pss *last[2], *cur = xcalloc(cfg->fleet, sizeof *cur);
+	struct pss *last_idle[2];
+	double extra_records = NAN, extra_storages = NAN, extra_bytes = NAN;
+	int failed[2] = { 0, 0 }, measured[2] = { 0, 0 };
+	char out[CHILD_OUT_MAX], why[256], threads[32];
+	unsigned long run;
+	struct stat st;
+	size_t i, j;
+	int k, status = 0;
+
+	if (stat(archive, &st) != 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, archive, strerror(errno));
+		free(idle);
+		free(cur);
+		return 1;
+	}
+	snprintf(threads, sizeof threads, "%lu", cfg->threads);
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < FL_COUNT; i++) {
+			ser[k][i].v = xcalloc(cfg->runs, sizeof(double));
+			ser[k][i].n = cfg->runs;
+			for (j = 0; j < cfg->runs; j++)
+				ser[k][i].v[j] = NAN;
+		}
+		last[k] = xcalloc(cfg->fleet, sizeof *last[k]);
+		last_idle[k] = xcalloc(cfg->fleet, sizeof *last_idle[k]);
+	}
+	rat.v = xcalloc(cfg->runs, sizeof(double));
+	rat.n = cfg->runs;
+
+	for (run = 0; run < cfg->runs; run++) {
+		for (k = 0; k < 2; k++) {
+			int l = fl_loaders[k], idle_pass;
+			char *argv[16];
+
+			if (!cfg->use[l] || failed[k])
+				continue;
+			/* the idle fleet first, then the loaded one */
+			for (idle_pass = 1; idle_pass >= 0; idle_pass--) {
+				struct pss *p = idle_pass ? idle : cur;
+
+				progress(cfg, archive, ai, na, cfg->warmup + run,
+					cfg->runs, idle_pass ?
+					(l == L_TSLOAD ? "tsload idle fleet" :
+					 "libtorch idle fleet") :
+					(l == L_TSLOAD ? "tsload fleet" :
+					 "libtorch fleet"));
+				if (cfg->settle_ms) {
+					struct timespec ts = {
+						(time_t)(cfg->settle_ms / 1000),
+						(long)(cfg->settle_ms % 1000) *
+							1000000L };
+
+					nanosleep(&ts, NULL);
+				}
+				fleet_argv(cfg, l, idle_pass, threads, archive,
+					argv);
+				if (run_fleet(argv, cfg->fleet, p, out, sizeof out,
+					why, sizeof why) != 0) {
+					if (cfg->progress)
+						fputs("\r\033[K", stderr);
+					fprintf(stderr, "%s: %s: %s%s fleet of %lu "
+						"failed (%s)%s\n", prog, archive,
+						loader_names[l], idle_pass ?
+						" idle" : "", cfg->fleet, why,
+						l == L_TSLOAD ? "" :
+						"; leaving it out");
+					failed[k] = 1;
+					if (l == L_TSLOAD)
+						status = 1;
+					break;
+				}
+			}
+			if (failed[k])
+				continue;
+			ser[k][FL_PSS].v[run] = sum_field(cur, cfg->fleet, 0);
+			ser[k][FL_ANON].v[run] = sum_field(cur, cfg->fleet, 1);
+			ser[k][FL_FILE].v[run] = sum_field(cur, cfg->fleet, 2);
+			ser[k][FL_RSS].v[run] = sum_field(cur, cfg->fleet, 3);
+			ser[k][FL_IDLE].v[run] = sum_field(idle, cfg->fleet, 0);
+			ser[k][FL_IDLE_RSS].v[run] = sum_field(idle, cfg->fleet,
+				3);
+			ser[k][FL_ADDED].v[run] = ser[k][FL_PSS].v[run] -
+				ser[k][FL_IDLE].v[run];
+			memcpy(last[k], cur, cfg->fleet * sizeof *cur);
+			memcpy(last_idle[k], idle, cfg->fleet * sizeof *idle);
+			measured[k] = 1;
+			if (l == L_TSLOAD) {
+				extra_records = json_number(out, "records");
+				extra_storages = json_number(out, "storages");
+				extra_bytes = json_number(out, "storage_bytes");
+			}
+		}
+		if (!failed[0] && !failed[1] && ser[0][FL_ADDED].v[run] > 0)
+			rat.v[run] = ser[1][FL_ADDED].v[run] /
+				ser[0][FL_ADDED].v[run];
+		else
+			rat.v[run] = NAN;
+	}
+	if (cfg->progress)
+		fputs("\r\033[K", stderr);
+	if (failed[0])
+		goto done;
+
+	if (cfg->json) {
+		struct stat3 r;
+
+		fputs("{\"archive\": ", stdout);
+		print_json_string(stdout, archive);
+		printf(", \"mode\": \"fleet\", \"fleet\": %lu, \"runs\": %lu, "
+			"\"cache\": \"warm\", \"archive_bytes\": %lld, "
+			"\"threads\": %lu", cfg->fleet, cfg->runs,
+			(long long)st.st_size, cfg->threads);
+		fputs(", \"records\": ", stdout);
+		print_num(stdout, extra_records);
+		fputs(", \"storages\": ", stdout);
+		print_num(stdout, extra_storages);
+		fputs(", \"storage_bytes\": ", stdout);
+		print_num(stdout, extra_bytes);
+		printf(", \"huge_pages\": %s, \"baseline\": \"idle fleet\"",
+			cfg->huge ? "true" : "false");
+		for (k = 0; k < 2; k++) {
+			const char *pre = k ? "libtorch" : "tsload";
+
+			if (!measured[k])
+				continue;
+			for (i = 0; i < FL_COUNT; i++) {
+				r = stats(&ser[k][i]);
+				if (!r.ok)
+					continue;
+				printf(", \"%s_fleet_%s\": ", pre, fleet_keys[i]);
+				print_triple(stdout, &r);
+			}
+			printf(", \"%s_fleet_procs\": [", pre);
+			for (j = 0; j < cfg->fleet; j++) {
+				const struct pss *p = &last[k][j];
+
+				printf("%s{\"pss_kib\": ", j ? ", " : "");
+				print_num(stdout, p->pss);
+				fputs(", \"pss_anon_kib\": ", stdout);
+				print_num(stdout, p->anon);
+				fputs(", \"pss_file_kib\": ", stdout);
+				print_num(stdout, p->file);
+				fputs(", \"rss_kib\": ", stdout);
+				print_num(stdout, p->rss);
+				fputs(", \"idle_pss_kib\": ", stdout);
+				print_num(stdout, last_idle[k][j].pss);
+				fputs(", \"idle_rss_kib\": ", stdout);
+				print_num(stdout, last_idle[k][j].rss);
+				fputc('}', stdout);
+			}
+			fputc(']', stdout);
+		}
+		r = stats(&rat);
+		if (r.ok) {
+			fputs(", \"ratio_fleet_pss_added\": ", stdout);
+			print_triple(stdout, &r);
+		}
+		puts("}");
+	} else {
+		char size[32], lab[64];
+		struct stat3 r;
+
+		human_size(size, sizeof size, (double)st.st_size);
+		printf("%s  (%s, %.0f storages, fleet of %lu processes, "
+			"%lu runs, warm cache)\n", archive, size, extra_storages,
+			cfg->fleet, cfg->runs);
+		printf("  PSS added = PSS of the loaded fleet - PSS of a fleet "
+			"of %lu idle processes\n  of the same program "
+			"(both measured with all processes alive)\n", cfg->fleet);
+		printf("  %-36s %14s %14s %14s\n", "", "median", "min", "max");
+		for (k = 0; k < 2; k++) {
+			if (!measured[k])
+				continue;
+			for (i = 0; i < FL_COUNT; i++) {
+				r = stats(&ser[k][i]);
+				if (!r.ok)
+					continue;
+				snprintf(lab, sizeof lab, "%s %s",
+					k ? "libtorch" : "tsload", fleet_labels[i]);
+				human_row(lab, &r, "KiB");
+			}
+		}
+		r = stats(&rat);
+		if (r.ok)
+			human_row("ratio libtorch / tsload PSS added", &r, "x");
+		for (k = 0; k < 2; k++) {
+			if (!measured[k])
+				continue;
+			printf("  %s, last run, per process (KiB): Pss Pss_Anon "
+				"Pss_File Rss | idle Pss Rss\n",
+				k ? "libtorch" : "tsload");
+			for (j = 0; j < cfg->fleet; j++) {
+				const struct pss *p = &last[k][j];
+
+				printf("    %3zu %10.0f %10.0f %10.0f %10.0f | %8.0f "
+					"%8.0f\n", j + 1, p->pss, p->anon, p->file,
+					p->rss, last_idle[k][j].pss,
+					last_idle[k][j].rss);
+			}
+		}
+		putchar('\n');
+	}
+	fflush(stdout);
+done:
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < FL_COUNT; i++)
+			free(ser[k][i].v);
+		free(last[k]);
+		free(last_idle[k]);
+	}
+	free(rat.v);
+	free(idle);
+	free(cur);
+	return failed[0] ? 1 : status;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Main                                                                      */
 /* ------------------------------------------------------------------------ */
 
@@ -976,6 +1459,10 @@ static void usage(FILE *f)
 "  -t, --threads N      threads for tsl_model_materialize (default 1)\n"
 "      --settle MS      pause before every run (default 200)\n"
 "      --json           one JSON object per archive, one per line\n"
+"      --fleet N        memory mode: N processes load and materialize the\n"
+"                       archive at once (and N libtorch ones with\n"
+"                       --vs-libtorch); their PSS from smaps_rollup while\n"
+"                       all are alive, less that of N idle processes\n"
 "      --cold           evict the archive from the page cache before every\n"
 "                       run (posix_fadvise DONTNEED; checked with mincore)\n"
 "      --vs-libtorch    also time torch::jit::load (tsbench-libtorch)\n"
@@ -1015,6 +1502,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "child", required_argument, NULL, 'C' },
+		{ "fleet", required_argument, NULL, 'F' },
+		{ "hold", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config *cfg = xcalloc(1, sizeof *cfg);
@@ -1066,6 +1555,13 @@ int main(int argc, char **argv)
 			cfg->map_location = optarg;
 			break;
 		case 'q': cfg->quiet = 1; break;
+		case 'F':
+			if (parse_uint(optarg, 256, &v) || v == 0)
+				die("--fleet wants a number of processes from 1 "
+					"to 256, not '%s'", optarg);
+			cfg->fleet = v;
+			break;
+		case 'D': cfg->hold = 1; break;
 		case 'C': child = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tsbench (tsload) %s\n", tsl_version()); return 0;
@@ -1078,7 +1574,9 @@ int main(int argc, char **argv)
 			die("--child wants one archive");
 		if (!strcmp(child, "tsload"))
 			return child_tsload(argv[optind], (unsigned)cfg->threads,
-				cfg->huge, cfg->map_location);
+				cfg->huge, cfg->map_location, cfg->hold);
+		if (!strcmp(child, "idle"))
+			return child_idle(cfg->hold);
 		if (!strcmp(child, "mmap"))
 			return child_mmap(argv[optind]);
 		die("unknown child mode '%s'", child);
@@ -1087,6 +1585,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (cfg->fleet && cfg->cold)
+		die("--fleet measures memory with a warm cache; it does not "
+			"go with --cold");
+	if (cfg->fleet && cfg->use[L_TORCHPY])
+		die("--fleet compares with libtorch only (--vs-libtorch), not "
+			"--vs-torch");
 
 	n = readlink("/proc/self/exe", cfg->self, sizeof cfg->self - 1);
 	if (n <= 0 || (size_t)n >= sizeof cfg->self - 1)
@@ -1134,8 +1638,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	for (i = optind; i < argc; i++)
-		if (bench_archive(cfg, argv[i], (size_t)(i - optind),
-				(size_t)(argc - optind)) != 0)
+		if ((cfg->fleet ? bench_fleet : bench_archive)(cfg, argv[i],
+				(size_t)(i - optind), (size_t)(argc - optind)) != 0)
 			status = 1;
 	free(cfg);
 	return status;

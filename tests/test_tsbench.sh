@@ -7,7 +7,14 @@
 #    finds the same records and storages;
 #  - a missing archive fails (exit 1..125) with a message naming it;
 #  - a CUDA-saved archive needs --map-location cpu here, and the error
-#    says so in tsbench's words.
+#    says so in tsbench's words;
+#  - `--fleet 3` (memory mode) measures 3 processes held alive at once:
+#    PSS, Pss_Anon, Pss_File and RSS numbers > 0 for each, totals that are
+#    the sums of the processes (last run), each loaded process resident by
+#    at least the storage bytes more than its idle twin (materialize
+#    touched the mapping); --fleet 0, 257 and "3x" are refused, naming
+#    --fleet, and --fleet with --cold is refused; a fleet whose processes
+#    fail (not an archive) exits 1 with the children's errors.
 # Exit 77 without Python (the JSON is checked with it).
 set -u
 src=${TSL_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -103,4 +110,76 @@ assert d["storages"] == 4 and d["storage_bytes"] == 232, d
 		echo "ok   tsbench $form times good-cuda.pt"
 	fi
 done
+
+# fleet mode (no libtorch: tsload against its idle fleet only)
+if ! "$tsbench" -q -n 2 --settle 0 --json --fleet 3 "$fx" >"$tmp/fleet.json" \
+	2>"$tmp/err"; then
+	echo "FAIL tsbench --fleet 3 exited non-zero"; cat "$tmp/err"; fail=1
+elif "$py" - "$tmp/fleet.json" <<'PYEOF'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+assert len(lines) == 1, "one object per archive, got %d lines" % len(lines)
+d = json.loads(lines[0])
+assert d["mode"] == "fleet" and d["fleet"] == 3 and d["runs"] == 2, d
+assert d["baseline"] == "idle fleet", d["baseline"]
+assert d["storages"] > 0 and d["storage_bytes"] > 0, d
+procs = d["tsload_fleet_procs"]
+assert len(procs) == 3, "3 processes, got %d" % len(procs)
+for p in procs:
+    for k in ("pss_kib", "pss_anon_kib", "pss_file_kib", "rss_kib",
+              "idle_pss_kib", "idle_rss_kib"):
+        assert isinstance(p[k], (int, float)) and p[k] > 0, (k, p)
+    assert p["pss_kib"] <= p["rss_kib"], p
+    assert abs(p["pss_anon_kib"] + p["pss_file_kib"] - p["pss_kib"]) <= 2, p
+    # materialized: the storages' pages of the mapping are resident
+    assert p["rss_kib"] - p["idle_rss_kib"] >= d["storage_bytes"] / 1024, \
+        (p, d["storage_bytes"])
+for k in ("pss_kib", "pss_added_kib", "pss_anon_kib", "pss_file_kib",
+          "rss_kib", "idle_pss_kib", "idle_rss_kib"):
+    v = d["tsload_fleet_" + k]
+    assert isinstance(v, list) and len(v) == 3 and v[1] <= v[0] <= v[2], (k, v)
+    assert v[1] > 0, (k, v)
+# the totals are sums over the processes (the last run lies in [min, max])
+tot = sum(p["pss_kib"] for p in procs)
+lo, hi = d["tsload_fleet_pss_kib"][1:]
+assert lo - 1 <= tot <= hi + 1, (tot, lo, hi)
+assert "libtorch_fleet_pss_kib" not in d and "ratio_fleet_pss_added" not in d
+print("ok   tsbench --fleet 3: 3 processes, PSS %d KiB, %d KiB added" %
+      (tot, d["tsload_fleet_pss_added_kib"][0]))
+PYEOF
+then :; else echo "FAIL tsbench --fleet 3 --json"; fail=1; fi
+if ! "$tsbench" -q -n 1 --settle 0 --fleet 2 "$fx" >"$tmp/fleet.txt" 2>"$tmp/err"; then
+	echo "FAIL tsbench --fleet 2 (text) exited non-zero"; cat "$tmp/err"; fail=1
+elif ! grep -q "fleet of 2 processes" "$tmp/fleet.txt" ||
+	! grep -q "tsload PSS added" "$tmp/fleet.txt"; then
+	echo "FAIL tsbench --fleet 2 text output:"; cat "$tmp/fleet.txt"; fail=1
+else
+	echo "ok   tsbench --fleet 2 prints its table"
+fi
+for bad in 0 257 3x -1; do
+	if "$tsbench" -q --fleet "$bad" "$fx" >/dev/null 2>"$tmp/err"; then
+		echo "FAIL --fleet $bad accepted"; fail=1
+	elif ! grep -q -- "--fleet wants a number of processes from 1 to 256" "$tmp/err"; then
+		echo "FAIL --fleet $bad: unclear error:"; cat "$tmp/err"; fail=1
+	else
+		echo "ok   --fleet $bad refused"
+	fi
+done
+# a fleet whose processes fail: exit 1, the fleet named, no hang
+printf 'not a zip\n' >"$tmp/notzip.pt"
+if "$tsbench" -q -n 1 --settle 0 --fleet 3 "$tmp/notzip.pt" >/dev/null 2>"$tmp/err"; then
+	echo "FAIL --fleet on a non-archive succeeded"; fail=1
+elif ! grep -q "tsload fleet of 3 failed" "$tmp/err" ||
+	! grep -q "TSL_ENOTTORCHSCRIPT" "$tmp/err"; then
+	echo "FAIL --fleet on a non-archive: unclear error:"; cat "$tmp/err"; fail=1
+else
+	echo "ok   --fleet on a non-archive fails, naming the fleet"
+fi
+if "$tsbench" -q --fleet 2 --cold "$fx" >/dev/null 2>"$tmp/err"; then
+	echo "FAIL --fleet with --cold accepted"; fail=1
+elif ! grep -q -- "--cold" "$tmp/err"; then
+	echo "FAIL --fleet --cold: unclear error:"; cat "$tmp/err"; fail=1
+else
+	echo "ok   --fleet with --cold refused"
+fi
 exit $fail
