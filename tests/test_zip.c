@@ -2854,6 +2854,103 @@ skip:
 	zb_free(&z);
 }
 
+/*
+ * Cold open of a file the library maps: the metadata records are asked
+ * for at once.  Here a code/ record sits 10 MiB into a 16 MiB file, out of
+ * reach of the kernel's read-around of the first page and of the end
+ * record (read_ahead_kb: 128 KiB to 8 MiB on the machines seen), so only
+ * the open's request can bring it in.  The requests are asynchronous:
+ * the page cache is polled for up to 2 s (a bound on waiting, not a
+ * timing assertion).  A storage page between the two is printed only:
+ * how far the kernel reads around is its business.
+ */
+#define RA_RECORDS 4000
+#define RA_CODE_AT 2500
+static void test_open_readahead(void **state)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	static uint8_t rec[LAZY_RECORD_BYTES], code[96 << 10];
+	zb z;
+	size_t size, npages, code_first, code_last, idx_mid, r0 = 0;
+	uint8_t *zip;
+	char *path;
+	int fd;
+	unsigned char *where;
+	struct statfs sfs;
+	tsl_archive *ar = NULL;
+	tsl_error err;
+	bool meta = false;
+
+	(void)state;
+	zb_init(&z, 64, true);
+	memset(code, 'c', sizeof code);
+	zb_add_str(&z, "ra/data.pkl", "\x80\x02K\x01.");
+	for (int i = 0; i < RA_RECORDS; i++) {
+		char name[64];
+
+		if (i == RA_CODE_AT)
+			zb_add(&z, "ra/code/__torch__.py", code, sizeof code, 0);
+		memset(rec, (uint8_t)i, sizeof rec);
+		snprintf(name, sizeof name, "ra/data/%d", i);
+		zb_add(&z, name, rec, sizeof rec, 0);
+	}
+	zb_add_str(&z, "ra/constants.pkl", "\x80\x02).");
+	zb_add_str(&z, "ra/version", "3\n");
+	zip = zb_finish(&z, &size);
+	npages = (size + (size_t)pg - 1) / (size_t)pg;
+	code_first = (size_t)z.recs[1 + RA_CODE_AT].data_off / (size_t)pg + 1;
+	code_last = ((size_t)z.recs[1 + RA_CODE_AT].data_off + sizeof code) /
+		(size_t)pg - 1;
+	idx_mid = (size_t)z.recs[1 + RA_CODE_AT / 2 * 3 / 2].data_off /
+		(size_t)pg;
+	assert_true(code_last > code_first);
+	path = write_temp_file(zip, size);
+	free(zip);
+	where = malloc(npages);
+	assert_non_null(where);
+	if (statfs(path, &sfs) == 0 && sfs.f_type == 0x01021994 /* tmpfs */) {
+		print_message("     %s is on tmpfs: page cache cannot be "
+			"evicted, skipped\n", path);
+		goto skip;
+	}
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	(void)fdatasync(fd);
+	close(fd);
+	for (int tries = 0; tries < 5; tries++) {
+		if (evict(path, size) != 0) {
+			print_message("     posix_fadvise failed, skipped\n");
+			goto skip;
+		}
+		r0 = file_resident(path, size, where);
+		if (r0 == 0)
+			break;
+		usleep(20000);
+	}
+	if (r0 > npages / 20 || (where[code_first] & 1)) {
+		print_message("     eviction ineffective (%zu of %zu pages "
+			"still resident), skipped\n", r0, npages);
+		goto skip;
+	}
+	assert_int_equal(tsl_archive_open_path(&ar, path, NULL, &err), TSL_OK);
+	for (int i = 0; i < 200 && !meta; i++) {
+		(void)file_resident(path, size, where);
+		meta = (where[code_first] & 1) && (where[code_last] & 1);
+		if (!meta)
+			usleep(10000);
+	}
+	print_message("     cold open_path of %zu pages: code/ record pages "
+		"%zu-%zu %s; storage page %zu %s\n", npages, code_first,
+		code_last, meta ? "read ahead" : "NOT read", idx_mid,
+		(where[idx_mid] & 1) ? "resident" : "not resident");
+	assert_true(meta);   /* the metadata was asked for */
+	tsl_archive_free(ar);
+skip:
+	free(where);
+	remove_temp_file(path);
+	zb_free(&z);
+}
+
 /* ------------------------------------------------------------------------ */
 /* the inflater (lib/zip/inflate.c) against libarchive's gzip filter (zlib)  */
 /* ------------------------------------------------------------------------ */
@@ -3446,6 +3543,7 @@ int main(void)
 		cmocka_unit_test(test_mutation_sweep),
 		cmocka_unit_test(test_reader_sources),
 		cmocka_unit_test(test_lazy_index_pages),
+		cmocka_unit_test(test_open_readahead),
 		cmocka_unit_test(test_index_lookup_lengths),
 		cmocka_unit_test(test_index_outside_prefix),
 		cmocka_unit_test(test_index_data_offset_cache),

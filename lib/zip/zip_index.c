@@ -683,6 +683,9 @@ static int fill_entries(tsl_zip *z, uint64_t names_len, const char **pfx,
 	return TSL_OK;
 }
 
+static void willneed(const uint8_t *base, uint64_t size, uint64_t off,
+	uint64_t len);
+
 int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	const tsl_limits *limits, const tsl_zip_fetch *fetch, tsl_error *err)
 {
@@ -709,6 +712,10 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	z->cd_size = end.size;
 	z->cd_end = end.offset + end.size;
 	z->n = (size_t)end.count;
+	/* the central directory is read next, from one end to the other: on
+	 * a cold page cache, one read request for all of it */
+	if (!fetch)
+		tsl__zip_willneed(z, z->cd_offset, z->cd_size);
 
 	if ((rc = cd_names_len(z, &names_len, err)) ||
 		(rc = alloc_index(z, names_len, limits->huge_pages, err)) ||
@@ -740,6 +747,51 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 fail:
 	tsl__zip_free(z);
 	return rc;
+}
+
+static void willneed(const uint8_t *base, uint64_t size, uint64_t off,
+	uint64_t len)
+{
+	uintptr_t from, to;
+
+	if (off >= size || len == 0)
+		return;
+	if (len > size - off)
+		len = size - off;
+	from = (uintptr_t)(base + off) & ~(uintptr_t)4095;
+	to = (uintptr_t)(base + off + len);
+	/* on a warm cache (the common case) WILLNEED still walks the page
+	 * cache, which cost a many_small load 5 ms: ask only from the first
+	 * page that is not resident (mincore: a bit per page, 256 at a time) */
+	while (from < to) {
+		unsigned char vec[256];
+		size_t n = (size_t)((to - from + 4095) >> 12), i;
+
+		if (n > sizeof vec)
+			n = sizeof vec;
+		if (mincore((void *)from, n << 12, vec) != 0)
+			break;   /* not a mapping mincore knows: ask anyway */
+		for (i = 0; i < n && (vec[i] & 1); i++)
+			;
+		if (i < n) {
+			from += (uintptr_t)i << 12;
+			break;
+		}
+		from += (uintptr_t)n << 12;
+	}
+	if (from < to)
+		(void)madvise((void *)from, (size_t)(to - from), MADV_WILLNEED);
+}
+
+void tsl__zip_willneed(const tsl_zip *z, uint64_t off, uint64_t len)
+{
+	willneed(z->base, z->size, off, len);
+}
+
+void tsl__zip_willneed_tail(const uint8_t *base, uint64_t size,
+	uint64_t len)
+{
+	willneed(base, size, size > len ? size - len : 0, len);
 }
 
 /* The decoded-copies array: mapped when it is 64 KiB or more, so that only
