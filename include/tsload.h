@@ -947,8 +947,12 @@ typedef struct tsl_upload_options {
 	size_t staging_bytes;      /* per staging buffer; 0: 8 MiB; rounded
 	                              up to 4 KiB, at most 1 GiB */
 	unsigned int nbuffers;     /* staging buffers; 0: 2; 2..8 */
+	unsigned int nthreads;     /* threads that fill a staging buffer
+	                              (pieces of 512 KiB or more are split
+	                              between them); 0 or 1: the calling
+	                              thread alone; at most 16 */
 } tsl_upload_options;
-#define TSL_UPLOAD_OPTIONS_INIT { TSL_UPLOAD_OPTIONS_VERSION, 0, 0, 0 }
+#define TSL_UPLOAD_OPTIONS_INIT { TSL_UPLOAD_OPTIONS_VERSION, 0, 0, 0, 0 }
 
 /** What tsl_model_upload did (all zero before it starts). */
 typedef struct tsl_upload_stats {

@@ -27,6 +27,7 @@
  *    mixing tsl_storage_device_data and tsl_model_upload copy each storage
  *    once; a failing copy or allocation mid-upload (TSL_EDEVICE, nothing
  *    leaked); anonymous RSS while uploading 32 MiB through 2 x 1 MiB
+ *    (filled by 3 threads)
  */
 #include "config.h"
 
@@ -2655,6 +2656,9 @@ static void test_upload_options(void **state)
 	uo.staging_bytes = ((size_t)1 << 30) + 1;
 	assert_tsl_fail(tsl_model_upload(m, &uo, &st, &err), err, TSL_EINVAL);
 	uo.staging_bytes = 0;
+	uo.nthreads = 17;
+	assert_tsl_fail(tsl_model_upload(m, &uo, &st, &err), err, TSL_EINVAL);
+	uo.nthreads = 0;
 	uo.flags = 0x80;
 	assert_tsl_fail(tsl_model_upload(m, &uo, &st, &err), err, TSL_EINVAL);
 	assert_tsl_fail(tsl_model_upload(NULL, NULL, NULL, &err), err,
@@ -2896,6 +2900,7 @@ static void test_upload_rss(void **state)
 	malloc_trim(0);
 	before = rss_anon();
 	uo.staging_bytes = staging;
+	uo.nthreads = 3;   /* each 1 MiB piece is filled by 3 threads */
 	assert_int_equal(tsl_model_upload(m, &uo, &st, &err), TSL_OK);
 	after = rss_anon();
 	pthread_mutex_lock(&ld.mu);

@@ -21,6 +21,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,22 @@ struct up_buf {
 
 enum { UP_PLAIN, UP_PINNED, UP_ASYNC };
 
+#define UP_MAX_THREADS 16
+#define UP_SPLIT_MIN ((size_t)512 << 10)
+
+/* Helpers that fill a staging buffer with the calling thread: each job is
+ * cut into nth + 1 page-aligned slices; the caller copies the first. */
+struct up_fill {
+	pthread_mutex_t mu;
+	pthread_cond_t cv, done;
+	unsigned gen, pending, nth;
+	bool stop;
+	uint8_t *dst;
+	const uint8_t *src;
+	size_t len, slice;
+	pthread_t th[UP_MAX_THREADS];
+};
+
 typedef struct up_pipe {
 	tsl_backend b;
 	int dev;
@@ -69,8 +86,116 @@ typedef struct up_pipe {
 	struct tsl_storage *busy; /* claimed, being staged, no last piece
 	                             in a buffer yet */
 	struct tsl_dev_copy *busy_c;
+	struct up_fill *fill;     /* NULL: the calling thread alone */
 	struct up_buf buf[UP_MAX_BUFS];
 } up_pipe;
+
+struct up_helper {
+	struct up_fill *f;
+	unsigned i;
+};
+
+static void *fill_main(void *arg)
+{
+	struct up_fill *f = ((struct up_helper *)arg)->f;
+	unsigned i = ((struct up_helper *)arg)->i, gen = 0;
+
+	free(arg);
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		size_t a, b;
+
+		while (!f->stop && f->gen == gen)
+			pthread_cond_wait(&f->cv, &f->mu);
+		if (f->stop)
+			break;
+		gen = f->gen;
+		a = f->slice * i;
+		b = a + f->slice < f->len ? a + f->slice : f->len;
+		pthread_mutex_unlock(&f->mu);
+		if (a < b)
+			memcpy(f->dst + a, f->src + a, b - a);
+		pthread_mutex_lock(&f->mu);
+		if (--f->pending == 0)
+			pthread_cond_signal(&f->done);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* Start up to n - 1 helpers (fewer if threads cannot be made). */
+static struct up_fill *fill_start(unsigned n)
+{
+	struct up_fill *f;
+
+	if (n < 2)
+		return NULL;
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	pthread_cond_init(&f->done, NULL);
+	while (f->nth + 1 < n) {
+		struct up_helper *h = malloc(sizeof *h);
+
+		if (!h)
+			break;
+		h->f = f;
+		h->i = f->nth + 1;
+		if (pthread_create(&f->th[f->nth], NULL, fill_main, h) != 0) {
+			free(h);
+			break;
+		}
+		f->nth++;
+	}
+	return f;
+}
+
+static void fill_stop(struct up_fill *f)
+{
+	unsigned i;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->stop = true;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	for (i = 0; i < f->nth; i++)
+		pthread_join(f->th[i], NULL);
+	pthread_cond_destroy(&f->done);
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+/* Copy len bytes into staging, with the helpers when it pays. */
+static void fill(struct up_fill *f, uint8_t *dst, const uint8_t *src,
+	size_t len)
+{
+	size_t slice;
+
+	if (!f || f->nth == 0 || len < UP_SPLIT_MIN) {
+		memcpy(dst, src, len);
+		return;
+	}
+	slice = (len / (f->nth + 1) + 4095) & ~(size_t)4095;
+	pthread_mutex_lock(&f->mu);
+	f->dst = dst;
+	f->src = src;
+	f->len = len;
+	f->slice = slice;
+	f->pending = f->nth;
+	f->gen++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	memcpy(dst, src, slice < len ? slice : len);
+	pthread_mutex_lock(&f->mu);
+	while (f->pending)
+		pthread_cond_wait(&f->done, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+}
 
 static int dev_error(up_pipe *pp, const struct tsl_storage *s, int rc,
 	const char *what, size_t n, tsl_error *err)
@@ -83,7 +208,8 @@ static int dev_error(up_pipe *pp, const struct tsl_storage *s, int rc,
 
 /* Open a pipeline for the device of s; cap: bytes per staging buffer. */
 static int pipe_open(up_pipe *pp, const struct tsl_storage *s, size_t cap,
-	unsigned nbuf, uint32_t flags, tsl_upload_stats *st, tsl_error *err)
+	unsigned nbuf, unsigned nthreads, uint32_t flags, tsl_upload_stats *st,
+	tsl_error *err)
 {
 	tsl_device d;
 	int rc;
@@ -122,6 +248,8 @@ static int pipe_open(up_pipe *pp, const struct tsl_storage *s, size_t cap,
 		pp->mode = UP_PLAIN;
 		pp->nbuf = 0;
 	}
+	if (pp->mode != UP_PLAIN)
+		pp->fill = fill_start(nthreads);
 	return TSL_OK;
 }
 
@@ -143,6 +271,8 @@ static void pipe_close(up_pipe *pp)
 	if (pp->has_stream)
 		pp->b.stream_destroy(pp->b.payload, pp->dev, pp->stream);
 	pp->has_stream = false;
+	fill_stop(pp->fill);
+	pp->fill = NULL;
 }
 
 /* A storage fails: its device memory goes, waiters learn rc. */
@@ -365,7 +495,7 @@ static int pipe_add(up_pipe *pp, struct tsl_storage *s,
 		/* the next chunk's pages come in while this one copies */
 		read_ahead(s, src + off + len, n - off - len < pp->cap ?
 			n - off - len : pp->cap);
-		memcpy(u->mem + u->used, src + off, len);
+		fill(pp->fill, u->mem + u->used, src + off, len);
 		q = &u->p[u->np++];
 		q->s = s;
 		q->c = c;
@@ -441,7 +571,7 @@ int tsl__upload_storage(struct tsl_storage *s, struct tsl_dev_copy *c,
 	int rc;
 
 	memset(&st, 0, sizeof st);
-	rc = pipe_open(&pp, s, cap ? cap : 4096, n > cap ? 2 : 1, 0, &st,
+	rc = pipe_open(&pp, s, cap ? cap : 4096, n > cap ? 2 : 1, 1, 0, &st,
 		err);
 	if (rc == TSL_OK && pp.nbuf)
 		rc = buf_acquire(&pp, 0, s, err);
@@ -463,10 +593,11 @@ int tsl__upload_storage(struct tsl_storage *s, struct tsl_dev_copy *c,
 
 /* Staging defaults and bounds from the caller's options. */
 static int upload_options(const tsl_upload_options *opt, size_t *cap,
-	unsigned *nbuf, uint32_t *flags, tsl_error *err)
+	unsigned *nbuf, unsigned *nthreads, uint32_t *flags, tsl_error *err)
 {
 	*cap = UP_DEFAULT_STAGING;
 	*nbuf = 2;
+	*nthreads = 1;
 	*flags = 0;
 	if (!opt)
 		return TSL_OK;
@@ -486,6 +617,12 @@ static int upload_options(const tsl_upload_options *opt, size_t *cap,
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"nbuffers %u: 2 to %d (0: the default)", opt->nbuffers,
 			UP_MAX_BUFS);
+	if (opt->nthreads > UP_MAX_THREADS)
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"nthreads %u: at most %d", opt->nthreads,
+			UP_MAX_THREADS);
+	if (opt->nthreads)
+		*nthreads = opt->nthreads;
 	if (opt->staging_bytes)
 		*cap = round_page(opt->staging_bytes);
 	if (opt->nbuffers)
@@ -503,12 +640,12 @@ int tsl__storages_upload(tsl_storages *sts, const tsl_upload_options *opt,
 	bool open = false;
 	size_t i, cap;
 	uint64_t total = 0;
-	unsigned nbuf;
+	unsigned nbuf, nthreads;
 	uint32_t flags;
 	int rc;
 
 	memset(st, 0, sizeof *st);
-	rc = upload_options(opt, &cap, &nbuf, &flags, err);
+	rc = upload_options(opt, &cap, &nbuf, &nthreads, &flags, err);
 	if (rc)
 		return rc;
 	/* no bigger buffers than the bytes to move */
@@ -550,7 +687,8 @@ int tsl__storages_upload(tsl_storages *sts, const tsl_upload_options *opt,
 			open = false;
 		}
 		if (!open) {
-			rc = pipe_open(&pp, s, cap, nbuf, flags, st, err);
+			rc = pipe_open(&pp, s, cap, nbuf, nthreads, flags, st,
+				err);
 			if (rc == TSL_OK && pp.nbuf)
 				rc = buf_acquire(&pp, 0, s, err);
 			if (rc) {
