@@ -23,7 +23,8 @@
  *    CPU bytes; pinned memory and bytes in flight stay within nbuffers x
  *    staging; staging buffers are filled while copies are in flight
  *    (counted without clocks); events or sync alone; a backend with no
- *    async members, with no pinned memory, a version-1 struct; 16 threads
+ *    async members, with no pinned memory, a version-1 struct;
+ *    TSL_UPLOAD_RELEASE gives decoded CPU copies back; 16 threads
  *    mixing tsl_storage_device_data and tsl_model_upload copy each storage
  *    once; a failing copy or allocation mid-upload (TSL_EDEVICE, nothing
  *    leaked); anonymous RSS while uploading 32 MiB through 2 x 1 MiB
@@ -2390,6 +2391,45 @@ static void test_upload_one_storage_chunked(void **state)
 	ld_stop();
 }
 
+/* TSL_UPLOAD_RELEASE: a decoded (deflated) storage's CPU copy is given
+ * back once staged; its device bytes are right, and its CPU bytes come
+ * back on the next request. */
+static void test_upload_release(void **state)
+{
+	tsl_backend b = ld_table(true, true);
+	tsl_upload_options uo = TSL_UPLOAD_OPTIONS_INIT;
+	tsl_upload_stats st;
+	tsl_options o = TSL_OPTIONS_INIT;
+	tsl_model *m;
+	tsl_error err;
+	size_t i, n, released = 0;
+
+	(void)state;
+	ld_start(&b);
+	o.map_location = "latdev";
+	m = load("rezip-deflate-big.pt", &o);
+	n = tsl_model_storage_count(m);
+	uo.flags = TSL_UPLOAD_RELEASE;
+	uo.staging_bytes = (size_t)256 << 10;
+	assert_int_equal(tsl_model_upload(m, &uo, &st, &err), TSL_OK);
+	assert_int_equal(st.storages, n);
+	for (i = 0; i < n; i++) {
+		tsl_storage *s = tsl_model_storage(m, i);
+
+		if (tsl_storage_nbytes(s) == 0)
+			continue;
+		/* given back: no CPU bytes held */
+		assert_int_equal(state_of(s), TSL__ST_NEW);
+		assert_false(s->owned);
+		released++;
+	}
+	assert_true(released >= 1);
+	check_device_bytes(m);   /* materializes again and compares */
+	assert_int_equal(ld.pinned_now, 0);
+	tsl_model_free(m);
+	ld_stop();
+}
+
 /* A backend without async members copies synchronously, chunk by chunk
  * through one pinned buffer; without pinned memory, straight. */
 static void test_upload_sync_backend(void **state)
@@ -2977,6 +3017,7 @@ int main(void)
 		cmocka_unit_test(test_upload_events),
 		cmocka_unit_test(test_upload_sync_only),
 		cmocka_unit_test(test_upload_one_storage_chunked),
+		cmocka_unit_test(test_upload_release),
 		cmocka_unit_test(test_upload_sync_backend),
 		cmocka_unit_test(test_upload_backend_v1),
 		cmocka_unit_test(test_upload_race),
