@@ -13,7 +13,7 @@
 #   sh bench/gpu_upload_check.sh
 # Environment: MIN_RATIO, RUNS (5), STAGING (bytes per staging buffer,
 # default 8 MiB), BUFFERS (2), THREADS (threads filling the staging
-# buffers, default 4: one host thread's memcpy is slower than PCIe 5),
+# buffers, default 8: one host thread's memcpy is slower than PCIe 5),
 # PROBE_MIB (256), TSL_CUDART.
 # Exit status: 0 pass, 1 fail, 77 no GPU (or no archive and no torch).
 set -u
@@ -43,7 +43,7 @@ make -s -j"$(nproc 2>/dev/null || echo 2)" bench/upload_bench >/dev/null || {
 	echo "gpu_upload_check: building bench/upload_bench failed"; exit 1; }
 
 set -- --cuda --runs "${RUNS:-5}" --min-ratio "${MIN_RATIO:-0.8}" \
-	--probe "${PROBE_MIB:-256}" --threads "${THREADS:-4}"
+	--probe "${PROBE_MIB:-256}" --threads "${THREADS:-8}"
 [ -n "${STAGING:-}" ] && set -- "$@" --staging "$STAGING"
 [ -n "${BUFFERS:-}" ] && set -- "$@" --buffers "$BUFFERS"
 ./bench/upload_bench "$@" "$model"
