@@ -27,6 +27,22 @@ else
 	echo "gpu_upload_check: no nvidia-smi (trying the runtime anyway)"
 fi
 
+# the CUDA runtime: the built-in backend dlopens libcudart.so (or .so.13,
+# .so.12, .so.11.0, /usr/local/cuda/lib64); when none of those is on the
+# search path, look where toolkits and pip wheels put it
+if [ -z "${TSL_CUDART:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcudart\.so'; then
+	for lib in /usr/local/cuda*/lib64/libcudart.so* /usr/local/cuda*/targets/*/lib/libcudart.so* \
+		/usr/lib/x86_64-linux-gnu/libcudart.so* /opt/*/lib*/libcudart.so* \
+		$(find / -xdev -path '*nvidia/cuda_runtime/lib/libcudart.so*' 2>/dev/null | head -n 1); do
+		if [ -f "$lib" ]; then
+			TSL_CUDART=$lib
+			export TSL_CUDART
+			break
+		fi
+	done
+fi
+echo "gpu_upload_check: CUDA runtime: ${TSL_CUDART:-the default search path}"
+
 if [ ! -f "$model" ]; then
 	echo "gpu_upload_check: $model missing; making it with bench/gen_models.py"
 	py=/usr/bin/python3

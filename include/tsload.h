@@ -959,8 +959,9 @@ typedef struct tsl_upload_stats {
 	uint64_t storages;         /* device copies made by this call */
 	uint64_t bytes;            /* bytes copied to devices by this call */
 	uint64_t copies;           /* copy calls issued to the backends */
-	uint64_t staging_bytes;    /* staging memory held at once, at most
-	                              nbuffers * staging_bytes */
+	uint64_t staging_bytes;    /* staging memory allocated by the call:
+	                              at most nbuffers * staging_bytes per
+	                              target device, one device at a time */
 	uint64_t waits;            /* times the host waited for a copy */
 	int async;                 /* 1: asynchronous copies were used */
 } tsl_upload_stats;
