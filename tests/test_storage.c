@@ -2722,6 +2722,14 @@ static void test_upload_options(void **state)
 			TSL_EINVAL);
 	}
 	tsl_model_free(m);
+	/* CPU targets are skipped: nothing allocated, nothing copied */
+	m = load("good-scripted-mlp.pt", NULL);
+	assert_int_equal(tsl_model_upload(m, NULL, &st, &err), TSL_OK);
+	assert_int_equal(st.storages, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.staging_bytes, 0);
+	assert_int_equal(atomic_load(&ld.allocs), 4);   /* the upload above */
+	tsl_model_free(m);
 	ld_stop();
 }
 
