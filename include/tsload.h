@@ -951,8 +951,15 @@ typedef struct tsl_upload_options {
 	                              (pieces of 512 KiB or more are split
 	                              between them); 0 or 1: the calling
 	                              thread alone; at most 16 */
+	void *staging;             /* optional: the caller's staging memory,
+	                              nbuffers * staging_bytes (staging_bytes
+	                              then given, a multiple of 4096) from the
+	                              target backend's alloc_pinned, used by
+	                              this call alone instead of allocating
+	                              (repeated uploads skip pinning memory
+	                              again); still the caller's afterwards */
 } tsl_upload_options;
-#define TSL_UPLOAD_OPTIONS_INIT { TSL_UPLOAD_OPTIONS_VERSION, 0, 0, 0, 0 }
+#define TSL_UPLOAD_OPTIONS_INIT { TSL_UPLOAD_OPTIONS_VERSION, 0, 0, 0, 0, NULL }
 
 /** What tsl_model_upload did (all zero before it starts). */
 typedef struct tsl_upload_stats {

@@ -24,7 +24,8 @@
  *    staging; staging buffers are filled while copies are in flight
  *    (counted without clocks); events or sync alone; a backend with no
  *    async members, with no pinned memory, a version-1 struct;
- *    TSL_UPLOAD_RELEASE gives decoded CPU copies back; 16 threads
+ *    TSL_UPLOAD_RELEASE gives decoded CPU copies back; the caller's staging
+ *    memory is used in place; 16 threads
  *    mixing tsl_storage_device_data and tsl_model_upload copy each storage
  *    once; a failing copy or allocation mid-upload (TSL_EDEVICE, nothing
  *    leaked); anonymous RSS while uploading 32 MiB through 2 x 1 MiB
@@ -2430,6 +2431,47 @@ static void test_upload_release(void **state)
 	ld_stop();
 }
 
+/* The caller's staging memory (from the backend's alloc_pinned): used in
+ * place, nothing else pinned, still the caller's after the call. */
+static void test_upload_caller_staging(void **state)
+{
+	tsl_backend b = ld_table(true, true);
+	tsl_upload_options uo = TSL_UPLOAD_OPTIONS_INIT;
+	tsl_upload_stats st;
+	tsl_options o = TSL_OPTIONS_INIT;
+	const size_t cap = 16384;
+	tsl_model *m;
+	tsl_error err;
+	void *mem;
+
+	(void)state;
+	ld_start(&b);
+	assert_int_equal(ld_alloc_pinned(&ld, 3 * cap, &mem), TSL_OK);
+	o.map_location = "latdev";
+	m = load("good-resnet-script.pt", &o);
+	uo.staging = mem;
+	uo.staging_bytes = cap + 1;   /* not a multiple of 4096 */
+	uo.nbuffers = 3;
+	assert_tsl_fail(tsl_model_upload(m, &uo, &st, &err), err, TSL_EINVAL);
+	uo.staging_bytes = cap;
+	assert_int_equal(tsl_model_upload(m, &uo, &st, &err), TSL_OK);
+	assert_int_equal(st.async, 1);
+	assert_int_equal(st.staging_bytes, 3 * cap);
+	/* no pinned memory but the caller's; every copy read from it */
+	assert_int_equal(ld.pinned_peak, 3 * cap);
+	assert_int_equal(ld.pinned_now, 3 * cap);
+	assert_int_equal(atomic_load(&ld.bad), 0);
+	/* (overlap is not counted here: latdev tells buffers apart by their
+	 * blocks, and the caller's is one block) */
+	assert_true(st.waits >= 1);
+	assert_int_equal(atomic_load(&ld.async_copies), st.copies);
+	check_device_bytes(m);
+	tsl_model_free(m);
+	ld_free_pinned(&ld, mem);
+	assert_int_equal(ld.pinned_now, 0);
+	ld_stop();
+}
+
 /* A backend without async members copies synchronously, chunk by chunk
  * through one pinned buffer; without pinned memory, straight. */
 static void test_upload_sync_backend(void **state)
@@ -3026,6 +3068,7 @@ int main(void)
 		cmocka_unit_test(test_upload_sync_only),
 		cmocka_unit_test(test_upload_one_storage_chunked),
 		cmocka_unit_test(test_upload_release),
+		cmocka_unit_test(test_upload_caller_staging),
 		cmocka_unit_test(test_upload_sync_backend),
 		cmocka_unit_test(test_upload_backend_v1),
 		cmocka_unit_test(test_upload_race),

@@ -87,6 +87,7 @@ typedef struct up_pipe {
 	                             in a buffer yet */
 	struct tsl_dev_copy *busy_c;
 	struct up_fill *fill;     /* NULL: the calling thread alone */
+	uint8_t *ext;             /* the caller's staging memory, or NULL */
 	struct up_buf buf[UP_MAX_BUFS];
 } up_pipe;
 
@@ -263,7 +264,7 @@ static void pipe_close(up_pipe *pp)
 
 		if (u->has_event)
 			pp->b.event_destroy(pp->b.payload, pp->dev, u->event);
-		if (u->mem)
+		if (u->mem && !pp->ext)
 			pp->b.free_pinned(pp->b.payload, u->mem);
 		u->mem = NULL;
 		u->has_event = false;
@@ -377,6 +378,10 @@ static int buf_acquire(up_pipe *pp, unsigned i, const struct tsl_storage *s,
 {
 	struct up_buf *u = &pp->buf[i];
 
+	if (!u->mem && pp->ext) {
+		u->mem = pp->ext + (size_t)i * pp->cap;
+		pp->st->staging_bytes += pp->cap;
+	}
 	if (!u->mem) {
 		void *m = NULL;
 
@@ -388,13 +393,12 @@ static int buf_acquire(up_pipe *pp, unsigned i, const struct tsl_storage *s,
 				pp->device);
 		u->mem = m;
 		pp->st->staging_bytes += pp->cap;
-		if (pp->events) {
-			if (pp->b.event_create(pp->b.payload, pp->dev,
-				&u->event) != TSL_OK)
-				return dev_error(pp, s, TSL_EDEVICE,
-					"staging", 0, err);
-			u->has_event = true;
-		}
+	}
+	if (!u->has_event && pp->events) {
+		if (pp->b.event_create(pp->b.payload, pp->dev, &u->event) !=
+			TSL_OK)
+			return dev_error(pp, s, TSL_EDEVICE, "staging", 0, err);
+		u->has_event = true;
 	}
 	if (u->pending) {
 		pp->st->waits++;
@@ -593,8 +597,10 @@ int tsl__upload_storage(struct tsl_storage *s, struct tsl_dev_copy *c,
 
 /* Staging defaults and bounds from the caller's options. */
 static int upload_options(const tsl_upload_options *opt, size_t *cap,
-	unsigned *nbuf, unsigned *nthreads, uint32_t *flags, tsl_error *err)
+	unsigned *nbuf, unsigned *nthreads, uint32_t *flags, uint8_t **ext,
+	tsl_error *err)
 {
+	*ext = NULL;
 	*cap = UP_DEFAULT_STAGING;
 	*nbuf = 2;
 	*nthreads = 1;
@@ -623,6 +629,12 @@ static int upload_options(const tsl_upload_options *opt, size_t *cap,
 			UP_MAX_THREADS);
 	if (opt->nthreads)
 		*nthreads = opt->nthreads;
+	if (opt->staging && (opt->staging_bytes == 0 ||
+		opt->staging_bytes % 4096 != 0))
+		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
+			"caller's staging memory needs staging_bytes, a "
+			"multiple of 4096 (got %zu)", opt->staging_bytes);
+	*ext = opt->staging;
 	if (opt->staging_bytes)
 		*cap = round_page(opt->staging_bytes);
 	if (opt->nbuffers)
@@ -642,10 +654,11 @@ int tsl__storages_upload(tsl_storages *sts, const tsl_upload_options *opt,
 	uint64_t total = 0;
 	unsigned nbuf, nthreads;
 	uint32_t flags;
+	uint8_t *ext;
 	int rc;
 
 	memset(st, 0, sizeof *st);
-	rc = upload_options(opt, &cap, &nbuf, &nthreads, &flags, err);
+	rc = upload_options(opt, &cap, &nbuf, &nthreads, &flags, &ext, err);
 	if (rc)
 		return rc;
 	/* no bigger buffers than the bytes to move */
@@ -689,6 +702,7 @@ int tsl__storages_upload(tsl_storages *sts, const tsl_upload_options *opt,
 		if (!open) {
 			rc = pipe_open(&pp, s, cap, nbuf, nthreads, flags, st,
 				err);
+			pp.ext = ext;
 			if (rc == TSL_OK && pp.nbuf)
 				rc = buf_acquire(&pp, 0, s, err);
 			if (rc) {
