@@ -3,10 +3,12 @@
 # GPU: uploads big_mlp_1g (default /var/tmp/tsload-bench/big_mlp_1g.pt, made
 # by bench/gen_models.py) to cuda:0 with tsl_model_upload through the
 # built-in CUDA backend (dlopen'ed libcudart; TSL_CUDART names another),
-# reports its GB/s next to a plain cudaMemcpy from cudaMallocHost memory,
-# and reads every storage back (tsl_storage_device_read, XXH3 against the
-# CPU bytes).  Passes when every hash matches and the upload reaches
-# MIN_RATIO (default 0.8) of the cudaMemcpy bandwidth.
+# reports its GB/s (staging pinned by each call, then pinned once by the
+# caller: tsl_upload_options.staging) next to a plain cudaMemcpy from
+# cudaMallocHost memory, and reads every storage back
+# (tsl_storage_device_read, XXH3 against the CPU bytes).  Passes when every
+# hash matches and the better upload reaches MIN_RATIO (default 0.8) of
+# the cudaMemcpy bandwidth.
 #
 # Run from a configured and built tree (it builds bench/upload_bench if
 # needed, and configures + builds first when there is no Makefile):
