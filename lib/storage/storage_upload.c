@@ -474,6 +474,8 @@ static int pipe_add(up_pipe *pp, struct tsl_storage *s,
 		pp->busy = NULL;
 		tsl__dev_publish(s, c, TSL_OK);
 		pp->st->storages++;
+		if (n && (pp->flags & TSL_UPLOAD_RELEASE))
+			tsl_storage_release(s, NULL);
 		return TSL_OK;
 	}
 	if (n > pp->cap) {
