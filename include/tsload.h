@@ -928,7 +928,9 @@ TSL_API int tsl_device_check(const char *device, int *count, tsl_error *err);
  * The storage's bytes on its target device (map_location applied): for the
  * CPU the same as tsl_storage_data; for another device the bytes are copied
  * there once (even when many threads ask at the same time) through its
- * backend, and *dptr is the backend's device pointer, owned by the model.
+ * backend, in chunks of at most 8 MiB through staging buffers (the
+ * pipeline of tsl_model_upload), and *dptr is the backend's device
+ * pointer, owned by the model.
  * Thread-safe.
  */
 TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr, size_t *size,
