@@ -870,22 +870,57 @@ TSL_API int tsl_storage_xxh3(tsl_storage *s, uint64_t *out, tsl_error *err);
  * CUDA runtime with dlopen() at first use (no build-time dependency; without
  * a driver or GPU it reports itself unavailable).  An application can
  * register its own backend for any other device type name.
- * Every callback returns 0 on success or a negative tsl_status.
+ * Every callback returns 0 on success or a negative tsl_status.  Callbacks
+ * are called from any thread that reaches a storage on the device, or calls
+ * tsl_model_upload, and concurrently for different storages: they must be
+ * thread-safe.  A stream is used by one thread at a time.
+ *
+ * Versions: a version-1 struct (the members up to free_pinned) still
+ * registers; its copies are synchronous.  Version 2 appends the optional
+ * asynchronous members below (any of them may be NULL).
  */
-#define TSL_BACKEND_VERSION 1
+#define TSL_BACKEND_VERSION 2
 typedef struct tsl_backend {
-	unsigned int version;      /* TSL_BACKEND_VERSION */
+	unsigned int version;      /* TSL_BACKEND_VERSION (1 or 2) */
 	const char *name;          /* device type: "cuda", "mydev" */
 	void *payload;
 	/* number of usable devices (0: unavailable), or a negative status */
 	int (*device_count)(void *payload);
+	/* device memory of size bytes (size may be 0), freed with free */
 	int (*alloc)(void *payload, int device, size_t size, void **out);
+	/* synchronous: the bytes are on the device when it returns */
 	int (*copy_h2d)(void *payload, int device, void *dst, const void *src,
 		size_t size);
 	void (*free)(void *payload, int device, void *ptr);
 	/* optional (NULL): page-locked staging memory for faster copies */
 	int (*alloc_pinned)(void *payload, size_t size, void **out);
 	void (*free_pinned)(void *payload, void *ptr);
+	/* --- version 2, all optional --- */
+	/* an in-order queue of copies on a device; *stream is the backend's
+	 * (NULL is allowed: the default stream) */
+	int (*stream_create)(void *payload, int device, void **stream);
+	void (*stream_destroy)(void *payload, int device, void *stream);
+	/* enqueue a copy from pinned memory (src lies in a block from
+	 * alloc_pinned) and return at once; src must not be written, nor dst
+	 * read, until the copy is known complete (sync, event_wait).  Used
+	 * only with alloc_pinned, free_pinned and sync. */
+	int (*copy_h2d_async)(void *payload, int device, void *dst,
+		const void *src, size_t size, void *stream);
+	/* block until every copy enqueued on stream is complete; a failure
+	 * of an enqueued copy may be reported here */
+	int (*sync)(void *payload, int device, void *stream);
+	/* events: a mark in a stream that the host can wait for, so that
+	 * one staging buffer is reused while later copies still run.
+	 * Used only when all four are given (else sync alone). */
+	int (*event_create)(void *payload, int device, void **event);
+	void (*event_destroy)(void *payload, int device, void *event);
+	int (*event_record)(void *payload, int device, void *event,
+		void *stream);
+	int (*event_wait)(void *payload, int device, void *event);
+	/* copy device memory back to the host, synchronously (checks,
+	 * tsl_storage_device_read) */
+	int (*copy_d2h)(void *payload, int device, void *dst, const void *src,
+		size_t size);
 } tsl_backend;
 
 /**
@@ -912,11 +947,81 @@ TSL_API int tsl_device_check(const char *device, int *count, tsl_error *err);
  * The storage's bytes on its target device (map_location applied): for the
  * CPU the same as tsl_storage_data; for another device the bytes are copied
  * there once (even when many threads ask at the same time) through its
- * backend, and *dptr is the backend's device pointer, owned by the model.
+ * backend, in chunks of at most 8 MiB through staging buffers (the
+ * pipeline of tsl_model_upload), and *dptr is the backend's device
+ * pointer, owned by the model.
  * Thread-safe.
  */
 TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr, size_t *size,
 	tsl_error *err);
+
+/** Upload options (tsl_model_upload).  Initialise with
+ *  TSL_UPLOAD_OPTIONS_INIT; fields are only ever appended. */
+#define TSL_UPLOAD_OPTIONS_VERSION 1
+/** Flags (tsl_upload_options.flags). */
+#define TSL_UPLOAD_RELEASE 0x1u  /* give each storage's CPU bytes back
+	(tsl_storage_release) once they are staged; only when no other
+	thread uses those storages' CPU bytes meanwhile */
+typedef struct tsl_upload_options {
+	unsigned int version;      /* TSL_UPLOAD_OPTIONS_VERSION */
+	uint32_t flags;            /* TSL_UPLOAD_* */
+	size_t staging_bytes;      /* per staging buffer; 0: 8 MiB; rounded
+	                              up to 4 KiB, at most 1 GiB */
+	unsigned int nbuffers;     /* staging buffers; 0: 2; 2..8 */
+	unsigned int nthreads;     /* threads that fill a staging buffer
+	                              (pieces of 512 KiB or more are split
+	                              between them); 0 or 1: the calling
+	                              thread alone; at most 16 */
+	void *staging;             /* optional: the caller's staging memory,
+	                              nbuffers * staging_bytes (staging_bytes
+	                              then given, a multiple of 4096) from the
+	                              target backend's alloc_pinned, used by
+	                              this call alone instead of allocating
+	                              (repeated uploads skip pinning memory
+	                              again); still the caller's afterwards */
+} tsl_upload_options;
+#define TSL_UPLOAD_OPTIONS_INIT { TSL_UPLOAD_OPTIONS_VERSION, 0, 0, 0, 0, NULL }
+
+/** What tsl_model_upload did (all zero before it starts). */
+typedef struct tsl_upload_stats {
+	uint64_t storages;         /* device copies made by this call */
+	uint64_t bytes;            /* bytes copied to devices by this call */
+	uint64_t copies;           /* copy calls issued to the backends */
+	uint64_t staging_bytes;    /* staging memory allocated by the call:
+	                              at most nbuffers * staging_bytes per
+	                              target device, one device at a time */
+	uint64_t waits;            /* times the host waited for a copy */
+	int async;                 /* 1: asynchronous copies were used */
+} tsl_upload_stats;
+
+/**
+ * Copy every storage of the model to its target device (map_location
+ * applied; CPU storages are skipped), through a few staging buffers:
+ * storages are cut into chunks that are copied from the archive mapping
+ * into a staging buffer while the previous chunk goes to the device (with
+ * copy_h2d_async and events or sync where the backend has them, else
+ * copy_h2d).  Host memory held is at most nbuffers * staging_bytes beyond
+ * what the storages hold: stored records are never copied whole on the
+ * CPU (a compressed record is decoded first, as for tsl_storage_data;
+ * TSL_UPLOAD_RELEASE gives it back once it is staged).
+ * A storage already on its device (tsl_storage_device_data) is kept; one
+ * that another thread is copying is waited for: each is copied once.
+ * opt: NULL for the defaults.  stats: optional, filled on success and on
+ * failure.  A backend failure is TSL_EDEVICE naming the record; the
+ * storages being copied then are marked failed and their device memory is
+ * freed (the storages already copied keep their copies).
+ * Thread-safe, also with tsl_storage_device_data on the same model.
+ */
+TSL_API int tsl_model_upload(tsl_model *m, const tsl_upload_options *opt, tsl_upload_stats *stats, tsl_error *err);
+
+/**
+ * Read a storage's device copy back into host memory (n bytes from the
+ * start, n <= its size), through the backend's copy_d2h; for a CPU target,
+ * a copy of its CPU bytes.  The device copy must exist
+ * (tsl_storage_device_data or tsl_model_upload): TSL_EINVAL if not,
+ * TSL_EUNSUPPORTED when the backend has no copy_d2h.  Thread-safe.
+ */
+TSL_API int tsl_storage_device_read(tsl_storage *s, void *dst, size_t n, tsl_error *err);
 
 /** The storage's target device string ("cpu", "cuda:0"). */
 TSL_API const char *tsl_storage_device(const tsl_storage *s);

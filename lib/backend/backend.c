@@ -10,6 +10,10 @@
 
 #define MAX_BACKENDS 16
 
+/* A version-1 tsl_backend: the members up to free_pinned. */
+#define TSL__BACKEND_V1_SIZE (offsetof(tsl_backend, free_pinned) + \
+	sizeof(((tsl_backend *)0)->free_pinned))
+
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static tsl_backend reg[MAX_BACKENDS];
 static char reg_names[MAX_BACKENDS][32];
@@ -136,13 +140,21 @@ TSL_API int tsl_device_check(const char *device, int *count, tsl_error *err)
 
 TSL_API int tsl_backend_register(const tsl_backend *b, tsl_error *err)
 {
+	tsl_backend in;
 	size_t i, n;
 
+	/* a version-1 struct ends at free_pinned: read no further */
+	if (b && b->version == 1) {
+		memset(&in, 0, sizeof in);
+		memcpy(&in, b, TSL__BACKEND_V1_SIZE);
+		in.version = TSL_BACKEND_VERSION;
+		b = &in;
+	}
 	if (!b || b->version != TSL_BACKEND_VERSION || !b->name ||
 		!b->device_count || !b->alloc || !b->copy_h2d || !b->free)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
-			"backend needs version %d, a name, device_count, alloc, "
-			"copy_h2d and free", TSL_BACKEND_VERSION);
+			"backend needs version 1 or %d, a name, device_count, "
+			"alloc, copy_h2d and free", TSL_BACKEND_VERSION);
 	n = strlen(b->name);
 	if (n == 0 || n >= sizeof reg_names[0] || strcmp(b->name, "cpu") == 0)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,

@@ -29,6 +29,21 @@ TSL_INTERNAL int tsl__device_check(const char *s, char *norm, size_t cap,
 TSL_INTERNAL int tsl__backend_get(const char *type, tsl_backend *out,
 	tsl_error *err);
 
+/* The backend's asynchronous path: pinned memory, copy_h2d_async and sync
+ * (events optional, see tsl_backend). */
+static inline bool tsl__backend_async(const tsl_backend *b)
+{
+	return b->alloc_pinned && b->free_pinned && b->copy_h2d_async &&
+		b->sync;
+}
+
+/* Events usable: all four members. */
+static inline bool tsl__backend_events(const tsl_backend *b)
+{
+	return b->event_create && b->event_destroy && b->event_record &&
+		b->event_wait;
+}
+
 /* The built-in CUDA backend (backend_cuda.c). */
 TSL_INTERNAL const tsl_backend *tsl__backend_cuda(void);
 

@@ -101,34 +101,27 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	return TSL_OK;
 }
 
-/*
- * The once-guard of both state machines (CPU bytes, device copy): the first
- * caller moves NEW -> BUSY and runs `step` (which records its failure code
- * itself, before the state is published), then publishes READY or FAILED
- * and wakes the others, who wait on the model's condition variable.
- * Returns the final state, or the step's error code (< 0) to the caller
- * that ran it.
- */
-static int run_once(struct tsl_storage *s, _Atomic int *state,
-	int (*step)(struct tsl_storage *, void *, tsl_error *), void *arg,
-	tsl_error *err)
+/* Publish a state machine's outcome (READY for rc 0, else FAILED) and wake
+ * the waiters. */
+static void publish(struct tsl_storage *s, _Atomic int *state, int rc)
+{
+	tsl_storage_sync *sync = s->place->sync;
+
+	pthread_mutex_lock(&sync->mu);
+	atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
+		memory_order_release);
+	pthread_cond_broadcast(&sync->cv);
+	pthread_mutex_unlock(&sync->mu);
+}
+
+/* Wait while another thread holds the state machine BUSY; the state
+ * then (NEW, READY or FAILED). */
+static int wait_state(struct tsl_storage *s, _Atomic int *state)
 {
 	tsl_storage_sync *sync = s->place->sync;
 	int st = atomic_load_explicit(state, memory_order_acquire);
-	int expected = TSL__ST_NEW;
-	int rc;
 
-	if (st == TSL__ST_NEW &&
-		atomic_compare_exchange_strong(state, &expected, TSL__ST_BUSY)) {
-		rc = step(s, arg, err);
-		pthread_mutex_lock(&sync->mu);
-		atomic_store_explicit(state, rc ? TSL__ST_FAILED : TSL__ST_READY,
-			memory_order_release);
-		pthread_cond_broadcast(&sync->cv);
-		pthread_mutex_unlock(&sync->mu);
-		return rc ? rc : TSL__ST_READY;
-	}
-	if (st != TSL__ST_READY && st != TSL__ST_FAILED) {
+	if (st == TSL__ST_BUSY) {
 		pthread_mutex_lock(&sync->mu);
 		while ((st = atomic_load_explicit(state, memory_order_acquire)) ==
 			TSL__ST_BUSY)
@@ -136,6 +129,54 @@ static int run_once(struct tsl_storage *s, _Atomic int *state,
 		pthread_mutex_unlock(&sync->mu);
 	}
 	return st;
+}
+
+static bool claim(_Atomic int *state)
+{
+	int expected = TSL__ST_NEW;
+
+	return atomic_load_explicit(state, memory_order_acquire) ==
+		TSL__ST_NEW && atomic_compare_exchange_strong(state, &expected,
+		TSL__ST_BUSY);
+}
+
+/*
+ * The once-guard of the CPU state machine: the first caller moves NEW ->
+ * BUSY and runs `step` (which records its failure code itself, before the
+ * state is published), then publishes READY or FAILED and wakes the
+ * others, who wait on the model's condition variable.  Returns the final
+ * state, or the step's error code (< 0) to the caller that ran it.  (The
+ * device copy's machine uses claim / publish / wait_state directly: the
+ * upload pipeline publishes a copy when its last chunk has landed.)
+ */
+static int run_once(struct tsl_storage *s, _Atomic int *state,
+	int (*step)(struct tsl_storage *, void *, tsl_error *), void *arg,
+	tsl_error *err)
+{
+	int rc;
+
+	if (claim(state)) {
+		rc = step(s, arg, err);
+		publish(s, state, rc);
+		return rc ? rc : TSL__ST_READY;
+	}
+	return wait_state(s, state);
+}
+
+bool tsl__dev_claim(struct tsl_dev_copy *c)
+{
+	return claim(&c->state);
+}
+
+void tsl__dev_publish(struct tsl_storage *s, struct tsl_dev_copy *c, int rc)
+{
+	c->fail = rc;
+	publish(s, &c->state, rc);
+}
+
+int tsl__dev_wait(struct tsl_storage *s, struct tsl_dev_copy *c)
+{
+	return wait_state(s, &c->state);
 }
 
 static int step_cpu(struct tsl_storage *s, void *size_checked,
@@ -193,64 +234,9 @@ void tsl__storage_free(struct tsl_storage *s)
 	}
 }
 
-/* Copy the storage to its device, into c (s->dev, BUSY: ours alone). */
-static int to_device(struct tsl_storage *s, struct tsl_dev_copy *c,
-	tsl_error *err)
-{
-	const char *device = s->place->device, *record = tsl__storage_record(s);
-	tsl_device d;
-	const void *p;
-	size_t n;
-	void *dst = NULL, *pinned = NULL;
-	int rc;
-
-	rc = tsl__device_parse(device, &d, err);
-	if (rc)
-		return rc;
-	rc = tsl__backend_get(d.type, &c->backend, err);
-	if (rc)
-		return rc;
-	c->index = d.index < 0 ? 0 : d.index;
-	rc = tsl__storage_cpu(s, &p, &n, err);
-	if (rc)
-		return rc;
-	rc = c->backend.alloc(c->backend.payload, c->index, n, &dst);
-	if (rc)
-		return tsl__error(err, rc, record, TSL_NO_OFFSET,
-			"allocating %zu bytes on %s failed", n, device);
-	/* stage through page-locked memory when the backend offers it */
-	if (n && c->backend.alloc_pinned && c->backend.free_pinned &&
-		c->backend.alloc_pinned(c->backend.payload, n, &pinned) ==
-		TSL_OK) {
-		memcpy(pinned, p, n);
-		rc = c->backend.copy_h2d(c->backend.payload, c->index, dst,
-			pinned, n);
-		c->backend.free_pinned(c->backend.payload, pinned);
-	} else if (n) {
-		rc = c->backend.copy_h2d(c->backend.payload, c->index, dst, p,
-			n);
-	}
-	if (rc) {
-		c->backend.free(c->backend.payload, c->index, dst);
-		return tsl__error(err, rc, record, TSL_NO_OFFSET,
-			"copying %zu bytes to %s failed", n, device);
-	}
-	c->ptr = dst;
-	return TSL_OK;
-}
-
-static int step_device(struct tsl_storage *s, void *copy, tsl_error *err)
-{
-	struct tsl_dev_copy *c = copy;
-	int rc = to_device(s, c, err);
-
-	c->fail = rc;
-	return rc;
-}
-
 /* The storage's device copy record, made by the first caller (a racing
  * one frees its own and takes the winner's); NULL with err set. */
-static struct tsl_dev_copy *dev_copy(struct tsl_storage *s, tsl_error *err)
+struct tsl_dev_copy *tsl__dev_copy(struct tsl_storage *s, tsl_error *err)
 {
 	_Atomic(struct tsl_dev_copy *) *slot = &s->dev;
 	struct tsl_dev_copy *c = atomic_load_explicit(slot,
@@ -295,11 +281,16 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 			*dptr = (void *)(uintptr_t)p;
 		return rc;
 	}
-	if (!(c = dev_copy(s, err)))
+	if (!(c = tsl__dev_copy(s, err)))
 		return TSL_ENOMEM;
-	st = run_once(s, &c->state, step_device, c, err);
-	if (st < 0)
-		return st;
+	/* the first caller copies it (through the chunked pipeline of
+	 * storage_upload.c, which publishes the outcome); the others wait */
+	if (tsl__dev_claim(c)) {
+		rc = tsl__upload_storage(s, c, err);
+		if (rc)
+			return rc;
+	}
+	st = tsl__dev_wait(s, c);
 	if (st == TSL__ST_FAILED)
 		return tsl__error(err, c->fail ? c->fail : TSL_EDEVICE,
 			tsl__storage_record(s), TSL_NO_OFFSET,
@@ -335,7 +326,7 @@ int tsl__storage_touch(struct tsl_storage *s, bool size_checked,
 }
 
 /* The page-aligned part of the mapping that holds [p, p+n). */
-static int page_range(const struct tsl_storage *s, const void *p, size_t n,
+int tsl__storage_page_range(const struct tsl_storage *s, const void *p, size_t n,
 	void **start, size_t *len)
 {
 	const tsl_archive *ar = s->place->sync->ar;
@@ -371,7 +362,7 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 	rc = tsl__zip_data_offset(ar->zip, s->entry, &off, err);
 	if (rc)
 		return rc;
-	if (page_range(s, ar->base + off, (size_t)tsl__storage_nbytes(s),
+	if (tsl__storage_page_range(s, ar->base + off, (size_t)tsl__storage_nbytes(s),
 		&start, &len) == 0)
 		madvise(start, len, MADV_WILLNEED);
 	return TSL_OK;
@@ -391,7 +382,7 @@ TSL_API int tsl_storage_release(tsl_storage *s, tsl_error *err)
 		return TSL_OK;
 	if (s->owned) {
 		drop_owned(s);
-	} else if (page_range(s, s->data, (size_t)tsl__storage_nbytes(s),
+	} else if (tsl__storage_page_range(s, s->data, (size_t)tsl__storage_nbytes(s),
 		&start, &len) == 0) {
 		madvise(start, len, MADV_DONTNEED);
 	}

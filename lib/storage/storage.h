@@ -154,6 +154,37 @@ TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
  * a whole model instead of one per storage). */
 TSL_INTERNAL int tsl__storage_touch(struct tsl_storage *s, bool size_checked,
 	tsl_error *err);
+/* The page-aligned part of the archive mapping that holds [p, p+n); -1
+ * when [p, p+n) is not inside the mapping (a decoded copy, a buffer). */
+TSL_INTERNAL int tsl__storage_page_range(const struct tsl_storage *s,
+	const void *p, size_t n, void **start, size_t *len);
+
+/*
+ * The device copy's state machine (storage.c), driven by the upload
+ * pipeline (storage_upload.c): tsl__dev_copy makes or finds s->dev (NULL
+ * with err set); tsl__dev_claim moves it NEW -> BUSY (true: the caller now
+ * owes a tsl__dev_publish); tsl__dev_publish records rc (0: READY with
+ * c->ptr, else FAILED with no device memory held) and wakes the waiters;
+ * tsl__dev_wait waits while another thread holds it and returns the state.
+ */
+TSL_INTERNAL struct tsl_dev_copy *tsl__dev_copy(struct tsl_storage *s,
+	tsl_error *err);
+TSL_INTERNAL bool tsl__dev_claim(struct tsl_dev_copy *c);
+TSL_INTERNAL void tsl__dev_publish(struct tsl_storage *s,
+	struct tsl_dev_copy *c, int rc);
+TSL_INTERNAL int tsl__dev_wait(struct tsl_storage *s,
+	struct tsl_dev_copy *c);
+
+/* Copy one claimed storage to its device through the chunked pipeline
+ * with the default staging (storage_upload.c); publishes the outcome.
+ * Returns its error, with err set. */
+TSL_INTERNAL int tsl__upload_storage(struct tsl_storage *s,
+	struct tsl_dev_copy *c, tsl_error *err);
+/* tsl_model_upload over a model's storages (storage_upload.c). */
+TSL_INTERNAL int tsl__storages_upload(tsl_storages *st,
+	const tsl_upload_options *opt, tsl_upload_stats *stats,
+	tsl_error *err);
+
 /* Free what a storage holds beyond the arena (its owned copy, its device
  * copy), when its model is freed.  Only storages counted in
  * sync->holders hold anything. */
