@@ -261,25 +261,34 @@ static void readahead_meta(tsl_archive *ar)
 		tsl__zip_willneed(z, from, to - from);
 }
 
+#define TAIL_AHEAD ((uint64_t)256 << 10)
+
 /* Index the bytes, tell the kind, read version and byte order. */
 static int archive_init(tsl_archive *ar, tsl_error *err)
 {
-	tsl_file_kind k = sniff(ar->base, ar->size);
+	tsl_file_kind k;
 	int rc;
+
+	/* On a cold page cache every step of the open waits for a read: the
+	 * first bytes (the kind), the end record, the directory, the pickles.
+	 * PyTorch writes the metadata at the end of the file, so ask at once
+	 * for the first page and the last 256 KiB of a file we mapped, which
+	 * usually covers a small model's metadata: two small reads in flight
+	 * together, rather than the first page's fault reading around it
+	 * (read_ahead_kb: up to 8 MiB) and the tail after that.  Not for a
+	 * caller's buffer: its pages are the caller's business. */
+	if (ar->map) {
+		tsl__zip_willneed_range(ar->base, ar->size, 0, 4096);
+		tsl__zip_willneed_range(ar->base, ar->size,
+			ar->size > TAIL_AHEAD ? ar->size - TAIL_AHEAD : 0,
+			TAIL_AHEAD);
+	}
+	k = sniff(ar->base, ar->size);
 
 	if (k != TSL_KIND_UNKNOWN) {
 		ar->kind = k;
 		return not_torchscript(err, k);
 	}
-	/* On a cold page cache every step of the open waits for a read: the
-	 * end record, then the directory, then the pickles.  PyTorch writes
-	 * them at the end of the file, so one request for the last 256 KiB
-	 * of a file we mapped usually covers a small model's metadata:
-	 * measured on this project's VM (a disk read ~4 ms) resnet50_script's
-	 * cold open took one major fault instead of two.  Not for a caller's
-	 * buffer: its pages are the caller's business. */
-	if (ar->map)
-		tsl__zip_willneed_tail(ar->base, ar->size, (uint64_t)256 << 10);
 	rc = tsl__zip_open(&ar->zip, ar->base, ar->size, &ar->limits,
 		ar->od ? &ar->od->fetch : NULL, err);
 	if (rc) {

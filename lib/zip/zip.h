@@ -106,9 +106,10 @@ TSL_INTERNAL void tsl__zip_free(tsl_zip *z);
  * clipped to the archive: one call, no wait, no error (a hint). */
 TSL_INTERNAL void tsl__zip_willneed(const tsl_zip *z, uint64_t off,
 	uint64_t len);
-/* The same for the last len bytes of base[0..size), before the index. */
-TSL_INTERNAL void tsl__zip_willneed_tail(const uint8_t *base, uint64_t size,
-	uint64_t len);
+/* The same for base[off, off + len) of a mapping of size bytes, before
+ * there is an index. */
+TSL_INTERNAL void tsl__zip_willneed_range(const uint8_t *base,
+	uint64_t size, uint64_t off, uint64_t len);
 
 /* Find an entry by its name relative to the prefix; NULL if absent. */
 TSL_INTERNAL const tsl_zip_entry *tsl__zip_find(const tsl_zip *z,

@@ -788,10 +788,10 @@ void tsl__zip_willneed(const tsl_zip *z, uint64_t off, uint64_t len)
 	willneed(z->base, z->size, off, len);
 }
 
-void tsl__zip_willneed_tail(const uint8_t *base, uint64_t size,
-	uint64_t len)
+void tsl__zip_willneed_range(const uint8_t *base, uint64_t size,
+	uint64_t off, uint64_t len)
 {
-	willneed(base, size, size > len ? size - len : 0, len);
+	willneed(base, size, off, len);
 }
 
 /* The decoded-copies array: mapped when it is 64 KiB or more, so that only
