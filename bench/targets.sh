@@ -7,7 +7,7 @@
 # Needs the benchmark archives (/usr/bin/python3 bench/gen_models.py, or
 # TSLOAD_BENCH_DIR), bench/tsbench-libtorch (libtorch-dev), root for --cold
 # (page cache eviction) and about 14 GiB of free memory (8 libtorch
-# processes of big_mlp_1g).  About 4 minutes on the 2-core benchmark VM.
+# processes of big_mlp_1g).  About 8 minutes on the 2-core benchmark VM.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 tsbench=${TSBENCH:-$here/tsbench}
