@@ -2962,6 +2962,19 @@ static size_t rss_anon(void)
 #if defined(__SANITIZE_ADDRESS__) && !defined(TU_ASAN)
 #define TU_ASAN 1
 #endif
+/* ThreadSanitizer maps shadow memory for every byte the program touches
+ * (+255 MiB of RssAnon for this 32 MiB upload in .ci/run's TSan build):
+ * RSS says nothing about the library there.  The RSS bound is checked in
+ * the plain and ASan builds; under TSan the test still uploads and checks
+ * the staging peak, the overlaps and the bytes. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(TU_TSAN)
+#define TU_TSAN 1
+#endif
 
 static size_t rss_slack(size_t total, size_t staging)
 {
@@ -3023,8 +3036,12 @@ static void test_upload_rss(void **state)
 	 * the library does (its allocator and shadow), so the bound there is
 	 * half the model: it still catches a full copy kept. */
 	assert_true(peak > 0);
+#ifndef TU_TSAN
 	assert_true(peak < before + rss_slack(total, staging));
 	assert_true(after < before + rss_slack(total, staging));
+#else
+	(void)after;
+#endif
 	assert_true(ld.pinned_peak <= 2 * staging);
 	assert_true(ld.overlaps >= total / staging / 2);
 	check_device_bytes(m);
