@@ -135,6 +135,19 @@ typedef struct tsl_error {
                                      (see tsl_huge_pages_auto()) */
 #define TSL_OPEN_SMALL_PAGES 0x20u /* never huge pages for metadata (wins
                                      over TSL_OPEN_HUGE_PAGES) */
+#define TSL_OPEN_NO_PREFAULT 0x40u /* no prefault helper thread.  Without
+                                     it, opening an archive of many records
+                                     and loading a model with much metadata
+                                     (1 MiB or more expected) start one
+                                     short-lived thread, for that call only,
+                                     that faults in the pages the call is
+                                     about to write, on another CPU (when
+                                     the process may use two): first page
+                                     accesses cost 5-10 us each on some
+                                     VMs.  It only reads; it is joined
+                                     before the call returns.  The
+                                     environment variable TSL_PREFAULT=0
+                                     turns it off, =1 on for every call */
 
 /**
  * What the library decides for metadata pages when neither

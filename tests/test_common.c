@@ -7,6 +7,11 @@
 
 #include "testutil.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
 #include "common/common.h"
 #include "tsload_dlpack.h"
 
@@ -216,6 +221,192 @@ static void test_populate_ahead(void **state)
 	tsl__big_free(p);
 }
 
+/* ---- the prefault helper ------------------------------------------------ */
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait (up to 20 s) until the helper has read at least `pages` pages and
+ * then waits for work with its count still: true if it did. */
+static bool helper_settles(uint64_t pages)
+{
+	uint64_t last = UINT64_MAX;
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t now = tsl__prefault_pages();
+
+		if (now >= pages && now == last && tsl__prefault_waiting())
+			return true;
+		last = now;
+		nap_ms(1);
+	}
+	return false;
+}
+
+/* Pages of [p, p + len) that are resident. */
+static size_t resident_pages(const void *p, size_t len)
+{
+	uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095;
+	size_t n = ((uintptr_t)p + len - from + 4095) / 4096, r = 0;
+	unsigned char *vec = malloc(n);
+
+	assert_non_null(vec);
+	assert_int_equal(mincore((void *)from, n * 4096, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1;
+	free(vec);
+	return r;
+}
+
+static void test_prefault_rule(void **state)
+{
+	(void)state;
+	/* never with TSL_PREFAULT=0 */
+	assert_int_equal(tsl__prefault_rule(UINT64_MAX, 16, "0"), 0);
+	/* automatic: two CPUs and enough memory expected */
+	assert_int_equal(tsl__prefault_rule(TSL_PREFAULT_MIN - 1, 16, NULL), 0);
+	assert_int_equal(tsl__prefault_rule(UINT64_MAX, 1, NULL), 0);
+	assert_int_equal(tsl__prefault_rule(UINT64_MAX, 1, "yes"), 0);
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+	assert_int_equal(tsl__prefault_rule(TSL_PREFAULT_MIN, 2, NULL), 1);
+	assert_int_equal(tsl__prefault_rule(TSL_PREFAULT_MIN, 2, ""), 1);
+	/* TSL_PREFAULT=1: always, even for one CPU and a tiny load */
+	assert_int_equal(tsl__prefault_rule(0, 1, "1"), 1);
+#else
+	assert_int_equal(tsl__prefault_rule(UINT64_MAX, 16, "1"), 0);
+#endif
+}
+
+/* TSL_OPEN_NO_PREFAULT reaches the limits, and a begin told `off` starts
+ * nothing, whatever the environment says. */
+static void test_prefault_off(void **state)
+{
+	tsl_options o = TSL_OPTIONS_INIT;
+	tsl_limits lim;
+
+	(void)state;
+	assert_int_equal(tsl__limits_from_options(&lim, &o, NULL), TSL_OK);
+	assert_false(lim.no_prefault);
+	o.flags = TSL_OPEN_NO_PREFAULT;
+	assert_int_equal(tsl__limits_from_options(&lim, &o, NULL), TSL_OK);
+	assert_true(lim.no_prefault);
+	setenv("TSL_PREFAULT", "1", 1);
+	assert_null(tsl__prefault_begin(UINT64_MAX, true));
+	assert_false(tsl__prefault_active());
+	unsetenv("TSL_PREFAULT");
+	/* with no helper, the lane calls are no-ops */
+	tsl__prefault_lane(TSL_PF_ARENA, &lim, sizeof lim, false);
+	tsl__prefault_front(TSL_PF_ARENA, 8);
+	tsl__prefault_drop(TSL_PF_ARENA);
+	assert_int_equal(tsl__prefault_end(NULL), 0);
+}
+
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+/* An arena filled with a helper: every byte as written (the helper only
+ * reads), the helper did read pages, and stayed within its bound ahead of
+ * what was used (plus the arena's own populate window). */
+static void test_prefault_arena(void **state)
+{
+	tsl_prefault *pf;
+	tsl_arena a;
+	unsigned char *first = NULL;
+	size_t n = 0, bytes = (size_t)3 << 20;
+	unsigned char **ptrs = calloc(bytes / 1000 + 1, sizeof *ptrs);
+
+	(void)state;
+	assert_non_null(ptrs);
+	setenv("TSL_PREFAULT", "1", 1);
+	pf = tsl__prefault_begin(0, false);
+	unsetenv("TSL_PREFAULT");
+	assert_non_null(pf);
+	assert_true(tsl__prefault_active());
+	tsl__arena_init(&a, 0);
+	tsl__arena_expect(&a, (uint64_t)16 << 20);   /* one 16 MiB chunk */
+	for (size_t used = 0; used + 1000 <= bytes; used += 1000) {
+		unsigned char *p = tsl__arena_alloc(&a, 1000);
+
+		assert_non_null(p);
+		if (!first)
+			first = p;
+		for (int k = 0; k < 1000; k++)
+			assert_int_equal(p[k], 0);   /* zeroed, as promised */
+		memset(p, (int)(n % 251) + 1, 1000);
+		ptrs[n++] = p;
+	}
+	assert_true(helper_settles(1));
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 1000; k += 97)
+			assert_int_equal(ptrs[i][k], (int)(i % 251) + 1);
+	/* resident: what was used, the populate window past it, and at most
+	 * the helper's 128 KiB ahead of the last published front (which is
+	 * never past what was used) */
+	assert_true(resident_pages(first, (size_t)16 << 20) * 4096 <=
+		n * 1000 + TSL_POPULATE_WINDOW + ((size_t)128 << 10) +
+		2 * 4096);
+	assert_true(tsl__prefault_end(pf) > 0);
+	assert_false(tsl__prefault_active());
+	tsl__arena_free(&a);
+	free(ptrs);
+}
+
+/* Blocks freed while the helper works in them (a memo that grows, a
+ * decoded record freed): the free waits for the helper to leave, so it
+ * never reads unmapped memory (ASan and valgrind watch this test). */
+static void test_prefault_free_in_lane(void **state)
+{
+	tsl_prefault *pf;
+	uint64_t before;
+
+	(void)state;
+	setenv("TSL_PREFAULT", "1", 1);
+	pf = tsl__prefault_begin(0, false);
+	unsetenv("TSL_PREFAULT");
+	assert_non_null(pf);
+	for (int round = 0; round < 40; round++) {
+		size_t len = (size_t)(1 + round % 4) << 20;
+		/* a backward lane: the whole block, from its end */
+		unsigned char *p;
+
+		before = tsl__prefault_pages();   /* before the lanes exist */
+		p = tsl__big_alloc(len, TSL_PAGES_SMALL);
+		unsigned char *q = tsl__big_calloc(len, 1, TSL_PAGES_SMALL);
+
+		assert_non_null(p);
+		assert_non_null(q);
+		memset(p, 0x5a, 4096);
+		/* a forward lane, front at the start */
+		tsl__prefault_lane(TSL_PF_MEMO, q, len, false);
+		tsl__prefault_front(TSL_PF_MEMO, 0);
+		if (round % 8 == 0) {
+			for (int i = 0; i < 10000 &&
+				tsl__prefault_pages() == before; i++)
+				nap_ms(1);
+			assert_true(tsl__prefault_pages() > before);
+		}
+		assert_int_equal(p[0], 0x5a);
+		tsl__big_free(p);   /* while the helper may be in it */
+		tsl__big_free(q);
+	}
+	/* a backward lane read whole: every page of it resident */
+	{
+		size_t len = (size_t)2 << 20;
+		unsigned char *p = tsl__big_alloc(len, TSL_PAGES_SMALL);
+
+		assert_non_null(p);
+		assert_true(helper_settles(1));
+		assert_int_equal(resident_pages(p, len),
+			((uintptr_t)p + len + 4095) / 4096 -
+			(uintptr_t)p / 4096);
+		tsl__big_free(p);
+	}
+	assert_true(tsl__prefault_end(pf) > 0);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +415,12 @@ int main(void)
 		cmocka_unit_test(test_dtype_torch),
 		cmocka_unit_test(test_huge_pages_rule),
 		cmocka_unit_test(test_populate_ahead),
+		cmocka_unit_test(test_prefault_rule),
+		cmocka_unit_test(test_prefault_off),
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+		cmocka_unit_test(test_prefault_arena),
+		cmocka_unit_test(test_prefault_free_in_lane),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -170,12 +170,20 @@ void *tsl__arena_alloc(tsl_arena *a, size_t size)
 		a->used = 0;
 		a->populated = 0;
 		a->total = total;
+		/* a big chunk is filled ahead by the prefault helper, if the
+		 * load has one (the lane's old chunk stays mapped) */
+		a->pf_next = tsl__prefault_lane(TSL_PF_ARENA, c->data, c->cap,
+			false) ? 0 : SIZE_MAX;
 	}
 	p = a->head->data + a->used;
 	a->used += need;
 	if (a->used > a->populated)
 		tsl__populate_ahead(a->head->data, a->cap, &a->populated,
 			a->used);
+	if (a->used >= a->pf_next) {
+		tsl__prefault_front(TSL_PF_ARENA, a->used);
+		a->pf_next = a->used + TSL_PREFAULT_PUBLISH;
+	}
 	return p;   /* zeroed: chunks come zeroed and are never reused */
 }
 
@@ -209,6 +217,7 @@ void tsl__arena_free(tsl_arena *a)
 
 	while (c) {
 		next = c->next;
+		tsl__prefault_forget(c, c->map_len);
 		munmap(c, c->map_len);
 		c = next;
 	}
@@ -314,9 +323,12 @@ void *tsl__big_alloc(size_t bytes, int huge)
 	if (bytes + sizeof *h >= BIG_MAP_MIN) {
 		/* filled entirely by the caller: populated in one call */
 		h = tsl__big_calloc(bytes, 1, TSL_PAGES_SMALL);
-		if (h)
+		if (h) {
 			tsl__populate((struct big_head *)h - 1,
 				sizeof(struct big_head) + bytes);
+			/* written whole: the helper comes from the end */
+			(void)tsl__prefault_lane(TSL_PF_BLOCK, h, bytes, true);
+		}
 		return h;
 	}
 	h = malloc(sizeof *h + bytes);
@@ -333,6 +345,8 @@ void tsl__big_free(void *p)
 	if (!p)
 		return;
 	h = (struct big_head *)p - 1;
+	/* the helper may be in it (a lane starts at p): wait it out */
+	tsl__prefault_forget(h, h->len ? h->len : sizeof *h + 1);
 	if (h->len)
 		munmap(h, h->len);
 	else

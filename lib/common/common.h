@@ -119,6 +119,7 @@ typedef struct tsl_limits {
 	uint32_t max_rank;
 	uint8_t huge_pages; /* TSL_PAGES_*: big metadata arrays in
 	                      transparent huge pages or not */
+	bool no_prefault;   /* TSL_OPEN_NO_PREFAULT */
 } tsl_limits;
 
 /* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
@@ -150,6 +151,8 @@ typedef struct tsl_arena {
 	uint64_t total;   /* bytes handed out + chunk overhead */
 	uint64_t limit;   /* 0 = no limit */
 	size_t first;     /* size of the first chunk (tsl__arena_expect) */
+	size_t pf_next;   /* publish the front to the prefault helper when
+	                     used reaches this (SIZE_MAX: no helper) */
 	uint8_t huge;     /* TSL_PAGES_*: chunks of 256 KiB and more in
 	                     transparent huge pages; set before use */
 	bool over_limit;
@@ -198,6 +201,51 @@ TSL_INTERNAL void tsl__populate(void *p, size_t len);
 #define TSL_POPULATE_MIN ((size_t)64 << 10)
 TSL_INTERNAL void tsl__populate_ahead(void *base, size_t cap, size_t *done,
 	size_t upto);
+
+/*
+ * The prefault helper (prefault.c): a thread that faults in, on the other
+ * core, the pages the calling thread is about to write.  Started and
+ * stopped within one API call (tsl__zip_open, tsl_model_load) and bound to
+ * the thread that runs it: the functions below act on that thread's helper
+ * and do nothing when it has none.  Work comes in lanes (TSL_PF_*), each a
+ * block of memory: a forward lane is filled from its start and the helper
+ * keeps between 16 and 512 KiB ahead of the front its owner publishes (so
+ * a block sized by a guess is not touched far past its use); a backward
+ * lane is written whole and the helper goes from its end to meet the
+ * owner.  The helper only reads (see prefault.c).  Lane memory must not
+ * be unmapped while in a lane: tsl__big_free and tsl__arena_free call
+ * tsl__prefault_forget.
+ */
+enum { TSL_PF_ARENA, TSL_PF_MEMO, TSL_PF_BLOCK, TSL_PF_LANES };
+typedef struct tsl_prefault tsl_prefault;
+/* Started when it pays (tsl__prefault_rule) and `off` is false: expect is
+ * the bytes of fresh memory the call will touch.  NULL: no helper (not
+ * worth it, or it could not start: the call goes on without). */
+TSL_INTERNAL tsl_prefault *tsl__prefault_begin(uint64_t expect, bool off);
+/* Stop and join the helper (NULL: no-op); the pages it read. */
+TSL_INTERNAL uint64_t tsl__prefault_end(tsl_prefault *pf);
+/* 1 when a helper pays: TSL_PREFAULT=0 never, =1 always (where the
+ * platform has one), else two usable CPUs and expect >= TSL_PREFAULT_MIN. */
+TSL_INTERNAL int tsl__prefault_rule(uint64_t expect, long cpus,
+	const char *env);
+#define TSL_PREFAULT_MIN ((uint64_t)1 << 20)
+/* A forward lane's owner publishes its front at least this often. */
+#define TSL_PREFAULT_PUBLISH ((size_t)16 << 10)
+/* Give the helper lane `lane` (whatever it held is dropped first): false
+ * when there is no helper or the block is too small to be worth it (under
+ * 256 KiB; with TSL_PREFAULT=1 every block is a lane, for tests). */
+TSL_INTERNAL bool tsl__prefault_lane(int lane, void *base, size_t cap,
+	bool backward);
+TSL_INTERNAL void tsl__prefault_front(int lane, size_t front);
+/* Take the lane from the helper; returns once the helper is out of it. */
+TSL_INTERNAL void tsl__prefault_drop(int lane);
+/* Drop every lane that overlaps [p, p + len). */
+TSL_INTERNAL void tsl__prefault_forget(const void *p, size_t len);
+TSL_INTERNAL bool tsl__prefault_active(void);
+/* For tests: pages the helper has read so far; whether it waits for work
+ * (it found none in any lane). */
+TSL_INTERNAL uint64_t tsl__prefault_pages(void);
+TSL_INTERNAL bool tsl__prefault_waiting(void);
 
 /* Report an arena failure as TSL_ELIMIT or TSL_ENOMEM. */
 TSL_INTERNAL int tsl__arena_error(const tsl_arena *a, tsl_error *err,

@@ -31,6 +31,7 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	lim->max_meta_bytes = (uint64_t)2 << 30;
 	lim->huge_pages = TSL_PAGES_AUTO;
 	lim->max_rank = 64;
+	lim->no_prefault = false;
 	if (!opts)
 		return TSL_OK;
 	/* version 0: zero-initialised options ({0}, a binding's calloc),
@@ -52,6 +53,7 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 		lim->huge_pages = TSL_PAGES_SMALL;
 	else if (opts->flags & TSL_OPEN_HUGE_PAGES)
 		lim->huge_pages = TSL_PAGES_HUGE;
+	lim->no_prefault = (opts->flags & TSL_OPEN_NO_PREFAULT) != 0;
 #undef TAKE
 	return TSL_OK;
 }

@@ -588,23 +588,25 @@ static int load_legacy(struct tsl_model *m, const tsl_options *opts,
  * storages and modules 5.8 MB and 250 KB; a little more is asked for (the
  * pages of the first chunk that are not used cost no fault).
  */
-static void expect_meta(struct tsl_model *m)
+static uint64_t expect_meta(struct tsl_model *m)
 {
 	uint64_t want, size;
 
 	if (!tsl__archive_nrecords(m->ar))
-		return;
+		return 0;
 	want = (uint64_t)tsl__archive_nrecords(m->ar) * 192;
 	if (tsl__archive_record_size(m->ar, "data.pkl", 8, &size) &&
 		size < ((uint64_t)1 << 40))
 		want += size * 5;
 	tsl__arena_expect(&m->arena, want);
+	return want;
 }
 
 TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	const tsl_options *opts, tsl_error *err)
 {
 	struct tsl_model *m;
+	tsl_prefault *pf = NULL;
 	int rc, warn = TSL_OK;
 
 	if (!out)
@@ -635,7 +637,10 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	tsl__arena_init(&m->arena, m->limits.max_meta_bytes);
 	tsl__storages_init(&m->storages, ar, &m->arena);
 	m->arena.huge = m->limits.huge_pages;
-	expect_meta(m);   /* before the first arena allocation */
+	/* before the first arena allocation; a big model's pages are faulted
+	 * in by a helper on the other CPU while it loads (stopped below,
+	 * before anything is freed or returned) */
+	pf = tsl__prefault_begin(expect_meta(m), m->limits.no_prefault);
 	if (opts && opts->map_location && opts->map_location[0]) {
 		char norm[64];
 
@@ -663,6 +668,8 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		rc = load_torchscript(m, err);
 		break;
 	}
+	tsl__prefault_end(pf);
+	pf = NULL;
 	if (rc)
 		goto fail;
 	/* a checkpoint has no methods to give shapes to */
@@ -681,6 +688,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			"Cannot restore shapes as no traced inputs were stored");
 	return TSL_OK;
 fail:
+	tsl__prefault_end(pf);
 	tsl_model_free(m);
 	return rc;
 }

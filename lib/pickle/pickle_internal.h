@@ -94,6 +94,7 @@ struct vm {
 	size_t memo_cap;        /* slots allocated */
 	size_t memo_count;      /* slots set (MEMOIZE's next index) */
 	size_t memo_populated;  /* bytes of memo populated ahead */
+	size_t memo_pf_next;    /* publish to the prefault helper here */
 	tsl_value **dicts;      /* every dict made, for the key pass at STOP */
 	size_t ndicts, dcap;
 	uint32_t *dtable;      /* dedup scratch table */

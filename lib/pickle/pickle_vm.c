@@ -513,10 +513,18 @@ int tsl__vm_memo_set(struct vm *m, uint64_t idx, uintptr_t entry)
 		m->memo = p;
 		m->memo_populated = m->memo_cap * sizeof *p; /* copied */
 		m->memo_cap = (size_t)cap;
+		m->memo_pf_next = tsl__prefault_lane(TSL_PF_MEMO, p,
+			m->memo_cap * sizeof *p, false) ? 0 : SIZE_MAX;
 	}
 	if ((idx + 1) * sizeof *m->memo > m->memo_populated)
 		tsl__populate_ahead(m->memo, m->memo_cap * sizeof *m->memo,
 			&m->memo_populated, (size_t)(idx + 1) * sizeof *m->memo);
+	if ((idx + 1) * sizeof *m->memo >= m->memo_pf_next) {
+		tsl__prefault_front(TSL_PF_MEMO,
+			(size_t)(idx + 1) * sizeof *m->memo);
+		m->memo_pf_next = (size_t)(idx + 1) * sizeof *m->memo +
+			TSL_PREFAULT_PUBLISH;
+	}
 	if (!m->memo[idx])
 		m->memo_count++;
 	m->memo[idx] = (tsl_value *)entry;
