@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +17,10 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+#include "../lib/archive/archive.h"
 #include "../lib/module/class_header.h"
+#include "../lib/zip/zip.h"
 
 /* ------------------------------------------------------------------------ */
 /* Inputs copied byte for byte from real archives                            */
@@ -1636,12 +1640,40 @@ static void test_kind_names(void **state)
 	assert_string_equal(tsl__class_kind_name((tsl_class_kind)42), "unknown");
 }
 
+/* A model load parses the class headers from sources decoded for the parse
+ * and dropped: nothing is left in the archive's cache of decoded records
+ * (this fixture's storages are stored, its code/ deflated).  The methods,
+ * asked for later, read the source again, and then it is cached. */
+static void test_source_dropped_after_load(void **state)
+{
+	char *path = srcdir_path("tests/data/good-resnet-script.pt");
+	tsl_archive *ar;
+	tsl_model *m;
+	tsl_error e;
+	const tsl_module *root;
+	uint64_t after_load;
+
+	(void)state;
+	assert_int_equal(tsl_archive_open_path(&ar, path, NULL, &e), TSL_OK);
+	assert_int_equal(tsl_model_load(&m, ar, NULL, &e), TSL_OK);
+	after_load = atomic_load(&ar->zip->decoded_total);
+	assert_int_equal(after_load, 0);
+	root = tsl_model_root(m);
+	assert_int_equal(tsl_module_methods_load(root, &e), TSL_OK);
+	assert_true(tsl_module_method_count(root) > 0);   /* forward */
+	assert_true(atomic_load(&ar->zip->decoded_total) > 0);
+	tsl_model_free(m);
+	tsl_archive_free(ar);
+	free(path);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_linear),
+		cmocka_unit_test(test_source_dropped_after_load),
 		T(test_sequential),
 		T(test_lstm),
 		T(test_defaults),

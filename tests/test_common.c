@@ -407,6 +407,51 @@ static void test_prefault_free_in_lane(void **state)
 }
 #endif
 
+/* Within tsl__reuse_begin/end a freed big block is taken by the next
+ * big_alloc (grown when too small), and the last kept one is unmapped at
+ * the end; outside, a freed block is unmapped at once. */
+static void test_reuse(void **state)
+{
+	size_t mb = (size_t)1 << 20;
+	unsigned char *a, *b, *c, *d;
+	unsigned char vec[1];
+
+	(void)state;
+	tsl__reuse_begin();
+	a = tsl__big_alloc(mb, TSL_PAGES_SMALL);
+	assert_non_null(a);
+	memset(a, 1, mb);
+	tsl__big_free(a);
+	b = tsl__big_alloc(mb / 2, TSL_PAGES_SMALL);   /* smaller: the same */
+	assert_ptr_equal(b, a);
+	/* a new mapping would read zero: these are a's pages, kept */
+	assert_int_equal(b[0], 1);
+	assert_int_equal(b[mb / 2 - 1], 1);
+	memset(b, 2, mb / 2);
+	tsl__big_free(b);
+	c = tsl__big_alloc(3 * mb, TSL_PAGES_SMALL);   /* bigger: grown */
+	assert_non_null(c);
+	assert_int_equal(c[0], 2);                     /* b's pages moved */
+	assert_int_equal(c[mb / 2 - 1], 2);
+	memset(c, 3, 3 * mb);                          /* all of it writable */
+	assert_int_equal(c[3 * mb - 1], 3);
+	tsl__big_free(c);
+	/* a small block is not kept: malloc'd, freed as always */
+	d = tsl__big_alloc(1000, TSL_PAGES_SMALL);
+	assert_non_null(d);
+	tsl__big_free(d);
+	tsl__reuse_end();
+	/* the kept block (c's) is gone */
+	assert_int_equal(mincore((void *)((uintptr_t)c & ~(uintptr_t)4095),
+		4096, vec), -1);
+	/* outside: unmapped at the free */
+	a = tsl__big_alloc(mb, TSL_PAGES_SMALL);
+	assert_non_null(a);
+	tsl__big_free(a);
+	assert_int_equal(mincore((void *)((uintptr_t)a & ~(uintptr_t)4095),
+		4096, vec), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_dtype_torch),
 		cmocka_unit_test(test_huge_pages_rule),
 		cmocka_unit_test(test_populate_ahead),
+		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_prefault_rule),
 		cmocka_unit_test(test_prefault_off),
 #if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))

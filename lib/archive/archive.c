@@ -904,6 +904,40 @@ int tsl__archive_record(tsl_archive *ar, const char *rel, size_t len,
 	return TSL_OK;
 }
 
+int tsl__archive_record_transient(tsl_archive *ar, const char *rel,
+	size_t len, tsl_record *out, void **owned, tsl_error *err)
+{
+	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
+		NULL;
+	uint64_t off;
+	bool mine = false;
+	int rc;
+
+	*owned = NULL;
+	if (!e)
+		return TSL_ENOTFOUND;
+	rc = tsl__zip_read_transient(ar->zip, e, &out->data, &out->len, &mine,
+		err);
+	if (rc)
+		return rc;
+	if (mine)
+		*owned = (void *)(uintptr_t)out->data;
+	out->name = e->name;
+	out->file_offset = TSL_NO_OFFSET;
+	if (e->method == TSL_ZIP_STORED &&
+		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)
+		out->file_offset = off;
+	return TSL_OK;
+}
+
+void tsl__archive_record_drop(tsl_archive *ar, const char *rel, size_t len,
+	void *owned)
+{
+	if (owned)
+		tsl__zip_private_free(ar->zip, tsl__zip_find(ar->zip, rel, len),
+			owned);
+}
+
 bool tsl__archive_record_size(const tsl_archive *ar, const char *rel,
 	size_t len, uint64_t *size)
 {

@@ -65,6 +65,15 @@ typedef struct tsl_record {
  * caller says why it wanted it); else the read's error.  Thread-safe. */
 TSL_INTERNAL int tsl__archive_record(tsl_archive *ar, const char *rel,
 	size_t len, tsl_record *out, tsl_error *err);
+/* tsl__archive_record for bytes the caller drops soon: a compressed
+ * record not decoded before is decoded into a buffer of the caller's
+ * (*owned, else NULL), not into the archive's cache; give it back with
+ * tsl__archive_record_drop. */
+TSL_INTERNAL int tsl__archive_record_transient(tsl_archive *ar,
+	const char *rel, size_t len, tsl_record *out, void **owned,
+	tsl_error *err);
+TSL_INTERNAL void tsl__archive_record_drop(tsl_archive *ar, const char *rel,
+	size_t len, void *owned);
 /* Whether record rel[0..len) exists, and its size (uncompressed), without
  * reading it. */
 TSL_INTERNAL bool tsl__archive_record_size(const tsl_archive *ar,

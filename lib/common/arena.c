@@ -313,6 +313,59 @@ void *tsl__big_calloc(size_t n, size_t size, int huge)
 	return h + 1;
 }
 
+/*
+ * Reuse within a load.  Between tsl__reuse_begin and tsl__reuse_end on one
+ * thread, a big mapped block that is freed (the pickle memo, a class's
+ * decoded source) is kept, not unmapped, and the next tsl__big_alloc takes
+ * it (grown with mremap when too small): its pages are already backed, and
+ * on the fresh VMs here a page's first touch costs 5-10 us.  The biggest
+ * freed block is kept; the others are unmapped.
+ */
+#define REUSE_MIN ((size_t)256 << 10)
+static __thread struct {
+	bool on;
+	struct big_head *h;   /* the kept block, or NULL */
+} reuse;
+
+void tsl__reuse_begin(void)
+{
+	reuse.on = true;
+	reuse.h = NULL;
+}
+
+void tsl__reuse_end(void)
+{
+	if (reuse.h)
+		munmap(reuse.h, reuse.h->len);
+	reuse.h = NULL;
+	reuse.on = false;
+}
+
+/* The kept block as a block of `len` mapped bytes, or NULL. */
+static struct big_head *reuse_take(size_t len)
+{
+	struct big_head *h = reuse.h;
+	void *q;
+
+	if (!h)
+		return NULL;
+	reuse.h = NULL;
+	if (h->len >= len)
+		return h;
+#ifdef MREMAP_MAYMOVE
+	q = mremap(h, h->len, len, MREMAP_MAYMOVE);
+	if (q != MAP_FAILED) {
+		h = q;
+		h->len = len;
+		return h;
+	}
+#else
+	(void)q;
+#endif
+	munmap(h, h->len);
+	return NULL;
+}
+
 void *tsl__big_alloc(size_t bytes, int huge)
 {
 	struct big_head *h;
@@ -322,7 +375,16 @@ void *tsl__big_alloc(size_t bytes, int huge)
 		return tsl__big_calloc(bytes, 1, huge);
 	if (bytes + sizeof *h >= BIG_MAP_MIN) {
 		/* filled entirely by the caller: populated in one call */
-		h = tsl__big_calloc(bytes, 1, TSL_PAGES_SMALL);
+		h = NULL;
+		if (reuse.on && bytes <= SIZE_MAX - sizeof *h - 4095) {
+			struct big_head *k = reuse_take((sizeof *h + bytes +
+				4095) & ~(size_t)4095);
+
+			if (k)
+				h = (void *)(k + 1);
+		}
+		if (!h)
+			h = tsl__big_calloc(bytes, 1, TSL_PAGES_SMALL);
 		if (h) {
 			tsl__populate((struct big_head *)h - 1,
 				sizeof(struct big_head) + bytes);
@@ -347,6 +409,17 @@ void tsl__big_free(void *p)
 	h = (struct big_head *)p - 1;
 	/* the helper may be in it (a lane starts at p): wait it out */
 	tsl__prefault_forget(h, h->len ? h->len : sizeof *h + 1);
+	if (reuse.on && h->len >= REUSE_MIN) {
+		/* kept for the next big_alloc of this load */
+		if (reuse.h && reuse.h->len >= h->len) {
+			munmap(h, h->len);
+		} else {
+			if (reuse.h)
+				munmap(reuse.h, reuse.h->len);
+			reuse.h = h;
+		}
+		return;
+	}
 	if (h->len)
 		munmap(h, h->len);
 	else

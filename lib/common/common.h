@@ -180,6 +180,11 @@ TSL_INTERNAL void *tsl__big_calloc(size_t n, size_t size, int huge);
  * load).  A big one (64 KiB and more) is mapped and populated whole. */
 TSL_INTERNAL void *tsl__big_alloc(size_t bytes, int huge);
 TSL_INTERNAL void tsl__big_free(void *p);
+/* Between these, on the calling thread, a big block freed is kept for the
+ * next tsl__big_alloc instead of unmapped (see arena.c); end unmaps what is
+ * still kept.  tsl_model_load brackets its work with them. */
+TSL_INTERNAL void tsl__reuse_begin(void);
+TSL_INTERNAL void tsl__reuse_end(void);
 /* A new zeroed array of new_n items holding p's first old_n; p is freed
  * on success and kept on failure (NULL). */
 TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,

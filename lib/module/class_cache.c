@@ -70,6 +70,7 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 	tsl_record r = { NULL, 0, NULL, TSL_NO_OFFSET };
 	tsl_class_info *ci = NULL;
 	struct cls_slot *slot;
+	void *owned = NULL;
 	int rc;
 
 	if (m->cls_last && m->cls_last->qname == qname) {
@@ -89,14 +90,29 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 	}
 	if (strncmp(qname, "__torch__.torch.classes.", 24) != 0 &&
 		class_file(file, sizeof file, qname) == 0) {
-		rc = tsl__archive_record(m->ar, file, strlen(file), &r, err);
+		/* the header is copied out of the source (into the arena):
+		 * a compressed source is decoded for the parse and dropped
+		 * (a ModuleList's 10,000 annotations are 870 KB), and read
+		 * again, cached, when the methods are first asked for */
+		rc = tsl__archive_record_transient(m->ar, file, strlen(file),
+			&r, &owned, err);
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
 		/* methods are parsed when first asked for */
-		if (!rc)
+		if (!rc) {
 			rc = tsl__class_header_parse_lazy(&ci,
 				(const char *)r.data, r.len, qname, &m->arena,
 				r.name, r.file_offset, err);
+			if (owned) {
+				tsl__archive_record_drop(m->ar, file,
+					strlen(file), owned);
+				r.data = NULL;
+				if (ci) {
+					ci->src = NULL;
+					ci->src_len = 0;
+				}
+			}
+		}
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
 	}
@@ -106,7 +122,7 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 	slot->qname = qname;
 	slot->info = ci;
 	if (ci && r.name) {
-		slot->src = (const char *)r.data;
+		slot->src = (const char *)r.data;   /* NULL: read it again */
 		slot->src_len = r.len;
 		slot->record = r.name;
 		slot->src_off = r.file_offset;
@@ -143,6 +159,25 @@ static int load_methods(struct tsl_model *m, struct cls_slot *slot,
 	int rc;
 
 	if (slot->info && slot->info->lazy_methods) {
+		if (!slot->src) {
+			/* dropped after the header's parse: now cached, as
+			 * the methods point into it */
+			char file[1024];
+			tsl_record r;
+
+			if (class_file(file, sizeof file, slot->qname) != 0)
+				return tsl__error(err, TSL_EFORMAT, slot->record,
+					TSL_NO_OFFSET, "class name too long");
+			rc = tsl__archive_record(m->ar, file, strlen(file),
+				&r, err);
+			if (rc == TSL_ENOTFOUND)
+				rc = tsl__error(err, TSL_EFORMAT, slot->record,
+					TSL_NO_OFFSET, "class source vanished");
+			if (rc)
+				return rc;
+			slot->src = (const char *)r.data;
+			slot->src_len = r.len;
+		}
 		rc = tsl__class_header_parse(&full, slot->src, slot->src_len,
 			slot->qname, &m->arena, slot->record, slot->src_off, err);
 		if (rc)

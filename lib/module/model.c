@@ -607,6 +607,7 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 {
 	struct tsl_model *m;
 	tsl_prefault *pf = NULL;
+	bool bracket = false;   /* between the begins and ends below */
 	int rc, warn = TSL_OK;
 
 	if (!out)
@@ -641,6 +642,8 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	 * in by a helper on the other CPU while it loads (stopped below,
 	 * before anything is freed or returned) */
 	pf = tsl__prefault_begin(expect_meta(m), m->limits.no_prefault);
+	tsl__reuse_begin();
+	bracket = true;
 	if (opts && opts->map_location && opts->map_location[0]) {
 		char norm[64];
 
@@ -669,7 +672,8 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		break;
 	}
 	tsl__prefault_end(pf);
-	pf = NULL;
+	tsl__reuse_end();
+	bracket = false;
 	if (rc)
 		goto fail;
 	/* a checkpoint has no methods to give shapes to */
@@ -688,7 +692,10 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			"Cannot restore shapes as no traced inputs were stored");
 	return TSL_OK;
 fail:
-	tsl__prefault_end(pf);
+	if (bracket) {   /* failed before the loader ran */
+		tsl__prefault_end(pf);
+		tsl__reuse_end();
+	}
 	tsl_model_free(m);
 	return rc;
 }

@@ -142,6 +142,11 @@ TSL_INTERNAL int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, bool *owned, tsl_error *err);
 TSL_INTERNAL void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e,
 	void *data);
+/* For bytes read once and dropped (a class header parsed at load): the
+ * cached copy when the record was decoded before (*owned false), else as
+ * tsl__zip_read_private.  The cache is left as it was. */
+TSL_INTERNAL int tsl__zip_read_transient(tsl_zip *z, const tsl_zip_entry *e,
+	const uint8_t **data, size_t *len, bool *owned, tsl_error *err);
 
 /* zip_decode.c: decode a compressed record (deflate: inflate.c; other
  * methods: libarchive) into a new buffer of exactly e->usize bytes (plus a

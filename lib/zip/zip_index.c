@@ -1044,6 +1044,23 @@ int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **da
 	return TSL_OK;
 }
 
+int tsl__zip_read_transient(tsl_zip *z, const tsl_zip_entry *e,
+	const uint8_t **data, size_t *len, bool *owned, tsl_error *err)
+{
+	_Atomic(void *) *v = atomic_load_explicit(&z->decoded,
+		memory_order_acquire);
+	void *cur = v ? atomic_load_explicit(&v[e - z->entries],
+		memory_order_acquire) : NULL;
+
+	if (cur) {   /* decoded before: the cached copy */
+		*owned = false;
+		*data = cur;
+		*len = (size_t)e->usize;
+		return TSL_OK;
+	}
+	return tsl__zip_read_private(z, e, data, len, owned, err);
+}
+
 void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e, void *data)
 {
 	if (!data)
