@@ -182,7 +182,8 @@ typedef struct tsl_options {
 	uint64_t max_record_bytes;  /* decompressed bytes of one record read into
 	                               memory: pickles, code (default 1 GiB) */
 	uint64_t max_total_bytes;   /* decompressed bytes in total (default 4 GiB) */
-	uint32_t max_depth;         /* pickle nesting depth (default 1000) */
+	uint32_t max_depth;         /* pickle nesting depth (default 1000;
+	                               at most 16,383: more reads as that) */
 	uint64_t max_memo;          /* pickle memo entries (default 10,000,000) */
 	uint64_t max_container;     /* items in one list/dict/tuple (default 100M) */
 	uint64_t max_meta_bytes;    /* bytes allocated for metadata (default 2 GiB) */

@@ -830,6 +830,32 @@ static void test_depth(void **state)
 		pb_op(&p, 0x85);
 	pb_end(&p);
 	bad(p.b, p.n, 0, TSL_ELIMIT, 3 + 1000, "max_depth");
+	/* a max_depth past the cap (a value's height has 16 bits) reads as
+	 * the cap: 100,000 levels still stop there, and a height just under
+	 * it is kept exactly */
+	{
+		tsl_options o = TSL_OPTIONS_INIT;
+		tsl_limits saved = lim;
+		tsl_error err;
+		int rc;
+
+		o.max_depth = UINT32_MAX;
+		assert_int_equal(tsl__limits_from_options(&lim, &o, NULL),
+			TSL_OK);
+		assert_int_equal(lim.max_depth, TSL_MAX_DEPTH_CAP);
+		bad(p.b, p.n, 0, TSL_ELIMIT, 3 + TSL_MAX_DEPTH_CAP,
+			"max_depth (16383)");
+		pb_free(&p);
+		pb_begin(&p);
+		pb_op(&p, 'N');
+		for (int i = 0; i < (int)TSL_MAX_DEPTH_CAP; i++)
+			pb_op(&p, 0x85);
+		pb_end(&p);
+		rc = load(p.b, p.n, 0, &v, &err);
+		assert_int_equal(rc, TSL_OK);
+		assert_int_equal(v->depth, TSL_MAX_DEPTH_CAP);
+		lim = saved;
+	}
 	pb_free(&p);
 	/* a DAG of shared tuples: 2**1000 paths, 1000 levels */
 	pb_begin(&p);

@@ -122,6 +122,9 @@ typedef struct tsl_limits {
 	bool no_prefault;   /* TSL_OPEN_NO_PREFAULT */
 } tsl_limits;
 
+/* max_depth above this is taken as this: a value's nesting height is kept
+ * in 16 bits, and a legacy module's is up to four times its nesting. */
+#define TSL_MAX_DEPTH_CAP 16383u
 /* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
 /* The rule behind tsl_huge_pages_auto(), apart for tests: thp_enabled is
  * the text of /sys/kernel/mm/transparent_hugepage/enabled (NULL: none),

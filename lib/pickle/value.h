@@ -20,43 +20,47 @@ enum {
 	TSL__VALUE_MARK          /* internal to the VM stack */
 };
 
-/* tsl_value.flags: every bit of every layer is claimed here, so that
- * none is used twice (the static assertion below).  Bits 0x0001 and
- * 0x0800-0x8000 are the pickle machine's; 0x0010-0x0040 are set by the
- * module layer (lib/module) while it converts the values. */
-#define TSL__VF_TENSOR_ID 0x0001u /* INT: an index into the tensor table
+/* tsl_value.flags (9 bits): every bit of every layer is claimed here, so
+ * that none is used twice (the static assertion below).  Bits 0x001 and
+ * 0x010-0x100 are the pickle machine's; 0x002-0x008 are set by the module
+ * layer (lib/module) while it converts the values. */
+#define TSL__VF_TENSOR_ID 0x001u  /* INT: an index into the tensor table
                                      (build_tensor_from_id, __main__ TensorID) */
-#define TSL__VF_MEMO 0x0800u      /* VM bookkeeping: reachable from the memo (or
-                                     duplicated): never recycled */
-#define TSL__VF_VM 0x1000u        /* container made by the pickle machine: */
-#define TSL__VF_HAS_OBJ 0x2000u   /* ...holds an OBJECT/ENUM somewhere inside */
-#define TSL__VF_TRACKED 0x4000u   /* VM bookkeeping: a dict to deduplicate at STOP */
-#define TSL__VF_INNER 0x8000u     /* VM bookkeeping: the value is an item of
-                                     a container (it can no longer change) */
-#define TSL__VFLAG_VISITING 0x0010u /* module layer: being converted */
-#define TSL__VFLAG_DONE 0x0020u     /* module layer: converted */
-#define TSL__VFLAG_GETSTATE 0x0040u /* module layer: OBJECT whose state is
+#define TSL__VFLAG_VISITING 0x002u /* module layer: being converted */
+#define TSL__VFLAG_DONE 0x004u     /* module layer: converted */
+#define TSL__VFLAG_GETSTATE 0x008u /* module layer: OBJECT whose state is
                                        opaque (__getstate__) */
+#define TSL__VF_MEMO 0x010u       /* VM bookkeeping: reachable from the memo (or
+                                     duplicated): never recycled */
+#define TSL__VF_VM 0x020u         /* container made by the pickle machine: */
+#define TSL__VF_HAS_OBJ 0x040u    /* ...holds an OBJECT/ENUM somewhere inside */
+#define TSL__VF_TRACKED 0x080u    /* VM bookkeeping: a dict to deduplicate at STOP */
+#define TSL__VF_INNER 0x100u      /* VM bookkeeping: the value is an item of
+                                     a container (it can no longer change) */
 
 /* disjoint: their sum is their union (no bit is counted twice) */
 #define TSL__VF_ALL(op) (TSL__VF_TENSOR_ID op TSL__VF_MEMO op TSL__VF_VM op \
 	TSL__VF_HAS_OBJ op TSL__VF_TRACKED op TSL__VF_INNER op \
 	TSL__VFLAG_VISITING op TSL__VFLAG_DONE op TSL__VFLAG_GETSTATE)
-_Static_assert(TSL__VF_ALL(+) == TSL__VF_ALL(|) && TSL__VF_ALL(|) <= 0xffffu,
-	"tsl_value.flags bits overlap or do not fit in 16 bits");
+_Static_assert(TSL__VF_ALL(+) == TSL__VF_ALL(|) && TSL__VF_ALL(|) <= 0x1ffu,
+	"tsl_value.flags bits overlap or do not fit in 9 bits");
+_Static_assert(TSL__VALUE_MARK < 128, "a value kind does not fit in 7 bits");
 
 struct tsl_module;   /* defined by lib/module */
 struct tsl_storage;  /* defined by lib/storage */
 
 typedef struct tsl_value tsl_value;
 
+/* 32 bytes (a 20,000-tensor model has 50,000 values): kind and flags share
+ * 16 bits, and the nesting height fits 16 as max_depth is at most 16,383
+ * (TSL_MAX_DEPTH_CAP, tsl__limits_from_options). */
 struct tsl_value {
-	uint16_t kind;   /* tsl_value_kind or TSL__VALUE_* */
-	uint16_t flags;
-	uint32_t len;    /* items (list/tuple/dict entries), string bytes */
-	uint32_t depth;  /* nesting height: 0 for scalars, 1 + the deepest item
+	uint16_t kind : 7;   /* tsl_value_kind or TSL__VALUE_* */
+	uint16_t flags : 9;  /* TSL__VF_* */
+	uint16_t depth;  /* nesting height: 0 for scalars, 1 + the deepest item
 	                    for containers, objects and enums (<= max_depth);
 	                    a walker may recurse this deep */
+	uint32_t len;    /* items (list/tuple/dict entries), string bytes */
 	union {
 		int b;
 		int64_t i;
@@ -90,6 +94,7 @@ struct tsl_value {
 		} global;                      /* TSL__VALUE_GLOBAL */
 	} u;
 };
+_Static_assert(sizeof(struct tsl_value) == 32, "tsl_value grew");
 
 /* What only quantized and sparse tensors have (most tensors have none:
  * kept apart, a plain tensor is 64 bytes instead of 128). */
