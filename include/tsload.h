@@ -187,7 +187,8 @@ typedef struct tsl_options {
 	uint64_t max_memo;          /* pickle memo entries (default 10,000,000) */
 	uint64_t max_container;     /* items in one list/dict/tuple (default 100M) */
 	uint64_t max_meta_bytes;    /* bytes allocated for metadata (default 2 GiB) */
-	uint32_t max_rank;          /* tensor rank (default 64) */
+	uint32_t max_rank;          /* tensor rank (default 64; at most
+	                               65,535: more reads as that) */
 	/* loading */
 	const char *map_location;   /* NULL: each storage goes where it was
 	                               saved; "cpu", "cuda", "cuda:1"... sends all */

@@ -221,6 +221,26 @@ static void test_populate_ahead(void **state)
 	tsl__big_free(p);
 }
 
+/* Limits kept in 16 bits (a value's height, a tensor's rank) are capped. */
+static void test_limit_caps(void **state)
+{
+	tsl_options o = TSL_OPTIONS_INIT;
+	tsl_limits lim;
+
+	(void)state;
+	o.max_rank = UINT32_MAX;
+	o.max_depth = 70000;
+	assert_int_equal(tsl__limits_from_options(&lim, &o, NULL), TSL_OK);
+	assert_int_equal(lim.max_rank, TSL_MAX_RANK_CAP);
+	assert_int_equal(lim.max_rank, 65535);
+	assert_int_equal(lim.max_depth, TSL_MAX_DEPTH_CAP);
+	o.max_rank = 100;
+	o.max_depth = 0;   /* the default */
+	assert_int_equal(tsl__limits_from_options(&lim, &o, NULL), TSL_OK);
+	assert_int_equal(lim.max_rank, 100);
+	assert_int_equal(lim.max_depth, 1000);
+}
+
 /* ---- the prefault helper ------------------------------------------------ */
 
 static void nap_ms(long ms)
@@ -291,6 +311,7 @@ static void test_prefault_off(void **state)
 	(void)state;
 	assert_int_equal(tsl__limits_from_options(&lim, &o, NULL), TSL_OK);
 	assert_false(lim.no_prefault);
+
 	o.flags = TSL_OPEN_NO_PREFAULT;
 	assert_int_equal(tsl__limits_from_options(&lim, &o, NULL), TSL_OK);
 	assert_true(lim.no_prefault);
@@ -461,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_huge_pages_rule),
 		cmocka_unit_test(test_populate_ahead),
 		cmocka_unit_test(test_reuse),
+		cmocka_unit_test(test_limit_caps),
 		cmocka_unit_test(test_prefault_rule),
 		cmocka_unit_test(test_prefault_off),
 #if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))

@@ -45,6 +45,7 @@
 #include "testutil.h"
 
 #include "storage/storage.h"   /* white box: the state of a storage */
+#include "module/model.h"     /* tsl__storage_model */
 
 #define NTHREADS 16
 
@@ -3050,6 +3051,25 @@ static void test_upload_rss(void **state)
 	remove_temp_file(path);
 }
 
+/* A tensor no longer keeps its model: the model of a storage is found from
+ * the storage (tsl__storage_model: DLPack exports take a reference on it).
+ * Every storage of two models loaded side by side maps to its own. */
+static void test_storage_model(void **state)
+{
+	tsl_model *a = load("good-resnet-script.pt", NULL);
+	tsl_model *b = load("good-resnet-script.pt", NULL);
+	size_t n = tsl_model_storage_count(a);
+
+	(void)state;
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_ptr_equal(tsl__storage_model(tsl_model_storage(a, i)), a);
+		assert_ptr_equal(tsl__storage_model(tsl_model_storage(b, i)), b);
+	}
+	tsl_model_free(a);
+	tsl_model_free(b);
+}
+
 int main(void)
 {
 	/* libarchive's zip reader (lib/zip/zip_decode.c used it for deflate
@@ -3063,6 +3083,7 @@ int main(void)
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_copy),
+		cmocka_unit_test(test_storage_model),
 		cmocka_unit_test(test_tensor_data_offset),
 		cmocka_unit_test(test_copy_unaligned),
 		cmocka_unit_test(test_copy_deflate),

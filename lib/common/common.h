@@ -125,6 +125,8 @@ typedef struct tsl_limits {
 /* max_depth above this is taken as this: a value's nesting height is kept
  * in 16 bits, and a legacy module's is up to four times its nesting. */
 #define TSL_MAX_DEPTH_CAP 16383u
+/* max_rank above this is taken as this (a rank is kept in 16 bits). */
+#define TSL_MAX_RANK_CAP 65535u
 /* Fill lim from opts (NULL = defaults).  TSL_EINVAL on a bad version. */
 /* The rule behind tsl_huge_pages_auto(), apart for tests: thp_enabled is
  * the text of /sys/kernel/mm/transparent_hugepage/enabled (NULL: none),

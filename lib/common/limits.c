@@ -56,6 +56,9 @@ int tsl__limits_from_options(tsl_limits *lim, const tsl_options *opts,
 	/* a value's nesting height is kept in 16 bits (lib/pickle/value.h) */
 	if (lim->max_depth > TSL_MAX_DEPTH_CAP)
 		lim->max_depth = TSL_MAX_DEPTH_CAP;
+	/* a tensor's rank is kept in 16 bits (lib/pickle/value.h) */
+	if (lim->max_rank > TSL_MAX_RANK_CAP)
+		lim->max_rank = TSL_MAX_RANK_CAP;
 	lim->no_prefault = (opts->flags & TSL_OPEN_NO_PREFAULT) != 0;
 #undef TAKE
 	return TSL_OK;

@@ -438,7 +438,7 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 		t->ext->q_scale = scale;
 		t->ext->q_zero_point = zp;
 	}
-	/* t->owner stays NULL: model.c's convert() of the constants checks
+	/* t->checked stays 0: model.c's convert() of the constants checks
 	 * the view against its storage and sets it */
 	v->kind = TSL_VALUE_TENSOR;
 	v->u.tensor = t;

@@ -202,7 +202,7 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	unsigned sub;
 	uint32_t d;
 
-	t->owner = m;
+	t->checked = 1;
 	if (t->ext) {
 		const struct tsl_tensor_ext *x = t->ext;
 
@@ -254,7 +254,7 @@ overflow:
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	tsl_error *err)
 {
-	if (t->owner)
+	if (t->checked)
 		return TSL_OK;   /* checked when the pickle machine made it */
 	return check_new_tensor(m, t, err);
 }
@@ -600,6 +600,13 @@ static uint64_t expect_meta(struct tsl_model *m)
 		want += size * 5;
 	tsl__arena_expect(&m->arena, want);
 	return want;
+}
+
+struct tsl_model *tsl__storage_model(const struct tsl_storage *s)
+{
+	/* every storage's place points at its model's storages.sync */
+	return (struct tsl_model *)(void *)((char *)s->place->sync -
+		offsetof(struct tsl_model, storages.sync));
 }
 
 TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,

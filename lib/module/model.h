@@ -135,6 +135,9 @@ TSL_INTERNAL int tsl__method_table(tsl_arena *arena,
 
 /* Keep a model alive beyond tsl_model_free (DLPack exports). */
 TSL_INTERNAL void tsl__model_ref(struct tsl_model *m);
+/* The model a storage belongs to. */
+TSL_INTERNAL struct tsl_model *tsl__storage_model(
+	const struct tsl_storage *s);
 TSL_INTERNAL void tsl__model_unref(struct tsl_model *m);
 
 /* legacy.c: read a legacy (1.0-1.2, model.json) archive into m (root,

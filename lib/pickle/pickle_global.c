@@ -374,7 +374,7 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 	for (uint32_t i = 0; i < md->len; i++) {
 		tsl_value *k = md->u.seq.items[2 * i];
 		tsl_value *v = md->u.seq.items[2 * i + 1];
-		uint8_t *dst;
+		bool conj;
 		int b = 0;
 
 		if (k->kind != TSL_VALUE_STRING)
@@ -382,14 +382,17 @@ static int tensor_metadata(struct vm *m, struct tsl_tensor *t, tsl_value *md)
 				"tensor metadata key is a "
 				"%s, not a str", tsl__vm_kind_name(k));
 		if (eq(k->u.s, k->len, "conj"))
-			dst = &t->conj;
+			conj = true;
 		else if (eq(k->u.s, k->len, "neg"))
-			dst = &t->neg;
+			conj = false;
 		else
 			continue;
 		if ((rc = want_bool(m, v, "tensor metadata value", &b)))
 			return rc;
-		*dst = (uint8_t)b;
+		if (conj)
+			t->conj = b != 0;
+		else
+			t->neg = b != 0;
 	}
 	return TSL_OK;
 }
@@ -428,12 +431,14 @@ static int rebuild_tensor(struct vm *m, tsl_value *arg, bool v3)
 	struct tsl_tensor *t;
 	tsl_value **a = NULL;
 	int64_t dt = 0;
+	int rg = 0;
 	int rc;
 
 	if ((rc = args_of(m, arg, v3 ? 7 : 6, v3 ? 8 : 7, what, &a)) ||
 		(rc = strided(m, a, &t)) ||
-		(rc = want_bool(m, a[4], "requires_grad", &t->requires_grad)))
+		(rc = want_bool(m, a[4], "requires_grad", &rg)))
 		return rc;
+	t->requires_grad = (uint8_t)rg;
 	if (v3) {
 		if ((rc = tsl__vm_want_int(m, a[6], "_rebuild_tensor_v3 dtype",
 			&dt)))
@@ -456,12 +461,14 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 	struct tsl_tensor_ext *x;
 	tsl_value **a = NULL, **q;
 	int64_t scheme = 0;
+	int rg = 0;
 	int rc;
 
 	if ((rc = args_of(m, arg, 6, 7, "_rebuild_qtensor", &a)) ||
 		(rc = strided(m, a, &t)) ||
-		(rc = want_bool(m, a[5], "requires_grad", &t->requires_grad)))
+		(rc = want_bool(m, a[5], "requires_grad", &rg)))
 		return rc;
+	t->requires_grad = (uint8_t)rg;
 	if (!(x = t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *x)))
 		return tsl__vm_fail_mem(m);
 	if (a[4]->kind != TSL_VALUE_TUPLE || a[4]->len < 1)

@@ -97,7 +97,7 @@ struct tsl_value {
 _Static_assert(sizeof(struct tsl_value) == 32, "tsl_value grew");
 
 /* What only quantized and sparse tensors have (most tensors have none:
- * kept apart, a plain tensor is 64 bytes instead of 128). */
+ * kept apart, a plain tensor is 48 bytes instead of 112). */
 struct tsl_tensor_ext {
 	double q_scale;
 	int64_t q_zero_point;
@@ -108,20 +108,25 @@ struct tsl_tensor_ext {
 	struct tsl_tensor *sp_values;
 };
 
-/* A tensor description (metadata only). */
+/* A tensor description (metadata only).  48 bytes, one per tensor: the
+ * small fields share the first 8 (the rank fits 16 bits: max_rank is at
+ * most 65,535), and the model is found from the storage
+ * (tsl__storage_model), not kept here. */
 struct tsl_tensor {
-	int dtype;                 /* tsl_dtype */
-	int requires_grad;
+	uint8_t dtype;             /* tsl_dtype */
+	uint8_t requires_grad;
 	uint8_t layout;            /* tsl_layout */
-	uint8_t conj, neg;
 	int8_t qscheme;            /* tsl_qscheme, TSL_QSCHEME_NONE if plain */
-	uint32_t ndim;
+	uint8_t conj : 1, neg : 1;
+	uint8_t checked : 1;       /* the model layer checked it against its
+	                              storage */
+	uint16_t ndim;
 	int64_t *shape;
 	int64_t *stride;
 	int64_t storage_offset;
 	struct tsl_storage *storage;  /* NULL for sparse */
 	struct tsl_tensor_ext *ext;   /* NULL unless quantized or sparse */
-	void *owner;               /* set by the model layer (tsl_model*) */
 };
+_Static_assert(sizeof(struct tsl_tensor) == 48, "tsl_tensor grew");
 
 #endif

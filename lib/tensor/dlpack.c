@@ -87,7 +87,7 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 		tsl_dtype_size((tsl_dtype)t->dtype);
 	x->mt.manager_ctx = x;
 	x->mt.deleter = deleter;
-	x->model = t->owner;
+	x->model = tsl__storage_model(s);
 	tsl__model_ref(x->model);
 	*out = &x->mt;
 	return TSL_OK;
