@@ -883,29 +883,11 @@ TSL_API int tsl_archive_record_data(tsl_archive *ar, size_t index,
 	return TSL_OK;
 }
 
-int tsl__archive_record(tsl_archive *ar, const char *rel, size_t len,
-	tsl_record *out, tsl_error *err)
-{
-	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
-		NULL;
-	uint64_t off;
-	int rc;
-
-	if (!e)
-		return TSL_ENOTFOUND;
-	rc = tsl__zip_read(ar->zip, e, &out->data, &out->len, err);
-	if (rc)
-		return rc;
-	out->name = e->name;
-	out->file_offset = TSL_NO_OFFSET;
-	if (e->method == TSL_ZIP_STORED &&
-		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)
-		out->file_offset = off;
-	return TSL_OK;
-}
-
-int tsl__archive_record_transient(tsl_archive *ar, const char *rel,
-	size_t len, tsl_record *out, void **owned, tsl_error *err)
+/* tsl__archive_record (owned NULL: the archive's cached copy) and
+ * tsl__archive_record_transient (*owned: a decoded copy of the caller's,
+ * or NULL) in one. */
+static int record_read(tsl_archive *ar, const char *rel, size_t len,
+	tsl_record *out, void **owned, tsl_error *err)
 {
 	const tsl_zip_entry *e = ar->zip ? tsl__zip_find(ar->zip, rel, len) :
 		NULL;
@@ -913,11 +895,13 @@ int tsl__archive_record_transient(tsl_archive *ar, const char *rel,
 	bool mine = false;
 	int rc;
 
-	*owned = NULL;
+	if (owned)
+		*owned = NULL;
 	if (!e)
 		return TSL_ENOTFOUND;
-	rc = tsl__zip_read_transient(ar->zip, e, &out->data, &out->len, &mine,
-		err);
+	rc = owned ? tsl__zip_read_transient(ar->zip, e, &out->data,
+		&out->len, &mine, err) :
+		tsl__zip_read(ar->zip, e, &out->data, &out->len, err);
 	if (rc)
 		return rc;
 	if (mine)
@@ -928,6 +912,18 @@ int tsl__archive_record_transient(tsl_archive *ar, const char *rel,
 		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)
 		out->file_offset = off;
 	return TSL_OK;
+}
+
+int tsl__archive_record(tsl_archive *ar, const char *rel, size_t len,
+	tsl_record *out, tsl_error *err)
+{
+	return record_read(ar, rel, len, out, NULL, err);
+}
+
+int tsl__archive_record_transient(tsl_archive *ar, const char *rel,
+	size_t len, tsl_record *out, void **owned, tsl_error *err)
+{
+	return record_read(ar, rel, len, out, owned, err);
 }
 
 void tsl__archive_record_drop(tsl_archive *ar, const char *rel, size_t len,
