@@ -180,10 +180,7 @@ void *tsl__arena_alloc(tsl_arena *a, size_t size)
 	if (a->used > a->populated)
 		tsl__populate_ahead(a->head->data, a->cap, &a->populated,
 			a->used);
-	if (a->used >= a->pf_next) {
-		tsl__prefault_front(TSL_PF_ARENA, a->used);
-		a->pf_next = a->used + TSL_PREFAULT_PUBLISH;
-	}
+	tsl__prefault_publish(TSL_PF_ARENA, a->used, &a->pf_next);
 	return p;   /* zeroed: chunks come zeroed and are never reused */
 }
 

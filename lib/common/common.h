@@ -215,11 +215,11 @@ TSL_INTERNAL void tsl__populate_ahead(void *base, size_t cap, size_t *done,
 /*
  * The prefault helper (prefault.c): a thread that faults in, on the other
  * core, the pages the calling thread is about to write.  Started and
- * stopped within one API call (tsl__zip_open, tsl_model_load) and bound to
- * the thread that runs it: the functions below act on that thread's helper
- * and do nothing when it has none.  Work comes in lanes (TSL_PF_*), each a
+ * stopped within one API call (tsl_model_load) and bound to the thread
+ * that runs it: the functions below act on that thread's helper and do
+ * nothing when it has none.  Work comes in lanes (TSL_PF_*), each a
  * block of memory: a forward lane is filled from its start and the helper
- * keeps between 16 and 512 KiB ahead of the front its owner publishes (so
+ * keeps between 16 and 128 KiB ahead of the front its owner publishes (so
  * a block sized by a guess is not touched far past its use); a backward
  * lane is written whole and the helper goes from its end to meet the
  * owner.  The helper only reads (see prefault.c).  Lane memory must not
@@ -247,13 +247,23 @@ TSL_INTERNAL int tsl__prefault_rule(uint64_t expect, long cpus,
 TSL_INTERNAL bool tsl__prefault_lane(int lane, void *base, size_t cap,
 	bool backward);
 TSL_INTERNAL void tsl__prefault_front(int lane, size_t front);
+/* A forward lane's owner, at every write up to `used`: publish the front
+ * once it passes *next (SIZE_MAX when the block is not a lane), then set
+ * *next TSL_PREFAULT_PUBLISH further.  One compare when nothing is due. */
+static inline void tsl__prefault_publish(int lane, size_t used, size_t *next)
+{
+	if (used >= *next) {
+		tsl__prefault_front(lane, used);
+		*next = used + TSL_PREFAULT_PUBLISH;
+	}
+}
 /* Take the lane from the helper; returns once the helper is out of it. */
 TSL_INTERNAL void tsl__prefault_drop(int lane);
 /* Drop every lane that overlaps [p, p + len). */
 TSL_INTERNAL void tsl__prefault_forget(const void *p, size_t len);
+/* For tests: whether the calling thread has a helper; the pages it has
+ * read so far; whether it waits for work (it found none in any lane). */
 TSL_INTERNAL bool tsl__prefault_active(void);
-/* For tests: pages the helper has read so far; whether it waits for work
- * (it found none in any lane). */
 TSL_INTERNAL uint64_t tsl__prefault_pages(void);
 TSL_INTERNAL bool tsl__prefault_waiting(void);
 

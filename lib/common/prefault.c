@@ -253,15 +253,13 @@ tsl_prefault *tsl__prefault_begin(uint64_t expect, bool off)
 	const char *env;
 	int rc;
 
-	if (off || tls_pf ||
-		!tsl__prefault_rule(expect, cpus_usable(),
-		getenv("TSL_PREFAULT")))
+	env = getenv("TSL_PREFAULT");
+	if (off || tls_pf || !tsl__prefault_rule(expect, cpus_usable(), env))
 		return NULL;
 	pf = calloc(1, sizeof *pf);
 	if (!pf)
 		return NULL;
 	/* TSL_PREFAULT=1 (tests, benchmarks): every block is a lane */
-	env = getenv("TSL_PREFAULT");
 	pf->lane_min = env && !strcmp(env, "1") ? 1 : TSL_POPULATE_WINDOW;
 	if (pthread_attr_init(&attr)) {
 		free(pf);
@@ -289,7 +287,6 @@ uint64_t tsl__prefault_end(tsl_prefault *pf)
 	kick(pf);
 	pthread_join(pf->thread, NULL);
 	pages = atomic_load(&pf->pages);
-
 	if (tls_pf == pf)
 		tls_pf = NULL;
 	free(pf);

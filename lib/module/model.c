@@ -614,7 +614,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 {
 	struct tsl_model *m;
 	tsl_prefault *pf = NULL;
-	bool bracket = false;   /* between the begins and ends below */
 	int rc, warn = TSL_OK;
 
 	if (!out)
@@ -650,7 +649,6 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	 * before anything is freed or returned) */
 	pf = tsl__prefault_begin(expect_meta(m), m->limits.no_prefault);
 	tsl__reuse_begin();
-	bracket = true;
 	if (opts && opts->map_location && opts->map_location[0]) {
 		char norm[64];
 
@@ -679,8 +677,8 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 		break;
 	}
 	tsl__prefault_end(pf);
+	pf = NULL;
 	tsl__reuse_end();
-	bracket = false;
 	if (rc)
 		goto fail;
 	/* a checkpoint has no methods to give shapes to */
@@ -699,10 +697,8 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 			"Cannot restore shapes as no traced inputs were stored");
 	return TSL_OK;
 fail:
-	if (bracket) {   /* failed before the loader ran */
-		tsl__prefault_end(pf);
-		tsl__reuse_end();
-	}
+	tsl__prefault_end(pf);   /* no-ops when already ended above */
+	tsl__reuse_end();
 	tsl_model_free(m);
 	return rc;
 }

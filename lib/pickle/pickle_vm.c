@@ -519,12 +519,8 @@ int tsl__vm_memo_set(struct vm *m, uint64_t idx, uintptr_t entry)
 	if ((idx + 1) * sizeof *m->memo > m->memo_populated)
 		tsl__populate_ahead(m->memo, m->memo_cap * sizeof *m->memo,
 			&m->memo_populated, (size_t)(idx + 1) * sizeof *m->memo);
-	if ((idx + 1) * sizeof *m->memo >= m->memo_pf_next) {
-		tsl__prefault_front(TSL_PF_MEMO,
-			(size_t)(idx + 1) * sizeof *m->memo);
-		m->memo_pf_next = (size_t)(idx + 1) * sizeof *m->memo +
-			TSL_PREFAULT_PUBLISH;
-	}
+	tsl__prefault_publish(TSL_PF_MEMO, (size_t)(idx + 1) * sizeof *m->memo,
+		&m->memo_pf_next);
 	if (!m->memo[idx])
 		m->memo_count++;
 	m->memo[idx] = (tsl_value *)entry;
