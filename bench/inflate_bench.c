@@ -115,7 +115,7 @@ static int bench_archive(const char *path, int rounds)
 			&ie) != TSL_OK || by_libarchive(&v[n], check) != 0 ||
 			memcmp(v[n].out, check, v[n].ulen) != 0) {
 			fprintf(stderr, "%s: %s: the decoders disagree\n", path,
-				e->name);
+				TSL_ZIP_ENAME(e));
 			free(check);
 			n++;
 			goto out;

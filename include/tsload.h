@@ -27,10 +27,13 @@
  *  - SIGBUS: if another process truncates the file while it is mapped,
  *    touching the lost pages raises SIGBUS, as for any mmap reader.  tsload
  *    checks the file's size before it hands out a view (a storage whose
- *    bytes are gone fails with TSL_EIO instead), but a truncation after that
- *    check cannot be caught.  Where files may change underneath, open with
- *    TSL_OPEN_COPY (the file is read into private memory: no SIGBUS, at the
- *    cost of one full read), or replace files by rename(), never in place.
+ *    bytes are gone fails with TSL_EIO instead, naming the record "#<n>",
+ *    its place in the index, when the shrink took the central directory
+ *    that holds the names), but a truncation after that check cannot be
+ *    caught, and record names are read from the mapping too.  Where files
+ *    may change underneath, open with TSL_OPEN_COPY (the file is read into
+ *    private memory: no SIGBUS, at the cost of one full read), or replace
+ *    files by rename(), never in place.
  *  - Reading functions are safe to call from any number of threads on the same
  *    archive or model.  Freeing is not: free once, after every other use.
  *
@@ -336,8 +339,11 @@ typedef struct tsl_record_info {
 /** Number of records in the archive. */
 TSL_API size_t tsl_archive_record_count(const tsl_archive *ar);
 
-/** Describe record `index` (central-directory order). Borrowed strings.
- *  Returns TSL_EINVAL when index is out of range. Thread-safe. */
+/** Describe record `index` (central-directory order). Borrowed strings:
+ *  the name is copied out of the mapped central directory on the first call
+ *  for that record and kept until tsl_archive_free().  Returns TSL_EINVAL
+ *  when index is out of range, TSL_ENOMEM when that copy cannot be made.
+ *  Thread-safe. */
 TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
 	tsl_record_info *out);
 
@@ -721,7 +727,9 @@ TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s);
 TSL_API uint64_t tsl_storage_numel(const tsl_storage *s);
 /** Size in bytes of the record behind the storage. */
 TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s);
-/** The record's name without prefix ("data/0"). */
+/** The record's name without prefix ("data/0"): copied out of the mapped
+ *  central directory on the first call, kept until the archive is freed;
+ *  NULL when out of memory.  Thread-safe. */
 TSL_API const char *tsl_storage_record(const tsl_storage *s);
 /** Saved location string ("cpu", "cuda:1"). */
 TSL_API const char *tsl_storage_location(const tsl_storage *s);

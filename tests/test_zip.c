@@ -869,7 +869,7 @@ static void test_find_next(void **state)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel(z, e);
 
-		if (!e->in_prefix)
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		hint = i;
 		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
@@ -882,7 +882,7 @@ static void test_find_next(void **state)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel(z, e);
 
-		if (!e->in_prefix)
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
 			tsl__zip_find(z, rel, strlen(rel)));
@@ -3127,7 +3127,8 @@ static void test_inflate_fixture_records(void **state)
 				continue;
 			assert_int_equal(tsl__zip_data_offset(z, e, &off, &err),
 				TSL_OK);
-			inflate_agrees(b + off, (size_t)e->csize, e->name);
+			inflate_agrees(b + off, (size_t)e->csize,
+				TSL_ZIP_ENAME(e));
 			records++;
 		}
 		tsl__zip_free(z);
@@ -3248,7 +3249,7 @@ static void test_index_lookup_lengths(void **state)
 	char name[96], probe[128];
 
 	(void)state;
-	assert_true(sizeof(tsl_zip_entry) <= 48);
+	assert_true(sizeof(tsl_zip_entry) <= 40);
 	zb_init(&z, 0, false);
 	zb_minimal(&z, "p", "3\n");
 	for (int len = 1; len <= 80; len++) {
@@ -3265,9 +3266,18 @@ static void test_index_lookup_lengths(void **state)
 		const char *rel = tsl__zip_rel(ix, e);
 		size_t len = strlen(rel);
 
-		assert_true(e->in_prefix);
-		assert_ptr_equal(rel, e->name + 2);
+		assert_true(tsl__zip_in_prefix(e));
+		assert_string_equal(tsl__zip_cname(ix, e) + 2, rel);
+		/* the entry's name is the directory's bytes, not a copy */
+		assert_true(e->name_bytes >= (const char *)zip + ix->cd_offset +
+			46 && e->name_bytes + e->name_len <=
+			(const char *)zip + ix->cd_end);
+		assert_memory_equal(e->name_bytes, "p/", 2);
 		assert_int_equal(e->name_len, len + 2);
+		assert_memory_equal(tsl__zip_rel_bytes(ix, e), rel, len);
+		assert_int_equal(tsl__zip_rel_len(ix, e), len);
+		/* the copy is made once */
+		assert_ptr_equal(tsl__zip_rel(ix, e), rel);
 		assert_ptr_equal(tsl__zip_find(ix, rel, len), e);
 		/* a longer buffer, only len bytes of it asked for */
 		memcpy(probe, rel, len);
@@ -3309,11 +3319,11 @@ static void test_index_outside_prefix(void **state)
 	zip = zb_finish(&z, &size);
 	open_index(&ix, zip, size);
 	assert_string_equal(ix->prefix, "model");
-	assert_false(ix->entries[out].in_prefix);
-	assert_false(ix->entries[same].in_prefix);
-	assert_false(ix->entries[pfx].in_prefix);
-	assert_ptr_equal(tsl__zip_rel(ix, &ix->entries[out]),
-		ix->entries[out].name);
+	assert_false(tsl__zip_in_prefix(&ix->entries[out]));
+	assert_false(tsl__zip_in_prefix(&ix->entries[same]));
+	assert_false(tsl__zip_in_prefix(&ix->entries[pfx]));
+	assert_string_equal(tsl__zip_rel(ix, &ix->entries[out]),
+		"other/data/0");
 	assert_string_equal(tsl__zip_rel(ix, &ix->entries[same]),
 		"modelx/data/0");
 	assert_null(tsl__zip_find(ix, "other/data/0", 12));
@@ -3387,7 +3397,9 @@ static void test_index_data_offset_cache(void **state)
 			&off, &err), TSL_OK);
 		assert_int_equal(off, z.recs[big].data_off);
 		assert_int_equal(off - ix->entries[big].lho, 30 + 2 * 65535);
-		assert_int_equal(ix->entries[big].data_skip, 30 + 2 * 65535);
+		assert_int_equal(tsl__zip_skip(&ix->entries[big]) &
+			TSL_ZIP_SKIP_MASK, 30 + 2 * 65535);
+		assert_true(tsl__zip_in_prefix(&ix->entries[big]));
 		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[small],
 			&off, &err), TSL_OK);
 		assert_int_equal(off, z.recs[small].data_off);

@@ -89,7 +89,7 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 			"archive has no version record (neither .data/version "
 			"nor version)");
 	if (e->usize > 64)
-		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
 			"version record is %llu bytes long",
 			(unsigned long long)e->usize);
 	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
@@ -101,21 +101,21 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 			break;
 	}
 	if (i == 0 || v > 1000000)
-		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
 			"version record does not hold a decimal number");
 	for (; i < len; i++)
 		if (d[i] != '\n' && d[i] != '\r' && d[i] != ' ')
-			return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+			return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
 				"version record has trailing bytes");
 	ar->version = v;
 	/* PyTorch 1.12-2.5: kMinSupportedFileFormatVersion 1, max 10 */
 	if (v < 1)
-		return tsl__error(err, TSL_EVERSION, e->name, e->lho,
+		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), e->lho,
 			"Attempted to read a PyTorch file with version %llu, but "
 			"the minimum supported version for reading is 1",
 			(unsigned long long)v);
 	if (v > 10)
-		return tsl__error(err, TSL_EVERSION, e->name, e->lho,
+		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), e->lho,
 			"Attempted to read a PyTorch file with version %llu, but "
 			"the maximum supported version for reading is 10; your "
 			"PyTorch installation may be too old",
@@ -134,7 +134,7 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 	if (!e)
 		return TSL_OK;
 	if (e->usize > 16)
-		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
 			"byteorder record is %llu bytes long",
 			(unsigned long long)e->usize);
 	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
@@ -147,7 +147,7 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 	else if (len == 3 && memcmp(d, "big", 3) == 0)
 		ar->big_endian = 1;
 	else
-		return tsl__error(err, TSL_EFORMAT, e->name, e->lho,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
 			"byteorder record is neither 'little' nor 'big'");
 	return TSL_OK;
 }
@@ -157,17 +157,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The name after "<prefix>/extra/" of an extra file, else NULL (run for
- * every record: lengths first, from the entry). */
-static inline const char *extra_name(const tsl_zip *z,
-	const tsl_zip_entry *e)
+/* Is e an extra file, "<prefix>/extra/..."?  (Run for every record:
+ * lengths first, from the entry.) */
+static inline bool is_extra(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	const char *rel;
-
-	if (!e->in_prefix || e->name_len <= z->prefix_len + 1 + 6)
-		return NULL;
-	rel = tsl__zip_rel(z, e);
-	return memcmp(rel, "extra/", 6) == 0 ? rel + 6 : NULL;
+	return tsl__zip_in_prefix(e) && e->name_len > z->prefix_len + 1 + 6 &&
+		memcmp(tsl__zip_rel_bytes(z, e), "extra/", 6) == 0;
 }
 
 static int list_extra(tsl_archive *ar, tsl_error *err)
@@ -175,7 +170,7 @@ static int list_extra(tsl_archive *ar, tsl_error *err)
 	size_t i, n = 0;
 
 	for (i = 0; i < ar->zip->n; i++) {
-		if (extra_name(ar->zip, &ar->zip->entries[i]))
+		if (is_extra(ar->zip, &ar->zip->entries[i]))
 			n++;
 	}
 	if (!n)
@@ -185,10 +180,17 @@ static int list_extra(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
 	for (i = 0; i < ar->zip->n; i++) {
-		const char *name = extra_name(ar->zip, &ar->zip->entries[i]);
+		const tsl_zip_entry *e = &ar->zip->entries[i];
+		const char *rel;
 
-		if (name)
-			ar->extra[ar->nextra++] = name;
+		if (!is_extra(ar->zip, e))
+			continue;
+		/* the name after "extra/", NUL-terminated (made now: the
+		 * list is handed out) */
+		if (!(rel = tsl__zip_rel(ar->zip, e)))
+			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+				"out of memory");
+		ar->extra[ar->nextra++] = rel + 6;
 	}
 	qsort(ar->extra, ar->nextra, sizeof *ar->extra, cmp_str);
 	return TSL_OK;
@@ -233,9 +235,8 @@ static void readahead_meta(tsl_archive *ar)
 
 	for (size_t i = 0; i < z->n; i++) {
 		const tsl_zip_entry *e = &z->entries[i];
-		const char *rel = e->in_prefix ? tsl__zip_rel(z, e) : e->name;
-		size_t len = e->in_prefix ? e->name_len - z->prefix_len - 1 :
-			e->name_len;
+		const char *rel = tsl__zip_rel_bytes(z, e);
+		size_t len = tsl__zip_rel_len(z, e);
 		uint64_t a = e->lho, b;
 
 		if (storage_record(rel, len))
@@ -472,16 +473,58 @@ static int map_fd(tsl_archive *ar, int fd, tsl_error *err)
 	return TSL_OK;
 }
 
-int tsl__archive_check_size(const tsl_archive *ar, uint64_t off, uint64_t len,
-	const char *record, tsl_error *err)
+/* e's name into buf when its bytes lie within the first size bytes of the
+ * file, else "#<index>". */
+static const char *name_within(const tsl_archive *ar, const tsl_zip_entry *e,
+	bool rel, uint64_t size, char *buf)
 {
+	const tsl_zip *z = ar->zip;
+	const char *p = rel ? tsl__zip_rel_bytes(z, e) : e->name_bytes;
+	size_t n = rel ? tsl__zip_rel_len(z, e) : e->name_len;
+	bool inside = e >= z->entries && e < z->entries + z->n;
+
+	if (inside && (uint64_t)((const uint8_t *)e->name_bytes - z->base) +
+		e->name_len > size) {
+		snprintf(buf, TSL_ZIP_NAME_BUF, "#%zu",
+			(size_t)(e - z->entries));
+		return buf;
+	}
+	if (n > TSL_ZIP_NAME_BUF - 1)
+		n = TSL_ZIP_NAME_BUF - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *tsl__archive_ename(const tsl_archive *ar, const tsl_zip_entry *e,
+	bool rel, char *buf)
+{
+	struct stat st;
+	uint64_t size = UINT64_MAX;
+
+	/* a mapped file: is the name still in it? (an error path: the
+	 * system call is cheap next to what failed) */
+	if (ar->fd >= 0 && fstat(ar->fd, &st) == 0 &&
+		(uint64_t)st.st_size < ar->size)
+		size = (uint64_t)st.st_size;
+	return name_within(ar, e, rel, size, buf);
+}
+
+int tsl__archive_check_size(const tsl_archive *ar, uint64_t off, uint64_t len,
+	const tsl_zip_entry *e, tsl_error *err)
+{
+	char record[TSL_ZIP_NAME_BUF] = "";
 	struct stat st;
 
 	if (ar->fd < 0)
 		return TSL_OK;
 	if (fstat(ar->fd, &st) != 0)
-		return tsl__error_sys(err, TSL_EIO, errno, record, "fstat");
+		return tsl__error_sys(err, TSL_EIO, errno,
+			e ? tsl__archive_ename(ar, e, false, record) : NULL,
+			"fstat");
 	(void)len;
+	if ((uint64_t)st.st_size < ar->size && e)
+		name_within(ar, e, false, (uint64_t)st.st_size, record);
 	if ((uint64_t)st.st_size < ar->size)
 		return tsl__error(err, TSL_EIO, record, off,
 			"the file shrank to %llu bytes after it was mapped (it "
@@ -831,9 +874,11 @@ TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
 	if (!ar || !out || !ar->zip || index >= ar->zip->n)
 		return TSL_EINVAL;
 	e = &ar->zip->entries[index];
-	out->name = tsl__zip_rel(ar->zip, e);
+	out->name = tsl__zip_rel(ar->zip, e);   /* a copy made on demand */
+	if (!out->name)
+		return TSL_ENOMEM;
 	out->method = e->method;
-	out->crc32 = e->crc32;
+	out->crc32 = tsl__zip_crc32(e);
 	out->compressed_size = e->csize;
 	out->size = e->usize;
 	out->header_offset = e->lho;
@@ -906,7 +951,17 @@ static int record_read(tsl_archive *ar, const char *rel, size_t len,
 		return rc;
 	if (mine)
 		*owned = (void *)(uintptr_t)out->data;
-	out->name = e->name;
+	/* made once per record, on demand, kept with the index: a load
+	 * reads a few records by name (data.pkl, class sources) */
+	out->name = tsl__zip_cname(ar->zip, e);
+	if (!out->name) {
+		if (mine)
+			tsl__zip_private_free(ar->zip, e, *owned);
+		if (owned)
+			*owned = NULL;
+		return tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e),
+			TSL_NO_OFFSET, "out of memory");
+	}
 	out->file_offset = TSL_NO_OFFSET;
 	if (e->method == TSL_ZIP_STORED &&
 		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)

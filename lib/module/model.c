@@ -198,7 +198,6 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 {
 	struct tsl_storage *s = t->storage;
 	uint64_t extent = 0, bytes, isz, nbytes;
-	const char *record;
 	unsigned sub;
 	uint32_t d;
 
@@ -215,7 +214,6 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	}
 	if (!s || (nbytes = tsl__storage_nbytes(s)) == 0)
 		return TSL_OK;   /* sparse, or a storage without data */
-	record = tsl__storage_record(s);
 	isz = tsl_dtype_size((tsl_dtype)t->dtype);
 	for (d = 0; d < t->ndim; d++) {
 		uint64_t span;
@@ -223,7 +221,7 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 		if (t->shape[d] == 0)
 			return TSL_OK;   /* empty: reaches nothing */
 		if (t->shape[d] < 0 || t->stride[d] < 0)
-			return tsl__error(err, TSL_EFORMAT, record,
+			return tsl__error(err, TSL_EFORMAT, TSL_STORAGE_ENAME(s),
 				TSL_NO_OFFSET, "tensor has a negative size or "
 				"stride");
 		if (tsl__mul_u64((uint64_t)(t->shape[d] - 1),
@@ -241,14 +239,14 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 		 * (torch's storage for them holds at least that) */
 		bytes = extent / (8 / sub) + (extent % (8 / sub) != 0);
 	if (bytes > nbytes)
-		return tsl__error(err, TSL_EFORMAT, record, TSL_NO_OFFSET,
-			"tensor view reaches %llu bytes but its storage record "
+		return tsl__error(err, TSL_EFORMAT, TSL_STORAGE_ENAME(s),
+			TSL_NO_OFFSET, "tensor view reaches %llu bytes but its storage record "
 			"holds %llu", (unsigned long long)bytes,
 			(unsigned long long)nbytes);
 	return TSL_OK;
 overflow:
-	return tsl__error(err, TSL_EFORMAT, record, TSL_NO_OFFSET,
-		"tensor shape and strides overflow 64-bit arithmetic");
+	return tsl__error(err, TSL_EFORMAT, TSL_STORAGE_ENAME(s),
+		TSL_NO_OFFSET, "tensor shape and strides overflow 64-bit arithmetic");
 }
 
 static int check_tensor(struct tsl_model *m, struct tsl_tensor *t,

@@ -39,7 +39,7 @@ static uint8_t *own_copy(struct tsl_storage *s, size_t len, tsl_error *err)
 	uint8_t *p = aligned_alloc(64, (len + 63) & ~(size_t)63);
 
 	if (!p) {
-		tsl__error(err, TSL_ENOMEM, s->entry->name, TSL_NO_OFFSET,
+		tsl__error(err, TSL_ENOMEM, TSL_STORAGE_FULLNAME(s), TSL_NO_OFFSET,
 			"out of memory copying %zu bytes", len);
 		return NULL;
 	}
@@ -65,8 +65,7 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	}
 	/* the file must still hold what we map: SIGBUS otherwise */
 	rc = size_checked ? TSL_OK : tsl__archive_check_size(ar,
-		s->entry->lho, s->entry->csize,
-		s->entry->name, err);
+		s->entry->lho, s->entry->csize, s->entry, err);
 	if (rc)
 		return rc;
 	/* a compressed record is decoded into memory of our own (the
@@ -198,9 +197,9 @@ static int storage_cpu(struct tsl_storage *s, const void **data,
 		return st;
 	if (st == TSL__ST_FAILED)
 		return tsl__error(err, s->fail_code ? s->fail_code : TSL_EIO,
-			s->entry->name, TSL_NO_OFFSET,
+			TSL_STORAGE_FULLNAME(s), TSL_NO_OFFSET,
 			"storage '%s' failed to materialize earlier",
-			tsl__storage_record(s));
+			TSL_STORAGE_ENAME(s));
 	*data = s->data;
 	*size = s->data ? (size_t)tsl__storage_nbytes(s) : 0;
 	return TSL_OK;
@@ -246,7 +245,7 @@ struct tsl_dev_copy *tsl__dev_copy(struct tsl_storage *s, tsl_error *err)
 		return c;
 	c = calloc(1, sizeof *c);
 	if (!c) {
-		tsl__error(err, TSL_ENOMEM, tsl__storage_record(s),
+		tsl__error(err, TSL_ENOMEM, TSL_STORAGE_ENAME(s),
 			TSL_NO_OFFSET, "out of memory");
 		return NULL;
 	}
@@ -293,9 +292,9 @@ TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr,
 	st = tsl__dev_wait(s, c);
 	if (st == TSL__ST_FAILED)
 		return tsl__error(err, c->fail ? c->fail : TSL_EDEVICE,
-			tsl__storage_record(s), TSL_NO_OFFSET,
+			TSL_STORAGE_ENAME(s), TSL_NO_OFFSET,
 			"storage '%s' failed to reach %s earlier",
-			tsl__storage_record(s), s->place->device);
+			TSL_STORAGE_ENAME(s), s->place->device);
 	*dptr = c->ptr;
 	*size = (size_t)tsl__storage_nbytes(s);
 	return TSL_OK;
@@ -406,7 +405,7 @@ TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 		return rc;
 	*out = malloc(n ? n : 1);
 	if (!*out)
-		return tsl__error(err, TSL_ENOMEM, tsl__storage_record(s),
+		return tsl__error(err, TSL_ENOMEM, TSL_STORAGE_ENAME(s),
 			TSL_NO_OFFSET, "out of memory copying %zu bytes", n);
 	if (n)
 		memcpy(*out, p, n);

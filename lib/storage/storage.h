@@ -134,12 +134,22 @@ TSL_INTERNAL struct tsl_storage *tsl__storages_get(tsl_storages *st,
 TSL_INTERNAL int tsl__storages_materialize(tsl_storages *st,
 	unsigned nthreads, tsl_error *err);
 
-/* The record's name relative to the archive's prefix ("data/0"); a
- * stand-in entry is not in_prefix, so its name is already relative. */
+/* The record's name relative to the archive's prefix ("data/0"), NUL-
+ * terminated, copied on first demand and kept with the index; NULL when out
+ * of memory.  A stand-in entry's own name is already relative. */
 static inline const char *tsl__storage_record(const struct tsl_storage *s)
 {
 	return tsl__zip_rel(s->place->sync->ar->zip, s->entry);
 }
+
+/* For messages: the relative name copied into a buffer of the enclosing
+ * block (cut to TSL_ZIP_NAME_BUF - 1 bytes; "#17", the record's place in the
+ * index, when the file shrank past its name: tsl__archive_ename). */
+#define TSL_STORAGE_ENAME(s) tsl__archive_ename((s)->place->sync->ar, \
+	(s)->entry, true, (char[TSL_ZIP_NAME_BUF]){ 0 })
+/* The same for the full name */
+#define TSL_STORAGE_FULLNAME(s) tsl__archive_ename((s)->place->sync->ar, \
+	(s)->entry, false, (char[TSL_ZIP_NAME_BUF]){ 0 })
 
 /* The record's size in bytes (0: no data). */
 static inline uint64_t tsl__storage_nbytes(const struct tsl_storage *s)

@@ -27,8 +27,9 @@ static int st_grow(tsl_storages *st)
 
 		if (!s)
 			continue;
-		h = (size_t)XXH3_64bits(tsl__storage_record(s),
-			strlen(tsl__storage_record(s))) & (cap - 1);
+		h = (size_t)XXH3_64bits(tsl__zip_rel_bytes(st->sync.ar->zip,
+			s->entry), tsl__zip_rel_len(st->sync.ar->zip,
+			s->entry)) & (cap - 1);
 		while (t[h])
 			h = (h + 1) & (cap - 1);
 		t[h] = s;
@@ -52,8 +53,9 @@ static const char *remap(const char *const *r, const char *loc)
  * load time, although copies happen on first access - once per distinct
  * location).  NULL with err set. */
 static const struct tsl_storage_place *place_for(tsl_storages *st,
-	const char *location, const char *record, tsl_error *err)
+	const char *location, const tsl_zip_entry *e, tsl_error *err)
 {
+	const tsl_zip *z = st->sync.ar->zip;
 	struct tsl_storage_place *pl;
 	char norm[64];
 	const char *dev;
@@ -69,19 +71,20 @@ static const struct tsl_storage_place *place_for(tsl_storages *st,
 	}
 	if (tsl__device_check(remap(st->remap, location), norm, sizeof norm,
 		err)) {
-		if (err) {
-			size_t n = strlen(record);
+		if (err) {   /* the message is the device's; name the record */
+			size_t n = tsl__zip_rel_len(z, e);
 
 			if (n >= sizeof err->record)
 				n = sizeof err->record - 1;
-			memcpy(err->record, record, n);
+			memcpy(err->record, tsl__zip_rel_bytes(z, e), n);
 			err->record[n] = '\0';
 		}
 		return NULL;
 	}
 	dev = tsl__arena_strndup(st->arena, norm, strlen(norm));
 	if (!dev) {
-		tsl__arena_error(st->arena, err, record, TSL_NO_OFFSET);
+		tsl__arena_error(st->arena, err, TSL_ZIP_ENAME(e),
+			TSL_NO_OFFSET);
 		return NULL;
 	}
 found:
@@ -90,7 +93,8 @@ found:
 	if (st->nplaces < sizeof st->places / sizeof st->places[0])
 		pl = &st->places[st->nplaces++];
 	else if (!(pl = tsl__arena_alloc(st->arena, sizeof *pl))) {
-		tsl__arena_error(st->arena, err, record, TSL_NO_OFFSET);
+		tsl__arena_error(st->arena, err, TSL_ZIP_ENAME(e),
+			TSL_NO_OFFSET);
 		return NULL;
 	}
 	pl->location = location;
@@ -146,8 +150,10 @@ static tsl_zip_entry *absent_record(tsl_storages *st, const char *rel,
 		return NULL;
 	if (!owned && !(rel = tsl__arena_strndup(st->arena, rel, len)))
 		return NULL;
-	e->name = rel;   /* not in_prefix: tsl__zip_rel gives the name */
+	/* not in the prefix: the name is the relative one, NUL-terminated */
+	e->name_bytes = rel;
 	e->name_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
+	e->skip = TSL_ZIP_OWN_NAME;
 	return e;
 }
 
@@ -173,8 +179,11 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 		}
 		h = (size_t)XXH3_64bits(rel, len) & st->st_mask;
 		while (st->st_table[h]) {
-			if (strcmp(tsl__storage_record(st->st_table[h]), rel)
-				== 0)
+			const tsl_zip_entry *o = st->st_table[h]->entry;
+
+			if (tsl__zip_rel_len(st->sync.ar->zip, o) == len &&
+				memcmp(tsl__zip_rel_bytes(st->sync.ar->zip, o),
+				rel, len) == 0)
 				return st->st_table[h];
 			h = (h + 1) & st->st_mask;
 		}
@@ -193,8 +202,7 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 		tsl__arena_error(st->arena, err, pickle, TSL_NO_OFFSET);
 		return NULL;
 	}
-	if (!(pl = place_for(st, location, tsl__zip_rel(st->sync.ar->zip, e),
-		err)))
+	if (!(pl = place_for(st, location, e, err)))
 		return NULL;
 	if (st_reserve(st)) {   /* TSL_ELIMIT or TSL_ENOMEM */
 		tsl__arena_error(st->arena, err, pickle, TSL_NO_OFFSET);

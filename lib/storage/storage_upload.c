@@ -202,9 +202,9 @@ static int dev_error(up_pipe *pp, const struct tsl_storage *s, int rc,
 	const char *what, size_t n, tsl_error *err)
 {
 	(void)rc;
-	return tsl__error(err, TSL_EDEVICE, s ? s->entry->name : NULL,
+	return tsl__error(err, TSL_EDEVICE, s ? TSL_STORAGE_FULLNAME(s) : NULL,
 		TSL_NO_OFFSET, "%s %zu bytes of '%s' to %s failed", what, n,
-		s ? tsl__storage_record(s) : "?", pp->device);
+		s ? TSL_STORAGE_ENAME(s) : "?", pp->device);
 }
 
 /* Open a pipeline for the device of s; cap: bytes per staging buffer. */
@@ -235,10 +235,10 @@ static int pipe_open(up_pipe *pp, const struct tsl_storage *s, size_t cap,
 			if (pp->b.stream_create(pp->b.payload, pp->dev,
 				&pp->stream) != TSL_OK)
 				return tsl__error(err, TSL_EDEVICE,
-					s->entry->name, TSL_NO_OFFSET,
+					TSL_STORAGE_FULLNAME(s), TSL_NO_OFFSET,
 					"creating a stream on %s for '%s' "
 					"failed", pp->device,
-					tsl__storage_record(s));
+					TSL_STORAGE_ENAME(s));
 			pp->has_stream = true;
 		}
 		st->async = 1;
@@ -387,7 +387,7 @@ static int buf_acquire(up_pipe *pp, unsigned i, const struct tsl_storage *s,
 
 		if (pp->b.alloc_pinned(pp->b.payload, pp->cap, &m) != TSL_OK ||
 			!m)
-			return tsl__error(err, TSL_ENOMEM, s->entry->name,
+			return tsl__error(err, TSL_ENOMEM, TSL_STORAGE_FULLNAME(s),
 				TSL_NO_OFFSET, "allocating %zu bytes of "
 				"staging memory for %s failed", pp->cap,
 				pp->device);
@@ -458,9 +458,9 @@ static int pipe_add(up_pipe *pp, struct tsl_storage *s,
 	rc = pp->b.alloc(pp->b.payload, pp->dev, n, &c->ptr);
 	if (rc != TSL_OK || !c->ptr) {
 		c->ptr = NULL;
-		return tsl__error(err, TSL_EDEVICE, s->entry->name,
+		return tsl__error(err, TSL_EDEVICE, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "allocating %zu bytes of '%s' on %s "
-			"failed", n, tsl__storage_record(s), pp->device);
+			"failed", n, TSL_STORAGE_ENAME(s), pp->device);
 	}
 	if (pp->mode == UP_PLAIN || n == 0) {
 		if (n) {
@@ -736,9 +736,9 @@ int tsl__storages_upload(tsl_storages *sts, const tsl_upload_options *opt,
 			continue;
 		if (tsl__dev_wait(s, c) == TSL__ST_FAILED)
 			return tsl__error(err, c->fail ? c->fail : TSL_EDEVICE,
-				s->entry->name, TSL_NO_OFFSET,
+				TSL_STORAGE_FULLNAME(s), TSL_NO_OFFSET,
 				"storage '%s' failed to reach %s earlier",
-				tsl__storage_record(s), s->place->device);
+				TSL_STORAGE_ENAME(s), s->place->device);
 	}
 	return TSL_OK;
 }
@@ -755,9 +755,9 @@ TSL_API int tsl_storage_device_read(tsl_storage *s, void *dst, size_t n,
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"NULL argument");
 	if (n > tsl__storage_nbytes(s))
-		return tsl__error(err, TSL_EINVAL, s->entry->name,
+		return tsl__error(err, TSL_EINVAL, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "reading %zu bytes of '%s', which has "
-			"%llu", n, tsl__storage_record(s),
+			"%llu", n, TSL_STORAGE_ENAME(s),
 			(unsigned long long)tsl__storage_nbytes(s));
 	if (strcmp(s->place->device, "cpu") == 0) {
 		rc = tsl__storage_cpu(s, &p, &size, err);
@@ -767,18 +767,18 @@ TSL_API int tsl_storage_device_read(tsl_storage *s, void *dst, size_t n,
 	}
 	c = atomic_load(&s->dev);
 	if (!c || tsl__dev_wait(s, c) != TSL__ST_READY)
-		return tsl__error(err, TSL_EINVAL, s->entry->name,
+		return tsl__error(err, TSL_EINVAL, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "storage '%s' has no copy on %s",
-			tsl__storage_record(s), s->place->device);
+			TSL_STORAGE_ENAME(s), s->place->device);
 	if (!c->backend.copy_d2h)
-		return tsl__error(err, TSL_EUNSUPPORTED, s->entry->name,
+		return tsl__error(err, TSL_EUNSUPPORTED, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "the %s backend cannot copy back "
 			"(no copy_d2h)", c->backend.name);
 	if (n && c->backend.copy_d2h(c->backend.payload, c->index, dst,
 		c->ptr, n) != TSL_OK)
-		return tsl__error(err, TSL_EDEVICE, s->entry->name,
+		return tsl__error(err, TSL_EDEVICE, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "copying %zu bytes of '%s' back from "
-			"%s failed", n, tsl__storage_record(s),
+			"%s failed", n, TSL_STORAGE_ENAME(s),
 			s->place->device);
 	return TSL_OK;
 }

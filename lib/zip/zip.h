@@ -12,39 +12,93 @@
 #ifndef TSL_ZIP_H
 #define TSL_ZIP_H
 
+#include <stdatomic.h>
+
 #include "../common/common.h"
 
 /*
- * One record.  48 bytes: the index writes one per record when an archive is
+ * One record.  40 bytes: the index writes one per record when an archive is
  * opened (20,000 for a model of many small tensors), and every 4 KiB page of
- * them costs a page fault, so what is set later or rarely lives elsewhere:
- * the data offset is a 32-bit distance from the local header (the header is
- * 30 bytes plus two 16-bit lengths), the decoded copy of a compressed record
- * is in a per-index array made on the first decode (tsl_zip.decoded), the
- * name relative to the prefix is derived (tsl__zip_rel), and the offset of
- * the central-directory entry, needed only for error messages, is found
- * again by walking the directory.
+ * them costs a page fault, so what is set later or rarely read lives
+ * elsewhere: the name is not copied (name_bytes points at it in the central
+ * directory, which is mapped for as long as the index lives; it is not
+ * NUL-terminated), and so the CRC-32 is read from the directory entry too
+ * (tsl__zip_crc32); a NUL-terminated copy of a name is made on demand
+ * (tsl__zip_cname, for names handed out); the data offset is a 30-bit
+ * distance from the local header (the header is 30 bytes plus two 16-bit
+ * lengths), set on first use; the decoded copy of a compressed record is in
+ * a per-index array made on the first decode (tsl_zip.decoded); the offset
+ * of the central-directory entry is where name_bytes is, less 46.
  */
 /* Compression methods (tsl_zip_entry.method): stored records are read in
  * place, deflated ones by inflate.c, any other through libarchive. */
 enum { TSL_ZIP_STORED = 0, TSL_ZIP_DEFLATED = 8 };
 
+/* tsl_zip_entry.skip: bits 0-29 the data offset less the local header's
+ * (0 until resolved); the two flags are set before the entry is shared. */
+#define TSL_ZIP_SKIP_MASK  0x3fffffffu
+#define TSL_ZIP_IN_PREFIX  0x80000000u /* the name starts with "<prefix>/" */
+#define TSL_ZIP_OWN_NAME   0x40000000u /* a stand-in entry (not in the index):
+                                          name_bytes is NUL-terminated and is
+                                          its relative name; no CRC */
+#define TSL_ZIP_CENTRAL_LEN 46         /* fixed part of a directory entry */
+
 typedef struct tsl_zip_entry {
-	const char *name;      /* full name, NUL-terminated (owned by the index) */
+	const char *name_bytes; /* name_len bytes, NOT NUL-terminated: in the
+	                           central directory (owned by the mapping) */
 	uint64_t csize;        /* compressed size */
 	uint64_t usize;        /* uncompressed size */
 	uint64_t lho;          /* local header offset */
-	uint32_t crc32;
-	uint32_t data_skip;    /* data offset - lho; 0 until resolved (atomic) */
+	uint32_t skip;         /* see above; read and written atomically
+	                          (tsl__zip_skip), as other threads resolve
+	                          the data offset */
 	uint16_t name_len;     /* u16 in the zip format */
 	uint16_t method;
-	bool in_prefix;        /* the name starts with "<prefix>/" */
 } tsl_zip_entry;
 
-_Static_assert(sizeof(tsl_zip_entry) <= 48, "tsl_zip_entry grew");
+_Static_assert(sizeof(tsl_zip_entry) <= 40, "tsl_zip_entry grew");
+
+static inline uint32_t tsl__zip_skip(const tsl_zip_entry *e)
+{
+	return atomic_load_explicit(
+		(_Atomic uint32_t *)(uintptr_t)&e->skip, memory_order_acquire);
+}
+
+/* Is the entry's name "<prefix>/..."?  (The flag never changes.) */
+static inline bool tsl__zip_in_prefix(const tsl_zip_entry *e)
+{
+	return (atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)&e->skip,
+		memory_order_relaxed) & TSL_ZIP_IN_PREFIX) != 0;
+}
+
+/* The record's CRC-32, from its central-directory entry (0 for a
+ * stand-in). */
+static inline uint32_t tsl__zip_crc32(const tsl_zip_entry *e)
+{
+	if (atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)&e->skip,
+		memory_order_relaxed) & TSL_ZIP_OWN_NAME)
+		return 0;
+	return tsl__le32((const uint8_t *)e->name_bytes -
+		TSL_ZIP_CENTRAL_LEN + 16);
+}
+
+/* For messages: the full name copied into buf (TSL_ZIP_NAME_BUF bytes,
+ * cut to fit, NUL-terminated); returns buf.  No allocation.
+ * TSL_ZIP_ENAME(e) gives such a copy in a buffer of the enclosing block. */
+#define TSL_ZIP_NAME_BUF 128
+static inline const char *tsl__zip_ename(const tsl_zip_entry *e, char *buf)
+{
+	size_t n = e->name_len < TSL_ZIP_NAME_BUF - 1 ? e->name_len :
+		TSL_ZIP_NAME_BUF - 1;
+
+	memcpy(buf, e->name_bytes, n);
+	buf[n] = '\0';
+	return buf;
+}
+#define TSL_ZIP_ENAME(e) tsl__zip_ename((e), (char[TSL_ZIP_NAME_BUF]){ 0 })
 
 /*
- * The index: entries, hash table and names in one block (entries first, so
+ * The index: entries and hash table in one block (entries first, so
  * that pages are touched in the order they are written).  The table holds
  * only the records under the prefix, keyed by their name relative to it; a
  * slot is 32 bits, 0 when empty, else (index + 1) in its low `tbits` bits and
@@ -62,7 +116,9 @@ typedef struct tsl_zip {
 	uint32_t tag;          /* slot bits that hold hash bits (may be 0) */
 	/* NULL, or n decoded copies (made lazily, slots set once) */
 	_Atomic(_Atomic(void *) *) decoded;
-	char *names;           /* storage for all names */
+	/* NULL, or n NUL-terminated copies of the names (made on demand,
+	 * slots set once: tsl__zip_cname) */
+	_Atomic(_Atomic(void *) *) cnames;
 	uint64_t cd_offset;
 	uint64_t cd_size;
 	uint64_t cd_end;       /* first byte after the central directory */
@@ -77,11 +133,35 @@ typedef struct tsl_zip {
 } tsl_zip;
 
 /* The name after "<prefix>/" for a record under the prefix, else the full
- * name; NUL-terminated, lives as long as the index. */
+ * name: rel_len(z, e) bytes at rel_bytes(z, e), not NUL-terminated. */
+static inline const char *tsl__zip_rel_bytes(const tsl_zip *z,
+	const tsl_zip_entry *e)
+{
+	return tsl__zip_in_prefix(e) ? e->name_bytes + z->prefix_len + 1 :
+		e->name_bytes;
+}
+
+static inline size_t tsl__zip_rel_len(const tsl_zip *z,
+	const tsl_zip_entry *e)
+{
+	return tsl__zip_in_prefix(e) ? e->name_len - z->prefix_len - 1 :
+		e->name_len;
+}
+
+/* The entry's full name NUL-terminated, copied on first demand and kept
+ * until tsl__zip_free (thread-safe; a stand-in entry's own name as it is).
+ * NULL when out of memory. */
+TSL_INTERNAL const char *tsl__zip_cname(const tsl_zip *z,
+	const tsl_zip_entry *e);
+
+/* The same for the relative name (tsl__zip_rel_bytes); NULL when out of
+ * memory. */
 static inline const char *tsl__zip_rel(const tsl_zip *z,
 	const tsl_zip_entry *e)
 {
-	return e->in_prefix ? e->name + z->prefix_len + 1 : e->name;
+	const char *c = tsl__zip_cname(z, e);
+
+	return c && tsl__zip_in_prefix(e) ? c + z->prefix_len + 1 : c;
 }
 
 /* For sources read on demand (a seekable reader): make base[off, off+len)

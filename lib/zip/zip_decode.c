@@ -76,7 +76,7 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 
 		if (n < 0)
 			return tsl__error(err, e->method == TSL_ZIP_DEFLATED ? TSL_EFORMAT :
-				TSL_EUNSUPPORTED, e->name, data_off,
+				TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
 				"decoding record (method %u) failed after %zu of "
 				"%zu bytes: %s", e->method, got, want,
 				archive_error_string(a) ?
@@ -86,7 +86,7 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 		got += (size_t)n;
 	}
 	if (got != want)
-		return tsl__error(err, TSL_EFORMAT, e->name, data_off,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), data_off,
 			"record decodes to %s bytes than the %zu declared",
 			got > want ? "more" : "fewer", want);
 	return TSL_OK;
@@ -105,12 +105,12 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	*out = NULL;
 	if (e->method != TSL_ZIP_DEFLATED &&
 		(e->csize >= 0xffffffffu || e->usize >= 0xffffffffu))
-		return tsl__error(err, TSL_EUNSUPPORTED, e->name, data_off,
+		return tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
 			"records of 4 GiB or more compressed with method %u are "
 			"not supported", e->method);
 	buf = want < SIZE_MAX ? tsl__big_alloc(want + 1, z->huge) : NULL;
 	if (!buf)
-		return tsl__error(err, TSL_ENOMEM, e->name, data_off,
+		return tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), data_off,
 			"out of memory decoding %zu bytes", want);
 	buf[want] = '\0';   /* the decoder writes exactly want bytes */
 	if (want == 0) {   /* nothing to decode: the bytes cannot matter */
@@ -123,7 +123,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		rc = tsl__inflate(z->base + data_off, (size_t)e->csize, buf,
 			want, &ie);
 		if (rc)
-			rc = tsl__error(err, TSL_EFORMAT, e->name,
+			rc = tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
 				data_off + ie.at, "deflated record: %s (compressed "
 				"byte %zu of %llu)", ie.why, ie.at,
 				(unsigned long long)e->csize);
@@ -137,7 +137,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	put16(f.hdr + 4, 20);
 	put16(f.hdr + 6, 0);
 	put16(f.hdr + 8, e->method);
-	put32(f.hdr + 14, e->crc32);
+	put32(f.hdr + 14, tsl__zip_crc32(e));
 	put32(f.hdr + 18, (uint32_t)e->csize);
 	put32(f.hdr + 22, (uint32_t)e->usize);
 	put16(f.hdr + 26, 1);
@@ -147,7 +147,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	f.left = e->csize;
 	a = archive_read_new();
 	if (!a) {
-		rc = tsl__error(err, TSL_ENOMEM, e->name, data_off,
+		rc = tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), data_off,
 			"out of memory (libarchive)");
 		goto out;
 	}
@@ -156,7 +156,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		archive_read_set_options(a, "zip:ignorecrc32");
 	if (archive_read_open(a, &f, NULL, feed_read, NULL) != ARCHIVE_OK ||
 		archive_read_next_header(a, &ae) != ARCHIVE_OK)
-		rc = tsl__error(err, TSL_EUNSUPPORTED, e->name, data_off,
+		rc = tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
 			"cannot decode record (method %u): %s", e->method,
 			archive_error_string(a) ? archive_error_string(a) : "?");
 	else

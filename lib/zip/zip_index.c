@@ -28,7 +28,7 @@
 #define EOCD_LEN 22
 #define EOCD64_LEN 56
 #define LOC64_LEN 20
-#define CENTRAL_LEN 46
+#define CENTRAL_LEN TSL_ZIP_CENTRAL_LEN
 #define LOCAL_LEN 30
 
 static int fmt_error(tsl_error *err, const char *record, uint64_t off,
@@ -171,31 +171,25 @@ static inline uint64_t hash_name(const char *s, size_t n)
 }
 #endif
 
-/* Copy a name of n bytes to dst and NUL-terminate it; false if the name
- * holds a NUL byte.  The same word-at-a-time scheme (a word has a zero byte
- * iff (w - ONES) & ~w & HIGHS is not 0), instead of memcpy and memchr. */
-static inline bool copy_name(char *dst, const uint8_t *src, size_t n)
+/* Does src[0..n) hold a NUL byte?  A word at a time (a word has a zero
+ * byte iff (w - ONES) & ~w & HIGHS is not 0), instead of memchr's call. */
+static inline bool has_nul(const uint8_t *src, size_t n)
 {
 	uint64_t w, zero = 0;
 	size_t i;
 
 	if (n < 8) {
-		for (i = 0; i < n; i++) {
-			dst[i] = (char)src[i];
+		for (i = 0; i < n; i++)
 			zero |= src[i] == 0;
-		}
-	} else {
-		for (i = 0; i + 8 < n; i += 8) {
-			w = word(src + i);
-			memcpy(dst + i, &w, sizeof w);
-			zero |= (w - ONES) & ~w & HIGHS;
-		}
-		w = word(src + n - 8);
-		memcpy(dst + n - 8, &w, sizeof w);
+		return zero != 0;
+	}
+	for (i = 0; i + 8 < n; i += 8) {
+		w = word(src + i);
 		zero |= (w - ONES) & ~w & HIGHS;
 	}
-	dst[n] = '\0';
-	return zero == 0;
+	w = word(src + n - 8);
+	zero |= (w - ONES) & ~w & HIGHS;
+	return zero != 0;
 }
 
 static int cmp_lho(const void *a, const void *b)
@@ -226,11 +220,12 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 			const tsl_zip_entry *a = &z->entries[i], *b = a + 1;
 
 			if (a->lho + LOCAL_LEN + a->csize > b->lho)
-				return fmt_error(err, a->name, a->lho,
+				return fmt_error(err, TSL_ZIP_ENAME(a), a->lho,
 					"record at offset %llu (%llu bytes) overlaps "
 					"record '%s' at offset %llu",
 					(unsigned long long)a->lho,
-					(unsigned long long)a->csize, b->name,
+					(unsigned long long)a->csize,
+					TSL_ZIP_ENAME(b),
 					(unsigned long long)b->lho);
 		}
 		return TSL_OK;
@@ -246,11 +241,12 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 		uint64_t end = v[i]->lho + LOCAL_LEN + v[i]->csize;
 
 		if (end > v[i + 1]->lho) {
-			rc = fmt_error(err, v[i]->name, v[i]->lho,
+			rc = fmt_error(err, TSL_ZIP_ENAME(v[i]), v[i]->lho,
 				"record at offset %llu (%llu bytes) overlaps record "
 				"'%s' at offset %llu",
 				(unsigned long long)v[i]->lho,
-				(unsigned long long)v[i]->csize, v[i + 1]->name,
+				(unsigned long long)v[i]->csize,
+				TSL_ZIP_ENAME(v[i + 1]),
 				(unsigned long long)v[i + 1]->lho);
 			break;
 		}
@@ -259,17 +255,12 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 	return rc;
 }
 
-/* Offset of entry i's central-directory header, walked again from the
- * start: only error messages need it, so entries do not keep it (pass 1 of
- * tsl__zip_open checked every entry's length). */
-static uint64_t cd_pos_of(const tsl_zip *z, size_t i)
+/* Offset of entry e's central-directory header: its name follows the
+ * fixed part (only error messages need it). */
+static uint64_t cd_pos_of(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	uint64_t p = z->cd_offset;
-
-	while (i--)
-		p += (uint64_t)CENTRAL_LEN + tsl__le16(z->base + p + 28) +
-			tsl__le16(z->base + p + 30) + tsl__le16(z->base + p + 32);
-	return p;
+	return (uint64_t)((const uint8_t *)e->name_bytes - z->base) -
+		CENTRAL_LEN;
 }
 
 /* Does entry e (under the prefix) have the relative name rel[0..len)?  The
@@ -278,7 +269,7 @@ static inline bool rel_equal(const tsl_zip *z, const tsl_zip_entry *e,
 	const char *rel, size_t len)
 {
 	return (size_t)e->name_len == z->prefix_len + 1 + len &&
-		same_bytes(e->name + z->prefix_len + 1, rel, len);
+		same_bytes(e->name_bytes + z->prefix_len + 1, rel, len);
 }
 
 static int build_table(tsl_zip *z, tsl_error *err)
@@ -291,12 +282,12 @@ static int build_table(tsl_zip *z, tsl_error *err)
 	 * relative name */
 	for (i = 0; i < z->n; i++) {
 		const tsl_zip_entry *e = &z->entries[i];
-		const char *rel = e->name + z->prefix_len + 1;
+		const char *rel = e->name_bytes + z->prefix_len + 1;
 		size_t len, h;
 		uint64_t hv;
 		uint32_t tag, s;
 
-		if (!e->in_prefix)
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		len = e->name_len - z->prefix_len - 1;
 		hv = hash_name(rel, len);
@@ -306,12 +297,13 @@ static int build_table(tsl_zip *z, tsl_error *err)
 			const tsl_zip_entry *o = &z->entries[(s & idx) - 1];
 
 			if ((s & z->tag) == tag && rel_equal(z, o, rel, len))
-				return fmt_error(err, e->name, cd_pos_of(z, i),
+				return fmt_error(err, TSL_ZIP_ENAME(e),
+					cd_pos_of(z, e),
 					"two records are named '%s' (central "
 					"directory entries at %llu and %llu)",
-					e->name, (unsigned long long)cd_pos_of(z,
-					(size_t)(o - z->entries)),
-					(unsigned long long)cd_pos_of(z, i));
+					TSL_ZIP_ENAME(e),
+					(unsigned long long)cd_pos_of(z, o),
+					(unsigned long long)cd_pos_of(z, e));
 			h = (h + 1) & z->mask;
 		}
 		z->table[h] = tag | (uint32_t)(i + 1);
@@ -352,7 +344,7 @@ const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z, const char *rel,
 	 * are unique (checked at open): a match at the hint is the answer */
 	if (z->table && *hint < z->n) {
 		e = &z->entries[*hint];
-		if (e->in_prefix && rel_equal(z, e, rel, len)) {
+		if (tsl__zip_in_prefix(e) && rel_equal(z, e, rel, len)) {
 			(*hint)++;
 			return e;
 		}
@@ -366,8 +358,7 @@ const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z, const char *rel,
 /* The zip64 extra field (id 1) replaces the 32-bit fields that are
  * 0xFFFFFFFF, in the order usize, csize, lho. */
 static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
-	bool need_u, bool need_c, bool need_o, const char *name, uint64_t pos,
-	tsl_error *err)
+	bool need_u, bool need_c, bool need_o, uint64_t pos, tsl_error *err)
 {
 	size_t i = 0;
 
@@ -376,7 +367,7 @@ static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
 		size_t j = i + 4;
 
 		if (n > xlen - j)
-			return fmt_error(err, name, pos,
+			return fmt_error(err, TSL_ZIP_ENAME(e), pos,
 				"extra field %#x of %u bytes runs past its "
 				"%zu-byte extra area", id, n, xlen);
 		if (id == 1) {
@@ -404,12 +395,12 @@ static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
 		i = j + n;
 	}
 	if (need_u || need_c || need_o)
-		return fmt_error(err, name, pos,
+		return fmt_error(err, TSL_ZIP_ENAME(e), pos,
 			"central directory entry has 0xFFFFFFFF sizes or offset "
 			"but no zip64 extra field");
 	return TSL_OK;
 short64:
-	return fmt_error(err, name, pos,
+	return fmt_error(err, TSL_ZIP_ENAME(e), pos,
 		"zip64 extra field is too short for the fields it must hold");
 }
 
@@ -529,42 +520,13 @@ static int read_end(const uint8_t *b, uint64_t size, const tsl_limits *limits,
 	return tsl__zip_ensure(fetch, end->offset, end->size, err);
 }
 
-/* Pass 1: walk the entries (signature, bounds) and sum the bytes their
- * names take (each plus its NUL). */
-static int cd_names_len(const tsl_zip *z, uint64_t *names_len,
-	tsl_error *err)
-{
-	uint64_t p = z->cd_offset;
-	struct cd_entry ce;
-
-	*names_len = 0;
-	for (size_t i = 0; i < z->n; i++) {
-		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
-			tsl__le32(z->base + p) != SIG_CENTRAL)
-			return fmt_error(err, NULL, p,
-				"central directory entry %zu of %zu is missing or "
-				"has a bad signature at offset %llu (the entry "
-				"count says %zu)", i + 1, z->n,
-				(unsigned long long)p, z->n);
-		cd_entry_decode(z->base + p, &ce);
-		if (tsl__out_of_bounds(p, cd_entry_len(&ce), z->cd_end))
-			return fmt_error(err, NULL, p,
-				"central directory entry %zu runs past the end of "
-				"the central directory", i + 1);
-		*names_len += ce.name_len + 1u;
-		p += cd_entry_len(&ce);
-	}
-	return TSL_OK;
-}
-
-/* Entries, hash table and names in one block: one allocation, and for a
- * big archive one run of huge pages rather than three.  The table has a
+/* Entries and hash table in one block: one allocation, and for a big
+ * archive one run of huge pages rather than two.  The table has a
  * power of two of slots, at least 1.5 per entry (load at most 2/3: a hit
  * takes 1.3 probes on average with linear probing, the tag bits make the
  * extra ones cheap); twice the entries took twice the pages for no
  * measurable gain in lookups. */
-static int alloc_index(tsl_zip *z, uint64_t names_len, int huge,
-	tsl_error *err)
+static int alloc_index(tsl_zip *z, int huge, tsl_error *err)
 {
 	size_t cap = 16, ent_bytes = 0, tab_bytes = 0, block;
 
@@ -574,9 +536,7 @@ static int alloc_index(tsl_zip *z, uint64_t names_len, int huge,
 		__builtin_mul_overflow(z->n ? z->n : 1, sizeof *z->entries,
 		&ent_bytes) ||
 		__builtin_mul_overflow(cap, sizeof *z->table, &tab_bytes) ||
-		(uint64_t)(size_t)names_len != names_len ||
-		__builtin_add_overflow(ent_bytes, tab_bytes, &block) ||
-		__builtin_add_overflow(block, (size_t)names_len + 1, &block))
+		__builtin_add_overflow(ent_bytes, tab_bytes, &block))
 		block = SIZE_MAX;   /* fails to allocate below */
 	z->entries = tsl__big_calloc(block, 1, huge);
 	if (!z->entries)
@@ -589,18 +549,16 @@ static int alloc_index(tsl_zip *z, uint64_t names_len, int huge,
 	/* slot bits above those index + 1 needs carry hash bits */
 	z->tag = z->n ? (uint32_t)(UINT64_C(0xffffffff) <<
 		(64 - __builtin_clzll((unsigned long long)z->n))) : 0;
-	z->names = (char *)z->table + tab_bytes;
 	return TSL_OK;
 }
 
-/* Pass 2: fill the entries (each written whole, once, in order) and find
- * the prefix: the first entry's name up to its first '/' (*pfx: NULL when
- * it has none). */
-static int fill_entries(tsl_zip *z, uint64_t names_len, const char **pfx,
-	tsl_error *err)
+/* Walk the central directory and fill the entries (each written whole,
+ * once, in order) and find the prefix: the first entry's name up to its
+ * first '/' (*pfx: NULL when it has none).  Names stay in the directory:
+ * nothing is copied. */
+static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 {
 	uint64_t p = z->cd_offset;
-	char *np = z->names;
 	int rc;
 
 	*pfx = NULL;
@@ -609,58 +567,49 @@ static int fill_entries(tsl_zip *z, uint64_t names_len, const char **pfx,
 		const uint8_t *c = z->base + p;
 		struct cd_entry ce;
 		uint64_t end;
-		bool clean, changed;
 
-		/* pass 1 checked these bytes; they can only differ now if the
-		 * file changed under the mapping: refuse rather than overrun
-		 * the names sized by pass 1 */
-		changed = tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end);
-		if (!changed) {
-			cd_entry_decode(c, &ce);
-			changed = ce.sig != SIG_CENTRAL ||
-				tsl__out_of_bounds(p, cd_entry_len(&ce),
-				z->cd_end) ||
-				(uint64_t)(np - z->names) + ce.name_len + 1 >
-				names_len;
-		}
-		if (changed)
-			return fmt_error(err, NULL, p, "central directory entry "
-				"%zu changed while the directory was read (the "
-				"file was modified)", i + 1);
-		clean = copy_name(np, c + CENTRAL_LEN, ce.name_len);
-
-		e->name = np;
-		e->name_len = ce.name_len;
-		np += ce.name_len + 1;
-		e->method = ce.method;
-		e->crc32 = ce.crc32;
-		e->csize = ce.csize;
-		e->usize = ce.usize;
-		e->lho = ce.lho;
-		if (ce.name_len == 0 || !clean)
+		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
+			tsl__le32(c) != SIG_CENTRAL)
+			return fmt_error(err, NULL, p,
+				"central directory entry %zu of %zu is missing or "
+				"has a bad signature at offset %llu (the entry "
+				"count says %zu)", i + 1, z->n,
+				(unsigned long long)p, z->n);
+		cd_entry_decode(c, &ce);
+		if (tsl__out_of_bounds(p, cd_entry_len(&ce), z->cd_end))
+			return fmt_error(err, NULL, p,
+				"central directory entry %zu runs past the end of "
+				"the central directory", i + 1);
+		if (ce.name_len == 0 || has_nul(c + CENTRAL_LEN, ce.name_len))
 			return fmt_error(err, NULL, p,
 				"central directory entry %zu has an empty name or "
 				"a NUL byte in its name", i + 1);
+		e->name_bytes = (const char *)c + CENTRAL_LEN;
+		e->name_len = ce.name_len;
+		e->method = ce.method;
+		e->csize = ce.csize;
+		e->usize = ce.usize;
+		e->lho = ce.lho;
+		e->skip = 0;
 		rc = read_zip64_extra(c + CENTRAL_LEN + ce.name_len,
 			ce.extra_len, e, ce.usize == 0xffffffffu,
-			ce.csize == 0xffffffffu, ce.lho == 0xffffffffu, e->name,
-			p, err);
+			ce.csize == 0xffffffffu, ce.lho == 0xffffffffu, p, err);
 		if (rc)
 			return rc;
 		if (ce.flags & 1)
-			return tsl__error(err, TSL_EUNSUPPORTED, e->name, p,
-				"record is encrypted");
+			return tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e),
+				p, "record is encrypted");
 		/* the record (header + data) must end before the directory */
 		if (tsl__add_u64(e->lho, LOCAL_LEN, &end) ||
 			tsl__add_u64(end, e->csize, &end) || end > z->cd_offset)
-			return fmt_error(err, e->name, p,
+			return fmt_error(err, TSL_ZIP_ENAME(e), p,
 				"record at offset %llu with %llu compressed bytes "
 				"extends past the start of the central directory "
 				"(offset %llu)", (unsigned long long)e->lho,
 				(unsigned long long)e->csize,
 				(unsigned long long)z->cd_offset);
 		if (e->method == TSL_ZIP_STORED && e->csize != e->usize)
-			return fmt_error(err, e->name, p,
+			return fmt_error(err, TSL_ZIP_ENAME(e), p,
 				"stored record declares %llu compressed but %llu "
 				"uncompressed bytes", (unsigned long long)e->csize,
 				(unsigned long long)e->usize);
@@ -668,16 +617,18 @@ static int fill_entries(tsl_zip *z, uint64_t names_len, const char **pfx,
 		 * every entry was checked (as before: the order of the
 		 * errors) */
 		if (i == 0) {
-			const char *slash = memchr(e->name, '/', ce.name_len);
+			const char *slash = memchr(e->name_bytes, '/',
+				ce.name_len);
 
 			if (slash) {
-				*pfx = e->name;
-				z->prefix_len = (size_t)(slash - e->name);
+				*pfx = e->name_bytes;
+				z->prefix_len = (size_t)(slash - e->name_bytes);
 			}
 		}
-		e->in_prefix = *pfx && ce.name_len > z->prefix_len &&
-			e->name[z->prefix_len] == '/' &&
-			same_bytes(e->name, *pfx, z->prefix_len);
+		if (*pfx && ce.name_len > z->prefix_len &&
+			e->name_bytes[z->prefix_len] == '/' &&
+			same_bytes(e->name_bytes, *pfx, z->prefix_len))
+			e->skip = TSL_ZIP_IN_PREFIX;
 		p += cd_entry_len(&ce);
 	}
 	return TSL_OK;
@@ -690,7 +641,6 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	const tsl_limits *limits, const tsl_zip_fetch *fetch, tsl_error *err)
 {
 	struct cd_end end;
-	uint64_t names_len = 0;
 	const char *pfx = NULL;   /* the first name, when it has a '/' */
 	tsl_zip *z;
 	int rc;
@@ -717,14 +667,13 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	if (!fetch)
 		tsl__zip_willneed(z, z->cd_offset, z->cd_size);
 
-	if ((rc = cd_names_len(z, &names_len, err)) ||
-		(rc = alloc_index(z, names_len, limits->huge_pages, err)) ||
-		(rc = fill_entries(z, names_len, &pfx, err)))
+	if ((rc = alloc_index(z, limits->huge_pages, err)) ||
+		(rc = fill_entries(z, &pfx, err)))
 		goto fail;
 	if (z->n && !pfx) {
-		rc = fmt_error(err, z->entries[0].name, z->cd_offset,
+		rc = fmt_error(err, TSL_ZIP_ENAME(&z->entries[0]), z->cd_offset,
 			"file in archive is not in a subdirectory: '%s'",
-			z->entries[0].name);
+			TSL_ZIP_ENAME(&z->entries[0]));
 		goto fail;
 	}
 	z->prefix = malloc(z->prefix_len + 1);
@@ -847,12 +796,59 @@ static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
 	return &v[e - z->entries];
 }
 
+/* NUL-terminated names: slots of n pointers like the decoded copies
+ * (the same array layout, made on first demand), each copy malloc'd when
+ * first asked for.  Loading a model asks for a few (data.pkl, the class
+ * sources); listing every record or storage asks for all. */
+const char *tsl__zip_cname(const tsl_zip *zc, const tsl_zip_entry *e)
+{
+	tsl_zip *z = (tsl_zip *)(uintptr_t)zc;   /* the cache only */
+	_Atomic(void *) *v;
+	void *cur, *expected = NULL;
+	char *fresh;
+
+	if (tsl__zip_skip(e) & TSL_ZIP_OWN_NAME)
+		return e->name_bytes;
+	v = atomic_load_explicit(&z->cnames, memory_order_acquire);
+	if (!v) {
+		_Atomic(void *) *made = decoded_new(z);
+
+		if (!made)
+			return NULL;
+		if (atomic_compare_exchange_strong(&z->cnames, &v, made))
+			v = made;
+		else
+			decoded_free(z, made);   /* v: the winner's */
+	}
+	v += e - z->entries;
+	cur = atomic_load_explicit(v, memory_order_acquire);
+	if (cur)
+		return cur;
+	fresh = malloc((size_t)e->name_len + 1);
+	if (!fresh)
+		return NULL;
+	memcpy(fresh, e->name_bytes, e->name_len);
+	fresh[e->name_len] = '\0';
+	if (!atomic_compare_exchange_strong(v, &expected, fresh)) {
+		free(fresh);   /* another thread's copy won */
+		return expected;
+	}
+	return fresh;
+}
+
 void tsl__zip_free(tsl_zip *z)
 {
 	size_t i;
 
 	if (!z)
 		return;
+	if (z->cnames) {
+		_Atomic(void *) *v = z->cnames;
+
+		for (i = 0; i < z->n; i++)
+			free(v[i]);
+		decoded_free(z, v);
+	}
 	if (z->decoded) {
 		_Atomic(void *) *v = z->decoded;
 
@@ -868,8 +864,9 @@ void tsl__zip_free(tsl_zip *z)
 int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 	tsl_error *err)
 {
-	_Atomic uint32_t *cache = (_Atomic uint32_t *)(uintptr_t)&e->data_skip;
-	uint32_t skip = atomic_load_explicit(cache, memory_order_acquire);
+	_Atomic uint32_t *cache = (_Atomic uint32_t *)(uintptr_t)&e->skip;
+	uint32_t flags = atomic_load_explicit(cache, memory_order_acquire);
+	uint32_t skip = flags & TSL_ZIP_SKIP_MASK;
 	const uint8_t *h;
 	uint64_t off, end;
 	int rc;
@@ -879,7 +876,7 @@ int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 		return TSL_OK;
 	}
 	if (tsl__out_of_bounds(e->lho, LOCAL_LEN, z->cd_offset))
-		return fmt_error(err, e->name, e->lho,
+		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"local header at offset %llu lies outside the records "
 			"area", (unsigned long long)e->lho);
 	rc = tsl__zip_ensure(z->fetch, e->lho, LOCAL_LEN, err);
@@ -891,24 +888,26 @@ int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 	if (rc)
 		return rc;
 	if (tsl__le32(h) != SIG_LOCAL)
-		return fmt_error(err, e->name, e->lho,
+		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"no local file header at offset %llu (bad signature)",
 			(unsigned long long)e->lho);
-	/* at most 30 + 2 * 65535: the cache is 32 bits, never 0 */
+	/* at most 30 + 2 * 65535: fits the cache's 30 bits, never 0 */
 	skip = LOCAL_LEN + (uint32_t)tsl__le16(h + 26) + tsl__le16(h + 28);
 	off = e->lho + skip;
 	if (tsl__add_u64(off, e->csize, &end) || end > z->cd_offset)
-		return fmt_error(err, e->name, e->lho,
+		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"record data (offset %llu, %llu bytes) extends past the "
 			"start of the central directory at %llu",
 			(unsigned long long)off, (unsigned long long)e->csize,
 			(unsigned long long)z->cd_offset);
 	if (tsl__le16(h + 26) != e->name_len ||
-		memcmp(h + LOCAL_LEN, e->name, e->name_len) != 0)
-		return fmt_error(err, e->name, e->lho,
+		memcmp(h + LOCAL_LEN, e->name_bytes, e->name_len) != 0)
+		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"local header at offset %llu names a different record "
 			"than the central directory", (unsigned long long)e->lho);
-	atomic_store_explicit(cache, skip, memory_order_release);
+	/* the flags are set before the entry is shared and never change */
+	atomic_store_explicit(cache, (flags & ~TSL_ZIP_SKIP_MASK) | skip,
+		memory_order_release);
 	*out = off;
 	return TSL_OK;
 }
@@ -925,21 +924,21 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 	int rc;
 
 	if (e->usize > z->limits.max_record_bytes)
-		return tsl__error(err, TSL_ELIMIT, e->name, off,
+		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), off,
 			"compressed record declares %llu bytes, more than "
 			"max_record_bytes (%llu)", (unsigned long long)e->usize,
 			(unsigned long long)z->limits.max_record_bytes);
 	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
 	 * before anything is allocated for it */
 	if (e->method == TSL_ZIP_DEFLATED && e->usize / 1032 > e->csize + 1)
-		return fmt_error(err, e->name, off,
+		return fmt_error(err, TSL_ZIP_ENAME(e), off,
 			"deflated record declares %llu bytes, more than its %llu "
 			"compressed bytes can hold (zip bomb?)",
 			(unsigned long long)e->usize, (unsigned long long)e->csize);
 	sum = atomic_fetch_add(total, e->usize) + e->usize;
 	if (sum > z->limits.max_total_bytes || sum < e->usize) {
 		atomic_fetch_sub(total, e->usize);
-		return tsl__error(err, TSL_ELIMIT, e->name, off,
+		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), off,
 			"decoding %llu more bytes exceeds max_total_bytes (%llu)",
 			(unsigned long long)e->usize,
 			(unsigned long long)z->limits.max_total_bytes);
@@ -949,11 +948,11 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 		atomic_fetch_sub(total, e->usize);
 		return rc;
 	}
-	if (z->verify_crc && tsl__crc32(0, buf, (size_t)e->usize) != e->crc32) {
+	if (z->verify_crc && tsl__crc32(0, buf, (size_t)e->usize) != tsl__zip_crc32(e)) {
 		tsl__big_free(buf);
 		atomic_fetch_sub(total, e->usize);
-		return fmt_error(err, e->name, off,
-			"CRC-32 mismatch (central directory says %08x)", e->crc32);
+		return fmt_error(err, TSL_ZIP_ENAME(e), off,
+			"CRC-32 mismatch (central directory says %08x)", tsl__zip_crc32(e));
 	}
 	*out = buf;
 	return TSL_OK;
@@ -972,16 +971,16 @@ static int read_start(tsl_zip *z, const tsl_zip_entry *e, uint64_t *off,
 	if (rc)
 		return rc;
 	if (e->usize > SIZE_MAX)
-		return tsl__error(err, TSL_ELIMIT, e->name, *off,
+		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), *off,
 			"record of %llu bytes does not fit in memory",
 			(unsigned long long)e->usize);
 	if (e->method != TSL_ZIP_STORED)
 		return 1;
 	if (z->verify_crc &&
-		tsl__crc32(0, z->base + *off, (size_t)e->usize) != e->crc32)
-		return fmt_error(err, e->name, *off,
+		tsl__crc32(0, z->base + *off, (size_t)e->usize) != tsl__zip_crc32(e))
+		return fmt_error(err, TSL_ZIP_ENAME(e), *off,
 			"CRC-32 mismatch (central directory says %08x)",
-			e->crc32);
+			tsl__zip_crc32(e));
 	*data = z->base + *off;
 	*len = (size_t)e->usize;
 	return TSL_OK;
@@ -1002,7 +1001,7 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 		return rc;
 	slot = decoded_slot(z, e);
 	if (!slot)
-		return tsl__error(err, TSL_ENOMEM, e->name, off,
+		return tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), off,
 			"out of memory");
 	cur = atomic_load_explicit(slot, memory_order_acquire);
 	if (cur) {
