@@ -1473,12 +1473,13 @@ static int Tensor_getbuffer(PyObject *o, Py_buffer *view, int flags)
 	if (!data) {
 		if (numel != 0) {
 			tsl_error e;
+			const char *rec = tsl_tensor_storage(t) ?
+				tsl_storage_record(tsl_tensor_storage(t)) : NULL;
 
 			memset(&e, 0, sizeof e);
 			e.offset = UINT64_MAX;
 			snprintf(e.record, sizeof e.record, "%s",
-				tsl_tensor_storage(t) ? tsl_storage_record(
-					tsl_tensor_storage(t)) : "");
+				rec ? rec : "");
 			snprintf(e.message, sizeof e.message, "the tensor's "
 				"storage holds no data (a traced input or meta "
 				"tensor)");
