@@ -489,11 +489,7 @@ static const char *name_within(const tsl_archive *ar, const tsl_zip_entry *e,
 			(size_t)(e - z->entries));
 		return buf;
 	}
-	if (n > TSL_ZIP_NAME_BUF - 1)
-		n = TSL_ZIP_NAME_BUF - 1;
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	return buf;
+	return tsl__zip_name_buf(p, n, buf);
 }
 
 const char *tsl__archive_ename(const tsl_archive *ar, const tsl_zip_entry *e,

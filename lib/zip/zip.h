@@ -82,18 +82,24 @@ static inline uint32_t tsl__zip_crc32(const tsl_zip_entry *e)
 		TSL_ZIP_CENTRAL_LEN + 16);
 }
 
-/* For messages: the full name copied into buf (TSL_ZIP_NAME_BUF bytes,
- * cut to fit, NUL-terminated); returns buf.  No allocation.
- * TSL_ZIP_ENAME(e) gives such a copy in a buffer of the enclosing block. */
+/* For messages: a name (p, n bytes) or the entry's full name copied into buf
+ * (TSL_ZIP_NAME_BUF bytes, cut to fit, NUL-terminated); returns buf.  No
+ * allocation.  TSL_ZIP_ENAME(e) gives such a copy in a buffer of the
+ * enclosing block. */
 #define TSL_ZIP_NAME_BUF 128
-static inline const char *tsl__zip_ename(const tsl_zip_entry *e, char *buf)
+static inline const char *tsl__zip_name_buf(const char *p, size_t n,
+	char *buf)
 {
-	size_t n = e->name_len < TSL_ZIP_NAME_BUF - 1 ? e->name_len :
-		TSL_ZIP_NAME_BUF - 1;
-
-	memcpy(buf, e->name_bytes, n);
+	if (n > TSL_ZIP_NAME_BUF - 1)
+		n = TSL_ZIP_NAME_BUF - 1;
+	memcpy(buf, p, n);
 	buf[n] = '\0';
 	return buf;
+}
+
+static inline const char *tsl__zip_ename(const tsl_zip_entry *e, char *buf)
+{
+	return tsl__zip_name_buf(e->name_bytes, e->name_len, buf);
 }
 #define TSL_ZIP_ENAME(e) tsl__zip_ename((e), (char[TSL_ZIP_NAME_BUF]){ 0 })
 

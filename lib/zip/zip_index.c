@@ -774,21 +774,22 @@ static void decoded_free(const tsl_zip *z, _Atomic(void *) *v)
 		munmap((void *)v, decoded_bytes(z));
 }
 
-/* The slot of z->decoded for e, the array made on the first call (most
- * archives decode few records or none: an array in every index, or a pointer
- * in every entry, would be pages written for nothing).  Two threads that
- * race both make one, one wins the compare-and-swap.  NULL: out of memory. */
-static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
+/* The slot for e of a per-entry array of pointers (z->decoded,
+ * z->cnames), the array made on the first call (most archives decode few
+ * records or none, and name few: an array in every index, or a pointer in
+ * every entry, would be pages written for nothing).  Two threads that race
+ * both make one, one wins the compare-and-swap.  NULL: out of memory. */
+static _Atomic(void *) *lazy_slot(tsl_zip *z,
+	_Atomic(_Atomic(void *) *) *array, const tsl_zip_entry *e)
 {
-	_Atomic(void *) *v = atomic_load_explicit(&z->decoded,
-		memory_order_acquire);
+	_Atomic(void *) *v = atomic_load_explicit(array, memory_order_acquire);
 
 	if (!v) {
 		_Atomic(void *) *fresh = decoded_new(z);
 
 		if (!fresh)
 			return NULL;
-		if (atomic_compare_exchange_strong(&z->decoded, &v, fresh))
+		if (atomic_compare_exchange_strong(array, &v, fresh))
 			v = fresh;
 		else
 			decoded_free(z, fresh);   /* v: the winner's */
@@ -796,10 +797,10 @@ static _Atomic(void *) *decoded_slot(tsl_zip *z, const tsl_zip_entry *e)
 	return &v[e - z->entries];
 }
 
-/* NUL-terminated names: slots of n pointers like the decoded copies
- * (the same array layout, made on first demand), each copy malloc'd when
- * first asked for.  Loading a model asks for a few (data.pkl, the class
- * sources); listing every record or storage asks for all. */
+/* NUL-terminated names: a lazy_slot array like the decoded copies, each
+ * copy malloc'd when first asked for.  Loading a model asks for a few
+ * (data.pkl, the class sources); listing every record or storage asks for
+ * all. */
 const char *tsl__zip_cname(const tsl_zip *zc, const tsl_zip_entry *e)
 {
 	tsl_zip *z = (tsl_zip *)(uintptr_t)zc;   /* the cache only */
@@ -809,18 +810,8 @@ const char *tsl__zip_cname(const tsl_zip *zc, const tsl_zip_entry *e)
 
 	if (tsl__zip_skip(e) & TSL_ZIP_OWN_NAME)
 		return e->name_bytes;
-	v = atomic_load_explicit(&z->cnames, memory_order_acquire);
-	if (!v) {
-		_Atomic(void *) *made = decoded_new(z);
-
-		if (!made)
-			return NULL;
-		if (atomic_compare_exchange_strong(&z->cnames, &v, made))
-			v = made;
-		else
-			decoded_free(z, made);   /* v: the winner's */
-	}
-	v += e - z->entries;
+	if (!(v = lazy_slot(z, &z->cnames, e)))
+		return NULL;
 	cur = atomic_load_explicit(v, memory_order_acquire);
 	if (cur)
 		return cur;
@@ -999,7 +990,7 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	rc = read_start(z, e, &off, data, len, err);
 	if (rc <= 0)
 		return rc;
-	slot = decoded_slot(z, e);
+	slot = lazy_slot(z, &z->decoded, e);
 	if (!slot)
 		return tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), off,
 			"out of memory");
