@@ -191,8 +191,10 @@ static void test_huge_pages_rule(void **state)
 	assert_int_equal(tsl_huge_pages_auto(), a);
 }
 
-/* Populating ahead never goes past the block nor more than one window past
- * what is asked, and moves its mark only forward. */
+/* Populating ahead never goes past the block; the window is half of what
+ * is asked (at least TSL_POPULATE_MIN, at most TSL_POPULATE_WINDOW), so
+ * that beyond the first pages at most a third of what is populated is
+ * unused; the mark only moves forward. */
 static void test_populate_ahead(void **state)
 {
 	size_t cap = 4 * TSL_POPULATE_WINDOW, done = 0;
@@ -202,10 +204,16 @@ static void test_populate_ahead(void **state)
 	assert_non_null(p);
 	tsl__populate_ahead(p, cap, &done, 100);   /* small use: nothing */
 	assert_int_equal(done, 0);
-	tsl__populate_ahead(p, cap, &done, TSL_POPULATE_MIN);
-	assert_int_equal(done, TSL_POPULATE_MIN + TSL_POPULATE_WINDOW);
+	tsl__populate_ahead(p, cap, &done, TSL_POPULATE_START);
+	assert_int_equal(done, TSL_POPULATE_START + TSL_POPULATE_MIN);
 	tsl__populate_ahead(p, cap, &done, 50);   /* behind: nothing */
-	assert_int_equal(done, TSL_POPULATE_MIN + TSL_POPULATE_WINDOW);
+	assert_int_equal(done, TSL_POPULATE_START + TSL_POPULATE_MIN);
+	tsl__populate_ahead(p, cap, &done, 4 * TSL_POPULATE_MIN);   /* half */
+	assert_int_equal(done, 6 * TSL_POPULATE_MIN);
+	assert_true(6 * TSL_POPULATE_MIN - 4 * TSL_POPULATE_MIN <=
+		6 * TSL_POPULATE_MIN / 3);
+	tsl__populate_ahead(p, cap, &done, 2 * TSL_POPULATE_WINDOW + 1);
+	assert_int_equal(done, 3 * TSL_POPULATE_WINDOW + 1);   /* capped */
 	tsl__populate_ahead(p, cap, &done, cap - 10);
 	assert_int_equal(done, cap);
 	tsl__populate_ahead(p, cap, &done, cap + 100);   /* past: capped */
@@ -216,8 +224,13 @@ static void test_populate_ahead(void **state)
 	done = 0;
 	p = tsl__big_alloc(3 * 4096, TSL_PAGES_SMALL);   /* from the heap */
 	assert_non_null(p);
-	tsl__populate_ahead(p, 3 * 4096, &done, 3 * 4096);   /* under the min */
+	tsl__populate_ahead(p, 3 * 4096, &done, 4096);   /* under the start */
 	assert_int_equal(done, 0);
+	p = tsl__big_grow(p, 3 * 4096, 6 * 4096, 1, TSL_PAGES_SMALL);
+	assert_non_null(p);
+	tsl__populate_ahead(p, 6 * 4096, &done, 5 * 4096);   /* whole block */
+	assert_int_equal(done, 6 * 4096);
+	memset(p, 7, 6 * 4096);   /* the heap block is intact and writable */
 	tsl__big_free(p);
 }
 

@@ -257,14 +257,18 @@ void tsl__populate(void *p, size_t len)
 
 void tsl__populate_ahead(void *base, size_t cap, size_t *done, size_t upto)
 {
-	size_t to;
+	size_t to, win;
 
-	if (upto <= *done || *done >= cap || upto < TSL_POPULATE_MIN)
+	if (upto <= *done || *done >= cap || upto < TSL_POPULATE_START)
 		return;
 	if (upto > cap)
 		upto = cap;
-	to = cap - upto > TSL_POPULATE_WINDOW ? upto + TSL_POPULATE_WINDOW :
-		cap;
+	win = upto / 2;
+	if (win < TSL_POPULATE_MIN)
+		win = TSL_POPULATE_MIN;
+	if (win > TSL_POPULATE_WINDOW)
+		win = TSL_POPULATE_WINDOW;
+	to = cap - upto > win ? upto + win : cap;
 	tsl__populate((unsigned char *)base + *done, to - *done);
 	*done = to;
 }
