@@ -202,8 +202,8 @@ TSL_INTERNAL void *tsl__big_grow(void *p, size_t old_n, size_t new_n,
  * 4 KiB page, and move *done.  The window grows with the block's use: half
  * of `upto`, at least TSL_POPULATE_MIN and at most TSL_POPULATE_WINDOW
  * (capped at cap), so that at most a third of what is populated goes
- * unused: a populated page costs about 6 us to populate and first touch
- * on a fresh VM, a faulted one about 11 us, an unused populated page 1 us.
+ * unused: on a fresh VM a page populated and then written costs 4-6 us,
+ * a faulted one 10-15 us, an unused populated page 0.5 us (bench/page_cost).
  * Nothing is populated before the use reaches TSL_POPULATE_START: a tiny
  * model's two or three pages fault in (cheaper than the calls).  Never fails:
  * on kernels without MADV_POPULATE_WRITE (before 5.14) the pages fault in
