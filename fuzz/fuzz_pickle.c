@@ -49,9 +49,11 @@ static void walk_tensor(struct walk *w, const struct tsl_tensor *t,
 {
 	if (!t || level > 4)
 		return;
-	w->sink += (uint64_t)t->dtype + (uint64_t)t->ndim;
+	w->sink += (uint64_t)t->dtype + (uint64_t)t->ndim +
+		(uint64_t)tsl__toffset(t);
 	for (uint32_t i = 0; i < t->ndim; i++)
-		w->sink += (uint64_t)t->shape[i] ^ (uint64_t)t->stride[i];
+		w->sink += (uint64_t)tsl__tshape(t)[i] ^
+			(uint64_t)tsl__tstride(t)[i];
 	if (!t->ext)
 		return;
 	w->sink += (uint64_t)t->ext->q_zero_point + (uint64_t)t->ext->q_axis;

@@ -1041,8 +1041,8 @@ static void test_tensor(void **state)
 	assert_int_equal(t->layout, TSL_LAYOUT_STRIDED);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_NONE);
 	assert_int_equal(t->ndim, 2);
-	assert_true(t->shape[0] == 2 && t->shape[1] == 2);
-	assert_true(t->stride[0] == 1 && t->stride[1] == 2);
+	assert_true(tsl__tshape(t)[0] == 2 && tsl__tshape(t)[1] == 2);
+	assert_true(tsl__tstride(t)[0] == 1 && tsl__tstride(t)[1] == 2);
 	assert_int_equal(t->requires_grad, 1);
 	assert_int_equal(t->conj, 0);
 	assert_int_equal(nfakes, 1);
@@ -1064,8 +1064,8 @@ static void test_tensor(void **state)
 	pb_free(&p);
 	t = v->u.tensor;
 	assert_int_equal(t->ndim, 0);
-	assert_non_null(t->shape);
-	assert_true(t->storage_offset == 2);
+	assert_non_null(tsl__tshape(t));
+	assert_true(tsl__toffset(t) == 2);
 	assert_int_equal(t->dtype, TSL_INT64);
 }
 
@@ -1121,7 +1121,7 @@ static void test_tensor_errors(void **state)
 	pb_storage(&p, "Float", "0", 0);
 	pb_tensor_tail(&p, 0, zero, bigst, 2, 0);
 	pb_end(&p);
-	assert_int_equal(ok(p.b, p.n, 0)->u.tensor->shape[0], 0);
+	assert_int_equal(tsl__tshape(ok(p.b, p.n, 0)->u.tensor)[0], 0);
 	pb_free(&p);
 	/* rank limit */
 	lim.max_rank = 2;
@@ -1222,7 +1222,7 @@ static void test_storage_sharing(void **state)
 	assert_ptr_equal(item(v, 0)->u.tensor->storage,
 		item(v, 1)->u.tensor->storage);
 	assert_ptr_not_equal(item(v, 0)->u.tensor, item(v, 1)->u.tensor);
-	assert_true(item(v, 1)->u.tensor->storage_offset == 2);
+	assert_true(tsl__toffset(item(v, 1)->u.tensor) == 2);
 }
 
 static void test_persid_errors(void **state)
@@ -1338,10 +1338,11 @@ static bool same_value(const tsl_value *a, const tsl_value *b)
 			s->layout == t->layout && s->conj == t->conj &&
 			s->neg == t->neg && s->qscheme == t->qscheme &&
 			s->ndim == t->ndim &&
-			!memcmp(s->shape, t->shape, s->ndim * sizeof *s->shape) &&
-			!memcmp(s->stride, t->stride,
-			s->ndim * sizeof *s->stride) &&
-			s->storage_offset == t->storage_offset &&
+			!memcmp(tsl__tshape(s), tsl__tshape(t),
+			s->ndim * sizeof(int64_t)) &&
+			!memcmp(tsl__tstride(s), tsl__tstride(t),
+			s->ndim * sizeof(int64_t)) &&
+			tsl__toffset(s) == tsl__toffset(t) &&
 			s->storage == t->storage && !s->ext == !t->ext &&
 			(!s->ext || (s->ext->q_scale == t->ext->q_scale &&
 			s->ext->q_zero_point == t->ext->q_zero_point &&
@@ -1370,7 +1371,7 @@ static int fake_tensor_made(void *payload, struct tsl_tensor *t,
 	tsl_error *err)
 {
 	(void)payload;
-	if (fail_rows && t->ndim && t->shape[0] == fail_rows)
+	if (fail_rows && t->ndim && tsl__tshape(t)[0] == fail_rows)
 		return tsl__error(err, TSL_EFORMAT, NULL, TSL_NO_OFFSET,
 			"a tensor of %d rows", fail_rows);
 	return TSL_OK;
@@ -1602,27 +1603,28 @@ static void test_fast_tensor(void **state)
 	t = item(v, 0)->u.tensor;
 	assert_int_equal(t->dtype, TSL_FLOAT32);
 	assert_int_equal(t->ndim, 2);
-	assert_true(t->shape[0] == 4 && t->stride[0] == 4 && t->stride[1] == 1);
+	assert_true(tsl__tshape(t)[0] == 4 && tsl__tstride(t)[0] == 4 &&
+		tsl__tstride(t)[1] == 1);
 	assert_int_equal(t->requires_grad, 1);
 	assert_ptr_equal(t->storage, &fakes[0]);
 	assert_string_equal(fakes[0].key, "0");
 	assert_string_equal(fakes[0].location, "cpu");
 	assert_int_equal(fakes[0].numel, 16);
 	t = item(v, 1)->u.tensor;
-	assert_true(t->shape[0] == 300 && fakes[1].numel == 300);
+	assert_true(tsl__tshape(t)[0] == 300 && fakes[1].numel == 300);
 	assert_int_equal(t->requires_grad, 0);
 	t = item(v, 2)->u.tensor;
 	assert_ptr_equal(t->storage, &fakes[0]);
-	assert_true(t->storage_offset == 4 && t->stride[1] == 2);
+	assert_true(tsl__toffset(t) == 4 && tsl__tstride(t)[1] == 2);
 	t = item(v, 3)->u.tensor;
 	assert_int_equal(t->dtype, TSL_INT64);
 	assert_int_equal(t->ndim, 0);
-	assert_non_null(t->shape);
+	assert_non_null(tsl__tshape(t));
 	assert_string_equal(fakes[2].key, "1");
 	t = item(v, 4)->u.tensor;
 	assert_int_equal(t->dtype, TSL_FLOAT64);
-	assert_true(t->ndim == 3 && t->shape[2] == 70000 &&
-		t->stride[0] == 210000);
+	assert_true(t->ndim == 3 && tsl__tshape(t)[2] == 70000 &&
+		tsl__tstride(t)[0] == 210000);
 	assert_int_equal(fakes[3].numel, 420000);
 	/* memoized stand-ins become values when fetched, once */
 	assert_str(item(v, 5), "0");
@@ -1895,7 +1897,7 @@ static void test_qtensor(void **state)
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_CHANNEL_AFFINE);
 	assert_non_null(t->ext->q_scales);
 	assert_non_null(t->ext->q_zero_points);
-	assert_true(t->ext->q_scales->shape[0] == 2);
+	assert_true(tsl__tshape(t->ext->q_scales)[0] == 2);
 	assert_true(t->ext->q_axis == 0);
 	assert_int_equal(nfakes, 4);
 	/* the same with a bad axis */
@@ -1974,12 +1976,12 @@ static void test_sparse(void **state)
 	t = v->u.tensor;
 	assert_int_equal(t->layout, TSL_LAYOUT_SPARSE_COO);
 	assert_int_equal(t->ndim, 2);
-	assert_true(t->shape[0] == 4 && t->shape[1] == 5);
-	assert_true(t->stride[0] == 0 && t->stride[1] == 0);
+	assert_true(tsl__tshape(t)[0] == 4 && tsl__tshape(t)[1] == 5);
+	assert_true(tsl__tstride(t)[0] == 0 && tsl__tstride(t)[1] == 0);
 	assert_int_equal(t->requires_grad, 1);
 	assert_null(t->storage);
 	assert_non_null(t->ext->sp_indices);
-	assert_true(t->ext->sp_indices->shape[1] == 3);
+	assert_true(tsl__tshape(t->ext->sp_indices)[1] == 3);
 	assert_ptr_equal(t->ext->sp_values->storage, (void *)&fakes[1]);
 	assert_int_equal(t->dtype, TSL_FLOAT32);
 	BAD("ctorch._utils\n_rebuild_sparse_tensor\n(K\x02(tNNNtR.",
@@ -2245,7 +2247,7 @@ static void test_python_tensors(void **state)
 	pb_end(&p);
 	v = ok(p.b, p.n, TSL_PICKLE_PYTHON);
 	assert_int_equal(v->kind, TSL_VALUE_TENSOR);
-	assert_true(v->u.tensor->shape[0] == 4);
+	assert_true(tsl__tshape(v->u.tensor)[0] == 4);
 	pb_free(&p);
 	v = LOAD_PY("ctorch.nn.parameter\nParameter\n"
 		"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
@@ -2276,7 +2278,8 @@ static void test_real_torchscript(void **state)
 	assert_int_equal(s->kind, TSL_VALUE_DICT);
 	t = dict_get(s, "t")->u.tensor;
 	assert_int_equal(t->dtype, TSL_FLOAT32);
-	assert_true(t->shape[0] == 2 && t->stride[0] == 1 && t->stride[1] == 2);
+	assert_true(tsl__tshape(t)[0] == 2 && tsl__tstride(t)[0] == 1 &&
+		tsl__tstride(t)[1] == 2);
 	assert_int_equal(dict_get(s, "training")->u.b, 1);
 	assert_int_equal(dict_get(s, "_is_full_backward_hook")->kind,
 		TSL_VALUE_NONE);
@@ -2328,11 +2331,11 @@ static void test_real_torch_save(void **state)
 	assert_int_equal(v->kind, TSL_VALUE_DICT);
 	assert_int_equal(v->len, 4);
 	t = dict_get(v, "w")->u.tensor;
-	assert_true(t->ndim == 2 && t->shape[1] == 3);
+	assert_true(t->ndim == 2 && tsl__tshape(t)[1] == 3);
 	t = dict_get(v, "s")->u.tensor;
 	assert_int_equal(t->layout, TSL_LAYOUT_SPARSE_COO);
 	assert_int_equal(t->ext->sp_indices->dtype, TSL_INT64);
-	assert_true(t->shape[0] == 2 && t->shape[1] == 2);
+	assert_true(tsl__tshape(t)[0] == 2 && tsl__tshape(t)[1] == 2);
 	assert_int_equal(dict_get(v, "b")->kind, TSL_VALUE_BYTES);
 	assert_memory_equal(dict_get(v, "b")->u.s, "\x00\xff", 2);
 	t = dict_get(v, "p")->u.tensor;

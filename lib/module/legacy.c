@@ -341,7 +341,7 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	tsl_error e = { .code = TSL_EFORMAT };
 	uint64_t size;
 	char where[64];
-	int64_t *dims, *strides, off, zp = 0;
+	int64_t *dims, *strides, *geom, off, zp = 0;
 	size_t ndims, nstrides, isz;
 	int rc, rg, quant, dtype;
 	double scale = 0;
@@ -420,16 +420,20 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 			key, s->place->location, device);
 	t = tsl__arena_alloc(&m->arena, sizeof *t);
 	v = tsl__arena_alloc(&m->arena, sizeof *v);
-	if (!t || !v)
+	geom = tsl__arena_calloc(&m->arena, tsl__geom_len((uint32_t)ndims),
+		sizeof *geom);
+	if (!t || !v || !geom)
 		return mem_error(c);
+	geom[0] = off;
+	memcpy(geom + 1, dims, ndims * sizeof *geom);
+	memcpy(geom + 1 + (ndims ? ndims : 1), strides,
+		ndims * sizeof *geom);
 	t->dtype = dtype;
 	t->layout = TSL_LAYOUT_STRIDED;
 	t->requires_grad = rg;
 	t->qscheme = quant ? TSL_QSCHEME_PER_TENSOR_AFFINE : TSL_QSCHEME_NONE;
 	t->ndim = (uint32_t)ndims;
-	t->shape = dims;
-	t->stride = strides;
-	t->storage_offset = off;
+	t->geom = geom;
 	t->storage = s;
 	if (quant) {
 		t->ext = tsl__arena_alloc(&m->arena, sizeof *t->ext);

@@ -218,19 +218,19 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	for (d = 0; d < t->ndim; d++) {
 		uint64_t span;
 
-		if (t->shape[d] == 0)
+		if (tsl__tshape(t)[d] == 0)
 			return TSL_OK;   /* empty: reaches nothing */
-		if (t->shape[d] < 0 || t->stride[d] < 0)
+		if (tsl__tshape(t)[d] < 0 || tsl__tstride(t)[d] < 0)
 			return tsl__error(err, TSL_EFORMAT, TSL_STORAGE_ENAME(s),
 				TSL_NO_OFFSET, "tensor has a negative size or "
 				"stride");
-		if (tsl__mul_u64((uint64_t)(t->shape[d] - 1),
-			(uint64_t)t->stride[d], &span) ||
+		if (tsl__mul_u64((uint64_t)(tsl__tshape(t)[d] - 1),
+			(uint64_t)tsl__tstride(t)[d], &span) ||
 			tsl__add_u64(extent, span, &extent))
 			goto overflow;
 	}
-	if (t->storage_offset < 0 ||
-		tsl__add_u64(extent, (uint64_t)t->storage_offset, &extent) ||
+	if (tsl__toffset(t) < 0 ||
+		tsl__add_u64(extent, (uint64_t)tsl__toffset(t), &extent) ||
 		tsl__add_u64(extent, 1, &extent) ||
 		tsl__mul_u64(extent, isz, &bytes))
 		goto overflow;
@@ -424,7 +424,7 @@ static const char *shape_text(struct tsl_model *m, const tsl_value *v)
 		tsl_dtype_name((tsl_dtype)t->dtype));
 	for (uint32_t d = 0; d < t->ndim && o < sizeof buf; d++)
 		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%lld",
-			d ? ", " : "", (long long)t->shape[d]);
+			d ? ", " : "", (long long)tsl__tshape(t)[d]);
 	if (o >= sizeof buf - 2)
 		return NULL;
 	buf[o++] = ']';

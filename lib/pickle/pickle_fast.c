@@ -414,7 +414,7 @@ static int ft_commit(struct vm *m, struct ft *f)
 {
 	struct tsl_storage *st = f->storage;
 	struct tsl_tensor *t;
-	int64_t *dims;
+	int64_t *geom;
 	size_t n1 = f->n ? f->n : 1;
 	int rc;
 
@@ -476,36 +476,39 @@ static int ft_commit(struct vm *m, struct ft *f)
 			&st)))
 			return rc;
 	}
-	/* the tensor; its sizes and strides in one array, the previous
-	 * tensor's of this rank when they are the same (weights and biases
-	 * of repeated layers mostly are) */
+	/* the tensor; its offset, sizes and strides in one block, the
+	 * previous tensor's of this rank when they are the same (weights
+	 * and biases of repeated layers mostly are) */
 	m->op = f->reduce_op;
 	m->opcode = OP_REDUCE;
 	t = tsl__arena_alloc(m->ctx->arena, sizeof *t);
 	if (!t)
 		return tsl__vm_fail_mem(m);
-	dims = f->n <= FT_SHARE_RANK ? m->dims[f->n] : NULL;
-	for (uint32_t i = 0; dims && i < f->n; i++)
-		if (dims[i] != f->shape[i] || dims[n1 + i] != f->stride[i])
-			dims = NULL;
-	if (!dims) {
-		dims = tsl__arena_alloc(m->ctx->arena, 2 * n1 * sizeof *dims);
-		if (!dims)
+	geom = f->n <= FT_SHARE_RANK ? m->dims[f->n] : NULL;
+	if (geom && geom[0] != f->off)
+		geom = NULL;
+	for (uint32_t i = 0; geom && i < f->n; i++)
+		if (geom[1 + i] != f->shape[i] ||
+			geom[1 + n1 + i] != f->stride[i])
+			geom = NULL;
+	if (!geom) {
+		geom = tsl__arena_calloc(m->ctx->arena, tsl__geom_len(f->n),
+			sizeof *geom);
+		if (!geom)
 			return tsl__vm_fail_mem(m);
-		memcpy(dims, f->shape, f->n * sizeof *dims);
-		memcpy(dims + n1, f->stride, f->n * sizeof *dims);
+		geom[0] = f->off;
+		memcpy(geom + 1, f->shape, f->n * sizeof *geom);
+		memcpy(geom + 1 + n1, f->stride, f->n * sizeof *geom);
 		if (f->n <= FT_SHARE_RANK)
-			m->dims[f->n] = dims;
+			m->dims[f->n] = geom;
 	}
 	t->qscheme = TSL_QSCHEME_NONE;
 	t->layout = TSL_LAYOUT_STRIDED;
 	t->dtype = f->dtype;
 	t->storage = st;
-	t->storage_offset = f->off;
 	t->requires_grad = f->rg;
 	t->ndim = f->n;
-	t->shape = dims;
-	t->stride = dims + n1;
+	t->geom = geom;
 	for (int i = 0; i < f->nputs; i++)
 		if (f->put[i].kind == FT_PUT_STORAGE) {
 			m->op = f->put[i].op;

@@ -237,11 +237,9 @@ static int want_tensor(struct vm *m, const tsl_value *v, const char *what,
 }
 
 /* A tuple (or list) of ints: n items into a (rank-checked) arena array. */
-static int int_tuple(struct vm *m, const tsl_value *v, const char *what,
-	int64_t **out, uint32_t *n)
+/* A tensor's size or stride tuple: ints, at most max_rank of them. */
+static int int_tuple(struct vm *m, const tsl_value *v, const char *what)
 {
-	int64_t *a;
-
 	if (v->kind != TSL_VALUE_TUPLE && v->kind != TSL_VALUE_LIST)
 		return tsl__vm_fail(m, TSL_EFORMAT,
 			"tensor %s is a %s, not a tuple",
@@ -250,20 +248,34 @@ static int int_tuple(struct vm *m, const tsl_value *v, const char *what,
 		return tsl__vm_fail(m, TSL_ELIMIT,
 			"tensor rank %u is over max_rank "
 			"(%u)", v->len, m->ctx->limits->max_rank);
-	a = tsl__arena_calloc(m->ctx->arena, v->len ? v->len : 1, sizeof *a);
-	if (!a)
-		return tsl__vm_fail_mem(m);
-	for (uint32_t i = 0; i < v->len; i++) {
+	for (uint32_t i = 0; i < v->len; i++)
 		if (v->u.seq.items[i]->kind != TSL_VALUE_INT)
 			return tsl__vm_fail(m, TSL_EFORMAT,
 				"tensor %s item %u is a %s, "
 				"not an int", what, i,
 				tsl__vm_kind_name(v->u.seq.items[i]));
-		a[i] = v->u.seq.items[i]->u.i;
-	}
-	*out = a;
-	*n = v->len;
 	return TSL_OK;
+}
+
+/* A geometry block (value.h: offset, sizes, strides) from a checked size
+ * tuple and, unless NULL (strides 0), a checked stride tuple of the same
+ * length. */
+static int64_t *geom_from(struct vm *m, int64_t off, const tsl_value *size,
+	const tsl_value *stride)
+{
+	uint32_t n = size->len, n1 = n ? n : 1;
+	int64_t *g = tsl__arena_calloc(m->ctx->arena, tsl__geom_len(n),
+		sizeof *g);
+
+	if (!g)
+		return NULL;
+	g[0] = off;
+	for (uint32_t i = 0; i < n; i++) {
+		g[1 + i] = size->u.seq.items[i]->u.i;
+		if (stride)
+			g[1 + n1 + i] = stride->u.seq.items[i]->u.i;
+	}
+	return g;
 }
 
 static struct tsl_tensor *new_tensor(struct vm *m)
@@ -345,16 +357,20 @@ static int strided(struct vm *m, tsl_value **a, struct tsl_tensor **out)
 		return tsl__vm_fail(m, TSL_EFORMAT,
 			"tensor storage offset %lld is "
 			"negative", (long long)off);
-	t->storage_offset = off;
-	if ((rc = int_tuple(m, a[2], "size", &t->shape, &n)) ||
-		(rc = int_tuple(m, a[3], "stride", &t->stride, &ns)))
+	if ((rc = int_tuple(m, a[2], "size")) ||
+		(rc = int_tuple(m, a[3], "stride")))
 		return rc;
+	n = a[2]->len;
+	ns = a[3]->len;
 	if (n != ns)
 		return tsl__vm_fail(m, TSL_EFORMAT,
 			"tensor has %u sizes but %u "
 			"strides", n, ns);
-	t->ndim = n;
-	if ((rc = tsl__vm_check_view(m, t->shape, t->stride, n, off)))
+	if (!(t->geom = geom_from(m, off, a[2], a[3])))
+		return tsl__vm_fail_mem(m);
+	t->ndim = (uint16_t)n;
+	if ((rc = tsl__vm_check_view(m, tsl__tshape(t), tsl__tstride(t), n,
+		off)))
 		return rc;
 	*out = t;
 	return TSL_OK;
@@ -535,18 +551,18 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 		return tsl__vm_fail_mem(m);
 	t->layout = TSL_LAYOUT_SPARSE_COO;
 	t->requires_grad = requires_grad;
-	if ((rc = int_tuple(m, size, "size", &t->shape, &n)) ||
-		(rc = check_sizes(m, t->shape, n)) ||
+	if ((rc = int_tuple(m, size, "size")))
+		return rc;
+	n = size->len;
+	if (!(t->geom = geom_from(m, 0, size, NULL)))
+		return tsl__vm_fail_mem(m);
+	t->ndim = (uint16_t)n;
+	if ((rc = check_sizes(m, tsl__tshape(t), n)) ||
 		(rc = want_tensor(m, indices, "sparse indices",
 		&t->ext->sp_indices)) ||
 		(rc = want_tensor(m, values, "sparse values",
 		&t->ext->sp_values)))
 		return rc;
-	t->ndim = n;
-	t->stride = tsl__arena_calloc(m->ctx->arena, n ? n : 1,
-		sizeof *t->stride);
-	if (!t->stride)
-		return tsl__vm_fail_mem(m);
 	t->dtype = t->ext->sp_values->dtype;
 	return tsl__vm_push_tensor(m, t);
 }

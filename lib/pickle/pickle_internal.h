@@ -108,8 +108,9 @@ struct vm {
 	tsl_value **free_items[9];   /* by length 1..8 */
 	tsl_value *none, *yes, *no, *empty_tuple;
 	tsl_value *small[256];  /* shared ints 0..255 */
-	/* the fast path's last sizes+strides array by rank (shared by the
-	 * tensors that have the same ones; nothing writes them) */
+	/* the fast path's last geometry block (offset, sizes, strides) by
+	 * rank, shared by the tensors that have the same one; nothing writes
+	 * a block once a tensor has it */
 	int64_t *dims[FT_SHARE_RANK + 1];
 };
 

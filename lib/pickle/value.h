@@ -97,7 +97,7 @@ struct tsl_value {
 _Static_assert(sizeof(struct tsl_value) == 32, "tsl_value grew");
 
 /* What only quantized and sparse tensors have (most tensors have none:
- * kept apart, a plain tensor is 48 bytes instead of 112). */
+ * kept apart, a plain tensor is 32 bytes instead of 96). */
 struct tsl_tensor_ext {
 	double q_scale;
 	int64_t q_zero_point;
@@ -108,9 +108,11 @@ struct tsl_tensor_ext {
 	struct tsl_tensor *sp_values;
 };
 
-/* A tensor description (metadata only).  48 bytes, one per tensor: the
+/* A tensor description (metadata only).  32 bytes, one per tensor: the
  * small fields share the first 8 (the rank fits 16 bits: max_rank is at
- * most 65,535), and the model is found from the storage
+ * most 65,535), the storage offset, sizes and strides are one block that
+ * tensors of the same geometry share (the weights and biases of repeated
+ * layers mostly do), and the model is found from the storage
  * (tsl__storage_model), not kept here. */
 struct tsl_tensor {
 	uint8_t dtype;             /* tsl_dtype */
@@ -121,12 +123,37 @@ struct tsl_tensor {
 	uint8_t checked : 1;       /* the model layer checked it against its
 	                              storage */
 	uint16_t ndim;
-	int64_t *shape;
-	int64_t *stride;
-	int64_t storage_offset;
+	const int64_t *geom;       /* tsl__geom_len(ndim) values: the storage
+	                              offset, ndim sizes, ndim strides (one
+	                              size and stride slot even for ndim 0);
+	                              arena memory, possibly shared, never
+	                              written once the tensor is made */
 	struct tsl_storage *storage;  /* NULL for sparse */
 	struct tsl_tensor_ext *ext;   /* NULL unless quantized or sparse */
 };
-_Static_assert(sizeof(struct tsl_tensor) == 48, "tsl_tensor grew");
+_Static_assert(sizeof(struct tsl_tensor) == 32, "tsl_tensor grew");
+
+/* The length of a geometry block of ndim dimensions (no overflow: ndim
+ * is at most 65,535). */
+static inline size_t tsl__geom_len(uint32_t ndim)
+{
+	return 1 + 2 * (size_t)(ndim ? ndim : 1);
+}
+
+/* A tensor's geometry, read from its block (tsl_tensor.geom). */
+static inline int64_t tsl__toffset(const struct tsl_tensor *t)
+{
+	return t->geom[0];
+}
+
+static inline const int64_t *tsl__tshape(const struct tsl_tensor *t)
+{
+	return t->geom + 1;
+}
+
+static inline const int64_t *tsl__tstride(const struct tsl_tensor *t)
+{
+	return t->geom + 1 + (t->ndim ? t->ndim : 1);
+}
 
 #endif

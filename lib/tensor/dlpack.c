@@ -75,15 +75,15 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 		return tsl__error(err, TSL_ENOMEM, record,
 			TSL_NO_OFFSET,
 			"out of memory");
-	memcpy(x->shape, t->shape, t->ndim * sizeof(int64_t));
-	memcpy(x->shape + t->ndim, t->stride, t->ndim * sizeof(int64_t));
+	memcpy(x->shape, tsl__tshape(t), t->ndim * sizeof(int64_t));
+	memcpy(x->shape + t->ndim, tsl__tstride(t), t->ndim * sizeof(int64_t));
 	x->mt.dl_tensor.data = data;
 	x->mt.dl_tensor.device = dev;
 	x->mt.dl_tensor.ndim = (int32_t)t->ndim;
 	x->mt.dl_tensor.dtype = dt;
 	x->mt.dl_tensor.shape = x->shape;
 	x->mt.dl_tensor.strides = x->shape + t->ndim;
-	x->mt.dl_tensor.byte_offset = (uint64_t)t->storage_offset *
+	x->mt.dl_tensor.byte_offset = (uint64_t)tsl__toffset(t) *
 		tsl_dtype_size((tsl_dtype)t->dtype);
 	x->mt.manager_ctx = x;
 	x->mt.deleter = deleter;

@@ -24,17 +24,17 @@ TSL_API size_t tsl_tensor_ndim(const tsl_tensor *t)
 
 TSL_API const int64_t *tsl_tensor_shape(const tsl_tensor *t)
 {
-	return t ? t->shape : NULL;
+	return t ? tsl__tshape(t) : NULL;
 }
 
 TSL_API const int64_t *tsl_tensor_strides(const tsl_tensor *t)
 {
-	return t ? t->stride : NULL;
+	return t ? tsl__tstride(t) : NULL;
 }
 
 TSL_API int64_t tsl_tensor_storage_offset(const tsl_tensor *t)
 {
-	return t ? t->storage_offset : 0;
+	return t ? tsl__toffset(t) : 0;
 }
 
 TSL_API uint64_t tsl_tensor_numel(const tsl_tensor *t)
@@ -43,9 +43,12 @@ TSL_API uint64_t tsl_tensor_numel(const tsl_tensor *t)
 
 	if (!t)
 		return 0;
-	for (uint32_t d = 0; d < t->ndim; d++)
-		if (t->shape[d] <= 0 || tsl__mul_u64(n, (uint64_t)t->shape[d], &n))
-			return t->shape[d] == 0 ? 0 : UINT64_MAX;
+	for (uint32_t d = 0; d < t->ndim; d++) {
+		int64_t s = tsl__tshape(t)[d];
+
+		if (s <= 0 || tsl__mul_u64(n, (uint64_t)s, &n))
+			return s == 0 ? 0 : UINT64_MAX;
+	}
 	return n;
 }
 
@@ -147,7 +150,7 @@ TSL_API int tsl_tensor_data(const tsl_tensor *t, const void **data,
 	rc = tsl__storage_cpu(t->storage, &p, &n, err);
 	if (rc)
 		return rc;
-	*data = p ? (const uint8_t *)p + (size_t)t->storage_offset *
+	*data = p ? (const uint8_t *)p + (size_t)tsl__toffset(t) *
 		tsl_dtype_size((tsl_dtype)t->dtype) : NULL;
 	return TSL_OK;
 }
@@ -189,19 +192,19 @@ TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out,
 		XXH3_freeState(st);
 		return rc;
 	}
-	base = (const uint8_t *)p + (uint64_t)t->storage_offset * isz;
+	base = (const uint8_t *)p + (uint64_t)tsl__toffset(t) * isz;
 	nd = t->ndim;
 	if (nd == 0) {
 		XXH3_64bits_update(st, base, isz);
 		goto done;
 	}
-	inner_len = t->shape[nd - 1];
-	inner_stride = t->stride[nd - 1];
+	inner_len = tsl__tshape(t)[nd - 1];
+	inner_stride = tsl__tstride(t)[nd - 1];
 	for (;;) {
 		uint64_t off = 0;
 
 		for (uint32_t d = 0; d + 1 < nd; d++)
-			off += idx[d] * (uint64_t)t->stride[d];
+			off += idx[d] * (uint64_t)tsl__tstride(t)[d];
 		if (inner_stride == 1) {
 			XXH3_64bits_update(st, base + off * isz,
 				(size_t)(inner_len * (int64_t)isz));
@@ -215,7 +218,7 @@ TSL_API int tsl_tensor_xxh3(const tsl_tensor *t, uint64_t *out,
 			int d = (int)nd - 2;
 
 			while (d >= 0) {
-				if (++idx[d] < (uint64_t)t->shape[d])
+				if (++idx[d] < (uint64_t)tsl__tshape(t)[d])
 					break;
 				idx[d] = 0;
 				d--;
