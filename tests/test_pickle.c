@@ -1679,6 +1679,88 @@ static size_t find(const struct pb *p, size_t from, const void *needle,
 
 /* A deviation anywhere in the pattern: the generic path takes over at
  * the same MARK, with the same result or the same error. */
+/* One tensor of a list: storage key k, offset off, 2x2 with strides st. */
+static void geom_tensor(struct pb *p, bool first, const char *k, int64_t off,
+	const int64_t *st)
+{
+	int64_t s22[2] = { 2, 2 };
+
+	if (first) {
+		pb_global(p, "torch._utils", "_rebuild_tensor_v2");
+		pb_put(p, 0);
+	} else {
+		pb_get(p, 0);
+	}
+	pb_op(p, '(');
+	pb_op(p, '(');
+	pb_str(p, "storage");
+	pb_global(p, "torch", "FloatStorage");
+	pb_str(p, k);
+	pb_str(p, "cpu");
+	pb_int(p, 16);
+	pb_op(p, 't');
+	pb_op(p, 'Q');
+	pb_int(p, off);
+	pb_ints(p, s22, 2);
+	pb_ints(p, st, 2);
+	pb_op(p, 0x89);
+	ts_hooks(p, first);
+	pb_op(p, 't');
+	pb_op(p, 'R');
+}
+
+/* Tensor records keep offset, sizes and strides in one block (value.h);
+ * the fast path shares it between tensors of the same geometry and only
+ * then, and both paths read the same geometry back. */
+static void test_tensor_geometry(void **state)
+{
+	int64_t st21[2] = { 2, 1 }, st12[2] = { 1, 2 };
+	struct pb p;
+
+	(void)state;
+	assert_int_equal(sizeof(struct tsl_tensor), 32);
+	pb_begin(&p);
+	pb_op(&p, ']');
+	pb_op(&p, '(');
+	geom_tensor(&p, true, "0", 0, st21);
+	geom_tensor(&p, false, "1", 0, st21);   /* same: shared */
+	geom_tensor(&p, false, "2", 4, st21);   /* another offset */
+	geom_tensor(&p, false, "3", 4, st12);   /* other strides */
+	geom_tensor(&p, false, "4", 4, st12);   /* shared with the 4th */
+	pb_op(&p, 'e');
+	pb_end(&p);
+	assert_int_equal(same_both_ways(p.b, p.n), TSL_OK);
+	for (unsigned flags = 0; flags <= TSL_PICKLE_GENERIC;
+		flags += TSL_PICKLE_GENERIC) {
+		const tsl_value *v = ok(p.b, p.n, flags);
+		const struct tsl_tensor *t[5];
+		static const int64_t off[5] = { 0, 0, 4, 4, 4 };
+
+		assert_int_equal(v->len, 5);
+		for (unsigned i = 0; i < 5; i++) {
+			t[i] = item(v, i)->u.tensor;
+			assert_int_equal(t[i]->ndim, 2);
+			assert_true(tsl__toffset(t[i]) == off[i]);
+			assert_true(tsl__tshape(t[i])[0] == 2 &&
+				tsl__tshape(t[i])[1] == 2);
+			assert_true(tsl__tstride(t[i])[0] ==
+				(i < 3 ? 2 : 1) && tsl__tstride(t[i])[1] ==
+				(i < 3 ? 1 : 2));
+			assert_true(tsl_tensor_storage_offset(t[i]) == off[i]);
+			assert_ptr_equal(tsl_tensor_shape(t[i]), tsl__tshape(t[i]));
+			assert_ptr_equal(tsl_tensor_strides(t[i]),
+				tsl__tstride(t[i]));
+		}
+		/* different geometries never share */
+		assert_ptr_not_equal(t[0]->geom, t[2]->geom);
+		assert_ptr_not_equal(t[2]->geom, t[3]->geom);
+		if (flags == 0) {
+			assert_ptr_equal(t[0]->geom, t[1]->geom);
+			assert_ptr_equal(t[3]->geom, t[4]->geom);
+		}
+	}
+}
+
 static void test_fast_tensor_deviations(void **state)
 {
 #define S(lit) lit, sizeof(lit) - 1
@@ -2490,6 +2572,7 @@ int main(void)
 		T(test_storage_sharing),
 		T(test_persid_errors),
 		T(test_fast_tensor),
+		T(test_tensor_geometry),
 		T(test_fast_tensor_deviations),
 		T(test_fast_tensor_malformed),
 		T(test_qtensor),
