@@ -1759,6 +1759,7 @@ static void test_tensor_geometry(void **state)
 			assert_ptr_equal(t[3]->geom, t[4]->geom);
 		}
 	}
+	pb_free(&p);
 }
 
 static void test_fast_tensor_deviations(void **state)
