@@ -1677,8 +1677,6 @@ static size_t find(const struct pb *p, size_t from, const void *needle,
 	return 0;
 }
 
-/* A deviation anywhere in the pattern: the generic path takes over at
- * the same MARK, with the same result or the same error. */
 /* One tensor of a list: storage key k, offset off, 2x2 with strides st. */
 static void geom_tensor(struct pb *p, bool first, const char *k, int64_t off,
 	const int64_t *st)
@@ -1762,6 +1760,8 @@ static void test_tensor_geometry(void **state)
 	pb_free(&p);
 }
 
+/* A deviation anywhere in the pattern: the generic path takes over at
+ * the same MARK, with the same result or the same error. */
 static void test_fast_tensor_deviations(void **state)
 {
 #define S(lit) lit, sizeof(lit) - 1

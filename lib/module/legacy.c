@@ -420,14 +420,9 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 			key, s->place->location, device);
 	t = tsl__arena_alloc(&m->arena, sizeof *t);
 	v = tsl__arena_alloc(&m->arena, sizeof *v);
-	geom = tsl__arena_calloc(&m->arena, tsl__geom_len((uint32_t)ndims),
-		sizeof *geom);
+	geom = tsl__geom_make(&m->arena, off, (uint32_t)ndims, dims, strides);
 	if (!t || !v || !geom)
 		return mem_error(c);
-	geom[0] = off;
-	memcpy(geom + 1, dims, ndims * sizeof *geom);
-	memcpy(geom + 1 + (ndims ? ndims : 1), strides,
-		ndims * sizeof *geom);
 	t->dtype = dtype;
 	t->layout = TSL_LAYOUT_STRIDED;
 	t->requires_grad = rg;

@@ -492,13 +492,10 @@ static int ft_commit(struct vm *m, struct ft *f)
 			geom[1 + n1 + i] != f->stride[i])
 			geom = NULL;
 	if (!geom) {
-		geom = tsl__arena_calloc(m->ctx->arena, tsl__geom_len(f->n),
-			sizeof *geom);
+		geom = tsl__geom_make(m->ctx->arena, f->off, f->n, f->shape,
+			f->stride);
 		if (!geom)
 			return tsl__vm_fail_mem(m);
-		geom[0] = f->off;
-		memcpy(geom + 1, f->shape, f->n * sizeof *geom);
-		memcpy(geom + 1 + n1, f->stride, f->n * sizeof *geom);
 		if (f->n <= FT_SHARE_RANK)
 			m->dims[f->n] = geom;
 	}

@@ -263,17 +263,15 @@ static int int_tuple(struct vm *m, const tsl_value *v, const char *what)
 static int64_t *geom_from(struct vm *m, int64_t off, const tsl_value *size,
 	const tsl_value *stride)
 {
-	uint32_t n = size->len, n1 = n ? n : 1;
-	int64_t *g = tsl__arena_calloc(m->ctx->arena, tsl__geom_len(n),
-		sizeof *g);
+	uint32_t n = size->len;
+	int64_t *g = tsl__geom_make(m->ctx->arena, off, n, NULL, NULL);
 
 	if (!g)
 		return NULL;
-	g[0] = off;
 	for (uint32_t i = 0; i < n; i++) {
 		g[1 + i] = size->u.seq.items[i]->u.i;
 		if (stride)
-			g[1 + n1 + i] = stride->u.seq.items[i]->u.i;
+			g[1 + n + i] = stride->u.seq.items[i]->u.i;
 	}
 	return g;
 }

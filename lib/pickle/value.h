@@ -156,4 +156,22 @@ static inline const int64_t *tsl__tstride(const struct tsl_tensor *t)
 	return t->geom + 1 + (t->ndim ? t->ndim : 1);
 }
 
+/* A geometry block in the arena: offset off, n sizes and n strides copied
+ * from shape and stride (each may be NULL: zeros, for the caller to fill).
+ * NULL when out of memory.  Every tensor maker builds its block here. */
+static inline int64_t *tsl__geom_make(tsl_arena *a, int64_t off, uint32_t n,
+	const int64_t *shape, const int64_t *stride)
+{
+	int64_t *g = tsl__arena_calloc(a, tsl__geom_len(n), sizeof *g);
+
+	if (!g)
+		return NULL;
+	g[0] = off;
+	if (shape && n)
+		memcpy(g + 1, shape, n * sizeof *g);
+	if (stride && n)
+		memcpy(g + 1 + n, stride, n * sizeof *g);
+	return g;
+}
+
 #endif
