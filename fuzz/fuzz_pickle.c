@@ -54,13 +54,13 @@ static void walk_tensor(struct walk *w, const struct tsl_tensor *t,
 	for (uint32_t i = 0; i < t->ndim; i++)
 		w->sink += (uint64_t)tsl__tshape(t)[i] ^
 			(uint64_t)tsl__tstride(t)[i];
-	if (!t->ext)
+	if (!t->has_ext)
 		return;
-	w->sink += (uint64_t)t->ext->q_zero_point + (uint64_t)t->ext->q_axis;
-	walk_tensor(w, t->ext->q_scales, level + 1);
-	walk_tensor(w, t->ext->q_zero_points, level + 1);
-	walk_tensor(w, t->ext->sp_indices, level + 1);
-	walk_tensor(w, t->ext->sp_values, level + 1);
+	w->sink += (uint64_t)tsl__text(t)->q_zero_point + (uint64_t)tsl__text(t)->q_axis;
+	walk_tensor(w, tsl__text(t)->q_scales, level + 1);
+	walk_tensor(w, tsl__text(t)->q_zero_points, level + 1);
+	walk_tensor(w, tsl__text(t)->sp_indices, level + 1);
+	walk_tensor(w, tsl__text(t)->sp_values, level + 1);
 }
 
 static void walk_value(struct walk *w, const tsl_value *v, uint32_t level)
@@ -101,7 +101,7 @@ static void walk_value(struct walk *w, const tsl_value *v, uint32_t level)
 			walk_value(w, v->u.enm.value, level + 1);
 		break;
 	case TSL_VALUE_TENSOR:
-		walk_tensor(w, v->u.tensor, 0);
+		walk_tensor(w, tsl__vtensor(v), 0);
 		break;
 	case TSL_VALUE_NONE:
 	case TSL_VALUE_BOOL:

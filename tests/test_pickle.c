@@ -1036,7 +1036,7 @@ static void test_tensor(void **state)
 	v = ok(p.b, p.n, 0);
 	pb_free(&p);
 	assert_int_equal(v->kind, TSL_VALUE_TENSOR);
-	t = v->u.tensor;
+	t = tsl__vtensor(v);
 	assert_int_equal(t->dtype, TSL_FLOAT64);
 	assert_int_equal(t->layout, TSL_LAYOUT_STRIDED);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_NONE);
@@ -1062,7 +1062,7 @@ static void test_tensor(void **state)
 	pb_end(&p);
 	v = ok(p.b, p.n, 0);
 	pb_free(&p);
-	t = v->u.tensor;
+	t = tsl__vtensor(v);
 	assert_int_equal(t->ndim, 0);
 	assert_non_null(tsl__tshape(t));
 	assert_true(tsl__toffset(t) == 2);
@@ -1121,7 +1121,7 @@ static void test_tensor_errors(void **state)
 	pb_storage(&p, "Float", "0", 0);
 	pb_tensor_tail(&p, 0, zero, bigst, 2, 0);
 	pb_end(&p);
-	assert_int_equal(tsl__tshape(ok(p.b, p.n, 0)->u.tensor)[0], 0);
+	assert_int_equal(tsl__tshape(tsl__vtensor(ok(p.b, p.n, 0)))[0], 0);
 	pb_free(&p);
 	/* rank limit */
 	lim.max_rank = 2;
@@ -1184,9 +1184,9 @@ static void test_tensor_metadata(void **state)
 	pb_op(&p, 'R');
 	pb_end(&p);
 	v = ok(p.b, p.n, 0);
-	assert_int_equal(v->u.tensor->dtype, TSL_COMPLEX64);
-	assert_int_equal(v->u.tensor->conj, 1);
-	assert_int_equal(v->u.tensor->neg, 0);
+	assert_int_equal(tsl__vtensor(v)->dtype, TSL_COMPLEX64);
+	assert_int_equal(tsl__vtensor(v)->conj, 1);
+	assert_int_equal(tsl__vtensor(v)->neg, 0);
 	pb_free(&p);
 	BAD("ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
 		"K\x06X\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x01tQ"
@@ -1219,10 +1219,11 @@ static void test_storage_sharing(void **state)
 	pb_free(&p);
 	assert_int_equal(nfakes, 1);
 	assert_int_equal(v->len, 2);
-	assert_ptr_equal(item(v, 0)->u.tensor->storage,
-		item(v, 1)->u.tensor->storage);
-	assert_ptr_not_equal(item(v, 0)->u.tensor, item(v, 1)->u.tensor);
-	assert_true(tsl__toffset(item(v, 1)->u.tensor) == 2);
+	assert_ptr_equal(tsl__vtensor(item(v, 0))->storage,
+		tsl__vtensor(item(v, 1))->storage);
+	assert_ptr_not_equal(tsl__vtensor(item(v, 0)),
+		tsl__vtensor(item(v, 1)));
+	assert_true(tsl__toffset(tsl__vtensor(item(v, 1))) == 2);
 }
 
 static void test_persid_errors(void **state)
@@ -1272,8 +1273,8 @@ static void test_persid_errors(void **state)
 	/* without a callback the storage pointer is NULL */
 	ctx.make_storage = NULL;
 	assert_int_equal(load(t0, sizeof t0 - 1, 0, &v, &err), TSL_OK);
-	assert_null(v->u.tensor->storage);
-	assert_int_equal(v->u.tensor->dtype, TSL_FLOAT32);
+	assert_null(tsl__vtensor(v)->storage);
+	assert_int_equal(tsl__vtensor(v)->dtype, TSL_FLOAT32);
 	/* a bare storage is not a value */
 	BAD("(X\x07\x00\x00\x00storageK\x06X\x01\x00\x00\x00" "0"
 		"X\x03\x00\x00\x00" "cpuK\x01tQ.", TSL_EUNSUPPORTED, 33,
@@ -1329,7 +1330,7 @@ static bool same_value(const tsl_value *a, const tsl_value *b)
 		return true;
 	}
 	case TSL_VALUE_TENSOR: {
-		const struct tsl_tensor *s = a->u.tensor, *t = b->u.tensor;
+		const struct tsl_tensor *s = tsl__vtensor(a), *t = tsl__vtensor(b);
 
 		if (!s || !t)
 			return s == t;
@@ -1343,10 +1344,11 @@ static bool same_value(const tsl_value *a, const tsl_value *b)
 			!memcmp(tsl__tstride(s), tsl__tstride(t),
 			s->ndim * sizeof(int64_t)) &&
 			tsl__toffset(s) == tsl__toffset(t) &&
-			s->storage == t->storage && !s->ext == !t->ext &&
-			(!s->ext || (s->ext->q_scale == t->ext->q_scale &&
-			s->ext->q_zero_point == t->ext->q_zero_point &&
-			s->ext->q_axis == t->ext->q_axis));
+			s->storage == t->storage && s->has_ext == t->has_ext &&
+			(!s->has_ext ||
+			(tsl__text(s)->q_scale == tsl__text(t)->q_scale &&
+			tsl__text(s)->q_zero_point == tsl__text(t)->q_zero_point &&
+			tsl__text(s)->q_axis == tsl__text(t)->q_axis));
 	}
 	case TSL__VALUE_STORAGE:
 		return a->u.st.storage == b->u.st.storage &&
@@ -1600,7 +1602,7 @@ static void test_fast_tensor(void **state)
 	v = ok(p.b, p.n, 0);
 	assert_int_equal(v->len, 12);
 	assert_int_equal(nfakes, 4);
-	t = item(v, 0)->u.tensor;
+	t = tsl__vtensor(item(v, 0));
 	assert_int_equal(t->dtype, TSL_FLOAT32);
 	assert_int_equal(t->ndim, 2);
 	assert_true(tsl__tshape(t)[0] == 4 && tsl__tstride(t)[0] == 4 &&
@@ -1610,18 +1612,18 @@ static void test_fast_tensor(void **state)
 	assert_string_equal(fakes[0].key, "0");
 	assert_string_equal(fakes[0].location, "cpu");
 	assert_int_equal(fakes[0].numel, 16);
-	t = item(v, 1)->u.tensor;
+	t = tsl__vtensor(item(v, 1));
 	assert_true(tsl__tshape(t)[0] == 300 && fakes[1].numel == 300);
 	assert_int_equal(t->requires_grad, 0);
-	t = item(v, 2)->u.tensor;
+	t = tsl__vtensor(item(v, 2));
 	assert_ptr_equal(t->storage, &fakes[0]);
 	assert_true(tsl__toffset(t) == 4 && tsl__tstride(t)[1] == 2);
-	t = item(v, 3)->u.tensor;
+	t = tsl__vtensor(item(v, 3));
 	assert_int_equal(t->dtype, TSL_INT64);
 	assert_int_equal(t->ndim, 0);
 	assert_non_null(tsl__tshape(t));
 	assert_string_equal(fakes[2].key, "1");
-	t = item(v, 4)->u.tensor;
+	t = tsl__vtensor(item(v, 4));
 	assert_int_equal(t->dtype, TSL_FLOAT64);
 	assert_true(t->ndim == 3 && tsl__tshape(t)[2] == 70000 &&
 		tsl__tstride(t)[0] == 210000);
@@ -1707,16 +1709,16 @@ static void geom_tensor(struct pb *p, bool first, const char *k, int64_t off,
 	pb_op(p, 'R');
 }
 
-/* Tensor records keep offset, sizes and strides in one block (value.h);
- * the fast path shares it between tensors of the same geometry and only
- * then, and both paths read the same geometry back. */
+/* Tensors live inside their values and keep offset, sizes and strides in
+ * one block (value.h); the fast path shares it between tensors of the same
+ * geometry and only then, and both paths read the same geometry back. */
 static void test_tensor_geometry(void **state)
 {
 	int64_t st21[2] = { 2, 1 }, st12[2] = { 1, 2 };
 	struct pb p;
 
 	(void)state;
-	assert_int_equal(sizeof(struct tsl_tensor), 32);
+	assert_int_equal(sizeof(struct tsl_tensor), 24);
 	pb_begin(&p);
 	pb_op(&p, ']');
 	pb_op(&p, '(');
@@ -1736,7 +1738,12 @@ static void test_tensor_geometry(void **state)
 
 		assert_int_equal(v->len, 5);
 		for (unsigned i = 0; i < 5; i++) {
-			t[i] = item(v, i)->u.tensor;
+			t[i] = tsl__vtensor(item(v, i));
+			/* the tensor is inside its value, not apart */
+			assert_ptr_equal(t[i], &item(v, i)->u.t);
+			assert_ptr_equal(tsl__tensor_value(
+				(struct tsl_tensor *)(uintptr_t)t[i]), item(v, i));
+			assert_false(t[i]->has_ext);
 			assert_int_equal(t[i]->ndim, 2);
 			assert_true(tsl__toffset(t[i]) == off[i]);
 			assert_true(tsl__tshape(t[i])[0] == 2 &&
@@ -1953,12 +1960,18 @@ static void test_qtensor(void **state)
 	pb_end(&p);
 	v = ok(p.b, p.n, 0);
 	pb_free(&p);
-	t = v->u.tensor;
+	t = tsl__vtensor(v);
 	assert_int_equal(t->dtype, TSL_QINT8);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_TENSOR_AFFINE);
-	assert_true(t->ext->q_scale == 0.00390625);
-	assert_true(t->ext->q_zero_point == 3);
-	assert_null(t->ext->q_scales);
+	/* the ext is found through the geometry block, which was copied
+	 * whole: sizes, strides and offset read back */
+	assert_true(t->has_ext);
+	assert_true(tsl__toffset(t) == 0 && t->ndim == 2);
+	assert_true(tsl__tshape(t)[0] == 2 && tsl__tshape(t)[1] == 3);
+	assert_true(tsl__tstride(t)[0] == 3 && tsl__tstride(t)[1] == 1);
+	assert_true(tsl__text(t)->q_scale == 0.00390625);
+	assert_true(tsl__text(t)->q_zero_point == 3);
+	assert_null(tsl__text(t)->q_scales);
 
 	/* per-channel affine: scales and zero points are tensors */
 	pb_begin(&p);
@@ -1975,13 +1988,17 @@ static void test_qtensor(void **state)
 	pb_op(&p, 'R');
 	pb_end(&p);
 	v = ok(p.b, p.n, 0);
-	t = v->u.tensor;
+	t = tsl__vtensor(v);
 	assert_int_equal(t->dtype, TSL_QUINT8);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_CHANNEL_AFFINE);
-	assert_non_null(t->ext->q_scales);
-	assert_non_null(t->ext->q_zero_points);
-	assert_true(tsl__tshape(t->ext->q_scales)[0] == 2);
-	assert_true(t->ext->q_axis == 0);
+	assert_true(tsl__tshape(t)[0] == 2 && tsl__tshape(t)[1] == 3);
+	/* the scales are a plain tensor: no ext */
+	assert_false(tsl__text(t)->q_scales->has_ext);
+	assert_null(tsl__text(tsl__text(t)->q_scales));
+	assert_non_null(tsl__text(t)->q_scales);
+	assert_non_null(tsl__text(t)->q_zero_points);
+	assert_true(tsl__tshape(tsl__text(t)->q_scales)[0] == 2);
+	assert_true(tsl__text(t)->q_axis == 0);
 	assert_int_equal(nfakes, 4);
 	/* the same with a bad axis */
 	p.b[p.n - 7] = 2;
@@ -2056,16 +2073,16 @@ static void test_sparse(void **state)
 	pb_end(&p);
 	v = ok(p.b, p.n, 0);
 	pb_free(&p);
-	t = v->u.tensor;
+	t = tsl__vtensor(v);
 	assert_int_equal(t->layout, TSL_LAYOUT_SPARSE_COO);
 	assert_int_equal(t->ndim, 2);
 	assert_true(tsl__tshape(t)[0] == 4 && tsl__tshape(t)[1] == 5);
 	assert_true(tsl__tstride(t)[0] == 0 && tsl__tstride(t)[1] == 0);
 	assert_int_equal(t->requires_grad, 1);
 	assert_null(t->storage);
-	assert_non_null(t->ext->sp_indices);
-	assert_true(tsl__tshape(t->ext->sp_indices)[1] == 3);
-	assert_ptr_equal(t->ext->sp_values->storage, (void *)&fakes[1]);
+	assert_non_null(tsl__text(t)->sp_indices);
+	assert_true(tsl__tshape(tsl__text(t)->sp_indices)[1] == 3);
+	assert_ptr_equal(tsl__text(t)->sp_values->storage, (void *)&fakes[1]);
 	assert_int_equal(t->dtype, TSL_FLOAT32);
 	BAD("ctorch._utils\n_rebuild_sparse_tensor\n(K\x02(tNNNtR.",
 		TSL_EUNSUPPORTED, SIZE_MAX, "layout 2");
@@ -2297,7 +2314,7 @@ static void test_python_tensors(void **state)
 	pb_op(&p, 'R');
 	pb_end(&p);
 	v = ok(p.b, p.n, TSL_PICKLE_PYTHON);
-	assert_int_equal(v->u.tensor->dtype, TSL_FLOAT16);
+	assert_int_equal(tsl__vtensor(v)->dtype, TSL_FLOAT16);
 	assert_int_equal(fakes[0].dtype, TSL_UINT8);
 	assert_int_equal(fakes[0].numel, 8);
 	bad(p.b, p.n, 0, TSL_EUNSAFE, SIZE_MAX, "_rebuild_tensor_v3");
@@ -2313,7 +2330,7 @@ static void test_python_tensors(void **state)
 	pb_end(&p);
 	v = ok(p.b, p.n, 0);
 	assert_int_equal(v->kind, TSL_VALUE_TENSOR);
-	assert_int_equal(v->u.tensor->requires_grad, 1);
+	assert_int_equal(tsl__vtensor(v)->requires_grad, 1);
 	pb_free(&p);
 	pb_begin(&p);
 	pb_global(&p, "torch._tensor", "_rebuild_from_type_v2");
@@ -2330,13 +2347,13 @@ static void test_python_tensors(void **state)
 	pb_end(&p);
 	v = ok(p.b, p.n, TSL_PICKLE_PYTHON);
 	assert_int_equal(v->kind, TSL_VALUE_TENSOR);
-	assert_true(tsl__tshape(v->u.tensor)[0] == 4);
+	assert_true(tsl__tshape(tsl__vtensor(v))[0] == 4);
 	pb_free(&p);
 	v = LOAD_PY("ctorch.nn.parameter\nParameter\n"
 		"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
 		"ctorch\nFloatStorage\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00"
 		"cpuK\x01tQK\x00(t(t\x89NtR\x89\x86R.");
-	assert_int_equal(v->u.tensor->requires_grad, 0);
+	assert_int_equal(tsl__vtensor(v)->requires_grad, 0);
 }
 
 /* ---- real pickles --------------------------------------------------------------------- */
@@ -2359,7 +2376,7 @@ static void test_real_torchscript(void **state)
 	assert_string_equal(v->u.obj.type, "__torch__.M");
 	s = v->u.obj.state;
 	assert_int_equal(s->kind, TSL_VALUE_DICT);
-	t = dict_get(s, "t")->u.tensor;
+	t = tsl__vtensor(dict_get(s, "t"));
 	assert_int_equal(t->dtype, TSL_FLOAT32);
 	assert_true(tsl__tshape(t)[0] == 2 && tsl__tstride(t)[0] == 1 &&
 		tsl__tstride(t)[1] == 2);
@@ -2381,7 +2398,7 @@ static void test_real_torchscript(void **state)
 	lin = (tsl_value *)dict_get(s, "lin");
 	assert_string_equal(lin->u.obj.type,
 		"__torch__.torch.nn.modules.linear.Linear");
-	t = dict_get(lin->u.obj.state, "weight")->u.tensor;
+	t = tsl__vtensor(dict_get(lin->u.obj.state, "weight"));
 	assert_int_equal(t->requires_grad, 1);
 	assert_int_equal(nfakes, 3);
 	assert_string_equal(fakes[2].key, "2");
@@ -2393,11 +2410,11 @@ static void test_real_torchscript(void **state)
 	s = (tsl_value *)dict_get(s->u.obj.state, "_packed_params");
 	assert_string_equal(s->u.obj.type,
 		"__torch__.torch.classes.quantized.LinearPackedParamsBase");
-	t = item(s->u.obj.state, 0)->u.tensor;
+	t = tsl__vtensor(item(s->u.obj.state, 0));
 	assert_int_equal(t->dtype, TSL_QINT8);
 	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_TENSOR_AFFINE);
-	assert_true(t->ext->q_scale > 0.0039 && t->ext->q_scale < 0.004);
-	assert_int_equal(item(s->u.obj.state, 1)->u.tensor->dtype,
+	assert_true(tsl__text(t)->q_scale > 0.0039 && tsl__text(t)->q_scale < 0.004);
+	assert_int_equal(tsl__vtensor(item(s->u.obj.state, 1))->dtype,
 		TSL_FLOAT32);
 }
 
@@ -2413,15 +2430,15 @@ static void test_real_torch_save(void **state)
 	v = ok(py_state_pkl, sizeof py_state_pkl, TSL_PICKLE_PYTHON);
 	assert_int_equal(v->kind, TSL_VALUE_DICT);
 	assert_int_equal(v->len, 4);
-	t = dict_get(v, "w")->u.tensor;
+	t = tsl__vtensor(dict_get(v, "w"));
 	assert_true(t->ndim == 2 && tsl__tshape(t)[1] == 3);
-	t = dict_get(v, "s")->u.tensor;
+	t = tsl__vtensor(dict_get(v, "s"));
 	assert_int_equal(t->layout, TSL_LAYOUT_SPARSE_COO);
-	assert_int_equal(t->ext->sp_indices->dtype, TSL_INT64);
+	assert_int_equal(tsl__text(t)->sp_indices->dtype, TSL_INT64);
 	assert_true(tsl__tshape(t)[0] == 2 && tsl__tshape(t)[1] == 2);
 	assert_int_equal(dict_get(v, "b")->kind, TSL_VALUE_BYTES);
 	assert_memory_equal(dict_get(v, "b")->u.s, "\x00\xff", 2);
-	t = dict_get(v, "p")->u.tensor;
+	t = tsl__vtensor(dict_get(v, "p"));
 	assert_int_equal(t->requires_grad, 1);
 	/* Python writes a new persistent id per reference; the caller
 	   shares storages by key */

@@ -418,11 +418,12 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	if (strcmp(s->place->location, device) != 0)
 		return jerr(c, "%s: record '%s' is on '%s' and on '%s'", where,
 			key, s->place->location, device);
-	t = tsl__arena_alloc(&m->arena, sizeof *t);
 	v = tsl__arena_alloc(&m->arena, sizeof *v);
 	geom = tsl__geom_make(&m->arena, off, (uint32_t)ndims, dims, strides);
-	if (!t || !v || !geom)
+	if (!v || !geom)
 		return mem_error(c);
+	v->kind = TSL_VALUE_TENSOR;
+	t = &v->u.t;
 	t->dtype = dtype;
 	t->layout = TSL_LAYOUT_STRIDED;
 	t->requires_grad = rg;
@@ -431,16 +432,15 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 	t->geom = geom;
 	t->storage = s;
 	if (quant) {
-		t->ext = tsl__arena_alloc(&m->arena, sizeof *t->ext);
-		if (!t->ext)
+		struct tsl_tensor_ext *x = tsl__text_attach(&m->arena, t);
+
+		if (!x)
 			return mem_error(c);
-		t->ext->q_scale = scale;
-		t->ext->q_zero_point = zp;
+		x->q_scale = scale;
+		x->q_zero_point = zp;
 	}
 	/* t->checked stays 0: model.c's convert() of the constants checks
 	 * the view against its storage and sets it */
-	v->kind = TSL_VALUE_TENSOR;
-	v->u.tensor = t;
 	*out = v;
 	return TSL_OK;
 }

@@ -202,8 +202,8 @@ static int check_new_tensor(struct tsl_model *m, struct tsl_tensor *t,
 	uint32_t d;
 
 	t->checked = 1;
-	if (t->ext) {
-		const struct tsl_tensor_ext *x = t->ext;
+	if (t->has_ext) {
+		const struct tsl_tensor_ext *x = tsl__text(t);
 
 		if ((x->q_scales && check_tensor(m, x->q_scales, err)) ||
 			(x->q_zero_points &&
@@ -361,8 +361,8 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 			rc = convert(m, v->u.enm.value, depth + 1, err);
 		break;
 	case TSL_VALUE_TENSOR:
-		if (v->u.tensor)
-			rc = check_tensor(m, v->u.tensor, err);
+		if (tsl__vtensor(v))
+			rc = check_tensor(m, tsl__vtensor(v), err);
 		break;
 	default:
 		break;
@@ -417,9 +417,9 @@ static const char *shape_text(struct tsl_model *m, const tsl_value *v)
 	char buf[1024];
 	size_t o;
 
-	if (!v || v->kind != TSL_VALUE_TENSOR || !v->u.tensor)
+	if (!v || v->kind != TSL_VALUE_TENSOR || !tsl__vtensor(v))
 		return NULL;
-	t = v->u.tensor;
+	t = tsl__vtensor(v);
 	o = (size_t)snprintf(buf, sizeof buf, "%s[",
 		tsl_dtype_name((tsl_dtype)t->dtype));
 	for (uint32_t d = 0; d < t->ndim && o < sizeof buf; d++)

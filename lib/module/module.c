@@ -220,7 +220,7 @@ TSL_API const tsl_tensor *tsl_module_find_tensor(const tsl_module *mod,
 {
 	const tsl_value *v = tsl_module_find(mod, path);
 
-	return v && v->kind == TSL_VALUE_TENSOR ? v->u.tensor : NULL;
+	return v && v->kind == TSL_VALUE_TENSOR ? tsl__vtensor(v) : NULL;
 }
 
 /* ---- iteration ---------------------------------------------------------- */
@@ -324,10 +324,10 @@ static int own_tensors(struct walk *w, const struct tsl_module *mod)
 			tsl__module_attr(mod, i, &at);
 			if (a->kind != k || !a->value ||
 				a->value->kind != TSL_VALUE_TENSOR ||
-				!a->value->u.tensor)
+				!tsl__vtensor(a->value))
 				continue;
 			if (w->dedupe) {
-				s = seen(w, a->value->u.tensor);
+				s = seen(w, tsl__vtensor(a->value));
 				if (s < 0)
 					return TSL_ENOMEM;
 				if (s)
@@ -335,7 +335,7 @@ static int own_tensors(struct walk *w, const struct tsl_module *mod)
 			}
 			if (push_name(w, a->name, &saved))
 				return TSL_ENOMEM;
-			rc = w->tcb(w->payload, w->name, a->value->u.tensor);
+			rc = w->tcb(w->payload, w->name, tsl__vtensor(a->value));
 			pop_name(w, saved);
 			if (rc)
 				return rc;

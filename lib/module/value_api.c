@@ -166,7 +166,7 @@ TSL_API const char *tsl_value_type_tag(const tsl_value *v)
 
 TSL_API const tsl_tensor *tsl_value_tensor(const tsl_value *v)
 {
-	return IS(v, TSL_VALUE_TENSOR) ? v->u.tensor : NULL;
+	return IS(v, TSL_VALUE_TENSOR) ? tsl__vtensor(v) : NULL;
 }
 
 TSL_API const tsl_module *tsl_value_module(const tsl_value *v)

@@ -481,8 +481,7 @@ static int ft_commit(struct vm *m, struct ft *f)
 	 * and biases of repeated layers mostly are) */
 	m->op = f->reduce_op;
 	m->opcode = OP_REDUCE;
-	t = tsl__arena_alloc(m->ctx->arena, sizeof *t);
-	if (!t)
+	if (!(t = tsl__vm_new_tensor(m)))
 		return tsl__vm_fail_mem(m);
 	geom = f->n <= FT_SHARE_RANK ? m->dims[f->n] : NULL;
 	if (geom && geom[0] != f->off)

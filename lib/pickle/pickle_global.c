@@ -228,11 +228,11 @@ static int want_bool(struct vm *m, const tsl_value *v, const char *what,
 static int want_tensor(struct vm *m, const tsl_value *v, const char *what,
 	struct tsl_tensor **out)
 {
-	if (v->kind != TSL_VALUE_TENSOR || !v->u.tensor)
+	if (v->kind != TSL_VALUE_TENSOR || !tsl__vtensor(v))
 		return tsl__vm_fail(m, TSL_EFORMAT, "%s is a %s, not a tensor",
 			what,
 			tsl__vm_kind_name(v));
-	*out = v->u.tensor;
+	*out = tsl__vtensor(v);
 	return TSL_OK;
 }
 
@@ -278,7 +278,7 @@ static int64_t *geom_from(struct vm *m, int64_t off, const tsl_value *size,
 
 static struct tsl_tensor *new_tensor(struct vm *m)
 {
-	struct tsl_tensor *t = tsl__arena_alloc(m->ctx->arena, sizeof *t);
+	struct tsl_tensor *t = tsl__vm_new_tensor(m);
 
 	if (t) {
 		t->qscheme = TSL_QSCHEME_NONE;
@@ -432,10 +432,7 @@ int tsl__vm_push_tensor(struct vm *m, struct tsl_tensor *t)
 			return rc;
 		}
 	}
-	v = tsl__vm_new_value(m, TSL_VALUE_TENSOR);
-	if (!v)
-		return tsl__vm_fail_mem(m);
-	v->u.tensor = t;
+	v = tsl__tensor_value(t);
 	return push(m, v);
 }
 
@@ -483,7 +480,7 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 		(rc = want_bool(m, a[5], "requires_grad", &rg)))
 		return rc;
 	t->requires_grad = (uint8_t)rg;
-	if (!(x = t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *x)))
+	if (!(x = tsl__text_attach(m->ctx->arena, t)))
 		return tsl__vm_fail_mem(m);
 	if (a[4]->kind != TSL_VALUE_TUPLE || a[4]->len < 1)
 		return tsl__vm_fail(m, TSL_EFORMAT,
@@ -542,10 +539,11 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 	tsl_value *indices, tsl_value *values)
 {
 	struct tsl_tensor *t = new_tensor(m);
+	struct tsl_tensor_ext *x;
 	uint32_t n;
 	int rc;
 
-	if (!t || !(t->ext = tsl__arena_alloc(m->ctx->arena, sizeof *t->ext)))
+	if (!t)
 		return tsl__vm_fail_mem(m);
 	t->layout = TSL_LAYOUT_SPARSE_COO;
 	t->requires_grad = requires_grad;
@@ -555,13 +553,15 @@ static int sparse_coo(struct vm *m, tsl_value *size, int requires_grad,
 	if (!(t->geom = geom_from(m, 0, size, NULL)))
 		return tsl__vm_fail_mem(m);
 	t->ndim = (uint16_t)n;
+	if (!(x = tsl__text_attach(m->ctx->arena, t)))
+		return tsl__vm_fail_mem(m);
 	if ((rc = check_sizes(m, tsl__tshape(t), n)) ||
 		(rc = want_tensor(m, indices, "sparse indices",
-		&t->ext->sp_indices)) ||
+		&x->sp_indices)) ||
 		(rc = want_tensor(m, values, "sparse values",
-		&t->ext->sp_values)))
+		&x->sp_values)))
 		return rc;
-	t->dtype = t->ext->sp_values->dtype;
+	t->dtype = x->sp_values->dtype;
 	return tsl__vm_push_tensor(m, t);
 }
 

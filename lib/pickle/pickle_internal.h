@@ -128,6 +128,10 @@ TSL_INTERNAL const char *tsl__vm_kind_name(const tsl_value *v);
 
 /* ---- pickle_vm.c: values (in the arena; NULL when it is full) ---- */
 TSL_INTERNAL tsl_value *tsl__vm_new_value(struct vm *m, int kind);
+/* A new TENSOR value's tensor (tsl__tensor_value gives the value back),
+ * zeroed but for its kind: the caller sets at least geom before
+ * tsl__vm_push_tensor.  NULL when the arena is full. */
+TSL_INTERNAL struct tsl_tensor *tsl__vm_new_tensor(struct vm *m);
 /* Give a transient value (an argument tuple nothing else reaches) back. */
 TSL_INTERNAL void tsl__vm_recycle(struct vm *m, tsl_value *v, int depth);
 TSL_INTERNAL tsl_value *tsl__vm_new_int(struct vm *m, int64_t i);
@@ -167,7 +171,8 @@ TSL_INTERNAL int tsl__vm_want_int(struct vm *m, const tsl_value *v,
 /* A view's sizes, strides and offset fit (m NULL: no message, 1). */
 TSL_INTERNAL int tsl__vm_check_view(struct vm *m, const int64_t *shape,
 	const int64_t *stride, uint32_t n, int64_t off);
-/* Push a rebuilt tensor as a value (and tell the caller, tensor_made). */
+/* Push a rebuilt tensor's value (t from tsl__vm_new_tensor; tell the
+ * caller first, tensor_made). */
 TSL_INTERNAL int tsl__vm_push_tensor(struct vm *m, struct tsl_tensor *t);
 
 /* ---- pickle_fast.c ---- */

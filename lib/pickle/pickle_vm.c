@@ -192,6 +192,13 @@ tsl_value *tsl__vm_new_value(struct vm *m, int kind)
 	return v;
 }
 
+struct tsl_tensor *tsl__vm_new_tensor(struct vm *m)
+{
+	tsl_value *v = tsl__vm_new_value(m, TSL_VALUE_TENSOR);
+
+	return v ? &v->u.t : NULL;
+}
+
 /*
  * Give back a transient container: a TUPLE (or an empty DICT) that was
  * only ever an argument (never memoized, so nothing else can reach it) is

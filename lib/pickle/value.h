@@ -51,6 +51,38 @@ struct tsl_storage;  /* defined by lib/storage */
 
 typedef struct tsl_value tsl_value;
 
+/* A tensor description (metadata only).  24 bytes, kept inside its
+ * TENSOR value (tsl_value.u.t: a 20,000-tensor model saves a 32-byte
+ * record per tensor): the small fields share the first 8 (the rank fits
+ * 16 bits: max_rank is at most 65,535), the storage offset, sizes and
+ * strides are one block that tensors of the same geometry share (the
+ * weights and biases of repeated layers mostly do), what only quantized
+ * and sparse tensors have is found through that block (tsl__text), and the
+ * model is found from the storage (tsl__storage_model), not kept here.
+ * A tensor never moves: other tensors, walks and callers keep pointers to
+ * it, and TENSOR values are never recycled or copied. */
+struct tsl_tensor {
+	uint8_t dtype;             /* tsl_dtype */
+	uint8_t requires_grad;
+	uint8_t layout;            /* tsl_layout */
+	int8_t qscheme;            /* tsl_qscheme, TSL_QSCHEME_NONE if plain */
+	uint8_t conj : 1, neg : 1;
+	uint8_t checked : 1;       /* the model layer checked it against its
+	                              storage */
+	uint8_t has_ext : 1;       /* quantized or sparse: the slot before geom
+	                              points at its tsl_tensor_ext */
+	uint16_t ndim;
+	const int64_t *geom;       /* tsl__geom_len(ndim) values: the storage
+	                              offset, ndim sizes, ndim strides (one
+	                              size and stride slot even for ndim 0);
+	                              arena memory, possibly shared (never
+	                              with has_ext), never written once the
+	                              tensor is made; NULL only in a TENSOR
+	                              value that holds no tensor */
+	struct tsl_storage *storage;  /* NULL for sparse */
+};
+_Static_assert(sizeof(struct tsl_tensor) == 24, "tsl_tensor grew");
+
 /* 32 bytes (a 20,000-tensor model has 50,000 values): kind and flags share
  * 16 bits, and the nesting height fits 16 as max_depth is at most 16,383
  * (TSL_MAX_DEPTH_CAP, tsl__limits_from_options). */
@@ -82,7 +114,8 @@ struct tsl_value {
 			tsl_value *value;      /* the REDUCE argument */
 			const char *name;      /* member name, filled by lib/module from code/ */
 		} enm;                         /* ENUM */
-		struct tsl_tensor *tensor;     /* TENSOR (NULL: undefined tensor) */
+		struct tsl_tensor t;           /* TENSOR: the tensor itself
+		                                  (tsl__vtensor) */
 		struct {
 			struct tsl_storage *storage;
 			int dtype;
@@ -97,7 +130,8 @@ struct tsl_value {
 _Static_assert(sizeof(struct tsl_value) == 32, "tsl_value grew");
 
 /* What only quantized and sparse tensors have (most tensors have none:
- * kept apart, a plain tensor is 32 bytes instead of 96). */
+ * kept apart, a plain tensor is 24 bytes instead of 88).  Its address is
+ * in the slot before the tensor's geometry block (tsl__text). */
 struct tsl_tensor_ext {
 	double q_scale;
 	int64_t q_zero_point;
@@ -108,30 +142,6 @@ struct tsl_tensor_ext {
 	struct tsl_tensor *sp_values;
 };
 
-/* A tensor description (metadata only).  32 bytes, one per tensor: the
- * small fields share the first 8 (the rank fits 16 bits: max_rank is at
- * most 65,535), the storage offset, sizes and strides are one block that
- * tensors of the same geometry share (the weights and biases of repeated
- * layers mostly do), and the model is found from the storage
- * (tsl__storage_model), not kept here. */
-struct tsl_tensor {
-	uint8_t dtype;             /* tsl_dtype */
-	uint8_t requires_grad;
-	uint8_t layout;            /* tsl_layout */
-	int8_t qscheme;            /* tsl_qscheme, TSL_QSCHEME_NONE if plain */
-	uint8_t conj : 1, neg : 1;
-	uint8_t checked : 1;       /* the model layer checked it against its
-	                              storage */
-	uint16_t ndim;
-	const int64_t *geom;       /* tsl__geom_len(ndim) values: the storage
-	                              offset, ndim sizes, ndim strides (one
-	                              size and stride slot even for ndim 0);
-	                              arena memory, possibly shared, never
-	                              written once the tensor is made */
-	struct tsl_storage *storage;  /* NULL for sparse */
-	struct tsl_tensor_ext *ext;   /* NULL unless quantized or sparse */
-};
-_Static_assert(sizeof(struct tsl_tensor) == 32, "tsl_tensor grew");
 
 /* The length of a geometry block of ndim dimensions (no overflow: ndim
  * is at most 65,535). */
@@ -172,6 +182,49 @@ static inline int64_t *tsl__geom_make(tsl_arena *a, int64_t off, uint32_t n,
 	if (stride && n)
 		memcpy(g + 1 + n, stride, n * sizeof *g);
 	return g;
+}
+
+/* The tensor of a TENSOR value (NULL when it holds none). */
+static inline struct tsl_tensor *tsl__vtensor(const tsl_value *v)
+{
+	return v->u.t.geom ? (struct tsl_tensor *)(uintptr_t)&v->u.t : NULL;
+}
+
+/* The TENSOR value a tensor lives in. */
+static inline tsl_value *tsl__tensor_value(struct tsl_tensor *t)
+{
+	return (tsl_value *)(void *)((char *)t - offsetof(tsl_value, u.t));
+}
+
+/* What a quantized or sparse tensor has beyond the others; NULL for a
+ * plain tensor. */
+static inline struct tsl_tensor_ext *tsl__text(const struct tsl_tensor *t)
+{
+	struct tsl_tensor_ext *x;
+
+	if (!t->has_ext)
+		return NULL;
+	memcpy(&x, t->geom - 1, sizeof x);
+	return x;
+}
+
+/* Give t (whose geometry is set) a zeroed tsl_tensor_ext: its geometry
+ * is copied into a block of its own that starts with the ext's address
+ * (the slot before t->geom).  NULL when out of memory. */
+static inline struct tsl_tensor_ext *tsl__text_attach(tsl_arena *a,
+	struct tsl_tensor *t)
+{
+	size_t n = tsl__geom_len(t->ndim);
+	struct tsl_tensor_ext *x = tsl__arena_alloc(a, sizeof *x);
+	int64_t *g = x ? tsl__arena_calloc(a, 1 + n, sizeof *g) : NULL;
+
+	if (!g)
+		return NULL;
+	memcpy(g, &x, sizeof x);
+	memcpy(g + 1, t->geom, n * sizeof *g);
+	t->geom = g + 1;
+	t->has_ext = 1;
+	return x;
 }
 
 #endif

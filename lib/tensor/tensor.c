@@ -63,8 +63,8 @@ TSL_API const char *tsl_tensor_saved_device(const tsl_tensor *t)
 		return NULL;
 	if (t->storage)
 		return t->storage->place->location;
-	if (t->ext && t->ext->sp_values)
-		return tsl_tensor_saved_device(t->ext->sp_values);
+	if (tsl__text(t) && tsl__text(t)->sp_values)
+		return tsl_tensor_saved_device(tsl__text(t)->sp_values);
 	return "cpu";
 }
 
@@ -74,8 +74,8 @@ TSL_API const char *tsl_tensor_device(const tsl_tensor *t)
 		return NULL;
 	if (t->storage)
 		return t->storage->place->device;
-	if (t->ext && t->ext->sp_values)
-		return tsl_tensor_device(t->ext->sp_values);
+	if (tsl__text(t) && tsl__text(t)->sp_values)
+		return tsl_tensor_device(tsl__text(t)->sp_values);
 	return "cpu";
 }
 
@@ -96,37 +96,37 @@ TSL_API tsl_qscheme tsl_tensor_qscheme(const tsl_tensor *t)
 
 TSL_API double tsl_tensor_q_scale(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->q_scale : 0.0;
+	return t && t->has_ext ? tsl__text(t)->q_scale : 0.0;
 }
 
 TSL_API int64_t tsl_tensor_q_zero_point(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->q_zero_point : 0;
+	return t && t->has_ext ? tsl__text(t)->q_zero_point : 0;
 }
 
 TSL_API const tsl_tensor *tsl_tensor_q_scales(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->q_scales : NULL;
+	return t && t->has_ext ? tsl__text(t)->q_scales : NULL;
 }
 
 TSL_API const tsl_tensor *tsl_tensor_q_zero_points(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->q_zero_points : NULL;
+	return t && t->has_ext ? tsl__text(t)->q_zero_points : NULL;
 }
 
 TSL_API int64_t tsl_tensor_q_axis(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->q_axis : 0;
+	return t && t->has_ext ? tsl__text(t)->q_axis : 0;
 }
 
 TSL_API const tsl_tensor *tsl_tensor_sparse_indices(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->sp_indices : NULL;
+	return t && t->has_ext ? tsl__text(t)->sp_indices : NULL;
 }
 
 TSL_API const tsl_tensor *tsl_tensor_sparse_values(const tsl_tensor *t)
 {
-	return t && t->ext ? t->ext->sp_values : NULL;
+	return t && t->has_ext ? tsl__text(t)->sp_values : NULL;
 }
 
 TSL_API tsl_storage *tsl_tensor_storage(const tsl_tensor *t)
