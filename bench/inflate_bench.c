@@ -103,7 +103,7 @@ static int bench_archive(const char *path, int rounds)
 			tsl__zip_data_offset(z, e, &off, &err) != TSL_OK)
 			continue;
 		v[n].in = map + off;
-		v[n].clen = (size_t)e->csize;
+		v[n].clen = (size_t)tsl__zip_csize(z, e);
 		v[n].ulen = (size_t)e->usize;
 		v[n].out = malloc(v[n].ulen);
 		check = malloc(v[n].ulen);

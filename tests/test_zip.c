@@ -2042,6 +2042,46 @@ static void test_deflate_huge_declared(void **state)
 	zb_free(&z);
 }
 
+/* Sizes fit 46 bits in an entry: a compressed record that claims 64 TiB
+ * or more is refused when the archive is opened, naming the record and its
+ * directory entry; one byte less opens (and is refused when read). */
+static void test_record_over_64tib(void **state)
+{
+	static const uint8_t payload[100];
+
+	(void)state;
+	for (int over = 0; over < 2; over++) {
+		zb z;
+		size_t n, idx;
+		uint8_t *zip, *copy;
+		tsl_archive *ar;
+		tsl_error err;
+		const void *d;
+		size_t len;
+
+		zb_init(&z, 64, true);
+		zb_minimal(&z, "m", "3\n");
+		idx = zb_add(&z, "m/code/big.py", payload, sizeof payload, 8);
+		z.recs[idx].usize = ((uint64_t)1 << 46) - 1 + (uint64_t)over;
+		zip = zb_finish(&z, &n);
+		ar = open_copy(zip, n, NULL, over ? TSL_EUNSUPPORTED : TSL_OK,
+			&err, &copy);
+		if (over) {
+			assert_null(ar);
+			assert_string_equal(err.record, "m/code/big.py");
+			assert_int_equal(err.offset, z.recs[idx].cd_pos);
+			assert_contains(err.message, "64 TiB");
+		} else {
+			assert_tsl_fail(tsl_archive_read(ar, "code/big.py", &d,
+				&len, &err), err, TSL_ELIMIT);
+			tsl_archive_free(ar);
+		}
+		free(copy);
+		free(zip);
+		zb_free(&z);
+	}
+}
+
 static void test_deflate_size_mismatch(void **state)
 {
 	uint8_t data[3000];
@@ -3127,7 +3167,7 @@ static void test_inflate_fixture_records(void **state)
 				continue;
 			assert_int_equal(tsl__zip_data_offset(z, e, &off, &err),
 				TSL_OK);
-			inflate_agrees(b + off, (size_t)e->csize,
+			inflate_agrees(b + off, (size_t)tsl__zip_csize(z, e),
 				TSL_ZIP_ENAME(e));
 			records++;
 		}
@@ -3234,6 +3274,68 @@ static void open_index(tsl_zip **z, const uint8_t *b, size_t size)
 	assert_int_equal(tsl__limits_from_options(&lim, &opts, &err), TSL_OK);
 	if (tsl__zip_open(z, b, size, &lim, NULL, &err) != TSL_OK)
 		fail_msg("tsl__zip_open: %s", err.message);
+}
+
+/* A record's compressed size and its data offset are not in its 24-byte
+ * entry: the compressed size of a compressed record comes from the index's
+ * table (a stored record's is its size), the data offset is cached in an
+ * array made at the first lookup. */
+static void test_index_csize_and_skip(void **state)
+{
+	static const char text[] = "a class source, deflated; a class source";
+	zb z;
+	size_t n, i, n_min;
+	uint8_t *zip;
+	tsl_zip *ix;
+	tsl_error err;
+	uint64_t off;
+
+	(void)state;
+	assert_int_equal(sizeof(tsl_zip_entry), 24);
+	zb_init(&z, 64, true);
+	zb_minimal(&z, "m", "3\n");
+	n_min = z.n;   /* the first of ours: stored */
+	for (i = 0; i < 12; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "m/code/c%zu.py", i);
+		/* stored and deflated in turns, of different sizes */
+		zb_add(&z, name, text, sizeof text - 1 - i, i % 2 ? 8 : 0);
+	}
+	zip = zb_finish(&z, &n);
+	open_index(&ix, zip, n);
+	assert_int_equal(ix->n, z.n);
+	/* a private read (a storage's) keeps no offset: no array yet */
+	{
+		const uint8_t *d;
+		size_t len;
+		bool owned;
+
+		assert_int_equal(tsl__zip_read_private(ix, &ix->entries[n_min],
+			&d, &len, &owned, &err), TSL_OK);
+		assert_false(owned);
+		assert_int_equal(len, z.recs[n_min].usize);
+		assert_null(atomic_load(&ix->skips));
+	}
+	for (i = 0; i < ix->n; i++) {
+		const tsl_zip_entry *e = &ix->entries[i];
+
+		assert_int_equal(e->method, z.recs[i].method);
+		assert_int_equal(tsl__zip_csize(ix, e), z.recs[i].csize);
+		assert_int_equal(e->usize, z.recs[i].usize);
+		assert_int_equal(e->lho, z.recs[i].lho);
+		assert_int_equal(tsl__zip_cached_skip(ix, e), 0);
+		assert_int_equal(tsl__zip_data_offset(ix, e, &off, &err),
+			TSL_OK);
+		assert_int_equal(off, z.recs[i].data_off);
+		assert_int_equal(tsl__zip_cached_skip(ix, e),
+			z.recs[i].data_off - z.recs[i].lho);
+	}
+	/* one table row per compressed record */
+	assert_int_equal(ix->ncsizes, 6);
+	tsl__zip_free(ix);
+	free(zip);
+	zb_free(&z);
 }
 
 /* Names of every length from 1 to 80 bytes (the hash and the comparisons
@@ -3397,8 +3499,8 @@ static void test_index_data_offset_cache(void **state)
 			&off, &err), TSL_OK);
 		assert_int_equal(off, z.recs[big].data_off);
 		assert_int_equal(off - ix->entries[big].lho, 30 + 2 * 65535);
-		assert_int_equal(tsl__zip_skip(&ix->entries[big]) &
-			TSL_ZIP_SKIP_MASK, 30 + 2 * 65535);
+		assert_int_equal(tsl__zip_cached_skip(ix, &ix->entries[big]),
+			30 + 2 * 65535);
 		assert_true(tsl__zip_in_prefix(&ix->entries[big]));
 		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[small],
 			&off, &err), TSL_OK);
@@ -3538,6 +3640,8 @@ int main(void)
 		cmocka_unit_test(test_entry_count_lies),
 		cmocka_unit_test(test_zip64_locator),
 		cmocka_unit_test(test_deflate_huge_declared),
+		cmocka_unit_test(test_index_csize_and_skip),
+		cmocka_unit_test(test_record_over_64tib),
 		cmocka_unit_test(test_deflate_size_mismatch),
 		cmocka_unit_test(test_inflate_streams),
 		cmocka_unit_test(test_inflate_fixture_records),

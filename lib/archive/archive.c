@@ -243,7 +243,8 @@ static void readahead_meta(tsl_archive *ar)
 			continue;
 		/* the local header, its name and extra field (PyTorch pads
 		 * it to 64-byte alignment), then the bytes */
-		if (tsl__add_u64(a, 30 + (uint64_t)e->name_len + 64 + e->csize,
+		if (tsl__add_u64(a, 30 + (uint64_t)e->name_len + 64 +
+			tsl__zip_csize(z, e),
 			&b))
 			continue;
 		if (to && a <= to + (64u << 10) && b >= from) {
@@ -875,7 +876,7 @@ TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
 		return TSL_ENOMEM;
 	out->method = e->method;
 	out->crc32 = tsl__zip_crc32(e);
-	out->compressed_size = e->csize;
+	out->compressed_size = tsl__zip_csize(ar->zip, e);
 	out->size = e->usize;
 	out->header_offset = e->lho;
 	return TSL_OK;

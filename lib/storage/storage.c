@@ -65,7 +65,8 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	}
 	/* the file must still hold what we map: SIGBUS otherwise */
 	rc = size_checked ? TSL_OK : tsl__archive_check_size(ar,
-		s->entry->lho, s->entry->csize, s->entry, err);
+		s->entry->lho, tsl__zip_csize(ar->zip, s->entry), s->entry,
+		err);
 	if (rc)
 		return rc;
 	/* a compressed record is decoded into memory of our own (the
@@ -358,7 +359,7 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 	if (tsl__storage_nbytes(s) == 0 || s->entry->method != TSL_ZIP_STORED)
 		return TSL_OK;
 	ar = s->place->sync->ar;
-	rc = tsl__zip_data_offset(ar->zip, s->entry, &off, err);
+	rc = tsl__zip_data_offset_once(ar->zip, s->entry, &off, err);
 	if (rc)
 		return rc;
 	if (tsl__storage_page_range(s, ar->base + off, (size_t)tsl__storage_nbytes(s),

@@ -153,7 +153,7 @@ static tsl_zip_entry *absent_record(tsl_storages *st, const char *rel,
 	/* not in the prefix: the name is the relative one, NUL-terminated */
 	e->name_bytes = rel;
 	e->name_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
-	e->skip = TSL_ZIP_OWN_NAME;
+	e->own_name = 1;
 	return e;
 }
 

@@ -17,66 +17,57 @@
 #include "../common/common.h"
 
 /*
- * One record.  40 bytes: the index writes one per record when an archive is
+ * One record.  24 bytes: the index writes one per record when an archive is
  * opened (20,000 for a model of many small tensors), and every 4 KiB page of
  * them costs a page fault, so what is set later or rarely read lives
  * elsewhere: the name is not copied (name_bytes points at it in the central
  * directory, which is mapped for as long as the index lives; it is not
  * NUL-terminated), and so the CRC-32 is read from the directory entry too
  * (tsl__zip_crc32); a NUL-terminated copy of a name is made on demand
- * (tsl__zip_cname, for names handed out); the data offset is a 30-bit
- * distance from the local header (the header is 30 bytes plus two 16-bit
- * lengths), set on first use; the decoded copy of a compressed record is in
- * a per-index array made on the first decode (tsl_zip.decoded); the offset
- * of the central-directory entry is where name_bytes is, less 46.
+ * (tsl__zip_cname, for names handed out); the data offset, found in the
+ * local header on first use, is cached in a per-index array made then
+ * (tsl_zip.skips); a compressed record's compressed size is in a table of
+ * the index (tsl__zip_csize: a stored record's is its usize); the decoded
+ * copy of a compressed record is in a per-index array made on the first
+ * decode (tsl_zip.decoded); the offset of the central-directory entry is
+ * where name_bytes is, less 46.  Offsets fit 48 bits and sizes 46 (256 and
+ * 64 TiB): the index refuses an archive that claims more.
  */
 /* Compression methods (tsl_zip_entry.method): stored records are read in
  * place, deflated ones by inflate.c, any other through libarchive. */
 enum { TSL_ZIP_STORED = 0, TSL_ZIP_DEFLATED = 8 };
 
-/* tsl_zip_entry.skip: bits 0-29 the data offset less the local header's
- * (0 until resolved); the two flags are set before the entry is shared. */
-#define TSL_ZIP_SKIP_MASK  0x3fffffffu
-#define TSL_ZIP_IN_PREFIX  0x80000000u /* the name starts with "<prefix>/" */
-#define TSL_ZIP_OWN_NAME   0x40000000u /* a stand-in entry (not in the index):
-                                          name_bytes is NUL-terminated and is
-                                          its relative name; no CRC */
+#define TSL_ZIP_LHO_MAX   ((UINT64_C(1) << 48) - 1)
+#define TSL_ZIP_USIZE_MAX ((UINT64_C(1) << 46) - 1)
 #define TSL_ZIP_CENTRAL_LEN 46         /* fixed part of a directory entry */
 
 typedef struct tsl_zip_entry {
 	const char *name_bytes; /* name_len bytes, NOT NUL-terminated: in the
-	                           central directory (owned by the mapping) */
-	uint64_t csize;        /* compressed size */
-	uint64_t usize;        /* uncompressed size */
-	uint64_t lho;          /* local header offset */
-	uint32_t skip;         /* see above; read and written atomically
-	                          (tsl__zip_skip), as other threads resolve
-	                          the data offset */
-	uint16_t name_len;     /* u16 in the zip format */
-	uint16_t method;
-} tsl_zip_entry;
+	                           central directory (owned by the mapping),
+	                           or for a stand-in its own relative name,
+	                           NUL-terminated */
+	uint64_t lho : 48;     /* local header offset */
+	uint64_t name_len : 16;   /* u16 in the zip format */
+	uint64_t usize : 46;   /* uncompressed size */
+	uint64_t in_prefix : 1;   /* the name starts with "<prefix>/" */
+	uint64_t own_name : 1; /* a stand-in entry (not in the index): no
+	                          CRC, no data, stored, size 0 */
+	uint64_t method : 16;  /* u16 in the zip format */
+} tsl_zip_entry;   /* written once, before it is shared; read-only then */
 
-_Static_assert(sizeof(tsl_zip_entry) <= 40, "tsl_zip_entry grew");
+_Static_assert(sizeof(tsl_zip_entry) == 24, "tsl_zip_entry grew");
 
-static inline uint32_t tsl__zip_skip(const tsl_zip_entry *e)
-{
-	return atomic_load_explicit(
-		(_Atomic uint32_t *)(uintptr_t)&e->skip, memory_order_acquire);
-}
-
-/* Is the entry's name "<prefix>/..."?  (The flag never changes.) */
+/* Is the entry's name "<prefix>/..."? */
 static inline bool tsl__zip_in_prefix(const tsl_zip_entry *e)
 {
-	return (atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)&e->skip,
-		memory_order_relaxed) & TSL_ZIP_IN_PREFIX) != 0;
+	return e->in_prefix != 0;
 }
 
 /* The record's CRC-32, from its central-directory entry (0 for a
  * stand-in). */
 static inline uint32_t tsl__zip_crc32(const tsl_zip_entry *e)
 {
-	if (atomic_load_explicit((_Atomic uint32_t *)(uintptr_t)&e->skip,
-		memory_order_relaxed) & TSL_ZIP_OWN_NAME)
+	if (e->own_name)
 		return 0;
 	return tsl__le32((const uint8_t *)e->name_bytes -
 		TSL_ZIP_CENTRAL_LEN + 16);
@@ -125,6 +116,13 @@ typedef struct tsl_zip {
 	/* NULL, or n NUL-terminated copies of the names (made on demand,
 	 * slots set once: tsl__zip_cname) */
 	_Atomic(_Atomic(void *) *) cnames;
+	/* NULL, or n data offsets less the local header's, 0 until found
+	 * (made on the first: tsl__zip_data_offset; slots set once) */
+	_Atomic(_Atomic uint32_t *) skips;
+	/* the compressed sizes of the compressed records, by entry index,
+	 * ascending (tsl__zip_csize) */
+	struct tsl_zip_csize *csizes;
+	size_t ncsizes, csizes_cap;
 	uint64_t cd_offset;
 	uint64_t cd_size;
 	uint64_t cd_end;       /* first byte after the central directory */
@@ -170,6 +168,27 @@ static inline const char *tsl__zip_rel(const tsl_zip *z,
 	return c && tsl__zip_in_prefix(e) ? c + z->prefix_len + 1 : c;
 }
 
+/* A record's compressed size: a stored record's is its usize, a
+ * compressed one's is in the index's table (a binary search). */
+struct tsl_zip_csize {
+	uint64_t csize;
+	uint32_t index;        /* in tsl_zip.entries */
+};
+TSL_INTERNAL uint64_t tsl__zip_csize_table(const tsl_zip *z,
+	const tsl_zip_entry *e);
+
+static inline uint64_t tsl__zip_csize(const tsl_zip *z,
+	const tsl_zip_entry *e)
+{
+	return e->method == TSL_ZIP_STORED ? e->usize :
+		tsl__zip_csize_table(z, e);
+}
+
+/* The data offset less the local header offset, if it was found before;
+ * else 0 (for tests). */
+TSL_INTERNAL uint32_t tsl__zip_cached_skip(const tsl_zip *z,
+	const tsl_zip_entry *e);
+
 /* For sources read on demand (a seekable reader): make base[off, off+len)
  * present before it is read.  Called from any thread; must be safe. */
 typedef struct tsl_zip_fetch {
@@ -208,19 +227,24 @@ TSL_INTERNAL const tsl_zip_entry *tsl__zip_find(const tsl_zip *z,
 TSL_INTERNAL const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z,
 	const char *rel, size_t len, size_t *hint);
 
-/* Resolve the data offset from the local header (cached in the entry's
- * atomic data_skip: the one field of an entry written after indexing, so
- * entries are handed out const). */
+/* Resolve the data offset from the local header (cached in the index's
+ * skips array, so that entries stay read-only once made). */
 TSL_INTERNAL int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t *out, tsl_error *err);
+/* The same, not kept in the cache (it is read if there): for a caller that
+ * keeps what it needs itself (a storage, prefetched then materialized). */
+TSL_INTERNAL int tsl__zip_data_offset_once(tsl_zip *z,
+	const tsl_zip_entry *e, uint64_t *out, tsl_error *err);
 
 /* The record's bytes: a slice of the mapping for a stored record, or its
  * decoded copy (cached in z->decoded, freed with the index).  */
 TSL_INTERNAL int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, tsl_error *err);
 
-/* tsl__zip_read without the cache, for a reader that gives the memory back
- * early (a storage: tsl_storage_release): a stored record is the same slice
+/* tsl__zip_read without the caches, for a reader that gives the memory
+ * back early and keeps its own pointer (a storage: tsl_storage_release;
+ * neither the decoded copy nor the data offset is kept in the index): a
+ * stored record is the same slice
  * of the file (*owned false); a compressed one is decoded into a new buffer
  * (*owned true), counted against max_total_bytes until the reader frees it
  * with tsl__zip_private_free (NULL: no-op). */

@@ -100,14 +100,15 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	struct archive_entry *ae;
 	uint8_t *buf;
 	size_t want = (size_t)e->usize;
+	uint64_t csize = tsl__zip_csize(z, e);
 	int rc;
 
 	*out = NULL;
 	if (e->method != TSL_ZIP_DEFLATED &&
-		(e->csize >= 0xffffffffu || e->usize >= 0xffffffffu))
+		(csize >= 0xffffffffu || e->usize >= 0xffffffffu))
 		return tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
 			"records of 4 GiB or more compressed with method %u are "
-			"not supported", e->method);
+			"not supported", (unsigned)e->method);
 	buf = want < SIZE_MAX ? tsl__big_alloc(want + 1, z->huge) : NULL;
 	if (!buf)
 		return tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), data_off,
@@ -120,13 +121,13 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	if (e->method == TSL_ZIP_DEFLATED) {
 		tsl_inflate_error ie;
 
-		rc = tsl__inflate(z->base + data_off, (size_t)e->csize, buf,
+		rc = tsl__inflate(z->base + data_off, (size_t)csize, buf,
 			want, &ie);
 		if (rc)
 			rc = tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
 				data_off + ie.at, "deflated record: %s (compressed "
 				"byte %zu of %llu)", ie.why, ie.at,
-				(unsigned long long)e->csize);
+				(unsigned long long)csize);
 		goto out;
 	}
 	/* any other method libarchive knows: its zip reader, fed a local
@@ -138,13 +139,13 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	put16(f.hdr + 6, 0);
 	put16(f.hdr + 8, e->method);
 	put32(f.hdr + 14, tsl__zip_crc32(e));
-	put32(f.hdr + 18, (uint32_t)e->csize);
+	put32(f.hdr + 18, (uint32_t)csize);
 	put32(f.hdr + 22, (uint32_t)e->usize);
 	put16(f.hdr + 26, 1);
 	put16(f.hdr + 28, 0);
 	f.hdr[30] = 'r';
 	f.data = z->base + data_off;
-	f.left = e->csize;
+	f.left = csize;
 	a = archive_read_new();
 	if (!a) {
 		rc = tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), data_off,

@@ -219,12 +219,12 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 		for (i = 0; i + 1 < z->n; i++) {
 			const tsl_zip_entry *a = &z->entries[i], *b = a + 1;
 
-			if (a->lho + LOCAL_LEN + a->csize > b->lho)
+			if (a->lho + LOCAL_LEN + tsl__zip_csize(z, a) > b->lho)
 				return fmt_error(err, TSL_ZIP_ENAME(a), a->lho,
 					"record at offset %llu (%llu bytes) overlaps "
 					"record '%s' at offset %llu",
 					(unsigned long long)a->lho,
-					(unsigned long long)a->csize,
+					(unsigned long long)tsl__zip_csize(z, a),
 					TSL_ZIP_ENAME(b),
 					(unsigned long long)b->lho);
 		}
@@ -238,14 +238,15 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 		v[i] = &z->entries[i];
 	qsort(v, z->n, sizeof *v, cmp_lho);
 	for (i = 0; i + 1 < z->n; i++) {
-		uint64_t end = v[i]->lho + LOCAL_LEN + v[i]->csize;
+		uint64_t c = tsl__zip_csize(z, v[i]);
+		uint64_t end = v[i]->lho + LOCAL_LEN + c;
 
 		if (end > v[i + 1]->lho) {
 			rc = fmt_error(err, TSL_ZIP_ENAME(v[i]), v[i]->lho,
 				"record at offset %llu (%llu bytes) overlaps record "
 				"'%s' at offset %llu",
 				(unsigned long long)v[i]->lho,
-				(unsigned long long)v[i]->csize,
+				(unsigned long long)c,
 				TSL_ZIP_ENAME(v[i + 1]),
 				(unsigned long long)v[i + 1]->lho);
 			break;
@@ -357,7 +358,8 @@ const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z, const char *rel,
 
 /* The zip64 extra field (id 1) replaces the 32-bit fields that are
  * 0xFFFFFFFF, in the order usize, csize, lho. */
-static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
+static int read_zip64_extra(const uint8_t *x, size_t xlen,
+	const tsl_zip_entry *e, uint64_t *usize, uint64_t *csize, uint64_t *lho,
 	bool need_u, bool need_c, bool need_o, uint64_t pos, tsl_error *err)
 {
 	size_t i = 0;
@@ -376,19 +378,19 @@ static int read_zip64_extra(const uint8_t *x, size_t xlen, tsl_zip_entry *e,
 			if (need_u) {
 				if (k + 8 > n)
 					goto short64;
-				e->usize = tsl__le64(x + j + k);
+				*usize = tsl__le64(x + j + k);
 				k += 8;
 			}
 			if (need_c) {
 				if (k + 8 > n)
 					goto short64;
-				e->csize = tsl__le64(x + j + k);
+				*csize = tsl__le64(x + j + k);
 				k += 8;
 			}
 			if (need_o) {
 				if (k + 8 > n)
 					goto short64;
-				e->lho = tsl__le64(x + j + k);
+				*lho = tsl__le64(x + j + k);
 			}
 			return TSL_OK;
 		}
@@ -552,6 +554,47 @@ static int alloc_index(tsl_zip *z, int huge, tsl_error *err)
 	return TSL_OK;
 }
 
+/* Append a compressed record's compressed size to the index's table (in
+ * entry order, so it stays sorted). */
+static int add_csize(tsl_zip *z, size_t i, uint64_t csize, tsl_error *err)
+{
+	if (z->ncsizes == z->csizes_cap) {
+		size_t cap = z->csizes_cap ? 2 * z->csizes_cap : 16, bytes;
+		struct tsl_zip_csize *v;
+
+		if (__builtin_mul_overflow(cap, sizeof *v, &bytes) ||
+			!(v = realloc(z->csizes, bytes)))
+			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+				"out of memory for %zu compressed records",
+				z->ncsizes + 1);
+		z->csizes = v;
+		z->csizes_cap = cap;
+	}
+	z->csizes[z->ncsizes].csize = csize;
+	z->csizes[z->ncsizes].index = (uint32_t)i;
+	z->ncsizes++;
+	return TSL_OK;
+}
+
+uint64_t tsl__zip_csize_table(const tsl_zip *z, const tsl_zip_entry *e)
+{
+	size_t lo = 0, hi = z->ncsizes, i;
+
+	if (e->own_name)
+		return 0;
+	i = (size_t)(e - z->entries);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (z->csizes[mid].index < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < z->ncsizes && z->csizes[lo].index == i ?
+		z->csizes[lo].csize : 0;
+}
+
 /* Walk the central directory and fill the entries (each written whole,
  * once, in order) and find the prefix: the first entry's name up to its
  * first '/' (*pfx: NULL when it has none).  Names stay in the directory:
@@ -566,7 +609,7 @@ static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 		tsl_zip_entry *e = &z->entries[i];
 		const uint8_t *c = z->base + p;
 		struct cd_entry ce;
-		uint64_t end;
+		uint64_t end, usize, csize, lho;
 
 		if (tsl__out_of_bounds(p, CENTRAL_LEN, z->cd_end) ||
 			tsl__le32(c) != SIG_CENTRAL)
@@ -587,32 +630,47 @@ static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 		e->name_bytes = (const char *)c + CENTRAL_LEN;
 		e->name_len = ce.name_len;
 		e->method = ce.method;
-		e->csize = ce.csize;
-		e->usize = ce.usize;
-		e->lho = ce.lho;
-		e->skip = 0;
+		usize = ce.usize;
+		csize = ce.csize;
+		lho = ce.lho;
 		rc = read_zip64_extra(c + CENTRAL_LEN + ce.name_len,
-			ce.extra_len, e, ce.usize == 0xffffffffu,
-			ce.csize == 0xffffffffu, ce.lho == 0xffffffffu, p, err);
+			ce.extra_len, e, &usize, &csize, &lho,
+			ce.usize == 0xffffffffu, ce.csize == 0xffffffffu,
+			ce.lho == 0xffffffffu, p, err);
 		if (rc)
 			return rc;
 		if (ce.flags & 1)
 			return tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e),
 				p, "record is encrypted");
 		/* the record (header + data) must end before the directory */
-		if (tsl__add_u64(e->lho, LOCAL_LEN, &end) ||
-			tsl__add_u64(end, e->csize, &end) || end > z->cd_offset)
+		if (tsl__add_u64(lho, LOCAL_LEN, &end) ||
+			tsl__add_u64(end, csize, &end) || end > z->cd_offset)
 			return fmt_error(err, TSL_ZIP_ENAME(e), p,
 				"record at offset %llu with %llu compressed bytes "
 				"extends past the start of the central directory "
-				"(offset %llu)", (unsigned long long)e->lho,
-				(unsigned long long)e->csize,
+				"(offset %llu)", (unsigned long long)lho,
+				(unsigned long long)csize,
 				(unsigned long long)z->cd_offset);
-		if (e->method == TSL_ZIP_STORED && e->csize != e->usize)
+		if (ce.method == TSL_ZIP_STORED && csize != usize)
 			return fmt_error(err, TSL_ZIP_ENAME(e), p,
 				"stored record declares %llu compressed but %llu "
-				"uncompressed bytes", (unsigned long long)e->csize,
-				(unsigned long long)e->usize);
+				"uncompressed bytes", (unsigned long long)csize,
+				(unsigned long long)usize);
+		/* what the entry's fields hold (the record ends before the
+		 * directory, so only a compressed size claim can be this
+		 * big) */
+		if (lho > TSL_ZIP_LHO_MAX || usize > TSL_ZIP_USIZE_MAX)
+			return tsl__error(err, TSL_EUNSUPPORTED,
+				TSL_ZIP_ENAME(e), p,
+				"record declares %llu uncompressed bytes at offset "
+				"%llu: tsload reads records of up to 64 TiB at "
+				"offsets up to 256 TiB", (unsigned long long)usize,
+				(unsigned long long)lho);
+		e->usize = usize;
+		e->lho = lho;
+		if (ce.method != TSL_ZIP_STORED &&
+			(rc = add_csize(z, i, csize, err)))
+			return rc;
 		/* a first entry without a '/' is refused by the caller, after
 		 * every entry was checked (as before: the order of the
 		 * errors) */
@@ -628,7 +686,7 @@ static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 		if (*pfx && ce.name_len > z->prefix_len &&
 			e->name_bytes[z->prefix_len] == '/' &&
 			same_bytes(e->name_bytes, *pfx, z->prefix_len))
-			e->skip = TSL_ZIP_IN_PREFIX;
+			e->in_prefix = 1;
 		p += cd_entry_len(&ce);
 	}
 	return TSL_OK;
@@ -808,7 +866,7 @@ const char *tsl__zip_cname(const tsl_zip *zc, const tsl_zip_entry *e)
 	void *cur, *expected = NULL;
 	char *fresh;
 
-	if (tsl__zip_skip(e) & TSL_ZIP_OWN_NAME)
+	if (e->own_name)
 		return e->name_bytes;
 	if (!(v = lazy_slot(z, &z->cnames, e)))
 		return NULL;
@@ -847,25 +905,65 @@ void tsl__zip_free(tsl_zip *z)
 			tsl__big_free(v[i]);
 		decoded_free(z, v);
 	}
-	tsl__big_free(z->entries);   /* with the table and the names */
+	free((void *)z->skips);
+	free(z->csizes);
+	tsl__big_free(z->entries);   /* with the table */
 	free(z->prefix);
 	free(z);
 }
 
-int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
-	tsl_error *err)
+/* The cache of e's data offset: its slot in z->skips, the array made on
+ * the first call (like lazy_slot); NULL for a stand-in or out of memory
+ * (the offset is then found again at every call). */
+static _Atomic uint32_t *skip_slot(tsl_zip *z, const tsl_zip_entry *e,
+	bool make)
 {
-	_Atomic uint32_t *cache = (_Atomic uint32_t *)(uintptr_t)&e->skip;
-	uint32_t flags = atomic_load_explicit(cache, memory_order_acquire);
-	uint32_t skip = flags & TSL_ZIP_SKIP_MASK;
+	_Atomic uint32_t *v = atomic_load_explicit(&z->skips,
+		memory_order_acquire);
+
+	if (e->own_name)
+		return NULL;
+	if (!v && make) {
+		_Atomic uint32_t *fresh = calloc(z->n ? z->n : 1, sizeof *fresh);
+
+		if (!fresh)
+			return NULL;
+		if (atomic_compare_exchange_strong(&z->skips, &v, fresh))
+			v = fresh;
+		else
+			free((void *)fresh);   /* v: the winner's */
+	}
+	return v ? &v[e - z->entries] : NULL;
+}
+
+uint32_t tsl__zip_cached_skip(const tsl_zip *z, const tsl_zip_entry *e)
+{
+	_Atomic uint32_t *slot = skip_slot((tsl_zip *)(uintptr_t)z, e, false);
+
+	return slot ? atomic_load_explicit(slot, memory_order_acquire) : 0;
+}
+
+/* e's data offset: from the cache when it was found before, else from
+ * the local header, kept in the cache when `keep` (a storage keeps its
+ * own data pointer: materializing 20,000 of them would otherwise write an
+ * 80 KB array of offsets never read again). */
+static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
+	bool keep, tsl_error *err)
+{
+	_Atomic uint32_t *cache = skip_slot(z, e, false);
+	uint32_t skip = cache ? atomic_load_explicit(cache,
+		memory_order_acquire) : 0;
+	uint64_t off, end, csize;
 	const uint8_t *h;
-	uint64_t off, end;
 	int rc;
 
 	if (skip) {
 		*out = e->lho + skip;
 		return TSL_OK;
 	}
+	if (e->own_name)
+		return fmt_error(err, TSL_ZIP_ENAME(e), TSL_NO_OFFSET,
+			"the archive has no such record");
 	if (tsl__out_of_bounds(e->lho, LOCAL_LEN, z->cd_offset))
 		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"local header at offset %llu lies outside the records "
@@ -882,25 +980,37 @@ int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"no local file header at offset %llu (bad signature)",
 			(unsigned long long)e->lho);
-	/* at most 30 + 2 * 65535: fits the cache's 30 bits, never 0 */
+	/* at most 30 + 2 * 65535, never 0 */
 	skip = LOCAL_LEN + (uint32_t)tsl__le16(h + 26) + tsl__le16(h + 28);
 	off = e->lho + skip;
-	if (tsl__add_u64(off, e->csize, &end) || end > z->cd_offset)
+	csize = tsl__zip_csize(z, e);
+	if (tsl__add_u64(off, csize, &end) || end > z->cd_offset)
 		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"record data (offset %llu, %llu bytes) extends past the "
 			"start of the central directory at %llu",
-			(unsigned long long)off, (unsigned long long)e->csize,
+			(unsigned long long)off, (unsigned long long)csize,
 			(unsigned long long)z->cd_offset);
 	if (tsl__le16(h + 26) != e->name_len ||
 		memcmp(h + LOCAL_LEN, e->name_bytes, e->name_len) != 0)
 		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"local header at offset %llu names a different record "
 			"than the central directory", (unsigned long long)e->lho);
-	/* the flags are set before the entry is shared and never change */
-	atomic_store_explicit(cache, (flags & ~TSL_ZIP_SKIP_MASK) | skip,
-		memory_order_release);
+	if (keep && (cache || (cache = skip_slot(z, e, true))))
+		atomic_store_explicit(cache, skip, memory_order_release);
 	*out = off;
 	return TSL_OK;
+}
+
+int tsl__zip_data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
+	tsl_error *err)
+{
+	return data_offset(z, e, out, true, err);
+}
+
+int tsl__zip_data_offset_once(tsl_zip *z, const tsl_zip_entry *e,
+	uint64_t *out, tsl_error *err)
+{
+	return data_offset(z, e, out, false, err);
 }
 
 /* Decode compressed record e (data at off) into a new buffer (*out,
@@ -921,11 +1031,13 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 			(unsigned long long)z->limits.max_record_bytes);
 	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
 	 * before anything is allocated for it */
-	if (e->method == TSL_ZIP_DEFLATED && e->usize / 1032 > e->csize + 1)
+	if (e->method == TSL_ZIP_DEFLATED &&
+		e->usize / 1032 > tsl__zip_csize(z, e) + 1)
 		return fmt_error(err, TSL_ZIP_ENAME(e), off,
 			"deflated record declares %llu bytes, more than its %llu "
 			"compressed bytes can hold (zip bomb?)",
-			(unsigned long long)e->usize, (unsigned long long)e->csize);
+			(unsigned long long)e->usize,
+			(unsigned long long)tsl__zip_csize(z, e));
 	sum = atomic_fetch_add(total, e->usize) + e->usize;
 	if (sum > z->limits.max_total_bytes || sum < e->usize) {
 		atomic_fetch_sub(total, e->usize);
@@ -952,19 +1064,21 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 /* The checks and the stored case shared by the two readers: 1 when e is
  * compressed (*off set), else TSL_OK with *data set, or an error. */
 static int read_start(tsl_zip *z, const tsl_zip_entry *e, uint64_t *off,
-	const uint8_t **data, size_t *len, tsl_error *err)
+	const uint8_t **data, size_t *len, bool keep, tsl_error *err)
 {
-	int rc = tsl__zip_data_offset(z, e, off, err);
+	int rc = data_offset(z, e, off, keep, err);
+	uint64_t usize;
 
 	if (rc)
 		return rc;
-	rc = tsl__zip_ensure(z->fetch, *off, e->csize, err);
+	rc = tsl__zip_ensure(z->fetch, *off, tsl__zip_csize(z, e), err);
 	if (rc)
 		return rc;
-	if (e->usize > SIZE_MAX)
+	usize = e->usize;   /* a uint64_t: SIZE_MAX may be smaller */
+	if (usize > SIZE_MAX)
 		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), *off,
 			"record of %llu bytes does not fit in memory",
-			(unsigned long long)e->usize);
+			(unsigned long long)usize);
 	if (e->method != TSL_ZIP_STORED)
 		return 1;
 	if (z->verify_crc &&
@@ -987,7 +1101,7 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	uint8_t *buf;
 	int rc;
 
-	rc = read_start(z, e, &off, data, len, err);
+	rc = read_start(z, e, &off, data, len, true, err);
 	if (rc <= 0)
 		return rc;
 	slot = lazy_slot(z, &z->decoded, e);
@@ -1022,7 +1136,7 @@ int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **da
 	int rc;
 
 	*owned = false;
-	rc = read_start(z, e, &off, data, len, err);
+	rc = read_start(z, e, &off, data, len, false, err);
 	if (rc <= 0)
 		return rc;
 	rc = decode_counted(z, e, off, &buf, err);
