@@ -259,10 +259,11 @@ TSL_INTERNAL int tsl__zip_read_transient(tsl_zip *z, const tsl_zip_entry *e,
 	const uint8_t **data, size_t *len, bool *owned, tsl_error *err);
 
 /* zip_decode.c: decode a compressed record (deflate: inflate.c; other
- * methods: libarchive) into a new buffer of exactly e->usize bytes (plus a
- * NUL), freed with tsl__big_free. */
+ * methods: libarchive) of csize bytes (tsl__zip_csize) at data_off into a
+ * new buffer of exactly e->usize bytes (plus a NUL), freed with
+ * tsl__big_free. */
 TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
-	uint64_t data_off, uint8_t **out, tsl_error *err);
+	uint64_t data_off, uint64_t csize, uint8_t **out, tsl_error *err);
 
 /* CRC-32 (zip polynomial). */
 TSL_INTERNAL uint32_t tsl__crc32(uint32_t crc, const uint8_t *p, size_t n);

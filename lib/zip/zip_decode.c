@@ -93,14 +93,13 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 }
 
 int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
-	uint64_t data_off, uint8_t **out, tsl_error *err)
+	uint64_t data_off, uint64_t csize, uint8_t **out, tsl_error *err)
 {
 	struct feed f;
 	struct archive *a;
 	struct archive_entry *ae;
 	uint8_t *buf;
 	size_t want = (size_t)e->usize;
-	uint64_t csize = tsl__zip_csize(z, e);
 	int rc;
 
 	*out = NULL;

@@ -216,15 +216,22 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 		if (z->entries[i].lho > z->entries[i + 1].lho)
 			break;
 	if (i + 1 == z->n) {
+		size_t k = 0;   /* the next row of the compressed sizes */
+
 		for (i = 0; i + 1 < z->n; i++) {
 			const tsl_zip_entry *a = &z->entries[i], *b = a + 1;
+			uint64_t c = a->usize;
 
-			if (a->lho + LOCAL_LEN + tsl__zip_csize(z, a) > b->lho)
+			/* in entry order: the table's rows come in turn */
+			if (a->method != TSL_ZIP_STORED)
+				c = k < z->ncsizes && z->csizes[k].index == i ?
+					z->csizes[k++].csize : 0;
+			if (a->lho + LOCAL_LEN + c > b->lho)
 				return fmt_error(err, TSL_ZIP_ENAME(a), a->lho,
 					"record at offset %llu (%llu bytes) overlaps "
 					"record '%s' at offset %llu",
 					(unsigned long long)a->lho,
-					(unsigned long long)tsl__zip_csize(z, a),
+					(unsigned long long)c,
 					TSL_ZIP_ENAME(b),
 					(unsigned long long)b->lho);
 		}
@@ -1022,6 +1029,7 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 	_Atomic uint64_t *total = &z->decoded_total;
 	uint64_t sum;
 	uint8_t *buf;
+	uint64_t csize = tsl__zip_csize(z, e);
 	int rc;
 
 	if (e->usize > z->limits.max_record_bytes)
@@ -1032,12 +1040,12 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
 	 * before anything is allocated for it */
 	if (e->method == TSL_ZIP_DEFLATED &&
-		e->usize / 1032 > tsl__zip_csize(z, e) + 1)
+		e->usize / 1032 > csize + 1)
 		return fmt_error(err, TSL_ZIP_ENAME(e), off,
 			"deflated record declares %llu bytes, more than its %llu "
 			"compressed bytes can hold (zip bomb?)",
 			(unsigned long long)e->usize,
-			(unsigned long long)tsl__zip_csize(z, e));
+			(unsigned long long)csize);
 	sum = atomic_fetch_add(total, e->usize) + e->usize;
 	if (sum > z->limits.max_total_bytes || sum < e->usize) {
 		atomic_fetch_sub(total, e->usize);
@@ -1046,7 +1054,7 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 			(unsigned long long)e->usize,
 			(unsigned long long)z->limits.max_total_bytes);
 	}
-	rc = tsl__zip_decode(z, e, off, &buf, err);
+	rc = tsl__zip_decode(z, e, off, csize, &buf, err);
 	if (rc) {
 		atomic_fetch_sub(total, e->usize);
 		return rc;
@@ -1071,8 +1079,8 @@ static int read_start(tsl_zip *z, const tsl_zip_entry *e, uint64_t *off,
 
 	if (rc)
 		return rc;
-	rc = tsl__zip_ensure(z->fetch, *off, tsl__zip_csize(z, e), err);
-	if (rc)
+	if (z->fetch &&
+		(rc = tsl__zip_ensure(z->fetch, *off, tsl__zip_csize(z, e), err)))
 		return rc;
 	usize = e->usize;   /* a uint64_t: SIZE_MAX may be smaller */
 	if (usize > SIZE_MAX)
