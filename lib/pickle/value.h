@@ -130,7 +130,7 @@ struct tsl_value {
 _Static_assert(sizeof(struct tsl_value) == 32, "tsl_value grew");
 
 /* What only quantized and sparse tensors have (most tensors have none:
- * kept apart, a plain tensor is 24 bytes instead of 88).  Its address is
+ * kept apart, a plain tensor is 24 bytes instead of 80).  Its address is
  * in the slot before the tensor's geometry block (tsl__text). */
 struct tsl_tensor_ext {
 	double q_scale;
