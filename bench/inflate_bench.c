@@ -26,6 +26,7 @@
 #include "zip/inflate.h"
 #include "zip/zip.h"
 #include "../tests/ref_inflate.h"
+#include "bench_time.h"
 
 struct rec {
 	const uint8_t *in;
@@ -40,21 +41,6 @@ static int by_libarchive(const struct rec *r, uint8_t *out)
 
 	return ref_inflate_into(r->in, r->clen, out, r->ulen, &got) == REF_OK &&
 		got == r->ulen ? 0 : -1;
-}
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 static int bench_archive(const char *path, int rounds)
@@ -130,7 +116,7 @@ static int bench_archive(const char *path, int rounds)
 		goto out;
 	}
 	for (int r = 0; r < rounds; r++) {
-		double t = now_ms();
+		double t = bench_now_ms();
 
 		for (size_t i = 0; i < n; i++) {
 			tsl_inflate_error ie;
@@ -139,15 +125,15 @@ static int bench_archive(const char *path, int rounds)
 				&ie) != TSL_OK)
 				goto out;
 		}
-		t_ours[r] = now_ms() - t;
-		t = now_ms();
+		t_ours[r] = bench_now_ms() - t;
+		t = bench_now_ms();
 		for (size_t i = 0; i < n; i++)
 			if (by_libarchive(&v[i], v[i].out) != 0)
 				goto out;
-		t_la[r] = now_ms() - t;
+		t_la[r] = bench_now_ms() - t;
 	}
-	qsort(t_ours, (size_t)rounds, sizeof *t_ours, cmp_double);
-	qsort(t_la, (size_t)rounds, sizeof *t_la, cmp_double);
+	qsort(t_ours, (size_t)rounds, sizeof *t_ours, bench_cmp_double);
+	qsort(t_la, (size_t)rounds, sizeof *t_la, bench_cmp_double);
 	printf("%s: %zu deflated records, %zu bytes decoded per pass\n"
 		"  inflate.c   %.3f ms per pass (median of %d; min %.3f)\n"
 		"  libarchive  %.3f ms per pass (median of %d; min %.3f)\n"

@@ -23,22 +23,9 @@
 
 #include <tsload.h>
 
+#include "bench_time.h"
+
 #define MAX_LOADS 100000
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void usage(void)
 {
@@ -49,7 +36,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	long n = 200;
-	double *t, sum = 0;
+	double *t, sum = 0, med;
 	struct rusage r0, r1;
 	char *end;
 	int c;
@@ -77,7 +64,7 @@ int main(int argc, char **argv)
 		tsl_archive *ar = NULL;
 		tsl_model *m = NULL;
 		tsl_error err;
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 
 		if (tsl_archive_open_path(&ar, argv[optind], NULL, &err) ||
 			tsl_model_load(&m, ar, NULL, &err)) {
@@ -88,16 +75,16 @@ int main(int argc, char **argv)
 			free(t);
 			return 1;
 		}
-		t[i] = now_ms() - t0;
+		t[i] = bench_now_ms() - t0;
 		sum += t[i];
 		tsl_model_free(m);
 		tsl_archive_free(ar);
 	}
 	getrusage(RUSAGE_SELF, &r1);
-	qsort(t, (size_t)n, sizeof *t, cmp_double);
+	med = bench_median(t, (size_t)n);
 	printf("%s: %ld loads in one process\n", argv[optind], n);
-	printf("  load best %.3f ms, median %.3f ms, mean %.3f ms\n", t[0],
-		n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2, sum / (double)n);
+	printf("  load best %.3f ms, median %.3f ms, mean %.3f ms\n", t[0], med,
+		sum / (double)n);
 	printf("  minor faults per load and free %.1f\n",
 		(double)(r1.ru_minflt - r0.ru_minflt) / (double)n);
 	free(t);

@@ -33,33 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_time.h"
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
 
 #define PAGE 4096u
 #define MAX_ROUNDS 101
-
-static double now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static unsigned char *fresh(size_t pages)
 {
@@ -82,7 +63,7 @@ static int anon_round(size_t pages, size_t k, int touch, double *pop_us,
 	double t0, t1, t2;
 	size_t i;
 
-	t0 = now_us();
+	t0 = bench_now_us();
 	for (i = 0; k && i < pages; i += k) {
 		size_t n = pages - i < k ? pages - i : k;
 
@@ -92,10 +73,10 @@ static int anon_round(size_t pages, size_t k, int touch, double *pop_us,
 			return -1;   /* before Linux 5.14 */
 		}
 	}
-	t1 = now_us();
+	t1 = bench_now_us();
 	for (i = 0; touch && i < pages; i++)
 		p[i * PAGE] = 1;
-	t2 = now_us();
+	t2 = bench_now_us();
 	munmap((void *)p, pages * PAGE);
 	*pop_us = (t1 - t0) / (double)pages;
 	*touch_us = (t2 - t1) / (double)pages;
@@ -120,10 +101,10 @@ static int file_round(const char *path, size_t pages, int populate,
 	if (m == MAP_FAILED)
 		return -1;
 	p = m;
-	t0 = now_us();
+	t0 = bench_now_us();
 	for (i = 0; i < pages; i++)
 		sum += p[i * PAGE];
-	t1 = now_us();
+	t1 = bench_now_us();
 	munmap(m, pages * PAGE);
 	*us = (t1 - t0) / (double)pages;
 	return (int)(sum & 0);
@@ -172,7 +153,7 @@ int main(int argc, char **argv)
 	printf("%lu pages, median of %lu rounds, us per page\n", pages, rounds);
 	for (r = 0; r < rounds; r++)
 		anon_round(pages, 0, 1, &b[r], &a[r]);
-	printf("  anon fault + write              %8.2f\n", median(a, rounds));
+	printf("  anon fault + write              %8.2f\n", bench_median(a, rounds));
 	for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
 		double pop, tch;
 
@@ -182,15 +163,15 @@ int main(int argc, char **argv)
 					"(Linux < 5.14)\n");
 				return 0;
 			}
-		pop = median(a, rounds);
-		tch = median(b, rounds);
+		pop = bench_median(a, rounds);
+		tch = bench_median(b, rounds);
 		printf("  anon populate %2zu a call, write  %8.2f  "
 			"(populate %.2f + first write %.2f)\n", ks[i],
 			pop + tch, pop, tch);
 	}
 	for (r = 0; r < rounds; r++)
 		anon_round(pages, 16, 0, &a[r], &b[r]);
-	printf("  anon populated, never written   %8.2f\n", median(a, rounds));
+	printf("  anon populated, never written   %8.2f\n", bench_median(a, rounds));
 
 	if (file) {
 		struct stat st;
@@ -221,9 +202,9 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		printf("  file page (cached), faulted     %8.2f  (%zu pages)\n",
-			median(a, rounds), fpages);
+			bench_median(a, rounds), fpages);
 		printf("  file page (cached), populated   %8.2f\n",
-			median(b, rounds));
+			bench_median(b, rounds));
 	}
 	return 0;
 }

@@ -43,6 +43,7 @@
 #include <tsload.h>
 
 #include "../tools/cli_msg.h"
+#include "bench_time.h"
 
 #ifndef TSBENCH_PKGDATADIR
 #define TSBENCH_PKGDATADIR "/usr/local/share/tsload"
@@ -94,14 +95,6 @@ static void *xcalloc(size_t n, size_t size)
 	if (!p)
 		die("out of memory");
 	return p;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* Resident set size in KiB from /proc/self/statm (cheap: one small read). */
@@ -157,10 +150,10 @@ static double fault_cost_us(void)
 
 	if ((void *)p == MAP_FAILED)
 		return NAN;
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	for (size_t i = 0; i < n; i++)
 		p[i * page] = 1;
-	t1 = now_ms();
+	t1 = bench_now_ms();
 	munmap((void *)p, n * page);
 	return (t1 - t0) * 1000.0 / (double)n;
 }
@@ -228,12 +221,12 @@ static int child_tsload(const char *path, unsigned threads, int huge,
 	anon0 = rss_anon_kib();
 	rss0 = rss_kib();
 	faults(&mn0, &mj0);
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	rc = tsl_archive_open_path(&ar, path, &opts, &err);
-	topen = now_ms();
+	topen = bench_now_ms();
 	if (rc == TSL_OK)
 		rc = tsl_model_load(&m, ar, &opts, &err);
-	t1 = now_ms();
+	t1 = bench_now_ms();
 	if (rc != TSL_OK) {
 		char msg[sizeof err.message + 64];
 
@@ -247,7 +240,7 @@ static int child_tsload(const char *path, unsigned threads, int huge,
 	anon1 = rss_anon_kib();
 
 	/* first tensor: storage 0, its bytes, and one byte read */
-	t2a = now_ms();
+	t2a = bench_now_ms();
 	n = tsl_model_storage_count(m);
 	if (n > 0) {
 		const void *p = NULL;
@@ -262,11 +255,11 @@ static int child_tsload(const char *path, unsigned threads, int huge,
 		if (p && sz)
 			sink ^= *(const volatile unsigned char *)p;
 	}
-	t2 = now_ms();
+	t2 = bench_now_ms();
 
 	faults(&mn2, &mj2);
 	rc = tsl_model_materialize(m, threads, &err);
-	t3 = now_ms();
+	t3 = bench_now_ms();
 	if (rc != TSL_OK) {
 		fprintf(stderr, "%s: %s: materialize: %s: %s\n", prog, path,
 			tsl_status_name(rc), err.message);
@@ -323,7 +316,7 @@ static int child_mmap(const char *path)
 
 	rss0 = rss_kib();
 	faults(&mn0, &mj0);
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
@@ -339,7 +332,7 @@ static int child_mmap(const char *path)
 	p = map;
 	for (off = 0; off < size; off += (size_t)page)
 		sum ^= p[off];
-	t1 = now_ms();
+	t1 = bench_now_ms();
 	faults(&mn1, &mj1);
 	rss1 = rss_kib();
 	printf("{\"touch_ms\": %.6f, \"rss_before_kib\": %ld, \"rss_kib\": %ld, "
@@ -628,13 +621,6 @@ struct stat3 {
 	int ok;
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static struct stat3 stats(const struct series *s)
 {
 	struct stat3 r = { 0, 0, 0, 0 };
@@ -648,7 +634,7 @@ static struct stat3 stats(const struct series *s)
 		if (!isnan(s->v[i]))
 			tmp[n++] = s->v[i];
 	if (n) {
-		qsort(tmp, n, sizeof *tmp, cmp_double);
+		qsort(tmp, n, sizeof *tmp, bench_cmp_double);
 		r.min = tmp[0];
 		r.max = tmp[n - 1];
 		r.med = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;

@@ -44,25 +44,12 @@
 
 #include "tsload.h"
 
+#include "bench_time.h"
+
+/* seconds */
 static double now(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return bench_now_ms() * 1e-3;
 }
 
 /* ---- the CPU model of a device ------------------------------------------ */
@@ -472,7 +459,7 @@ static double cuda_probe(size_t bytes, int runs)
 		csync();
 		v[i] = (double)bytes / (now() - t0) / 1e9;
 	}
-	best = median(v, runs);
+	best = bench_median(v, (size_t)runs);
 	cfree(dv);
 	cfreehost(h);
 	return best;
@@ -543,7 +530,7 @@ int main(int argc, char **argv)
 			tp[i] = timed_upload(path, "cuda:0", &uo, &st,
 				i == runs - 1, &bad);
 		bytes = st.bytes;
-		gbs = (double)bytes / median(tp, runs) / 1e9;
+		gbs = (double)bytes / bench_median(tp, (size_t)runs) / 1e9;
 		/* again with staging memory pinned once, outside the timing
 		 * (tsl_upload_options.staging), as a loader that uploads
 		 * repeatedly would keep it */
@@ -556,7 +543,7 @@ int main(int argc, char **argv)
 			for (i = 0; i < runs; i++)
 				ts[i] = timed_upload(path, "cuda:0", &uo, &st,
 					i == runs - 1, &bad);
-			gbs_own = (double)st.bytes / median(ts, runs) / 1e9;
+			gbs_own = (double)st.bytes / bench_median(ts, (size_t)runs) / 1e9;
 			cuda_host_free(own);
 			uo.staging = NULL;
 		}
@@ -565,7 +552,7 @@ int main(int argc, char **argv)
 			ceiling : 0;
 		printf("tsl_model_upload, staging pinned once by the caller: "
 			"median %.1f ms = %.2f GB/s\n", own ?
-			median(ts, runs) * 1e3 : 0.0, gbs_own);
+			bench_median(ts, (size_t)runs) * 1e3 : 0.0, gbs_own);
 		printf("cuda: %d device(s); %llu bytes in %llu storages, %llu "
 			"copies, staging %llu bytes, async %d\n", count,
 			(unsigned long long)bytes,
@@ -575,7 +562,7 @@ int main(int argc, char **argv)
 		printf("tsl_model_upload, staging pinned by the call: median "
 			"%.1f ms = %.2f GB/s\ncudaMemcpy from pinned (%zu MiB): "
 			"%.2f GB/s; ratio (the better upload / cudaMemcpy) "
-			"%.3f\n", median(tp, runs) * 1e3, gbs, probe_mib,
+			"%.3f\n", bench_median(tp, (size_t)runs) * 1e3, gbs, probe_mib,
 			ceiling, ratio);
 		if (bad)
 			printf("FAIL: device bytes differ\n");
@@ -645,8 +632,8 @@ int main(int argc, char **argv)
 			(unsigned long long)st.copies,
 			(unsigned long long)st.staging_bytes, peak_serial);
 		tsl_backend_unregister("latdev");
-		mp = median(tp, runs);
-		ms = median(ts, runs);
+		mp = bench_median(tp, (size_t)runs);
+		ms = bench_median(ts, (size_t)runs);
 		printf("model link: %ld us per copy + %ld us per MiB (%.1f "
 			"GB/s)\n", d.lat_ns / 1000, d.mib_ns / 1000,
 			1048576.0 / (double)d.mib_ns);
