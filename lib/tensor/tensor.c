@@ -59,23 +59,27 @@ TSL_API int tsl_tensor_requires_grad(const tsl_tensor *t)
 
 TSL_API const char *tsl_tensor_saved_device(const tsl_tensor *t)
 {
+	const tsl_tensor *values;
+
 	if (!t)
 		return NULL;
 	if (t->storage)
 		return t->storage->place->location;
-	if (tsl__text(t) && tsl__text(t)->sp_values)
-		return tsl_tensor_saved_device(tsl__text(t)->sp_values);
+	if ((values = tsl_tensor_sparse_values(t)))   /* sparse */
+		return tsl_tensor_saved_device(values);
 	return "cpu";
 }
 
 TSL_API const char *tsl_tensor_device(const tsl_tensor *t)
 {
+	const tsl_tensor *values;
+
 	if (!t)
 		return NULL;
 	if (t->storage)
 		return t->storage->place->device;
-	if (tsl__text(t) && tsl__text(t)->sp_values)
-		return tsl_tensor_device(tsl__text(t)->sp_values);
+	if ((values = tsl_tensor_sparse_values(t)))   /* sparse */
+		return tsl_tensor_device(values);
 	return "cpu";
 }
 

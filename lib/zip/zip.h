@@ -116,9 +116,10 @@ typedef struct tsl_zip {
 	/* NULL, or n NUL-terminated copies of the names (made on demand,
 	 * slots set once: tsl__zip_cname) */
 	_Atomic(_Atomic(void *) *) cnames;
-	/* NULL, or n data offsets less the local header's, 0 until found
-	 * (made on the first: tsl__zip_data_offset; slots set once) */
-	_Atomic(_Atomic uint32_t *) skips;
+	/* NULL, or n data offsets less the local header's as integers, 0
+	 * until found (made on the first: tsl__zip_data_offset; slots set
+	 * once; an array like decoded) */
+	_Atomic(_Atomic(void *) *) skips;
 	/* the compressed sizes of the compressed records, by entry index,
 	 * ascending (tsl__zip_csize) */
 	struct tsl_zip_csize *csizes;

@@ -839,7 +839,7 @@ static void decoded_free(const tsl_zip *z, _Atomic(void *) *v)
 		munmap((void *)v, decoded_bytes(z));
 }
 
-/* The slot for e of a per-entry array of pointers (z->decoded,
+/* The slot for e of a per-entry array of pointers (z->decoded, z->skips,
  * z->cnames), the array made on the first call (most archives decode few
  * records or none, and name few: an array in every index, or a pointer in
  * every entry, would be pages written for nothing).  Two threads that race
@@ -912,42 +912,28 @@ void tsl__zip_free(tsl_zip *z)
 			tsl__big_free(v[i]);
 		decoded_free(z, v);
 	}
-	free((void *)z->skips);
+	if (z->skips)
+		decoded_free(z, z->skips);
 	free(z->csizes);
 	tsl__big_free(z->entries);   /* with the table */
 	free(z->prefix);
 	free(z);
 }
 
-/* The cache of e's data offset: its slot in z->skips, the array made on
- * the first call (like lazy_slot); NULL for a stand-in or out of memory
- * (the offset is then found again at every call). */
-static _Atomic uint32_t *skip_slot(tsl_zip *z, const tsl_zip_entry *e,
-	bool make)
+/* e's cached data offset less its local header offset (a lazy_slot
+ * array holding integers), 0 when not found yet; no array is made. */
+static uint32_t cached_skip(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	_Atomic uint32_t *v = atomic_load_explicit(&z->skips,
-		memory_order_acquire);
+	_Atomic(void *) *v = atomic_load_explicit(
+		&((tsl_zip *)(uintptr_t)z)->skips, memory_order_acquire);
 
-	if (e->own_name)
-		return NULL;
-	if (!v && make) {
-		_Atomic uint32_t *fresh = calloc(z->n ? z->n : 1, sizeof *fresh);
-
-		if (!fresh)
-			return NULL;
-		if (atomic_compare_exchange_strong(&z->skips, &v, fresh))
-			v = fresh;
-		else
-			free((void *)fresh);   /* v: the winner's */
-	}
-	return v ? &v[e - z->entries] : NULL;
+	return v && !e->own_name ? (uint32_t)(uintptr_t)atomic_load_explicit(
+		&v[e - z->entries], memory_order_acquire) : 0;
 }
 
 uint32_t tsl__zip_cached_skip(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	_Atomic uint32_t *slot = skip_slot((tsl_zip *)(uintptr_t)z, e, false);
-
-	return slot ? atomic_load_explicit(slot, memory_order_acquire) : 0;
+	return cached_skip(z, e);
 }
 
 /* e's data offset: from the cache when it was found before, else from
@@ -957,9 +943,8 @@ uint32_t tsl__zip_cached_skip(const tsl_zip *z, const tsl_zip_entry *e)
 static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 	bool keep, tsl_error *err)
 {
-	_Atomic uint32_t *cache = skip_slot(z, e, false);
-	uint32_t skip = cache ? atomic_load_explicit(cache,
-		memory_order_acquire) : 0;
+	uint32_t skip = cached_skip(z, e);
+	_Atomic(void *) *slot;
 	uint64_t off, end, csize;
 	const uint8_t *h;
 	int rc;
@@ -1002,8 +987,10 @@ static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
 			"local header at offset %llu names a different record "
 			"than the central directory", (unsigned long long)e->lho);
-	if (keep && (cache || (cache = skip_slot(z, e, true))))
-		atomic_store_explicit(cache, skip, memory_order_release);
+	/* out of memory: found again next time */
+	if (keep && (slot = lazy_slot(z, &z->skips, e)))
+		atomic_store_explicit(slot, (void *)(uintptr_t)skip,
+			memory_order_release);
 	*out = off;
 	return TSL_OK;
 }
