@@ -10,6 +10,8 @@
 
 #include "testutil.h"
 
+#include "module/model.h"   /* where a module's values are (slots) */
+
 static const char *const fixtures[] = {
 	"good-scripted-mlp.pt", "good-resnet-script.pt", "good-resnet-trace.pt",
 	"good-mobilenet-script.pt", "good-lstm.pt", "good-gru.pt",
@@ -271,6 +273,77 @@ static void attrs_and_methods(void **state)
 	free(path);
 }
 
+/* Per module: whether its state dict was handed back to the pickle
+ * machine (model.c, object_built), and that the value API reads the same
+ * attributes, in the same order, from a module either way. */
+struct slots_seen {
+	size_t modules, in_slots, kept;
+};
+
+static int check_slots(void *payload, const char *name, const tsl_module *mod)
+{
+	struct slots_seen *s = payload;
+	const tsl_value *v = tsl_module_value(mod);
+	size_t i, n = tsl_module_attr_count(mod);
+	tsl_attr a;
+
+	(void)name;
+	s->modules++;
+	if (v->u.obj.state) {
+		s->kept++;
+	} else {
+		/* no dict: the values are in the module's slots */
+		assert_non_null(mod->vals);
+		s->in_slots++;
+	}
+	if (tsl_module_state(mod)) {
+		/* __getstate__: its state is opaque and stays */
+		assert_non_null(v->u.obj.state);
+		assert_int_equal(tsl_value_len(v), 0);
+		return 0;
+	}
+	assert_int_equal(tsl_value_len(v), n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(tsl_module_attr(mod, i, &a), TSL_OK);
+		assert_string_equal(tsl_value_attr_name(v, i), a.name);
+		assert_ptr_equal(tsl_value_attr(v, i), a.value);
+		assert_ptr_equal(tsl_module_find(mod, a.name), a.value);
+	}
+	assert_null(tsl_value_attr_name(v, n));
+	assert_null(tsl_value_attr(v, n));
+	return 0;
+}
+
+static void slots__value_api_agrees(void **state)
+{
+	static const char *const files[] = { "good-resnet-script.pt",
+		"good-resnet-trace.pt", "good-scripted-mlp.pt",
+		"good-class-objects.pt", "good-hooks.pt" };
+	size_t total_in_slots = 0, total_kept = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+		char *path = data_path(files[f]);
+		struct slots_seen s = { 0 };
+		tsl_model *m;
+		tsl_error err;
+
+		assert_int_equal(tsl_load_path(&m, path, NULL, &err), TSL_OK);
+		assert_int_equal(tsl_module_named_modules(tsl_model_root(m),
+			check_slots, &s), 0);
+		assert_int_equal(s.modules, s.in_slots + s.kept);
+		total_in_slots += s.in_slots;
+		total_kept += s.kept;
+		tsl_model_free(m);
+		free(path);
+	}
+	/* resnet's modules (Conv2d, BatchNorm2d, ReLU, blocks, the root)
+	 * are made at BUILD; the __getstate__ modules of class-objects keep
+	 * their state */
+	assert_true(total_in_slots >= 20);
+	assert_true(total_kept >= 1);
+}
+
 /* Methods are parsed on first use: a broken signature does not stop the
  * load, and is reported by tsl_module_methods_load (and as "no methods"). */
 static void methods__broken_signature__reported_on_use(void **state)
@@ -379,6 +452,7 @@ int main(void)
 		cmocka_unit_test(iteration__callback_stops__its_value),
 		cmocka_unit_test(find__paths),
 		cmocka_unit_test(attrs_and_methods),
+		cmocka_unit_test(slots__value_api_agrees),
 	};
 
 	return cmocka_run_group_tests_name("module", tests, NULL, NULL);

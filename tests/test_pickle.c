@@ -2136,6 +2136,89 @@ static void test_objects(void **state)
 		SIZE_MAX, "already inside");
 }
 
+/* ctx.object_built: what the module layer is offered at BUILD */
+static struct {
+	int calls;
+	int consume;              /* set *consumed */
+	int fail;                 /* return TSL_EFORMAT, no offset */
+	tsl_value **items[4];     /* each offered state's item array */
+	uint32_t lens[4];
+} built;
+
+static int on_built(void *payload, tsl_value *obj, bool *consumed,
+	tsl_error *err)
+{
+	tsl_value *d = obj->u.obj.state;
+
+	(void)payload;
+	assert_int_equal(obj->kind, TSL_VALUE_OBJECT);
+	assert_int_equal(d->kind, TSL_VALUE_DICT);
+	if (built.calls < 4) {
+		built.items[built.calls] = d->u.seq.items;
+		built.lens[built.calls] = d->len;
+	}
+	built.calls++;
+	if (built.fail)
+		return tsl__error(err, TSL_EFORMAT, NULL, TSL_NO_OFFSET,
+			"refused by the callee");
+	*consumed = built.consume != 0;
+	return TSL_OK;
+}
+
+/* int keys 1..32, each with the value 1 */
+#define DICT_ENTRIES_32 \
+	"K\x01K\x01K\x02K\x01K\x03K\x01K\x04K\x01K\x05K\x01K\x06K\x01K\x07K\x01K\x08K\x01" \
+	"K\x09K\x01K\x0aK\x01K\x0bK\x01K\x0cK\x01K\x0dK\x01K\x0eK\x01K\x0fK\x01K\x10K\x01" \
+	"K\x11K\x01K\x12K\x01K\x13K\x01K\x14K\x01K\x15K\x01K\x16K\x01K\x17K\x01K\x18K\x01" \
+	"K\x19K\x01K\x1aK\x01K\x1bK\x01K\x1cK\x01K\x1dK\x01K\x1eK\x01K\x1fK\x01K\x20K\x01"
+#define OBJ_A(n) "c__torch__\nC\n)\x81}(X\x01\x00\x00\x00" "aK" n "ub"
+
+static void test_object_built(void **state)
+{
+	tsl_value *v;
+
+	(void)state;
+	ctx.object_built = on_built;
+	/* two objects: both offered, their states recycled when consumed;
+	 * the second dict reuses the first's item array */
+	memset(&built, 0, sizeof built);
+	built.consume = 1;
+	v = LOAD_OK("(" OBJ_A("\x01") OBJ_A("\x02") "t.");
+	assert_int_equal(built.calls, 2);
+	assert_int_equal(built.lens[0], 1);
+	assert_ptr_equal(built.items[0], built.items[1]);
+	assert_null(item(v, 0)->u.obj.state);
+	assert_null(item(v, 1)->u.obj.state);
+	/* not consumed: the state is kept, each dict its own array */
+	memset(&built, 0, sizeof built);
+	v = LOAD_OK("(" OBJ_A("\x01") OBJ_A("\x02") "t.");
+	assert_int_equal(built.calls, 2);
+	assert_ptr_not_equal(built.items[0], built.items[1]);
+	assert_int_equal(dict_get(item(v, 1)->u.obj.state, "a")->u.i, 2);
+	/* not offered: a memoized dict (it may be fetched again), a dict
+	 * filled twice (merged at STOP), one of 33 entries, a tuple state */
+	memset(&built, 0, sizeof built);
+	built.consume = 1;
+	v = LOAD_OK("c__torch__\nC\n)\x81}q\x01(X\x01\x00\x00\x00" "aK\x01"
+		"ub.");
+	v = LOAD_OK("c__torch__\nC\n)\x81}(X\x01\x00\x00\x00" "aK\x01u"
+		"(X\x01\x00\x00\x00" "bK\x02ub.");
+	assert_int_equal(dict_get(v->u.obj.state, "b")->u.i, 2);
+	v = LOAD_OK("c__torch__\nC\n)\x81}(" DICT_ENTRIES_32 "K\x21K\x01ub.");
+	assert_int_equal(v->u.obj.state->len, 33);
+	v = LOAD_OK("c__torch__\nC\n)\x81NN\x86" "b.");
+	assert_int_equal(built.calls, 0);
+	/* a 32-entry dict is offered */
+	v = LOAD_OK("c__torch__\nC\n)\x81}(" DICT_ENTRIES_32 "ub.");
+	assert_int_equal(built.calls, 1);
+	assert_null(v->u.obj.state);
+	/* the callee's error names the record and the BUILD's offset */
+	memset(&built, 0, sizeof built);
+	built.fail = 1;
+	BAD(OBJ_A("\x01") ".", TSL_EFORMAT, 26, "refused by the callee");
+	ctx.object_built = NULL;
+}
+
 static void test_enums(void **state)
 {
 	tsl_value *v;
@@ -2596,6 +2679,7 @@ int main(void)
 		T(test_qtensor),
 		T(test_sparse),
 		T(test_objects),
+		T(test_object_built),
 		T(test_enums),
 		T(test_cycles),
 		T(test_python_opcodes),

@@ -130,8 +130,13 @@ static bool in_slot_order(struct cls_slot *slot, const tsl_value *state)
 	return true;
 }
 
+/* Make v (an OBJECT of module class slot) a module.  Its values are read
+ * from the state dict in place when it is in slot order, else gathered by
+ * name into mod->vals.  With `own` (object_built), a dict in slot order is
+ * copied into mod->vals too and *own set, so that the caller can recycle
+ * the dict. */
 static int build_module(struct tsl_model *m, tsl_value *v,
-	struct cls_slot *slot, uint32_t depth, tsl_error *err)
+	struct cls_slot *slot, uint32_t depth, bool *own, tsl_error *err)
 {
 	const tsl_class_info *ci;
 	struct tsl_module *mod;
@@ -171,9 +176,23 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 	/* Names, types and kinds come from the class (shared); the values
 	 * from the pickled state, in place when it is in slot order, else
 	 * gathered by name. */
-	if (slot->has_state || in_slot_order(slot, state))
+	if (slot->has_state)
 		return TSL_OK;
-	mod->vals = tsl__arena_calloc(&m->arena, ci->nattrs, sizeof *mod->vals);
+	if (in_slot_order(slot, state)) {
+		if (!own)
+			return TSL_OK;
+		mod->vals = tsl__arena_calloc(&m->arena, ci->nattrs ?
+			ci->nattrs : 1, sizeof *mod->vals);
+		if (!mod->vals)
+			return tsl__arena_error(&m->arena, err, NULL,
+				TSL_NO_OFFSET);
+		for (i = 0; i < ci->nattrs; i++)
+			mod->vals[i] = state->u.seq.items[2 * i + 1];
+		*own = true;
+		return TSL_OK;
+	}
+	mod->vals = tsl__arena_calloc(&m->arena, ci->nattrs ? ci->nattrs : 1,
+		sizeof *mod->vals);
 	if (!mod->vals)
 		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 	for (i = 0; i < ci->nattrs; i++) {
@@ -347,7 +366,7 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 			break;
 		ci = slot->info;
 		if (ci && ci->kind == TSL_CLASS_MODULE) {
-			rc = build_module(m, v, slot, depth, err);
+			rc = build_module(m, v, slot, depth, NULL, err);
 			break;
 		}
 		if (!ci || ci->has_getstate || !v->u.obj.state ||
@@ -373,6 +392,47 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 }
 
 /* ---- loading ---------------------------------------------------------- */
+
+/*
+ * The pickle machine has just built an object (BUILD) whose state dict
+ * nothing else reaches (tsl_pickle_ctx.object_built).  A module whose dict
+ * holds exactly its class's attributes is made now, with its values in its
+ * own slots (mod->vals) and, when the dict lists them in slot order (as
+ * torch writes it), the dict is handed back for the machine to reuse: a
+ * ModuleList of 10,000 Linear keeps 10,000 slot arrays instead of 10,000
+ * dicts with their item arrays.  The public API reads such a module's
+ * attributes from its slots, in the same order (value_api.c).  Other
+ * objects, __getstate__ modules and a dict with more or fewer keys than
+ * attributes (the error, or the extra keys, stay as they were) are left
+ * to convert().
+ * Its children were made before it: values are built bottom up.
+ */
+static int object_built(void *payload, tsl_value *v, bool *consumed,
+	tsl_error *err)
+{
+	struct tsl_model *m = ((struct persid_ctx *)payload)->m;
+	const tsl_class_info *ci;
+	struct cls_slot *slot;
+	int rc;
+
+	/* an object not made yet inside (one this function left): convert()
+	 * makes the whole subtree after the pickle, when the machine's
+	 * memory is free again */
+	if (v->u.obj.state->flags & TSL__VF_HAS_OBJ)
+		return TSL_OK;
+	if ((rc = tsl__class_get(m, v->u.obj.type, &slot, err)))
+		return rc;
+	ci = slot->info;
+	if (!ci || ci->kind != TSL_CLASS_MODULE ||
+		(ci->has_getstate && ci->has_setstate) ||
+		v->u.obj.state->len != ci->nattrs)
+		return TSL_OK;
+	v->flags |= TSL__VFLAG_VISITING;
+	rc = build_module(m, v, slot, 0, consumed, err);
+	v->flags &= (uint16_t)~TSL__VFLAG_VISITING;
+	v->flags |= TSL__VFLAG_DONE;
+	return rc;
+}
 
 /* A tensor the pickle machine has just made (so not checked yet). */
 static int tensor_made(void *payload, struct tsl_tensor *t, tsl_error *err)
@@ -403,6 +463,7 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	ctx.limits = &m->limits;
 	ctx.make_storage = make_storage;
 	ctx.tensor_made = tensor_made;
+	ctx.object_built = object_built;
 	ctx.payload = &pc;
 	ctx.record = r.name;
 	ctx.file_offset = r.file_offset;

@@ -20,11 +20,15 @@
  */
 struct tsl_module {
 	tsl_value *value;         /* the MODULE value: u.obj.type is the type,
-	                             u.obj.state the state (the slot dict, or
-	                             the __getstate__ value) */
+	                             u.obj.state the state (the slot dict, the
+	                             __getstate__ value, or NULL when vals
+	                             holds the values) */
 	struct cls_slot *slot;    /* the class (shared); NULL: a legacy module */
-	tsl_value **vals;         /* values by slot when the dict is not in
-	                             slot order, else NULL (read in place) */
+	tsl_value **vals;         /* values by slot, or NULL: read in place
+	                             from the state dict (in slot order).
+	                             Always set when the state is NULL: the
+	                             pickle machine recycled the dict once
+	                             the module was made (object_built) */
 };
 
 /* A module of a legacy (model.json) archive: explicit attributes and its

@@ -59,12 +59,13 @@ void tsl__module_attr(const struct tsl_module *mod, size_t i, tsl_attr *out)
 		*out = tsl__legacy_module(mod)->attrs[i];
 		return;
 	}
-	/* with __getstate__ the state is opaque: no values */
+	/* with __getstate__ the state is opaque: no values; else they are
+	 * in the module's slots (vals) or in place in its state dict */
 	dict = slot->has_state ? NULL : mod->value->u.obj.state;
 	ca = &slot->cls->attrs[i];
 	out->name = ca->name;
 	out->type = ca->type;
-	out->value = !dict ? NULL : mod->vals ? mod->vals[i] :
+	out->value = slot->has_state ? NULL : mod->vals ? mod->vals[i] :
 		dict->u.seq.items[2 * i + 1];
 	if (ca->is_parameter)
 		out->kind = TSL_ATTR_PARAMETER;

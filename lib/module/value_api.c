@@ -62,6 +62,16 @@ TSL_API const char *tsl_value_string(const tsl_value *v, size_t *len)
 	return NULL;
 }
 
+/* A module whose attribute values are in its slots only: its state dict
+ * was recycled once the module was made (model.c, object_built); it held
+ * the class's attributes in slot order, so the slots read the same. */
+static const struct tsl_module *slots_only(const tsl_value *v)
+{
+	return IS(v, TSL_VALUE_MODULE) && !v->u.obj.state &&
+		v->u.obj.module->slot && v->u.obj.module->vals ?
+		v->u.obj.module : NULL;
+}
+
 static const tsl_value *obj_dict(const tsl_value *v)
 {
 	if (!v || (v->kind != TSL_VALUE_OBJECT && v->kind != TSL_VALUE_MODULE))
@@ -86,6 +96,8 @@ TSL_API size_t tsl_value_len(const tsl_value *v)
 		return v->len;
 	case TSL_VALUE_OBJECT:
 	case TSL_VALUE_MODULE:
+		if (slots_only(v))
+			return tsl__module_nattrs(v->u.obj.module);
 		d = obj_dict(v);
 		return d ? d->len : 0;
 	default:
@@ -123,7 +135,13 @@ TSL_API const char *tsl_value_type_name(const tsl_value *v)
 
 TSL_API const char *tsl_value_attr_name(const tsl_value *v, size_t i)
 {
-	const tsl_value *d = obj_dict(v);
+	const struct tsl_module *mod = slots_only(v);
+	const tsl_value *d;
+
+	if (mod)
+		return i < tsl__module_nattrs(mod) ?
+			mod->slot->cls->attrs[i].name : NULL;
+	d = obj_dict(v);
 
 	if (!d || i >= d->len || d->u.seq.items[2 * i]->kind != TSL_VALUE_STRING)
 		return NULL;
@@ -132,7 +150,12 @@ TSL_API const char *tsl_value_attr_name(const tsl_value *v, size_t i)
 
 TSL_API const tsl_value *tsl_value_attr(const tsl_value *v, size_t i)
 {
-	const tsl_value *d = obj_dict(v);
+	const struct tsl_module *mod = slots_only(v);
+	const tsl_value *d;
+
+	if (mod)
+		return i < tsl__module_nattrs(mod) ? mod->vals[i] : NULL;
+	d = obj_dict(v);
 
 	return d && i < d->len ? d->u.seq.items[2 * i + 1] : NULL;
 }

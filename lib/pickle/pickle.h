@@ -35,6 +35,21 @@ typedef struct tsl_pickle_ctx {
 	 * Returns TSL_OK or an error code with err set.
 	 */
 	int (*tensor_made)(void *payload, struct tsl_tensor *t, tsl_error *err);
+	/*
+	 * Optional: called at each BUILD of an OBJECT whose state is a dict
+	 * of at most 32 entries that nothing else can reach (made by the
+	 * machine, never memoized, filled by one SETITEMS or DICT, so
+	 * final), after the state is set,
+	 * so that the caller can build what it keeps from the object while
+	 * the state is in cache (lib/module: a module's slots).  Returning
+	 * TSL_OK with *consumed set hands the state dict back: the machine
+	 * recycles the dict and its items array and the object's state
+	 * becomes NULL (the caller must no longer hold the dict itself; its
+	 * items stay valid).  Else returns TSL_OK, or an error code with err
+	 * set (the machine adds the BUILD's offset when err has none).
+	 */
+	int (*object_built)(void *payload, tsl_value *obj, bool *consumed,
+		tsl_error *err);
 	const char *record;          /* record name, for error messages */
 	uint64_t file_offset;        /* file offset of byte 0, for errors
 	                                (TSL_NO_OFFSET when not known) */

@@ -75,6 +75,10 @@ enum {
 #define VALUE_SLAB 64       /* values allocated from the arena at once */
 #define FT_SHARE_RANK 4     /* the fast path shares dims up to this rank */
 
+/* the longest item array recycled: a dict of 32 entries (a module's
+ * attributes: a Conv2d has 15) */
+#define FREE_ITEMS_MAX 64
+
 struct vm {
 	const tsl_pickle_ctx *ctx;
 	tsl_error *err;
@@ -105,7 +109,7 @@ struct vm {
 	/* recycled transient values and item arrays (argument tuples of
 	 * REDUCE and BINPERSID that nothing else can reach) */
 	tsl_value *free_values;
-	tsl_value **free_items[9];   /* by length 1..8 */
+	tsl_value **free_items[FREE_ITEMS_MAX + 1]; /* by length 1..max */
 	tsl_value *none, *yes, *no, *empty_tuple;
 	tsl_value *small[256];  /* shared ints 0..255 */
 	/* the fast path's last geometry block (offset, sizes, strides) by

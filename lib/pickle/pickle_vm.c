@@ -199,6 +199,25 @@ struct tsl_tensor *tsl__vm_new_tensor(struct vm *m)
 	return v ? &v->u.t : NULL;
 }
 
+/* An item array of n (1..FREE_ITEMS_MAX) slots that nothing reaches any
+ * more, kept for the next container of that length. */
+static inline void give_items(struct vm *m, tsl_value **items, size_t n)
+{
+	items[0] = (tsl_value *)m->free_items[n];
+	m->free_items[n] = items;
+}
+
+/* A recycled item array of n slots, or NULL when none is kept. */
+static inline tsl_value **take_items(struct vm *m, size_t n)
+{
+	tsl_value **items;
+
+	if (n > FREE_ITEMS_MAX || !(items = m->free_items[n]))
+		return NULL;
+	m->free_items[n] = (tsl_value **)items[0];
+	return items;
+}
+
 /*
  * Give back a transient container: a TUPLE (or an empty DICT) that was
  * only ever an argument (never memoized, so nothing else can reach it) is
@@ -223,11 +242,20 @@ void tsl__vm_recycle(struct vm *m, tsl_value *v, int depth)
 					it->kind == TSL_VALUE_DICT)
 					tsl__vm_recycle(m, it, depth + 1);
 			}
-		v->u.seq.items[0] = (tsl_value *)m->free_items[v->len];
-		m->free_items[v->len] = v->u.seq.items;
+		give_items(m, v->u.seq.items, v->len);
 	}
 	v->u.seq.items = (tsl_value **)m->free_values;
 	m->free_values = v;
+}
+
+/* A dict handed back by ctx->object_built: nothing else reaches it (never
+ * memoized, filled once), so it and its items array (of at most
+ * FREE_ITEMS_MAX slots) are recycled. */
+static void recycle_dict(struct vm *m, tsl_value *d)
+{
+	give_items(m, d->u.seq.items, (size_t)d->u.seq.cap * 2);
+	d->u.seq.items = (tsl_value **)m->free_values;
+	m->free_values = d;
 }
 
 tsl_value *tsl__vm_new_int(struct vm *m, int64_t i)
@@ -314,13 +342,10 @@ int tsl__vm_new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	v->depth = 1;
 	v->flags |= TSL__VF_VM;
 	if (n) {
-		if (n <= 8 && m->free_items[n]) {
-			v->u.seq.items = m->free_items[n];
-			m->free_items[n] = (tsl_value **)v->u.seq.items[0];
-		} else {
+		v->u.seq.items = take_items(m, n);
+		if (!v->u.seq.items)
 			v->u.seq.items = tsl__arena_calloc(m->ctx->arena, n,
 				sizeof *items);
-		}
 		if (!v->u.seq.items)
 			return tsl__vm_fail_mem(m);
 		memcpy(v->u.seq.items, items, n * sizeof *items);
@@ -370,7 +395,11 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 			cap = UINT32_MAX;
 		if (cap > m->ctx->limits->max_container)
 			cap = need;
-		p = tsl__arena_calloc(m->ctx->arena, cap, unit * sizeof *p);
+		/* every slot of a recycled array is written below (len 0) */
+		p = c->len ? NULL : take_items(m, cap * unit);
+		if (!p)
+			p = tsl__arena_calloc(m->ctx->arena, cap,
+				unit * sizeof *p);
 		if (!p)
 			return tsl__vm_fail_mem(m);
 		if (c->len)
@@ -758,6 +787,40 @@ static int op_newobj(struct vm *m, tsl_value *cls, tsl_value *args)
 	return tsl__vm_apply(m, cls, args, false);
 }
 
+/* BUILD of an object whose state is a dict: ctx->object_built, when the
+ * dict is final, nothing else reaches it and it has at most
+ * FREE_ITEMS_MAX / 2 entries (a bigger one is kept: its array would not be
+ * reused), and the dict recycled when the callee took what it needed. */
+static int object_built(struct vm *m, tsl_value *obj)
+{
+	const tsl_pickle_ctx *ctx = m->ctx;
+	tsl_value *d = obj->u.obj.state;
+	tsl_error *e = m->err;
+	bool consumed = false;
+	int rc;
+
+	if ((d->flags & (TSL__VF_MEMO | TSL__VF_TRACKED | TSL__VF_VM)) !=
+		TSL__VF_VM || !d->u.seq.cap ||
+		(size_t)d->u.seq.cap * 2 > FREE_ITEMS_MAX)
+		return TSL_OK;
+	tsl__error_clear(e);
+	rc = ctx->object_built(ctx->payload, obj, &consumed, e);
+	if (rc) {
+		if (e->offset == TSL_NO_OFFSET)
+			e->offset = tsl__vm_err_offset(m);
+		if (!e->record[0] && ctx->record)
+			snprintf(e->record, sizeof e->record, "%s",
+				ctx->record);
+		e->code = rc;
+		return rc;
+	}
+	if (consumed) {
+		obj->u.obj.state = NULL;
+		recycle_dict(m, d);
+	}
+	return TSL_OK;
+}
+
 static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 {
 	int rc;
@@ -771,6 +834,9 @@ static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 		target->u.obj.state = state;
 		target->depth = 0;
 		if ((rc = adopt(m, target, state)))
+			return rc;
+		if (m->ctx->object_built && state->kind == TSL_VALUE_DICT &&
+			(rc = object_built(m, target)))
 			return rc;
 		return push(m, target);
 	case TSL_VALUE_DICT:
