@@ -2695,7 +2695,7 @@ static void test_upload_failure(void **state)
 		ready = failed = fresh = 0;
 		for (i = 0; i < tsl_model_storage_count(m); i++) {
 			tsl_storage *s = tsl_model_storage(m, i);
-			struct tsl_dev_copy *c = atomic_load(&s->dev);
+			struct tsl_dev_copy *c = tsl__dev_find(s);
 
 			if (!c || atomic_load(&c->state) == TSL__ST_NEW)
 				fresh++;
@@ -3070,6 +3070,80 @@ static void test_storage_model(void **state)
 	tsl_model_free(b);
 }
 
+/* A storage is 32 bytes: the pickled numel is derived from the record's
+ * size, unless it differs (then it is in the side table, with any device
+ * copy of the same storage). */
+static void test_storage_side(void **state)
+{
+	char *path = data_path("good-scripted-mlp.pt");
+	tsl_archive *ar;
+	tsl_arena arena;
+	tsl_storages st;
+	struct tsl_storage *a, *b, *c, *d;
+	struct tsl_dev_copy *dc;
+	tsl_error err;
+
+	(void)state;
+	assert_int_equal(sizeof(struct tsl_storage), 32);
+	assert_int_equal(tsl_archive_open_path(&ar, path, NULL, &err), TSL_OK);
+	tsl__arena_init(&arena, 0);
+	tsl__storages_init(&st, ar, &arena);
+	/* data/0 holds 128 bytes: 32 float32, 16 float64 */
+	a = tsl__storages_get(&st, "data/0", 6, false, false, TSL_FLOAT32,
+		"cpu", 32, "data.pkl", &err);
+	b = tsl__storages_get(&st, "data/0", 6, false, false, TSL_FLOAT32,
+		"cpu", 33, "data.pkl", &err);
+	c = tsl__storages_get(&st, "data/0", 6, false, false, TSL_FLOAT64,
+		"cpu", 16, "data.pkl", &err);
+	/* data/3 holds 8 bytes, not a whole number of 16-byte complex128:
+	 * kept apart whatever the count */
+	d = tsl__storages_get(&st, "data/3", 6, false, false, TSL_COMPLEX128,
+		"cpu", 0, "data.pkl", &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(c);
+	assert_non_null(d);
+	assert_false(a->side_numel);
+	assert_true(b->side_numel);
+	assert_false(c->side_numel);
+	assert_true(d->side_numel);
+	assert_int_equal(tsl_storage_numel(a), 32);
+	assert_int_equal(tsl_storage_numel(b), 33);
+	assert_int_equal(tsl_storage_numel(c), 16);
+	assert_int_equal(tsl_storage_numel(d), 0);
+	assert_int_equal(tsl_storage_nbytes(b), 128);
+	assert_int_equal(st.sync.side_count, 2);
+	/* device copies: found again, the same record, beside the numel */
+	assert_null(tsl__dev_find(a));
+	assert_null(tsl__dev_find(b));
+	dc = tsl__dev_copy(b, &err);
+	assert_non_null(dc);
+	assert_ptr_equal(tsl__dev_copy(b, &err), dc);
+	assert_ptr_equal(tsl__dev_find(b), dc);
+	assert_int_equal(st.sync.side_count, 2);
+	assert_int_equal(tsl_storage_numel(b), 33);
+	assert_non_null(tsl__dev_copy(a, &err));
+	assert_int_equal(st.sync.side_count, 3);
+	assert_ptr_not_equal(tsl__dev_find(a), dc);
+	assert_int_equal(tsl_storage_numel(a), 32);
+	/* the table grows past its first 16 slots and finds them all */
+	for (int i = 0; i < 40; i++) {
+		struct tsl_storage *x = tsl__storages_get(&st, "data/1", 6,
+			false, false, TSL_FLOAT32, "cpu", 100 + (uint64_t)i,
+			"data.pkl", &err);
+
+		assert_non_null(x);
+		assert_non_null(tsl__dev_copy(x, &err));
+	}
+	assert_int_equal(st.sync.side_count, 43);
+	assert_ptr_equal(tsl__dev_find(b), dc);
+	assert_int_equal(tsl_storage_numel(tsl__storages_at(&st, 4 + 39)), 139);
+	tsl__storages_free(&st);   /* frees the copies: ASan, valgrind */
+	tsl__arena_free(&arena);
+	tsl_archive_free(ar);
+	free(path);
+}
+
 int main(void)
 {
 	/* libarchive's zip reader (lib/zip/zip_decode.c used it for deflate
@@ -3084,6 +3158,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_copy),
 		cmocka_unit_test(test_storage_model),
+		cmocka_unit_test(test_storage_side),
 		cmocka_unit_test(test_tensor_data_offset),
 		cmocka_unit_test(test_copy_unaligned),
 		cmocka_unit_test(test_copy_deflate),

@@ -133,7 +133,7 @@ void tsl__arena_expect(tsl_arena *a, uint64_t bytes)
 void *tsl__arena_alloc(tsl_arena *a, size_t size)
 {
 	/* 8-byte granules: nothing kept here needs more, and the model's
-	 * 32-byte values, 48-byte storages, 8-byte pointers fit 8 exactly */
+	 * 32-byte values and storages, 8-byte pointers fit 8 exactly */
 	size_t need = (size + 7) & ~(size_t)7;
 	tsl_arena_chunk *c;
 	size_t cap;

@@ -185,7 +185,7 @@ static int step_cpu(struct tsl_storage *s, void *size_checked,
 	int rc = materialize(s, *(bool *)size_checked, err);
 
 	/* the codes are small negative numbers; anything else reads EIO */
-	s->fail_code = (int16_t)(rc >= INT16_MIN && rc < 0 ? rc : 0);
+	s->fail_code = (int8_t)(rc >= INT8_MIN && rc < 0 ? rc : 0);
 	return rc;
 }
 
@@ -224,38 +224,96 @@ void tsl__storage_free(struct tsl_storage *s)
 {
 	if (s->owned)
 		drop_owned(s);
-	if (s->dev) {
-		/* the copy made it (READY) or not (no memory held) */
-		if (s->dev->ptr)
-			s->dev->backend.free(s->dev->backend.payload,
-				s->dev->index, s->dev->ptr);
-		free(s->dev);
-		s->dev = NULL;
-	}
 }
 
-/* The storage's device copy record, made by the first caller (a racing
- * one frees its own and takes the winner's); NULL with err set. */
+/* The device copies, when the storages are freed. */
+void tsl__storage_side_free(tsl_storage_sync *sync)
+{
+	for (size_t i = 0; sync->side && i <= sync->side_mask; i++) {
+		struct tsl_dev_copy *c = sync->side[i].dev;
+
+		/* the copy made it (READY) or not (no memory held) */
+		if (c && c->ptr)
+			c->backend.free(c->backend.payload, c->index, c->ptr);
+		free(c);
+	}
+	free(sync->side);
+	sync->side = NULL;
+}
+
+struct tsl_storage_side *tsl__storage_side(const struct tsl_storage *s,
+	bool make)
+{
+	tsl_storage_sync *sync = s->place->sync;
+	struct tsl_storage_side *t;
+	size_t h, cap, i;
+
+#define SIDE_HASH(p, mask) ((size_t)(((uintptr_t)(p) >> 5) * \
+	0x9e3779b97f4a7c15ull >> 17) & (mask))
+	if (sync->side) {
+		for (h = SIDE_HASH(s, sync->side_mask); sync->side[h].s;
+			h = (h + 1) & sync->side_mask)
+			if (sync->side[h].s == s)
+				return &sync->side[h];
+	}
+	if (!make)
+		return NULL;
+	if (!sync->side || (sync->side_count + 1) * 2 > sync->side_mask + 1) {
+		cap = sync->side ? (sync->side_mask + 1) * 2 : 16;
+		if (!(t = calloc(cap, sizeof *t)))
+			return NULL;
+		for (i = 0; sync->side && i <= sync->side_mask; i++) {
+			if (!sync->side[i].s)
+				continue;
+			for (h = SIDE_HASH(sync->side[i].s, cap - 1); t[h].s;
+				h = (h + 1) & (cap - 1))
+				;
+			t[h] = sync->side[i];
+		}
+		free(sync->side);
+		sync->side = t;
+		sync->side_mask = cap - 1;
+	}
+	for (h = SIDE_HASH(s, sync->side_mask); sync->side[h].s;
+		h = (h + 1) & sync->side_mask)
+		;
+	sync->side[h].s = s;
+	sync->side_count++;
+	return &sync->side[h];
+#undef SIDE_HASH
+}
+
+/* The storage's device copy record, made by the first caller; NULL with
+ * err set. */
 struct tsl_dev_copy *tsl__dev_copy(struct tsl_storage *s, tsl_error *err)
 {
-	_Atomic(struct tsl_dev_copy *) *slot = &s->dev;
-	struct tsl_dev_copy *c = atomic_load_explicit(slot,
-		memory_order_acquire), *expected = NULL;
+	tsl_storage_sync *sync = s->place->sync;
+	struct tsl_storage_side *e;
+	struct tsl_dev_copy *c = NULL;
 
-	if (c)
-		return c;
-	c = calloc(1, sizeof *c);
-	if (!c) {
+	pthread_mutex_lock(&sync->mu);
+	e = tsl__storage_side(s, true);
+	if (e && !e->dev)
+		e->dev = calloc(1, sizeof *e->dev);
+	if (e)
+		c = e->dev;
+	pthread_mutex_unlock(&sync->mu);
+	if (!c)
 		tsl__error(err, TSL_ENOMEM, TSL_STORAGE_ENAME(s),
 			TSL_NO_OFFSET, "out of memory");
-		return NULL;
-	}
-	if (!atomic_compare_exchange_strong_explicit(slot, &expected, c,
-		memory_order_acq_rel, memory_order_acquire)) {
-		free(c);
-		return expected;
-	}
-	atomic_fetch_add(&s->place->sync->holders, 1);
+	return c;
+}
+
+struct tsl_dev_copy *tsl__dev_find(struct tsl_storage *s)
+{
+	tsl_storage_sync *sync = s->place->sync;
+	struct tsl_storage_side *e;
+	struct tsl_dev_copy *c;
+
+	pthread_mutex_lock(&sync->mu);
+	e = tsl__storage_side(s, false);
+	c = e ? e->dev : NULL;
+	pthread_mutex_unlock(&sync->mu);
 	return c;
 }
 
@@ -414,8 +472,8 @@ TSL_API int tsl_storage_copy(tsl_storage *s, void **out, size_t *size,
 	return TSL_OK;
 }
 
-/* storages are many: keep them at 48 bytes (see storage.h) */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_storage) == 48,
+/* storages are many: keep them at 32 bytes (see storage.h) */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_storage) == 32,
 	"struct tsl_storage grew");
 
 TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s)
@@ -425,7 +483,23 @@ TSL_API tsl_dtype tsl_storage_dtype(const tsl_storage *s)
 
 TSL_API uint64_t tsl_storage_numel(const tsl_storage *s)
 {
-	return s ? s->numel : 0;
+	size_t isz;
+	uint64_t n;
+
+	if (!s)
+		return 0;
+	if (s->side_numel) {
+		tsl_storage_sync *sync = s->place->sync;
+		const struct tsl_storage_side *e;
+
+		pthread_mutex_lock(&sync->mu);
+		e = tsl__storage_side(s, false);
+		n = e ? e->numel : 0;
+		pthread_mutex_unlock(&sync->mu);
+		return n;
+	}
+	isz = tsl_dtype_size((tsl_dtype)s->dtype);
+	return isz ? tsl__storage_nbytes(s) / isz : 0;
 }
 
 TSL_API uint64_t tsl_storage_nbytes(const tsl_storage *s)

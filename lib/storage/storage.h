@@ -24,9 +24,13 @@ typedef struct tsl_storage_sync {
 	tsl_archive *ar;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	_Atomic int holders;      /* storages holding owned memory or a
-	                             device copy (so freeing can skip a full
-	                             pass) */
+	_Atomic int holders;      /* storages holding owned memory (so
+	                             freeing can skip a full pass) */
+	/* what few storages have (a device copy, a numel that is not the
+	 * record's size over the dtype's), by storage address, kept apart so
+	 * that a storage is 32 bytes: tsl__storage_side, under mu */
+	struct tsl_storage_side *side;
+	size_t side_mask, side_count;
 } tsl_storage_sync;
 
 /* A saved location and the device it maps to, shared by the storages of
@@ -39,9 +43,11 @@ struct tsl_storage_place {
 };
 
 /*
- * One per storage, so kept small (48 bytes): what can be derived is not
+ * One per storage, so kept small (32 bytes): what can be derived is not
  * stored.  The record's name and size come from its zip entry; the archive
- * and the lock from the place; the device copy's state lives with the copy.
+ * and the lock from the place; the element count from the size (the rare
+ * storage whose pickled count differs keeps it in the side table, as does
+ * the rare storage with a device copy, whose state lives with the copy).
  */
 struct tsl_storage {
 	const tsl_zip_entry *entry; /* the record: name (rel), size (usize).
@@ -50,17 +56,34 @@ struct tsl_storage {
 	                             entry of size 0 in the model's arena, never
 	                             passed to the zip layer */
 	const struct tsl_storage_place *place;
-	uint64_t numel;           /* as pickled */
 	const void *data;         /* READY: the bytes (tsl__storage_nbytes) */
-	_Atomic(struct tsl_dev_copy *) dev; /* the copy on a non-CPU target,
-	                             made at the first request (with its own
-	                             state machine), freed with the storage */
 	_Atomic int state;        /* TSL__ST_* */
-	int16_t fail_code;        /* FAILED: the error (TSL_E*) */
+	int8_t fail_code;         /* FAILED: the error (TSL_E*, -1..-12) */
 	uint8_t dtype;            /* tsl_dtype */
 	bool owned;               /* READY: data is our copy, freed with the
 	                             storage */
+	bool side_numel;          /* the pickled numel is in the side table
+	                             (else it is the size over the dtype's);
+	                             set at the load, read-only after (a
+	                             byte apart from owned, which the thread
+	                             that materializes writes) */
 };
+
+/* A storage's entry in its sync's side table (tsl__storage_side). */
+struct tsl_storage_side {
+	const struct tsl_storage *s;  /* NULL: a free slot */
+	uint64_t numel;               /* as pickled, when s->side_numel */
+	struct tsl_dev_copy *dev;     /* the copy on a non-CPU target, made
+	                                 at the first request (with its own
+	                                 state machine), freed with the
+	                                 storages; or NULL */
+};
+
+/* s's side entry; with make, added when missing (NULL: out of memory),
+ * else NULL when missing.  The caller holds s->place->sync->mu: entries
+ * move when the table grows. */
+TSL_INTERNAL struct tsl_storage_side *tsl__storage_side(
+	const struct tsl_storage *s, bool make);
 
 /* The copy of a storage on a non-CPU device: apart from the storage, as
  * few storages ever have one.  state/fail: the same state machine as the
@@ -171,7 +194,7 @@ TSL_INTERNAL int tsl__storage_page_range(const struct tsl_storage *s,
 
 /*
  * The device copy's state machine (storage.c), driven by the upload
- * pipeline (storage_upload.c): tsl__dev_copy makes or finds s->dev (NULL
+ * pipeline (storage_upload.c): tsl__dev_copy makes or finds s's (NULL
  * with err set); tsl__dev_claim moves it NEW -> BUSY (true: the caller now
  * owes a tsl__dev_publish); tsl__dev_publish records rc (0: READY with
  * c->ptr, else FAILED with no device memory held) and wakes the waiters;
@@ -179,6 +202,8 @@ TSL_INTERNAL int tsl__storage_page_range(const struct tsl_storage *s,
  */
 TSL_INTERNAL struct tsl_dev_copy *tsl__dev_copy(struct tsl_storage *s,
 	tsl_error *err);
+/* s's device copy record, or NULL when none was made. */
+TSL_INTERNAL struct tsl_dev_copy *tsl__dev_find(struct tsl_storage *s);
 TSL_INTERNAL bool tsl__dev_claim(struct tsl_dev_copy *c);
 TSL_INTERNAL void tsl__dev_publish(struct tsl_storage *s,
 	struct tsl_dev_copy *c, int rc);
@@ -199,5 +224,7 @@ TSL_INTERNAL int tsl__storages_upload(tsl_storages *st,
  * copy), when its model is freed.  Only storages counted in
  * sync->holders hold anything. */
 TSL_INTERNAL void tsl__storage_free(struct tsl_storage *s);
+/* Free the side table and the device copies in it (tsl__storages_free). */
+TSL_INTERNAL void tsl__storage_side_free(tsl_storage_sync *sync);
 
 #endif

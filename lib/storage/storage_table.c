@@ -165,7 +165,7 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 	const struct tsl_storage_place *pl;
 	struct tsl_storage *s;
 	const tsl_zip_entry *e;
-	size_t h = 0;
+	size_t h = 0, isz;
 
 	/* Python pickles (and legacy tables) name a storage again at every
 	 * use: the same record must give the same storage object.  In the
@@ -211,8 +211,23 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 	s = tsl__storages_at(st, st->st_count++);
 	s->entry = e;
 	s->place = pl;
-	s->numel = numel;
 	s->dtype = (uint8_t)dtype;   /* < TSL_DTYPE_COUNT: it has a size */
+	isz = tsl_dtype_size((tsl_dtype)dtype);
+	if (!isz || numel != tsl__storage_nbytes(s) / isz ||
+		tsl__storage_nbytes(s) % isz != 0) {
+		/* not what the record's size says (torch writes that): kept
+		 * apart (only the loading thread sees the table yet) */
+		struct tsl_storage_side *x = tsl__storage_side(s, true);
+
+		if (!x) {
+			st->st_count--;
+			tsl__error(err, TSL_ENOMEM, pickle, TSL_NO_OFFSET,
+				"out of memory");
+			return NULL;
+		}
+		x->numel = numel;
+		s->side_numel = true;
+	}
 	if (dedupe)
 		st->st_table[h] = s;
 	return s;
@@ -234,6 +249,7 @@ void tsl__storages_free(tsl_storages *st)
 	if (atomic_load(&st->sync.holders))
 		for (size_t i = 0; i < st->st_count; i++)
 			tsl__storage_free(tsl__storages_at(st, i));
+	tsl__storage_side_free(&st->sync);
 	free(st->st_chunks);
 	free(st->st_table);
 	pthread_mutex_destroy(&st->sync.mu);

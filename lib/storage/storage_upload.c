@@ -730,7 +730,7 @@ int tsl__storages_upload(tsl_storages *sts, const tsl_upload_options *opt,
 	 * first that failed */
 	for (i = 0; i < sts->st_count; i++) {
 		struct tsl_storage *s = tsl__storages_at(sts, i);
-		struct tsl_dev_copy *c = atomic_load(&s->dev);
+		struct tsl_dev_copy *c = tsl__dev_find(s);
 
 		if (strcmp(s->place->device, "cpu") == 0 || !c)
 			continue;
@@ -765,7 +765,7 @@ TSL_API int tsl_storage_device_read(tsl_storage *s, void *dst, size_t n,
 			memcpy(dst, p, n);
 		return rc;
 	}
-	c = atomic_load(&s->dev);
+	c = tsl__dev_find(s);
 	if (!c || tsl__dev_wait(s, c) != TSL__ST_READY)
 		return tsl__error(err, TSL_EINVAL, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "storage '%s' has no copy on %s",
