@@ -289,7 +289,7 @@ static int check_slots(void *payload, const char *name, const tsl_module *mod)
 
 	(void)name;
 	s->modules++;
-	if (v->u.obj.state) {
+	if (v->u.mod.state) {
 		s->kept++;
 	} else {
 		/* no dict: the values are in the module's slots */
@@ -298,7 +298,7 @@ static int check_slots(void *payload, const char *name, const tsl_module *mod)
 	}
 	if (tsl_module_state(mod)) {
 		/* __getstate__: its state is opaque and stays */
-		assert_non_null(v->u.obj.state);
+		assert_non_null(v->u.mod.state);
 		assert_int_equal(tsl_value_len(v), 0);
 		return 0;
 	}

@@ -237,7 +237,8 @@ void tsl__module_method_table(const struct tsl_module *mod,
 	/* the class's shared table once built (never written after), or
 	 * the module's own (legacy archives) */
 	const struct cls_slot *slot = mod->slot;
-	const struct tsl_legacy_module *lm = tsl__legacy_module(mod);
+	const struct tsl_legacy_module *lm = slot ? NULL :
+		tsl__legacy_module(mod);
 
 	*methods = slot ? slot->methods : lm->methods;
 	*msrc = slot ? slot->msrc : lm->msrc;

@@ -634,7 +634,7 @@ static int read_methods(struct lctx *c, struct tsl_legacy_module *mod,
 	if (rc)
 		return rc;
 	return tsl__method_table(&m->arena, fns, n,
-		mod->base.value->u.obj.type, MJ, &mod->methods, &mod->msrc,
+		mod->type, MJ, &mod->methods, &mod->msrc,
 		&mod->nmethods, c->err);
 }
 
@@ -681,12 +681,12 @@ static int read_module(struct lctx *c, json_object *jm, const char *parent,
 	const char *path, uint32_t depth, tsl_value **out);
 
 static int module_slots(struct lctx *c, struct tsl_legacy_module *mod,
-	json_object *jm, const char *path, uint32_t depth, struct nameset *ns)
+	tsl_value *dict, json_object *jm, const char *path, uint32_t depth,
+	struct nameset *ns)
 {
 	struct tsl_model *m = c->m;
 	json_object *subs, *params, *attrs;
 	size_t nsubs, nparams, nattrs, i, total;
-	tsl_value *dict = mod->base.value->u.obj.state;
 	char where[200];
 	int rc;
 
@@ -726,12 +726,11 @@ static int module_slots(struct lctx *c, struct tsl_legacy_module *mod,
 		sub_path = join(c, path, name);
 		if (!sub_path)
 			return mem_error(c);
-		rc = read_module(c, js, mod->base.value->u.obj.type, sub_path,
-			depth + 1, &sv);
+		rc = read_module(c, js, mod->type, sub_path, depth + 1, &sv);
 		if (rc)
 			return rc;
 		rc = add_slot(c, mod, dict, name, TSL_ATTR_MODULE,
-			sv->u.obj.type, sv);
+			tsl__vmodule(sv)->legacy->type, sv);
 		if (rc)
 			return rc;
 	}
@@ -836,18 +835,18 @@ static int read_module(struct lctx *c, json_object *jm, const char *parent,
 	dict = tsl__arena_alloc(&m->arena, sizeof *dict);
 	if (!mod || !v || !dict)
 		return mem_error(c);
-	v->u.obj.type = join(c, parent, name);
-	if (!v->u.obj.type)
+	mod->type = join(c, parent, name);
+	if (!mod->type)
 		return mem_error(c);
 	mod->training = -1;
-	mod->base.value = v;   /* base.slot NULL: a legacy module */
 	dict->kind = TSL_VALUE_DICT;
 	dict->flags = TSL__VFLAG_DONE;
 	v->kind = TSL_VALUE_MODULE;
 	v->flags = TSL__VFLAG_DONE;
-	v->u.obj.state = dict;
-	v->u.obj.module = &mod->base;
-	rc = module_slots(c, mod, jm, path, depth, &ns);
+	v->u.mod.slot = NULL;   /* a legacy module: its own attributes */
+	v->u.mod.state = dict;
+	v->u.mod.legacy = mod;
+	rc = module_slots(c, mod, dict, jm, path, depth, &ns);
 	free(ns.slot);
 	if (rc)
 		return rc;
@@ -967,7 +966,7 @@ int tsl__legacy_load(struct tsl_model *m, const tsl_options *opts,
 		(rc = read_module(&c, main_mod, "__torch__", name, 0, &rv)))
 		goto out;
 	m->root_value = rv;
-	m->root = rv->u.obj.module;
+	m->root = tsl__vmodule(rv);
 out:
 	json_object_put(root);
 	return rc;

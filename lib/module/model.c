@@ -157,17 +157,16 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 				TSL_NO_OFFSET);
 	}
 	ci = slot->cls;
-	mod = tsl__arena_alloc(&m->arena, sizeof *mod);
-	if (!mod)
-		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
-	mod->value = v;
-	mod->slot = slot;   /* methods: tsl__module_methods, on first use */
+	/* the module is the value's payload: its type is its class's name
+	 * (the same string), its state stays where it was */
 	v->kind = TSL_VALUE_MODULE;
-	v->u.obj.module = mod;
+	mod = tsl__vmodule(v);
+	mod->slot = slot;   /* methods: tsl__module_methods, on first use */
+	mod->vals = NULL;
 	if (!slot->has_state && (!state || state->kind != TSL_VALUE_DICT))
 		return tsl__error(err, TSL_EFORMAT, "data.pkl", TSL_NO_OFFSET,
 			"module of class %s has no attribute dictionary as its "
-			"state", v->u.obj.type);
+			"state", slot->qname);
 	if (state) {
 		rc = convert(m, state, depth + 1, err);
 		if (rc)
@@ -188,6 +187,7 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 				TSL_NO_OFFSET);
 		for (i = 0; i < ci->nattrs; i++)
 			mod->vals[i] = state->u.seq.items[2 * i + 1];
+		mod->state = NULL;   /* the machine recycles the dict */
 		*own = true;
 		return TSL_OK;
 	}
@@ -201,7 +201,7 @@ static int build_module(struct tsl_model *m, tsl_value *v,
 			return tsl__error(err, TSL_EFORMAT, "data.pkl",
 				TSL_NO_OFFSET, "module of class %s lacks "
 				"attribute '%s' that its class declares",
-				v->u.obj.type, ci->attrs[i].name);
+				slot->qname, ci->attrs[i].name);
 	}
 	return TSL_OK;
 }
@@ -617,7 +617,7 @@ static int load_torchscript(struct tsl_model *m, tsl_error *err)
 			m->root_value->kind == TSL_VALUE_OBJECT ? " of class " : "",
 			m->root_value->kind == TSL_VALUE_OBJECT ?
 				m->root_value->u.obj.type : "");
-	m->root = m->root_value->u.obj.module;
+	m->root = tsl__vmodule(m->root_value);
 	if (tsl__archive_record_size(m->ar, "traced_inputs.pkl", 17, NULL)) {
 		rc = run_pickle(m, "traced_inputs.pkl", "traced_inputs/",
 			&m->traced_inputs, 0, err);

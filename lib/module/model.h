@@ -10,31 +10,11 @@
 #include "../storage/storage.h"
 #include "class_header.h"
 
-/*
- * A module: one per module of the model (many: a ModuleList of 10,000
- * Linear is 10,000 of them), so it holds only what differs between the
- * modules of one class (24 bytes).  Its type and pickled state are in its
- * value; what the class decides (attribute names, types and kinds, methods,
- * whether the state is a __getstate__ value) is in its cls_slot.  Modules
- * of legacy archives have no class: they are a struct tsl_legacy_module.
- */
-struct tsl_module {
-	tsl_value *value;         /* the MODULE value: u.obj.type is the type,
-	                             u.obj.state the state (the slot dict, the
-	                             __getstate__ value, or NULL when vals
-	                             holds the values) */
-	struct cls_slot *slot;    /* the class (shared); NULL: a legacy module */
-	tsl_value **vals;         /* values by slot, or NULL: read in place
-	                             from the state dict (in slot order).
-	                             Always set when the state is NULL: the
-	                             pickle machine recycled the dict once
-	                             the module was made (object_built) */
-};
-
-/* A module of a legacy (model.json) archive: explicit attributes and its
- * own methods.  base.slot is NULL. */
+/* A module (struct tsl_module) lives in its MODULE value: lib/pickle/value.h.
+ * A module of a legacy (model.json) archive has no class (slot NULL): its
+ * explicit attributes and its own methods are here (mod->legacy). */
 struct tsl_legacy_module {
-	struct tsl_module base;
+	const char *type;         /* qualified name */
 	int training;             /* 1, 0, -1 unknown */
 	tsl_value *state;         /* __getstate__ value, or NULL */
 	size_t nattrs;
@@ -81,8 +61,7 @@ struct cls_slot {
 static inline struct tsl_legacy_module *tsl__legacy_module(
 	const struct tsl_module *mod)
 {
-	/* base is the first member */
-	return (struct tsl_legacy_module *)(uintptr_t)mod;
+	return mod->legacy;
 }
 
 static inline size_t tsl__module_nattrs(const struct tsl_module *mod)

@@ -9,7 +9,9 @@
 
 TSL_API const char *tsl_module_type(const tsl_module *mod)
 {
-	return mod ? mod->value->u.obj.type : NULL;
+	if (!mod)
+		return NULL;
+	return mod->slot ? mod->slot->qname : tsl__legacy_module(mod)->type;
 }
 
 /* The "training" attribute's value when it is a bool, else -1 (read
@@ -32,7 +34,7 @@ TSL_API int tsl_module_training(const tsl_module *mod)
 
 TSL_API const tsl_value *tsl_module_value(const tsl_module *mod)
 {
-	return mod ? mod->value : NULL;
+	return mod ? tsl__module_value(mod) : NULL;
 }
 
 TSL_API const tsl_value *tsl_module_state(const tsl_module *mod)
@@ -41,7 +43,7 @@ TSL_API const tsl_value *tsl_module_state(const tsl_module *mod)
 		return NULL;
 	if (!mod->slot)
 		return tsl__legacy_module(mod)->state;
-	return mod->slot->has_state ? mod->value->u.obj.state : NULL;
+	return mod->slot->has_state ? mod->state : NULL;
 }
 
 TSL_API size_t tsl_module_attr_count(const tsl_module *mod)
@@ -61,7 +63,7 @@ void tsl__module_attr(const struct tsl_module *mod, size_t i, tsl_attr *out)
 	}
 	/* with __getstate__ the state is opaque: no values; else they are
 	 * in the module's slots (vals) or in place in its state dict */
-	dict = slot->has_state ? NULL : mod->value->u.obj.state;
+	dict = slot->has_state ? NULL : mod->state;
 	ca = &slot->cls->attrs[i];
 	out->name = ca->name;
 	out->type = ca->type;
@@ -157,7 +159,7 @@ static const tsl_value *step(const tsl_value *v, const char *name, size_t n)
 	if (!v)
 		return NULL;
 	if (v->kind == TSL_VALUE_MODULE) {
-		const struct tsl_module *mod = v->u.obj.module;
+		const struct tsl_module *mod = tsl__vmodule(v);
 
 		for (i = 0; i < tsl__module_nattrs(mod); i++) {
 			tsl_attr a;
@@ -205,7 +207,7 @@ TSL_API const tsl_value *tsl_module_find(const tsl_module *mod,
 
 	if (!mod || !path)
 		return NULL;
-	v = mod->value;
+	v = tsl__module_value(mod);
 	if (!*path)
 		return v;
 	for (p = path;; p = dot + 1) {
@@ -374,7 +376,7 @@ static int walk(struct walk *w, const struct tsl_module *mod, int depth)
 			continue;
 		if (push_name(w, a->name, &saved))
 			return TSL_ENOMEM;
-		rc = walk(w, a->value->u.obj.module, depth + 1);
+		rc = walk(w, tsl__vmodule(a->value), depth + 1);
 		pop_name(w, saved);
 		if (rc)
 			return rc;
@@ -432,6 +434,6 @@ TSL_API int tsl_module_named_modules(const tsl_module *mod,
 	return run_walk(mod, 0, 0, NULL, cb, payload);
 }
 
-/* modules are many: keep them at 24 bytes (see model.h) */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct tsl_module) == 24,
-	"struct tsl_module grew");
+/* modules are many: a module is its value's 24-byte payload (value.h) */
+_Static_assert(sizeof(struct tsl_module) <= sizeof(((tsl_value *)0)->u),
+	"struct tsl_module does not fit in its value");

@@ -67,20 +67,22 @@ TSL_API const char *tsl_value_string(const tsl_value *v, size_t *len)
  * the class's attributes in slot order, so the slots read the same. */
 static const struct tsl_module *slots_only(const tsl_value *v)
 {
-	return IS(v, TSL_VALUE_MODULE) && !v->u.obj.state &&
-		v->u.obj.module->slot && v->u.obj.module->vals ?
-		v->u.obj.module : NULL;
+	return IS(v, TSL_VALUE_MODULE) && !v->u.mod.state && v->u.mod.slot &&
+		v->u.mod.vals ? tsl__vmodule(v) : NULL;
 }
 
 static const tsl_value *obj_dict(const tsl_value *v)
 {
+	const tsl_value *st;
+
 	if (!v || (v->kind != TSL_VALUE_OBJECT && v->kind != TSL_VALUE_MODULE))
 		return NULL;
 	if (v->flags & TSL__VFLAG_GETSTATE)
 		return NULL;
-	if (v->kind == TSL_VALUE_MODULE && tsl_module_state(v->u.obj.module))
+	if (v->kind == TSL_VALUE_MODULE && tsl_module_state(tsl__vmodule(v)))
 		return NULL;
-	return IS(v->u.obj.state, TSL_VALUE_DICT) ? v->u.obj.state : NULL;
+	st = v->kind == TSL_VALUE_MODULE ? v->u.mod.state : v->u.obj.state;
+	return IS(st, TSL_VALUE_DICT) ? st : NULL;
 }
 
 TSL_API size_t tsl_value_len(const tsl_value *v)
@@ -97,7 +99,7 @@ TSL_API size_t tsl_value_len(const tsl_value *v)
 	case TSL_VALUE_OBJECT:
 	case TSL_VALUE_MODULE:
 		if (slots_only(v))
-			return tsl__module_nattrs(v->u.obj.module);
+			return tsl__module_nattrs(tsl__vmodule(v));
 		d = obj_dict(v);
 		return d ? d->len : 0;
 	default:
@@ -126,8 +128,10 @@ TSL_API const char *tsl_value_type_name(const tsl_value *v)
 {
 	if (!v)
 		return NULL;
-	if (v->kind == TSL_VALUE_OBJECT || v->kind == TSL_VALUE_MODULE)
+	if (v->kind == TSL_VALUE_OBJECT)
 		return v->u.obj.type;
+	if (v->kind == TSL_VALUE_MODULE)
+		return tsl_module_type(tsl__vmodule(v));
 	if (v->kind == TSL_VALUE_ENUM)
 		return v->u.enm.type;
 	return NULL;
@@ -163,7 +167,7 @@ TSL_API const tsl_value *tsl_value_attr(const tsl_value *v, size_t i)
 TSL_API const tsl_value *tsl_value_state(const tsl_value *v)
 {
 	if (IS(v, TSL_VALUE_MODULE))
-		return tsl_module_state(v->u.obj.module);
+		return tsl_module_state(tsl__vmodule(v));
 	if (IS(v, TSL_VALUE_OBJECT) && (v->flags & TSL__VFLAG_GETSTATE))
 		return v->u.obj.state;
 	return NULL;
@@ -194,5 +198,5 @@ TSL_API const tsl_tensor *tsl_value_tensor(const tsl_value *v)
 
 TSL_API const tsl_module *tsl_value_module(const tsl_value *v)
 {
-	return IS(v, TSL_VALUE_MODULE) ? v->u.obj.module : NULL;
+	return IS(v, TSL_VALUE_MODULE) ? tsl__vmodule(v) : NULL;
 }

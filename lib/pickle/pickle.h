@@ -44,8 +44,9 @@ typedef struct tsl_pickle_ctx {
 	 * the state is in cache (lib/module: a module's slots).  Returning
 	 * TSL_OK with *consumed set hands the state dict back: the machine
 	 * recycles the dict and its items array and the object's state
-	 * becomes NULL (the caller must no longer hold the dict itself; its
-	 * items stay valid).  Else returns TSL_OK, or an error code with err
+	 * becomes NULL (the callee must no longer hold the dict itself; its
+	 * items stay valid; a callee that made the value another kind - a
+	 * module - clears the state itself).  Else returns TSL_OK, or an error code with err
 	 * set (the machine adds the BUILD's offset when err has none).
 	 */
 	int (*object_built)(void *payload, tsl_value *obj, bool *consumed,

@@ -815,7 +815,9 @@ static int object_built(struct vm *m, tsl_value *obj)
 		return rc;
 	}
 	if (consumed) {
-		obj->u.obj.state = NULL;
+		/* the callee may have made it another kind (a module) */
+		if (obj->kind == TSL_VALUE_OBJECT)
+			obj->u.obj.state = NULL;
 		recycle_dict(m, d);
 	}
 	return TSL_OK;

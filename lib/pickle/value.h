@@ -46,10 +46,36 @@ _Static_assert(TSL__VF_ALL(+) == TSL__VF_ALL(|) && TSL__VF_ALL(|) <= 0x1ffu,
 	"tsl_value.flags bits overlap or do not fit in 9 bits");
 _Static_assert(TSL__VALUE_MARK < 128, "a value kind does not fit in 7 bits");
 
-struct tsl_module;   /* defined by lib/module */
 struct tsl_storage;  /* defined by lib/storage */
+struct cls_slot;     /* defined by lib/module */
+struct tsl_legacy_module;
 
 typedef struct tsl_value tsl_value;
+
+/*
+ * A module: the payload of a MODULE value (tsl_value.u.mod), which
+ * lib/module makes from an OBJECT value whose class is a Module (so a
+ * ModuleList of 10,000 Linear has no module records beside its values).
+ * Its type is its class's name (slot->qname: the pickled type string), its
+ * attribute names, types and kinds are its class's, the values its own.
+ * Defined here, as its value's layout; only lib/module reads it.
+ */
+struct tsl_module {
+	struct cls_slot *slot;    /* the class (shared); NULL: a module of a
+	                             legacy archive (legacy below) */
+	tsl_value *state;         /* where u.obj.state was: the slot dict, the
+	                             __getstate__ value, or NULL when vals
+	                             holds the values */
+	union {
+		tsl_value **vals;     /* values by slot, or NULL: read in place
+		                         from the state dict (in slot order).
+		                         Always set when state is NULL: the
+		                         pickle machine recycled the dict once
+		                         the module was made (object_built) */
+		struct tsl_legacy_module *legacy; /* slot NULL: its type,
+		                         attributes and methods */
+	};
+};
 
 /* A tensor description (metadata only).  24 bytes, kept inside its
  * TENSOR value (tsl_value.u.t: a 20,000-tensor model saves a 32-byte
@@ -107,8 +133,8 @@ struct tsl_value {
 		struct {
 			const char *type;      /* qualified name "__torch__.a.B" */
 			tsl_value *state;      /* the pickled state (BUILD argument) */
-			struct tsl_module *module; /* set by lib/module for modules */
-		} obj;                         /* OBJECT, MODULE */
+		} obj;                         /* OBJECT */
+		struct tsl_module mod;         /* MODULE (lib/module) */
 		struct {
 			const char *type;
 			tsl_value *value;      /* the REDUCE argument */
@@ -128,6 +154,21 @@ struct tsl_value {
 	} u;
 };
 _Static_assert(sizeof(struct tsl_value) == 32, "tsl_value grew");
+_Static_assert(offsetof(struct tsl_value, u.mod.state) ==
+	offsetof(struct tsl_value, u.obj.state),
+	"a module's state is where its object's was");
+
+/* The module of a MODULE value, and the value a module lives in. */
+static inline struct tsl_module *tsl__vmodule(const tsl_value *v)
+{
+	return (struct tsl_module *)(uintptr_t)&v->u.mod;
+}
+
+static inline tsl_value *tsl__module_value(const struct tsl_module *mod)
+{
+	return (tsl_value *)(void *)((char *)(uintptr_t)mod -
+		offsetof(tsl_value, u.mod));
+}
 
 /* What only quantized and sparse tensors have (most tensors have none:
  * kept apart, a plain tensor is 24 bytes instead of 80).  Its address is
