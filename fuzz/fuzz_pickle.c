@@ -5,8 +5,11 @@
  * Input: one selector byte, then the pickle.  Bit 0 of the selector chooses
  * the dialect (set: TSL_PICKLE_PYTHON, torch.save's Python pickles; clear:
  * TorchScript's), bit 1 makes the storage callback fail for keys that start
- * with a digit >= '5' (the "missing record" path).  The value left is walked
- * completely (bounded: the graph is a DAG that may share nodes).
+ * with a digit >= '5' (the "missing record" path), bit 2 sets an
+ * object_built callback that takes every state dict offered (the machine
+ * recycles it: nothing left may reach it), and fails for a type whose
+ * name ends in 'E'.  The value left is walked completely (bounded: the
+ * graph is a DAG that may share nodes).
  */
 #include "config.h"
 
@@ -42,6 +45,27 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		return NULL;
 	}
 	return (struct tsl_storage *)&dummy_storages[kl & 15];
+}
+
+/* Take every state dict offered (lib/module does for modules): the
+ * objects keep a NULL state and the dicts are reused by the machine. */
+static int object_built(void *payload, tsl_value *obj, bool *consumed,
+	tsl_error *err)
+{
+	const tsl_value *d = obj->u.obj.state;
+	size_t tl = strlen(obj->u.obj.type);
+
+	(void)payload;
+	FUZZ_CHECK(obj->kind == TSL_VALUE_OBJECT);
+	FUZZ_CHECK(d && d->kind == TSL_VALUE_DICT && d->len <= 32);
+	for (uint32_t i = 0; i < 2 * d->len; i++)
+		FUZZ_CHECK(d->u.seq.items[i] != NULL &&
+			d->u.seq.items[i]->depth < d->depth);
+	if (tl && obj->u.obj.type[tl - 1] == 'E')
+		return tsl__error(err, TSL_EFORMAT, NULL, TSL_NO_OFFSET,
+			"refused by the callee");
+	*consumed = true;
+	return TSL_OK;
 }
 
 static void walk_tensor(struct walk *w, const struct tsl_tensor *t,
@@ -90,7 +114,6 @@ static void walk_value(struct walk *w, const tsl_value *v, uint32_t level)
 		}
 		break;
 	case TSL_VALUE_OBJECT:
-	case TSL_VALUE_MODULE:
 		FUZZ_CHECK(v->u.obj.type != NULL);
 		if (v->u.obj.state)
 			walk_value(w, v->u.obj.state, level + 1);
@@ -149,6 +172,8 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 	ctx.record = "fuzz/data.pkl";
 	ctx.file_offset = 1;
 	ctx.flags = (sel & 1) ? TSL_PICKLE_PYTHON : 0;
+	if (sel & 4)
+		ctx.object_built = object_built;
 	rc = tsl__pickle_load(&v, data + 1, size - 1, &ctx, &err);
 	if (rc == TSL_OK) {
 		struct walk w = { 0, lim.max_depth, 0 };
