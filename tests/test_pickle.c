@@ -2170,6 +2170,10 @@ static int on_built(void *payload, tsl_value *obj, bool *consumed,
 	"K\x09K\x01K\x0aK\x01K\x0bK\x01K\x0cK\x01K\x0dK\x01K\x0eK\x01K\x0fK\x01K\x10K\x01" \
 	"K\x11K\x01K\x12K\x01K\x13K\x01K\x14K\x01K\x15K\x01K\x16K\x01K\x17K\x01K\x18K\x01" \
 	"K\x19K\x01K\x1aK\x01K\x1bK\x01K\x1cK\x01K\x1dK\x01K\x1eK\x01K\x1fK\x01K\x20K\x01"
+/* an object whose state has int keys 1..9 */
+#define OBJ_9 "c__torch__\nC\n)\x81}(" \
+	"K\x01K\x01K\x02K\x01K\x03K\x01K\x04K\x01K\x05K\x01K\x06K\x01" \
+	"K\x07K\x01K\x08K\x01K\x09K\x01ub"
 #define OBJ_A(n) "c__torch__\nC\n)\x81}(X\x01\x00\x00\x00" "aK" n "ub"
 
 static void test_object_built(void **state)
@@ -2188,6 +2192,14 @@ static void test_object_built(void **state)
 	assert_ptr_equal(built.items[0], built.items[1]);
 	assert_null(item(v, 0)->u.obj.state);
 	assert_null(item(v, 1)->u.obj.state);
+	/* the same with 9-entry dicts (18 slots: the shared list of long
+	 * arrays) */
+	memset(&built, 0, sizeof built);
+	built.consume = 1;
+	v = LOAD_OK("(" OBJ_9 OBJ_9 "t.");
+	assert_int_equal(built.calls, 2);
+	assert_int_equal(built.lens[1], 9);
+	assert_ptr_equal(built.items[0], built.items[1]);
 	/* not consumed: the state is kept, each dict its own array */
 	memset(&built, 0, sizeof built);
 	v = LOAD_OK("(" OBJ_A("\x01") OBJ_A("\x02") "t.");

@@ -76,8 +76,11 @@ enum {
 #define FT_SHARE_RANK 4     /* the fast path shares dims up to this rank */
 
 /* the longest item array recycled: a dict of 32 entries (a module's
- * attributes: a Conv2d has 15) */
+ * attributes: a Conv2d has 15); those of up to FREE_ITEMS_EXACT slots
+ * have a list per length, longer ones share one (the struct is on the
+ * stack: a bigger one costs a page fault in some callers) */
 #define FREE_ITEMS_MAX 64
+#define FREE_ITEMS_EXACT 16
 
 struct vm {
 	const tsl_pickle_ctx *ctx;
@@ -109,7 +112,8 @@ struct vm {
 	/* recycled transient values and item arrays (argument tuples of
 	 * REDUCE and BINPERSID that nothing else can reach) */
 	tsl_value *free_values;
-	tsl_value **free_items[FREE_ITEMS_MAX + 1]; /* by length 1..max */
+	tsl_value **free_items[FREE_ITEMS_EXACT + 1]; /* by length 1..16 */
+	tsl_value **free_long;  /* 17..FREE_ITEMS_MAX slots, length in [1] */
 	tsl_value *none, *yes, *no, *empty_tuple;
 	tsl_value *small[256];  /* shared ints 0..255 */
 	/* the fast path's last geometry block (offset, sizes, strides) by

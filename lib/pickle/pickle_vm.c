@@ -203,19 +203,40 @@ struct tsl_tensor *tsl__vm_new_tensor(struct vm *m)
  * more, kept for the next container of that length. */
 static inline void give_items(struct vm *m, tsl_value **items, size_t n)
 {
-	items[0] = (tsl_value *)m->free_items[n];
-	m->free_items[n] = items;
+	if (n <= FREE_ITEMS_EXACT) {
+		items[0] = (tsl_value *)m->free_items[n];
+		m->free_items[n] = items;
+		return;
+	}
+	items[0] = (tsl_value *)m->free_long;
+	items[1] = (tsl_value *)(uintptr_t)n;
+	m->free_long = items;
 }
 
-/* A recycled item array of n slots, or NULL when none is kept. */
+/* A recycled item array of n slots, or NULL when none is kept (the shared
+ * list of long ones is searched 8 deep: a model's modules come in a few
+ * sizes). */
 static inline tsl_value **take_items(struct vm *m, size_t n)
 {
-	tsl_value **items;
+	tsl_value **items, ***link;
+	int depth = 0;
 
-	if (n > FREE_ITEMS_MAX || !(items = m->free_items[n]))
+	if (n <= FREE_ITEMS_EXACT) {
+		if (!(items = m->free_items[n]))
+			return NULL;
+		m->free_items[n] = (tsl_value **)items[0];
+		return items;
+	}
+	if (n > FREE_ITEMS_MAX)
 		return NULL;
-	m->free_items[n] = (tsl_value **)items[0];
-	return items;
+	for (link = &m->free_long; *link && depth < 8;
+		link = (tsl_value ***)&(*link)[0], depth++)
+		if ((uintptr_t)(*link)[1] == n) {
+			items = *link;
+			*link = (tsl_value **)items[0];
+			return items;
+		}
+	return NULL;
 }
 
 /*
