@@ -332,15 +332,17 @@ static void slots__value_api_agrees(void **state)
 		assert_int_equal(tsl_module_named_modules(tsl_model_root(m),
 			check_slots, &s), 0);
 		assert_int_equal(s.modules, s.in_slots + s.kept);
+		print_message("    %s: %zu modules, %zu in slots\n", files[f], s.modules, s.in_slots);
 		total_in_slots += s.in_slots;
 		total_kept += s.kept;
 		tsl_model_free(m);
 		free(path);
 	}
-	/* resnet's modules (Conv2d, BatchNorm2d, ReLU, blocks, the root)
-	 * are made at BUILD; the __getstate__ modules of class-objects keep
-	 * their state */
-	assert_true(total_in_slots >= 20);
+	/* the second and later modules of a class are made at BUILD (13
+	 * of the scripted resnet's 44: torch mangles a class per shape of
+	 * Conv2d, and the traced one has a class per module, so none);
+	 * the __getstate__ modules of class-objects keep their state */
+	assert_true(total_in_slots >= 10);
 	assert_true(total_kept >= 1);
 }
 

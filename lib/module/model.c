@@ -22,7 +22,53 @@ struct persid_ctx {
 	const char *pickle;       /* for messages */
 	bool dedupe;              /* share storages by record name */
 	size_t dir_len;
+	/* object_built: the type strings of the classes seen so far (the
+	 * pickle shares one string per class); malloc'd, freed after the
+	 * pickle */
+	const char **seen;
+	size_t seen_mask, seen_count;
 };
+
+/* Whether an object of type `type` was built before in this pickle;
+ * records it.  Out of memory: false (the object is then left to
+ * convert(), which is always right). */
+static bool seen_before(struct persid_ctx *c, const char *type)
+{
+	size_t h, cap, i;
+
+#define SEEN_HASH(p, mask) ((size_t)(((uintptr_t)(p) >> 3) * \
+	0x9e3779b97f4a7c15ull >> 20) & (mask))
+	if (c->seen)
+		for (h = SEEN_HASH(type, c->seen_mask); c->seen[h];
+			h = (h + 1) & c->seen_mask)
+			if (c->seen[h] == type)
+				return true;
+	if (!c->seen || (c->seen_count + 1) * 2 > c->seen_mask + 1) {
+		const char **t;
+
+		cap = c->seen ? (c->seen_mask + 1) * 2 : 64;
+		if (!(t = calloc(cap, sizeof *t)))
+			return false;
+		for (i = 0; c->seen && i <= c->seen_mask; i++) {
+			if (!c->seen[i])
+				continue;
+			for (h = SEEN_HASH(c->seen[i], cap - 1); t[h];
+				h = (h + 1) & (cap - 1))
+				;
+			t[h] = c->seen[i];
+		}
+		free(c->seen);
+		c->seen = t;
+		c->seen_mask = cap - 1;
+	}
+	for (h = SEEN_HASH(type, c->seen_mask); c->seen[h];
+		h = (h + 1) & c->seen_mask)
+		;
+	c->seen[h] = type;
+	c->seen_count++;
+	return false;
+#undef SEEN_HASH
+}
 
 static struct tsl_storage *make_storage(void *payload, int dtype,
 	const char *key, const char *location, uint64_t numel, tsl_error *err)
@@ -410,7 +456,8 @@ static int convert(struct tsl_model *m, tsl_value *v, uint32_t depth,
 static int object_built(void *payload, tsl_value *v, bool *consumed,
 	tsl_error *err)
 {
-	struct tsl_model *m = ((struct persid_ctx *)payload)->m;
+	struct persid_ctx *pc = payload;
+	struct tsl_model *m = pc->m;
 	const tsl_class_info *ci;
 	struct cls_slot *slot;
 	int rc;
@@ -419,6 +466,12 @@ static int object_built(void *payload, tsl_value *v, bool *consumed,
 	 * makes the whole subtree after the pickle, when the machine's
 	 * memory is free again */
 	if (v->u.obj.state->flags & TSL__VF_HAS_OBJ)
+		return TSL_OK;
+	/* the first object of a class too: its header is parsed after the
+	 * pickle, when the machine's memory is free (a traced model has a
+	 * class per module: streaming them cost resnet50_trace 28 KiB and
+	 * 8 faults more) */
+	if (!seen_before(pc, v->u.obj.type))
 		return TSL_OK;
 	if ((rc = tsl__class_get(m, v->u.obj.type, &slot, err)))
 		return rc;
@@ -444,7 +497,7 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
 	struct persid_ctx pc = { m, dir, name, (flags & TSL_PICKLE_PYTHON) != 0,
-		strlen(dir) };
+		strlen(dir), NULL, 0, 0 };
 	tsl_pickle_ctx ctx;
 	tsl_record r;
 	int rc;
@@ -467,7 +520,9 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	ctx.payload = &pc;
 	ctx.record = r.name;
 	ctx.file_offset = r.file_offset;
-	return tsl__pickle_load(out, r.data, r.len, &ctx, err);
+	rc = tsl__pickle_load(out, r.data, r.len, &ctx, err);
+	free(pc.seen);
+	return rc;
 }
 
 
