@@ -2621,7 +2621,7 @@ static struct tsl_storage *cheap_storage(void *payload, int dtype,
 	return payload;
 }
 
-static void test_speed(void **state)
+static void test_many_tensors(void **state)
 {
 	struct pb p;
 	struct timespec a, b;
@@ -2651,10 +2651,14 @@ static void test_speed(void **state)
 	assert_int_equal(v->u.obj.state->len, 20000);
 	assert_string_equal(v->u.obj.state->u.seq.items[2 * 19999]->u.s,
 		"layers.19999.block.conv.weight");
+	/* the time is printed, never asserted (machines, sanitizers and
+	 * valgrind differ many times over: bench/ measures speed); what is
+	 * asserted is the metadata kept, which does not depend on the
+	 * machine: 20,000 tensors in 20,000 dict entries, in arena chunks
+	 * that double, take 4.1 MB now - twice that is a regression */
 	print_message("    %zu bytes, 20000 tensors: %.2f ms (best of 5), "
 		"%.1f MB of metadata\n", p.n, best, (double)arena.total / 1e6);
-	/* generous: sanitizers and valgrind slow it down many times */
-	assert_true(best < 2000);
+	assert_true(arena.total < (uint64_t)20000 * 400);
 	pb_free(&p);
 }
 
@@ -2698,7 +2702,7 @@ int main(void)
 		T(test_python_tensors),
 		T(test_real_torchscript),
 		T(test_real_torch_save),
-		T(test_speed),
+		T(test_many_tensors),
 #undef T
 	};
 
