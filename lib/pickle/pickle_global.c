@@ -417,20 +417,12 @@ int tsl__vm_push_tensor(struct vm *m, struct tsl_tensor *t)
 	tsl_value *v;
 
 	if (ctx->tensor_made) {
-		tsl_error *e = m->err;
 		int rc;
 
-		tsl__error_clear(e);
-		rc = ctx->tensor_made(ctx->payload, t, e);
-		if (rc) {
-			if (e->offset == TSL_NO_OFFSET)
-				e->offset = tsl__vm_err_offset(m);
-			if (!e->record[0] && ctx->record)
-				snprintf(e->record, sizeof e->record, "%s",
-					ctx->record);
-			e->code = rc;
-			return rc;
-		}
+		tsl__error_clear(m->err);
+		rc = ctx->tensor_made(ctx->payload, t, m->err);
+		if (rc)
+			return tsl__vm_callee_fail(m, rc);
 	}
 	v = tsl__tensor_value(t);
 	return push(m, v);

@@ -129,6 +129,10 @@ TSL_INTERNAL uint64_t tsl__vm_err_offset(const struct vm *m);
 /* Fail with code and a message naming the opcode and its offset. */
 TSL_INTERNAL int tsl__vm_fail(struct vm *m, int code, const char *fmt, ...)
 	TSL_PRINTF(3, 4);
+/* A callback (make_storage, tensor_made, object_built) failed with rc and
+ * filled m->err: add the current opcode's offset and the record where the
+ * callee named none.  Returns rc. */
+TSL_INTERNAL int tsl__vm_callee_fail(struct vm *m, int rc);
 /* Out of arena memory: TSL_ELIMIT or TSL_ENOMEM. */
 TSL_INTERNAL int tsl__vm_fail_mem(struct vm *m);
 /* "int", "dict", "tensor"... for messages. */

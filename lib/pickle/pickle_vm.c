@@ -128,6 +128,18 @@ int tsl__vm_fail(struct vm *m, int code, const char *fmt, ...)
 	return code;
 }
 
+int tsl__vm_callee_fail(struct vm *m, int rc)
+{
+	tsl_error *e = m->err;
+
+	if (e->offset == TSL_NO_OFFSET)
+		e->offset = tsl__vm_err_offset(m);
+	if (!e->record[0] && m->ctx->record)
+		snprintf(e->record, sizeof e->record, "%s", m->ctx->record);
+	e->code = rc;
+	return rc;
+}
+
 int tsl__vm_fail_mem(struct vm *m)
 {
 	return tsl__arena_error(m->ctx->arena, m->err, m->ctx->record,
@@ -720,11 +732,7 @@ int tsl__vm_make_storage(struct vm *m, int dtype, const char *key,
 		return tsl__vm_fail(m, TSL_EFORMAT,
 			"storage '%s' could not be made",
 			key);
-	if (e->offset == TSL_NO_OFFSET)
-		e->offset = tsl__vm_err_offset(m);
-	if (!e->record[0] && ctx->record)
-		snprintf(e->record, sizeof e->record, "%s", ctx->record);
-	return e->code;
+	return tsl__vm_callee_fail(m, e->code);
 }
 
 static int op_binpersid(struct vm *m)
@@ -826,15 +834,8 @@ static int object_built(struct vm *m, tsl_value *obj)
 		return TSL_OK;
 	tsl__error_clear(e);
 	rc = ctx->object_built(ctx->payload, obj, &consumed, e);
-	if (rc) {
-		if (e->offset == TSL_NO_OFFSET)
-			e->offset = tsl__vm_err_offset(m);
-		if (!e->record[0] && ctx->record)
-			snprintf(e->record, sizeof e->record, "%s",
-				ctx->record);
-		e->code = rc;
-		return rc;
-	}
+	if (rc)
+		return tsl__vm_callee_fail(m, rc);
 	if (consumed) {
 		/* the callee may have made it another kind (a module) */
 		if (obj->kind == TSL_VALUE_OBJECT)
