@@ -486,9 +486,31 @@ static void test_reuse(void **state)
 		4096, vec), -1);
 }
 
+/* The pointer map shared by the module walk, the tensor list, the
+ * storages' side table and the pickle's class set. */
+static void test_pmap(void **state)
+{
+	static char keys[300];
+	tsl_pmap m = { 0 };
+
+	(void)state;
+	assert_int_equal(tsl__pmap_get(&m, &keys[0]), SIZE_MAX);
+	for (size_t i = 0; i < 300; i++)
+		assert_int_equal(tsl__pmap_put(&m, &keys[i], i * 2), 0);
+	/* present: unchanged, reported */
+	assert_int_equal(tsl__pmap_put(&m, &keys[7], 99), 1);
+	assert_int_equal(m.count, 300);
+	for (size_t i = 0; i < 300; i++)   /* found after growing past 64 */
+		assert_int_equal(tsl__pmap_get(&m, &keys[i]), i * 2);
+	assert_int_equal(tsl__pmap_get(&m, &m), SIZE_MAX);
+	tsl__pmap_free(&m);
+	assert_int_equal(tsl__pmap_get(&m, &keys[0]), SIZE_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pmap),
 		cmocka_unit_test(test_dtype_every_fact),
 		cmocka_unit_test(test_dtype_out_of_range),
 		cmocka_unit_test(test_dtype_torch),

@@ -163,6 +163,33 @@ typedef struct tsl_arena {
 	bool over_limit;
 } tsl_arena;
 
+/* A 64-bit mix (murmur3's finalizer): pointers and small integers hash
+ * well through it. */
+static inline uint64_t tsl__hash_u64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* A map from pointers (never NULL) to size_t values (never SIZE_MAX),
+ * open addressing; zero-initialised it is empty.  Not thread-safe. */
+typedef struct tsl_pmap {
+	const void **keys;
+	size_t *vals;
+	size_t mask, count;
+} tsl_pmap;
+
+/* The value of key, or SIZE_MAX when absent. */
+TSL_INTERNAL size_t tsl__pmap_get(const tsl_pmap *m, const void *key);
+/* Insert key -> val unless present: 1 if it was present (unchanged), 0
+ * inserted, -1 out of memory. */
+TSL_INTERNAL int tsl__pmap_put(tsl_pmap *m, const void *key, size_t val);
+TSL_INTERNAL void tsl__pmap_free(tsl_pmap *m);
+
 TSL_INTERNAL void tsl__arena_init(tsl_arena *a, uint64_t limit);
 /* Before the first allocation: about `bytes` will be needed, so the first
  * chunk is made that big (capped at 16 MiB; huge pages from 256 KiB) rather

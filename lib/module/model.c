@@ -25,8 +25,7 @@ struct persid_ctx {
 	/* object_built: the type strings of the classes seen so far (the
 	 * pickle shares one string per class); malloc'd, freed after the
 	 * pickle */
-	const char **seen;
-	size_t seen_mask, seen_count;
+	tsl_pmap seen;
 };
 
 /* Whether an object of type `type` was built before in this pickle;
@@ -34,40 +33,7 @@ struct persid_ctx {
  * convert(), which is always right). */
 static bool seen_before(struct persid_ctx *c, const char *type)
 {
-	size_t h, cap, i;
-
-#define SEEN_HASH(p, mask) ((size_t)(((uintptr_t)(p) >> 3) * \
-	0x9e3779b97f4a7c15ull >> 20) & (mask))
-	if (c->seen)
-		for (h = SEEN_HASH(type, c->seen_mask); c->seen[h];
-			h = (h + 1) & c->seen_mask)
-			if (c->seen[h] == type)
-				return true;
-	if (!c->seen || (c->seen_count + 1) * 2 > c->seen_mask + 1) {
-		const char **t;
-
-		cap = c->seen ? (c->seen_mask + 1) * 2 : 64;
-		if (!(t = calloc(cap, sizeof *t)))
-			return false;
-		for (i = 0; c->seen && i <= c->seen_mask; i++) {
-			if (!c->seen[i])
-				continue;
-			for (h = SEEN_HASH(c->seen[i], cap - 1); t[h];
-				h = (h + 1) & (cap - 1))
-				;
-			t[h] = c->seen[i];
-		}
-		free(c->seen);
-		c->seen = t;
-		c->seen_mask = cap - 1;
-	}
-	for (h = SEEN_HASH(type, c->seen_mask); c->seen[h];
-		h = (h + 1) & c->seen_mask)
-		;
-	c->seen[h] = type;
-	c->seen_count++;
-	return false;
-#undef SEEN_HASH
+	return tsl__pmap_put(&c->seen, type, 0) == 1;
 }
 
 static struct tsl_storage *make_storage(void *payload, int dtype,
@@ -497,7 +463,7 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	tsl_value **out, unsigned flags, tsl_error *err)
 {
 	struct persid_ctx pc = { m, dir, name, (flags & TSL_PICKLE_PYTHON) != 0,
-		strlen(dir), NULL, 0, 0 };
+		strlen(dir), { 0 } };
 	tsl_pickle_ctx ctx;
 	tsl_record r;
 	int rc;
@@ -521,7 +487,7 @@ static int run_pickle(struct tsl_model *m, const char *name, const char *dir,
 	ctx.record = r.name;
 	ctx.file_offset = r.file_offset;
 	rc = tsl__pickle_load(out, r.data, r.len, &ctx, err);
-	free(pc.seen);
+	tsl__pmap_free(&pc.seen);
 	return rc;
 }
 

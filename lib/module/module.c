@@ -231,8 +231,7 @@ TSL_API const tsl_tensor *tsl_module_find_tensor(const tsl_module *mod,
 struct walk {
 	char *name;
 	size_t len, cap;
-	const void **seen;        /* identities already yielded (dedupe) */
-	size_t nseen, capseen;
+	tsl_pmap seen;            /* identities already yielded (dedupe) */
 	int dedupe;
 	/* what a walk yields: named tensors (what: W_PARAMS | W_BUFFERS) or,
 	 * with mcb, named modules */
@@ -263,8 +262,6 @@ static int push_name(struct walk *w, const char *part, size_t *saved)
 	return TSL_OK;
 }
 
-/* Identity set (open addressing on the pointer): 1 if p was seen, 0 if it
- * is new (and now recorded), -1 on out of memory. */
 /* Back to the name as it was before push_name. */
 static void pop_name(struct walk *w, size_t saved)
 {
@@ -272,39 +269,11 @@ static void pop_name(struct walk *w, size_t saved)
 	w->name[w->len] = '\0';
 }
 
+/* 1 if p was yielded before, 0 if it is new (now recorded), -1 on out
+ * of memory. */
 static int seen(struct walk *w, const void *p)
 {
-	size_t h;
-
-	if (w->nseen * 2 >= w->capseen) {
-		size_t cap = w->capseen ? w->capseen * 2 : 256, i;
-		const void **t = calloc(cap, sizeof *t);
-
-		if (!t)
-			return -1;
-		for (i = 0; i < w->capseen; i++) {
-			if (!w->seen[i])
-				continue;
-			h = (size_t)(((uintptr_t)w->seen[i] >> 4) *
-				0x9e3779b97f4a7c15ull) & (cap - 1);
-			while (t[h])
-				h = (h + 1) & (cap - 1);
-			t[h] = w->seen[i];
-		}
-		free(w->seen);
-		w->seen = t;
-		w->capseen = cap;
-	}
-	h = (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull) &
-		(w->capseen - 1);
-	while (w->seen[h]) {
-		if (w->seen[h] == p)
-			return 1;
-		h = (h + 1) & (w->capseen - 1);
-	}
-	w->seen[h] = p;
-	w->nseen++;
-	return 0;
+	return tsl__pmap_put(&w->seen, p, 0);
 }
 
 enum { W_PARAMS = 1, W_BUFFERS = 2 };
@@ -404,7 +373,7 @@ static int run_walk(const tsl_module *mod, int what, int dedupe,
 	w.cap = 64;
 	rc = walk(&w, mod, 0);
 	free(w.name);
-	free(w.seen);
+	tsl__pmap_free(&w.seen);
 	return rc;
 }
 

@@ -229,7 +229,7 @@ void tsl__storage_free(struct tsl_storage *s)
 /* The device copies, when the storages are freed. */
 void tsl__storage_side_free(tsl_storage_sync *sync)
 {
-	for (size_t i = 0; sync->side && i <= sync->side_mask; i++) {
+	for (size_t i = 0; i < sync->side_count; i++) {
 		struct tsl_dev_copy *c = sync->side[i].dev;
 
 		/* the copy made it (READY) or not (no memory held) */
@@ -239,48 +239,35 @@ void tsl__storage_side_free(tsl_storage_sync *sync)
 	}
 	free(sync->side);
 	sync->side = NULL;
+	sync->side_count = sync->side_cap = 0;
+	tsl__pmap_free(&sync->side_ix);
 }
 
 struct tsl_storage_side *tsl__storage_side(const struct tsl_storage *s,
 	bool make)
 {
 	tsl_storage_sync *sync = s->place->sync;
-	struct tsl_storage_side *t;
-	size_t h, cap, i;
+	size_t i = tsl__pmap_get(&sync->side_ix, s);
 
-#define SIDE_HASH(p, mask) ((size_t)(((uintptr_t)(p) >> 5) * \
-	0x9e3779b97f4a7c15ull >> 17) & (mask))
-	if (sync->side) {
-		for (h = SIDE_HASH(s, sync->side_mask); sync->side[h].s;
-			h = (h + 1) & sync->side_mask)
-			if (sync->side[h].s == s)
-				return &sync->side[h];
-	}
+	if (i != SIZE_MAX)
+		return &sync->side[i];
 	if (!make)
 		return NULL;
-	if (!sync->side || (sync->side_count + 1) * 2 > sync->side_mask + 1) {
-		cap = sync->side ? (sync->side_mask + 1) * 2 : 16;
-		if (!(t = calloc(cap, sizeof *t)))
+	if (sync->side_count == sync->side_cap) {
+		size_t cap = sync->side_cap ? 2 * sync->side_cap : 16;
+		struct tsl_storage_side *t = cap > SIZE_MAX / sizeof *t ?
+			NULL : realloc(sync->side, cap * sizeof *t);
+
+		if (!t)
 			return NULL;
-		for (i = 0; sync->side && i <= sync->side_mask; i++) {
-			if (!sync->side[i].s)
-				continue;
-			for (h = SIDE_HASH(sync->side[i].s, cap - 1); t[h].s;
-				h = (h + 1) & (cap - 1))
-				;
-			t[h] = sync->side[i];
-		}
-		free(sync->side);
 		sync->side = t;
-		sync->side_mask = cap - 1;
+		sync->side_cap = cap;
 	}
-	for (h = SIDE_HASH(s, sync->side_mask); sync->side[h].s;
-		h = (h + 1) & sync->side_mask)
-		;
-	sync->side[h].s = s;
-	sync->side_count++;
-	return &sync->side[h];
-#undef SIDE_HASH
+	if (tsl__pmap_put(&sync->side_ix, s, sync->side_count) < 0)
+		return NULL;
+	i = sync->side_count++;
+	memset(&sync->side[i], 0, sizeof sync->side[i]);
+	return &sync->side[i];
 }
 
 /* The storage's device copy record, made by the first caller; NULL with

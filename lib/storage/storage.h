@@ -29,8 +29,9 @@ typedef struct tsl_storage_sync {
 	/* what few storages have (a device copy, a numel that is not the
 	 * record's size over the dtype's), by storage address, kept apart so
 	 * that a storage is 32 bytes: tsl__storage_side, under mu */
+	tsl_pmap side_ix;         /* storage -> index in side */
 	struct tsl_storage_side *side;
-	size_t side_mask, side_count;
+	size_t side_count, side_cap;
 } tsl_storage_sync;
 
 /* A saved location and the device it maps to, shared by the storages of
@@ -71,7 +72,6 @@ struct tsl_storage {
 
 /* A storage's entry in its sync's side table (tsl__storage_side). */
 struct tsl_storage_side {
-	const struct tsl_storage *s;  /* NULL: a free slot */
 	uint64_t numel;               /* as pickled, when s->side_numel */
 	struct tsl_dev_copy *dev;     /* the copy on a non-CPU target, made
 	                                 at the first request (with its own

@@ -25,93 +25,6 @@ struct tsl_tensor_index {
 };
 
 /* A pointer set / map (open addressing, grows at half full). */
-struct pmap {
-	const void **keys;
-	size_t *vals;
-	size_t mask, count;
-};
-
-static uint64_t hash_u64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-static int pmap_grow(struct pmap *m)
-{
-	size_t cap = m->mask ? (m->mask + 1) * 2 : 64;
-	const void **keys = calloc(cap, sizeof(*keys));
-	size_t *vals = calloc(cap, sizeof(*vals));
-
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -1;
-	}
-	for (size_t i = 0; m->mask && i <= m->mask; i++) {
-		size_t j;
-
-		if (!m->keys[i])
-			continue;
-		j = hash_u64((uintptr_t)m->keys[i]) & (cap - 1);
-		while (keys[j])
-			j = (j + 1) & (cap - 1);
-		keys[j] = m->keys[i];
-		vals[j] = m->vals[i];
-	}
-	free(m->keys);
-	free(m->vals);
-	m->keys = keys;
-	m->vals = vals;
-	m->mask = cap - 1;
-	return 0;
-}
-
-/* The value of key, or SIZE_MAX when absent. */
-static size_t pmap_get(const struct pmap *m, const void *key)
-{
-	size_t j;
-
-	if (!m->mask)
-		return SIZE_MAX;
-	j = hash_u64((uintptr_t)key) & m->mask;
-	while (m->keys[j]) {
-		if (m->keys[j] == key)
-			return m->vals[j];
-		j = (j + 1) & m->mask;
-	}
-	return SIZE_MAX;
-}
-
-/* Insert key -> val unless present; 1 if it was present, 0 inserted,
- * -1 out of memory. */
-static int pmap_put(struct pmap *m, const void *key, size_t val)
-{
-	size_t j;
-
-	if (pmap_get(m, key) != SIZE_MAX)
-		return 1;
-	if ((m->count + 1) * 2 > (m->mask ? m->mask + 1 : 0) && pmap_grow(m))
-		return -1;
-	j = hash_u64((uintptr_t)key) & m->mask;
-	while (m->keys[j])
-		j = (j + 1) & m->mask;
-	m->keys[j] = key;
-	m->vals[j] = val;
-	m->count++;
-	return 0;
-}
-
-static void pmap_free(struct pmap *m)
-{
-	free(m->keys);
-	free(m->vals);
-}
-
 struct builder {
 	tsl_model *m;
 	tsl_tensor_entry *e;      /* name holds the pool offset until done */
@@ -120,10 +33,10 @@ struct builder {
 	size_t pool_len, pool_cap;
 	char *path;               /* the dotted name being built */
 	size_t path_len, path_cap;
-	struct pmap seen;         /* tensors listed (extras: once each) */
-	struct pmap visited;      /* containers, objects, modules walked */
-	struct pmap params;       /* tensors that are parameters */
-	struct pmap storages;     /* storage -> number */
+	tsl_pmap seen;         /* tensors listed (extras: once each) */
+	tsl_pmap visited;      /* containers, objects, modules walked */
+	tsl_pmap params;       /* tensors that are parameters */
+	tsl_pmap storages;     /* storage -> number */
 	int checkpoint;
 	tsl_error *err;
 };
@@ -218,16 +131,16 @@ static int emit(struct builder *b, const tsl_tensor *t,
 	e->alias_of = SIZE_MAX;
 	s = tsl_tensor_storage(t);
 	if (s) {
-		size_t id = pmap_get(&b->storages, s);
+		size_t id = tsl__pmap_get(&b->storages, s);
 
 		if (id == SIZE_MAX) {
 			id = b->storages.count;
-			if (pmap_put(&b->storages, s, id) < 0)
+			if (tsl__pmap_put(&b->storages, s, id) < 0)
 				return oom(b);
 		}
 		e->storage = id;
 	}
-	if (pmap_put(&b->seen, t, b->n) < 0)
+	if (tsl__pmap_put(&b->seen, t, b->n) < 0)
 		return oom(b);
 	b->n++;
 	return TSL_OK;
@@ -245,7 +158,7 @@ static int walk_module(struct builder *b, const tsl_module *mod,
 	if (depth > WALK_MAX_DEPTH)
 		return tsl__error(b->err, TSL_ELIMIT, NULL, TSL_NO_OFFSET,
 			"modules nested deeper than %d", WALK_MAX_DEPTH);
-	put = pmap_put(&b->visited, tsl_module_value(mod), 0);
+	put = tsl__pmap_put(&b->visited, tsl_module_value(mod), 0);
 	if (put)
 		return put < 0 ? oom(b) : TSL_OK;
 	st = tsl_module_state(mod);
@@ -300,7 +213,7 @@ static int walk_value(struct builder *b, const tsl_value *v,
 
 		if (!t)
 			return TSL_OK;
-		if (!b->checkpoint && pmap_get(&b->seen, t) != SIZE_MAX)
+		if (!b->checkpoint && tsl__pmap_get(&b->seen, t) != SIZE_MAX)
 			return TSL_OK;
 		return emit(b, t, origin, b->checkpoint);
 	}
@@ -318,7 +231,7 @@ static int walk_value(struct builder *b, const tsl_value *v,
 		return TSL_OK;
 	}
 	/* containers and objects: walked once, whatever the paths to them */
-	put = pmap_put(&b->visited, v, 0);
+	put = tsl__pmap_put(&b->visited, v, 0);
 	if (put)
 		return put < 0 ? oom(b) : TSL_OK;
 	n = tsl_value_len(v);
@@ -384,7 +297,7 @@ static int param_cb(void *payload, const char *name, const tsl_tensor *t)
 	struct builder *b = payload;
 
 	(void)name;
-	return pmap_put(&b->params, t, 0) < 0 ? 1 : 0;
+	return tsl__pmap_put(&b->params, t, 0) < 0 ? 1 : 0;
 }
 
 static int state_dict_cb(void *payload, const char *name, const tsl_tensor *t)
@@ -398,7 +311,7 @@ static int state_dict_cb(void *payload, const char *name, const tsl_tensor *t)
 		oom(b);
 		return 1;
 	}
-	if (emit(b, t, pmap_get(&b->params, t) != SIZE_MAX ?
+	if (emit(b, t, tsl__pmap_get(&b->params, t) != SIZE_MAX ?
 			TSL_ORIGIN_PARAMETER : TSL_ORIGIN_BUFFER, 1))
 		return 1;
 	path_pop(b, 0);
@@ -422,12 +335,12 @@ static int same_view(const tsl_tensor *a, const tsl_tensor *c)
 
 static uint64_t view_hash(const tsl_tensor *t)
 {
-	uint64_t h = hash_u64((uintptr_t)tsl_tensor_storage(t)) ^
-		hash_u64((uint64_t)tsl_tensor_storage_offset(t) * 31 +
+	uint64_t h = tsl__hash_u64((uintptr_t)tsl_tensor_storage(t)) ^
+		tsl__hash_u64((uint64_t)tsl_tensor_storage_offset(t) * 31 +
 			(uint64_t)tsl_tensor_dtype(t));
 
 	for (size_t d = 0; d < tsl_tensor_ndim(t); d++)
-		h = hash_u64(h ^ (uint64_t)tsl_tensor_shape(t)[d]) ^
+		h = tsl__hash_u64(h ^ (uint64_t)tsl_tensor_shape(t)[d]) ^
 			(uint64_t)tsl_tensor_strides(t)[d];
 	return h;
 }
@@ -537,20 +450,20 @@ static int build(tsl_model *m, struct tsl_tensor_index **out, tsl_error *err)
 	ix->e = b.e;
 	ix->pool = b.pool;
 	free(b.path);
-	pmap_free(&b.seen);
-	pmap_free(&b.visited);
-	pmap_free(&b.params);
-	pmap_free(&b.storages);
+	tsl__pmap_free(&b.seen);
+	tsl__pmap_free(&b.visited);
+	tsl__pmap_free(&b.params);
+	tsl__pmap_free(&b.storages);
 	*out = ix;
 	return TSL_OK;
 fail:
 	free(b.e);
 	free(b.pool);
 	free(b.path);
-	pmap_free(&b.seen);
-	pmap_free(&b.visited);
-	pmap_free(&b.params);
-	pmap_free(&b.storages);
+	tsl__pmap_free(&b.seen);
+	tsl__pmap_free(&b.visited);
+	tsl__pmap_free(&b.params);
+	tsl__pmap_free(&b.storages);
 	return rc;
 }
 
