@@ -85,12 +85,12 @@ static int bench_archive(const char *path, int rounds)
 		uint8_t *check;
 		tsl_inflate_error ie;
 
-		if (e->method != 8 || e->usize == 0 ||
+		if (tsl__zip_method(e) != 8 || tsl__zip_usize(e) == 0 ||
 			tsl__zip_data_offset(z, e, &off, &err) != TSL_OK)
 			continue;
 		v[n].in = map + off;
-		v[n].clen = (size_t)tsl__zip_csize(z, e);
-		v[n].ulen = (size_t)e->usize;
+		v[n].clen = (size_t)tsl__zip_csize(e);
+		v[n].ulen = (size_t)tsl__zip_usize(e);
 		v[n].out = malloc(v[n].ulen);
 		check = malloc(v[n].ulen);
 		if (!v[n].out || !check) {

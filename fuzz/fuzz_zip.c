@@ -43,14 +43,14 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 		size_t len;
 
 		/* every record under the prefix can be found by its name */
-		FUZZ_CHECK(!tsl__zip_in_prefix(e) ||
+		FUZZ_CHECK(!tsl__zip_in_prefix(z, e) ||
 			tsl__zip_find(z, tsl__zip_rel_bytes(z, e),
 			tsl__zip_rel_len(z, e)) == e);
 		/* the NUL-terminated copy is the same name */
 		FUZZ_CHECK(!tsl__zip_cname(z, e) ||
-			(strlen(tsl__zip_cname(z, e)) == e->name_len &&
-			memcmp(tsl__zip_cname(z, e), e->name_bytes,
-			e->name_len) == 0));
+			(strlen(tsl__zip_cname(z, e)) == tsl__zip_name_len(e) &&
+			memcmp(tsl__zip_cname(z, e), tsl__zip_name(e),
+			tsl__zip_name_len(e)) == 0));
 		memset(&err, 0, sizeof err);
 		rc = tsl__zip_data_offset(z, e, &off, &err);
 		if (rc != TSL_OK) {
@@ -64,7 +64,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 			FUZZ_CHECK_FAIL(rc, err);
 			continue;
 		}
-		FUZZ_CHECK(len == e->usize);
+		FUZZ_CHECK(len == tsl__zip_usize(e));
 		if (len) /* touch the first and the last byte */
 			sink ^= p[0] ^ p[len - 1];
 	}

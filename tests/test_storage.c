@@ -3089,15 +3089,15 @@ static void test_storage_side(void **state)
 	tsl__arena_init(&arena, 0);
 	tsl__storages_init(&st, ar, &arena);
 	/* data/0 holds 128 bytes: 32 float32, 16 float64 */
-	a = tsl__storages_get(&st, "data/0", 6, false, false, TSL_FLOAT32,
+	a = tsl__storages_get(&st, "data/0", 6, false, TSL_FLOAT32,
 		"cpu", 32, "data.pkl", &err);
-	b = tsl__storages_get(&st, "data/0", 6, false, false, TSL_FLOAT32,
+	b = tsl__storages_get(&st, "data/0", 6, false, TSL_FLOAT32,
 		"cpu", 33, "data.pkl", &err);
-	c = tsl__storages_get(&st, "data/0", 6, false, false, TSL_FLOAT64,
+	c = tsl__storages_get(&st, "data/0", 6, false, TSL_FLOAT64,
 		"cpu", 16, "data.pkl", &err);
 	/* data/3 holds 8 bytes, not a whole number of 16-byte complex128:
 	 * kept apart whatever the count */
-	d = tsl__storages_get(&st, "data/3", 6, false, false, TSL_COMPLEX128,
+	d = tsl__storages_get(&st, "data/3", 6, false, TSL_COMPLEX128,
 		"cpu", 0, "data.pkl", &err);
 	assert_non_null(a);
 	assert_non_null(b);
@@ -3129,7 +3129,7 @@ static void test_storage_side(void **state)
 	/* the table grows past its first 16 slots and finds them all */
 	for (int i = 0; i < 40; i++) {
 		struct tsl_storage *x = tsl__storages_get(&st, "data/1", 6,
-			false, false, TSL_FLOAT32, "cpu", 100 + (uint64_t)i,
+			false, TSL_FLOAT32, "cpu", 100 + (uint64_t)i,
 			"data.pkl", &err);
 
 		assert_non_null(x);

@@ -869,7 +869,7 @@ static void test_find_next(void **state)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel(z, e);
 
-		if (!tsl__zip_in_prefix(e))
+		if (!tsl__zip_in_prefix(z, e))
 			continue;
 		hint = i;
 		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
@@ -882,7 +882,7 @@ static void test_find_next(void **state)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel(z, e);
 
-		if (!tsl__zip_in_prefix(e))
+		if (!tsl__zip_in_prefix(z, e))
 			continue;
 		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
 			tsl__zip_find(z, rel, strlen(rel)));
@@ -3163,11 +3163,11 @@ static void test_inflate_fixture_records(void **state)
 			tsl_zip_entry *e = &z->entries[i];
 			uint64_t off;
 
-			if (e->method != 8)
+			if (tsl__zip_method(e) != 8)
 				continue;
 			assert_int_equal(tsl__zip_data_offset(z, e, &off, &err),
 				TSL_OK);
-			inflate_agrees(b + off, (size_t)tsl__zip_csize(z, e),
+			inflate_agrees(b + off, (size_t)tsl__zip_csize(e),
 				TSL_ZIP_ENAME(e));
 			records++;
 		}
@@ -3276,10 +3276,10 @@ static void open_index(tsl_zip **z, const uint8_t *b, size_t size)
 		fail_msg("tsl__zip_open: %s", err.message);
 }
 
-/* A record's compressed size and its data offset are not in its 24-byte
- * entry: the compressed size of a compressed record comes from the index's
- * table (a stored record's is its size), the data offset is cached in an
- * array made at the first lookup. */
+/* A record's entry is a pointer to its directory entry, its size and its
+ * method: the compressed size, the offset and the CRC are read from the
+ * directory (from the zip64 extra field for those that need it), and the
+ * data offset is cached in an array made at the first lookup. */
 static void test_index_csize_and_skip(void **state)
 {
 	static const char text[] = "a class source, deflated; a class source";
@@ -3291,7 +3291,7 @@ static void test_index_csize_and_skip(void **state)
 	uint64_t off;
 
 	(void)state;
-	assert_int_equal(sizeof(tsl_zip_entry), 24);
+	assert_int_equal(sizeof(tsl_zip_entry), 16);
 	zb_init(&z, 64, true);
 	zb_minimal(&z, "m", "3\n");
 	n_min = z.n;   /* the first of ours: stored */
@@ -3299,8 +3299,10 @@ static void test_index_csize_and_skip(void **state)
 		char name[32];
 
 		snprintf(name, sizeof name, "m/code/c%zu.py", i);
-		/* stored and deflated in turns, of different sizes */
+		/* stored and deflated in turns, of different sizes; every
+		 * third with its sizes and offset in a zip64 extra field */
 		zb_add(&z, name, text, sizeof text - 1 - i, i % 2 ? 8 : 0);
+		z.recs[z.n - 1].zip64 = i % 3 == 0;
 	}
 	zip = zb_finish(&z, &n);
 	open_index(&ix, zip, n);
@@ -3320,10 +3322,14 @@ static void test_index_csize_and_skip(void **state)
 	for (i = 0; i < ix->n; i++) {
 		const tsl_zip_entry *e = &ix->entries[i];
 
-		assert_int_equal(e->method, z.recs[i].method);
-		assert_int_equal(tsl__zip_csize(ix, e), z.recs[i].csize);
-		assert_int_equal(e->usize, z.recs[i].usize);
-		assert_int_equal(e->lho, z.recs[i].lho);
+		/* the entry is its directory entry: nothing is copied */
+		assert_ptr_equal(e->cd, zip + z.recs[i].cd_pos);
+		assert_int_equal(tsl__zip_method(e), z.recs[i].method);
+		assert_int_equal(tsl__zip_csize(e), z.recs[i].csize);
+		assert_int_equal(tsl__zip_usize(e), z.recs[i].usize);
+		assert_int_equal(tsl__zip_lho(e), z.recs[i].lho);
+		assert_int_equal(tsl__zip_crc32(e), z.recs[i].crc);
+		assert_false(tsl__zip_stand_in(e));
 		assert_int_equal(tsl__zip_cached_skip(ix, e), 0);
 		assert_int_equal(tsl__zip_data_offset(ix, e, &off, &err),
 			TSL_OK);
@@ -3331,11 +3337,41 @@ static void test_index_csize_and_skip(void **state)
 		assert_int_equal(tsl__zip_cached_skip(ix, e),
 			z.recs[i].data_off - z.recs[i].lho);
 	}
-	/* one table row per compressed record */
-	assert_int_equal(ix->ncsizes, 6);
 	tsl__zip_free(ix);
 	free(zip);
 	zb_free(&z);
+}
+
+/* A zip64 extra field holds only the fields that are 0xFFFFFFFF, in the
+ * order uncompressed size, compressed size, offset: an entry whose offset
+ * alone needs it (a small record past 4 GiB, as PyTorch writes them) reads
+ * its offset from the first 8 bytes, and its compressed size from the
+ * fixed part; another extra field before it is skipped. */
+static void test_entry_zip64_fields(void **state)
+{
+	uint8_t cd[46 + 3 + 4 + 2 + 4 + 8 + 8] = { 0 };
+	const tsl_zip_entry e = { .cd = cd, .usize = 300, .method = 8 };
+	uint8_t *x = cd + 46 + 3;
+
+	(void)state;
+	cd[0] = 0x50, cd[1] = 0x4b, cd[2] = 0x01, cd[3] = 0x02;
+	cd[20] = 100;                     /* compressed 100 */
+	cd[28] = 3;                       /* name "a/b" */
+	cd[30] = 4 + 2 + 4 + 8 + 8;       /* extra area */
+	memset(cd + 42, 0xff, 4);         /* offset: in the zip64 field */
+	memcpy(cd + 46, "a/b", 3);
+	x[0] = 0x55, x[2] = 2;            /* a field 0x5555 of 2 bytes */
+	x += 6;
+	x[0] = 1, x[2] = 16;              /* zip64: offset, then junk */
+	x[4 + 4] = 1;                     /* offset 2^32 */
+	memset(x + 12, 0xee, 8);
+	assert_int_equal(tsl__zip_lho(&e), UINT64_C(1) << 32);
+	assert_int_equal(tsl__zip_csize(&e), 100);
+	assert_int_equal(tsl__zip_name_len(&e), 3);
+	/* now the compressed size needs it too: it comes first */
+	memset(cd + 20, 0xff, 4);
+	assert_int_equal(tsl__zip_csize(&e), UINT64_C(1) << 32);
+	assert_int_equal(tsl__zip_lho(&e), UINT64_C(0xeeeeeeeeeeeeeeee));
 }
 
 /* Names of every length from 1 to 80 bytes (the hash and the comparisons
@@ -3351,7 +3387,6 @@ static void test_index_lookup_lengths(void **state)
 	char name[96], probe[128];
 
 	(void)state;
-	assert_true(sizeof(tsl_zip_entry) <= 40);
 	zb_init(&z, 0, false);
 	zb_minimal(&z, "p", "3\n");
 	for (int len = 1; len <= 80; len++) {
@@ -3368,14 +3403,14 @@ static void test_index_lookup_lengths(void **state)
 		const char *rel = tsl__zip_rel(ix, e);
 		size_t len = strlen(rel);
 
-		assert_true(tsl__zip_in_prefix(e));
+		assert_true(tsl__zip_in_prefix(ix, e));
 		assert_string_equal(tsl__zip_cname(ix, e) + 2, rel);
 		/* the entry's name is the directory's bytes, not a copy */
-		assert_true(e->name_bytes >= (const char *)zip + ix->cd_offset +
-			46 && e->name_bytes + e->name_len <=
-			(const char *)zip + ix->cd_end);
-		assert_memory_equal(e->name_bytes, "p/", 2);
-		assert_int_equal(e->name_len, len + 2);
+		assert_true(tsl__zip_name(e) >= (const char *)zip +
+			ix->cd_offset + 46 && tsl__zip_name(e) +
+			tsl__zip_name_len(e) <= (const char *)zip + ix->cd_end);
+		assert_memory_equal(tsl__zip_name(e), "p/", 2);
+		assert_int_equal(tsl__zip_name_len(e), len + 2);
 		assert_memory_equal(tsl__zip_rel_bytes(ix, e), rel, len);
 		assert_int_equal(tsl__zip_rel_len(ix, e), len);
 		/* the copy is made once */
@@ -3421,9 +3456,9 @@ static void test_index_outside_prefix(void **state)
 	zip = zb_finish(&z, &size);
 	open_index(&ix, zip, size);
 	assert_string_equal(ix->prefix, "model");
-	assert_false(tsl__zip_in_prefix(&ix->entries[out]));
-	assert_false(tsl__zip_in_prefix(&ix->entries[same]));
-	assert_false(tsl__zip_in_prefix(&ix->entries[pfx]));
+	assert_false(tsl__zip_in_prefix(ix, &ix->entries[out]));
+	assert_false(tsl__zip_in_prefix(ix, &ix->entries[same]));
+	assert_false(tsl__zip_in_prefix(ix, &ix->entries[pfx]));
 	assert_string_equal(tsl__zip_rel(ix, &ix->entries[out]),
 		"other/data/0");
 	assert_string_equal(tsl__zip_rel(ix, &ix->entries[same]),
@@ -3498,10 +3533,11 @@ static void test_index_data_offset_cache(void **state)
 		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[big],
 			&off, &err), TSL_OK);
 		assert_int_equal(off, z.recs[big].data_off);
-		assert_int_equal(off - ix->entries[big].lho, 30 + 2 * 65535);
+		assert_int_equal(off - tsl__zip_lho(&ix->entries[big]),
+			30 + 2 * 65535);
 		assert_int_equal(tsl__zip_cached_skip(ix, &ix->entries[big]),
 			30 + 2 * 65535);
-		assert_true(tsl__zip_in_prefix(&ix->entries[big]));
+		assert_true(tsl__zip_in_prefix(ix, &ix->entries[big]));
 		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[small],
 			&off, &err), TSL_OK);
 		assert_int_equal(off, z.recs[small].data_off);
@@ -3641,6 +3677,7 @@ int main(void)
 		cmocka_unit_test(test_zip64_locator),
 		cmocka_unit_test(test_deflate_huge_declared),
 		cmocka_unit_test(test_index_csize_and_skip),
+		cmocka_unit_test(test_entry_zip64_fields),
 		cmocka_unit_test(test_record_over_64tib),
 		cmocka_unit_test(test_deflate_size_mismatch),
 		cmocka_unit_test(test_inflate_streams),

@@ -88,10 +88,10 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 		return tsl__error(err, TSL_EFORMAT, "version", TSL_NO_OFFSET,
 			"archive has no version record (neither .data/version "
 			"nor version)");
-	if (e->usize > 64)
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
+	if (tsl__zip_usize(e) > 64)
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 			"version record is %llu bytes long",
-			(unsigned long long)e->usize);
+			(unsigned long long)tsl__zip_usize(e));
 	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
 	if (rc)
 		return rc;
@@ -101,21 +101,21 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 			break;
 	}
 	if (i == 0 || v > 1000000)
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 			"version record does not hold a decimal number");
 	for (; i < len; i++)
 		if (d[i] != '\n' && d[i] != '\r' && d[i] != ' ')
-			return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
+			return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 				"version record has trailing bytes");
 	ar->version = v;
 	/* PyTorch 1.12-2.5: kMinSupportedFileFormatVersion 1, max 10 */
 	if (v < 1)
-		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), e->lho,
+		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 			"Attempted to read a PyTorch file with version %llu, but "
 			"the minimum supported version for reading is 1",
 			(unsigned long long)v);
 	if (v > 10)
-		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), e->lho,
+		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 			"Attempted to read a PyTorch file with version %llu, but "
 			"the maximum supported version for reading is 10; your "
 			"PyTorch installation may be too old",
@@ -133,10 +133,10 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 	ar->big_endian = 0;
 	if (!e)
 		return TSL_OK;
-	if (e->usize > 16)
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
+	if (tsl__zip_usize(e) > 16)
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 			"byteorder record is %llu bytes long",
-			(unsigned long long)e->usize);
+			(unsigned long long)tsl__zip_usize(e));
 	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
 	if (rc)
 		return rc;
@@ -147,7 +147,7 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 	else if (len == 3 && memcmp(d, "big", 3) == 0)
 		ar->big_endian = 1;
 	else
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), e->lho,
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
 			"byteorder record is neither 'little' nor 'big'");
 	return TSL_OK;
 }
@@ -161,7 +161,8 @@ static int cmp_str(const void *a, const void *b)
  * lengths first, from the entry.) */
 static inline bool is_extra(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	return tsl__zip_in_prefix(e) && e->name_len > z->prefix_len + 1 + 6 &&
+	return tsl__zip_in_prefix(z, e) &&
+		tsl__zip_name_len(e) > z->prefix_len + 1 + 6 &&
 		memcmp(tsl__zip_rel_bytes(z, e), "extra/", 6) == 0;
 }
 
@@ -237,14 +238,14 @@ static void readahead_meta(tsl_archive *ar)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel_bytes(z, e);
 		size_t len = tsl__zip_rel_len(z, e);
-		uint64_t a = e->lho, b;
+		uint64_t a = tsl__zip_lho(e), b;
 
 		if (storage_record(rel, len))
 			continue;
 		/* the local header, its name and extra field (PyTorch pads
 		 * it to 64-byte alignment), then the bytes */
-		if (tsl__add_u64(a, 30 + (uint64_t)e->name_len + 64 +
-			tsl__zip_csize(z, e),
+		if (tsl__add_u64(a, 30 + (uint64_t)tsl__zip_name_len(e) + 64 +
+			tsl__zip_csize(e),
 			&b))
 			continue;
 		if (to && a <= to + (64u << 10) && b >= from) {
@@ -474,23 +475,40 @@ static int map_fd(tsl_archive *ar, int fd, tsl_error *err)
 	return TSL_OK;
 }
 
+/* Does e's directory entry, with its name and (with extra) its extra
+ * field, lie within the first size bytes of the file?  (A stand-in's is
+ * not in the file: yes.)  Only what lies within is read. */
+static bool entry_within(const tsl_archive *ar, const tsl_zip_entry *e,
+	bool extra, uint64_t size)
+{
+	const tsl_zip *z = ar->zip;
+	uint64_t at, end;
+
+	if (!(e >= z->entries && e < z->entries + z->n))
+		return true;
+	at = (uint64_t)(e->cd - z->base);
+	if (at + TSL_ZIP_CENTRAL_LEN > size)
+		return false;
+	end = at + TSL_ZIP_CENTRAL_LEN + tsl__zip_name_len(e) +
+		(extra ? tsl__le16(e->cd + 30) : 0);
+	return end <= size;
+}
+
 /* e's name into buf when its bytes lie within the first size bytes of the
  * file, else "#<index>". */
 static const char *name_within(const tsl_archive *ar, const tsl_zip_entry *e,
 	bool rel, uint64_t size, char *buf)
 {
 	const tsl_zip *z = ar->zip;
-	const char *p = rel ? tsl__zip_rel_bytes(z, e) : e->name_bytes;
-	size_t n = rel ? tsl__zip_rel_len(z, e) : e->name_len;
-	bool inside = e >= z->entries && e < z->entries + z->n;
 
-	if (inside && (uint64_t)((const uint8_t *)e->name_bytes - z->base) +
-		e->name_len > size) {
+	if (!entry_within(ar, e, false, size)) {
 		snprintf(buf, TSL_ZIP_NAME_BUF, "#%zu",
 			(size_t)(e - z->entries));
 		return buf;
 	}
-	return tsl__zip_name_buf(p, n, buf);
+	return rel ? tsl__zip_name_buf(tsl__zip_rel_bytes(z, e),
+		tsl__zip_rel_len(z, e), buf) :
+		tsl__zip_name_buf(tsl__zip_name(e), tsl__zip_name_len(e), buf);
 }
 
 const char *tsl__archive_ename(const tsl_archive *ar, const tsl_zip_entry *e,
@@ -507,11 +525,12 @@ const char *tsl__archive_ename(const tsl_archive *ar, const tsl_zip_entry *e,
 	return name_within(ar, e, rel, size, buf);
 }
 
-int tsl__archive_check_size(const tsl_archive *ar, uint64_t off, uint64_t len,
-	const tsl_zip_entry *e, tsl_error *err)
+int tsl__archive_check_size(const tsl_archive *ar, const tsl_zip_entry *e,
+	tsl_error *err)
 {
 	char record[TSL_ZIP_NAME_BUF] = "";
 	struct stat st;
+	uint64_t size, off = 0;
 
 	if (ar->fd < 0)
 		return TSL_OK;
@@ -519,16 +538,21 @@ int tsl__archive_check_size(const tsl_archive *ar, uint64_t off, uint64_t len,
 		return tsl__error_sys(err, TSL_EIO, errno,
 			e ? tsl__archive_ename(ar, e, false, record) : NULL,
 			"fstat");
-	(void)len;
-	if ((uint64_t)st.st_size < ar->size && e)
-		name_within(ar, e, false, (uint64_t)st.st_size, record);
-	if ((uint64_t)st.st_size < ar->size)
-		return tsl__error(err, TSL_EIO, record, off,
-			"the file shrank to %llu bytes after it was mapped (it "
-			"was %llu): its data is gone; reopen it, or open with "
-			"TSL_OPEN_COPY", (unsigned long long)st.st_size,
-			(unsigned long long)ar->size);
-	return TSL_OK;
+	size = (uint64_t)st.st_size;
+	if (size >= ar->size)
+		return TSL_OK;
+	/* the record's name and offset, from its directory entry when that
+	 * is still in the file; else "#<index>" at the entry's place */
+	if (e) {
+		name_within(ar, e, false, size, record);
+		off = entry_within(ar, e, true, size) ? tsl__zip_lho(e) :
+			(uint64_t)(e->cd - ar->zip->base);
+	}
+	return tsl__error(err, TSL_EIO, record, off,
+		"the file shrank to %llu bytes after it was mapped (it was "
+		"%llu): its data is gone; reopen it, or open with "
+		"TSL_OPEN_COPY", (unsigned long long)size,
+		(unsigned long long)ar->size);
 }
 
 TSL_API int tsl_archive_open_fd(tsl_archive **out, int fd,
@@ -874,11 +898,11 @@ TSL_API int tsl_archive_record(const tsl_archive *ar, size_t index,
 	out->name = tsl__zip_rel(ar->zip, e);   /* a copy made on demand */
 	if (!out->name)
 		return TSL_ENOMEM;
-	out->method = e->method;
+	out->method = tsl__zip_method(e);
 	out->crc32 = tsl__zip_crc32(e);
-	out->compressed_size = tsl__zip_csize(ar->zip, e);
-	out->size = e->usize;
-	out->header_offset = e->lho;
+	out->compressed_size = tsl__zip_csize(e);
+	out->size = tsl__zip_usize(e);
+	out->header_offset = tsl__zip_lho(e);
 	return TSL_OK;
 }
 
@@ -960,7 +984,7 @@ static int record_read(tsl_archive *ar, const char *rel, size_t len,
 			TSL_NO_OFFSET, "out of memory");
 	}
 	out->file_offset = TSL_NO_OFFSET;
-	if (e->method == TSL_ZIP_STORED &&
+	if (tsl__zip_method(e) == TSL_ZIP_STORED &&
 		tsl__zip_data_offset(ar->zip, e, &off, NULL) == TSL_OK)
 		out->file_offset = off;
 	return TSL_OK;
@@ -993,7 +1017,7 @@ bool tsl__archive_record_size(const tsl_archive *ar, const char *rel,
 		NULL;
 
 	if (e && size)
-		*size = e->usize;
+		*size = tsl__zip_usize(e);
 	return e != NULL;
 }
 

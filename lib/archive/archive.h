@@ -41,14 +41,15 @@ struct tsl_archive {
 TSL_INTERNAL void tsl__archive_ref(tsl_archive *ar);
 TSL_INTERNAL void tsl__archive_unref(tsl_archive *ar);
 
-/* Before reading [off, off+len) of a mapped file: check that the file has
- * not shrunk since it was mapped (touching pages past the new end raises
- * SIGBUS).  TSL_EIO when it did, naming off and the record of entry e (may
- * be NULL).  The name is in the central directory, at the end of the file:
- * when the shrink took it, the record is named by its place in the index
- * ("#17") instead of reading it. */
-TSL_INTERNAL int tsl__archive_check_size(const tsl_archive *ar, uint64_t off,
-	uint64_t len, const tsl_zip_entry *e, tsl_error *err);
+/* Before reading a mapped file's records (or anything of entry e but its
+ * size and method): check that the file has not shrunk since it was
+ * mapped (touching pages past the new end raises SIGBUS).  TSL_EIO when
+ * it did, naming the record of entry e (may be NULL) and its offset.  Both
+ * are in the central directory, at the end of the file: when the shrink
+ * took them, the record is named by its place in the index ("#17"), at the
+ * offset of its directory entry, instead of reading them. */
+TSL_INTERNAL int tsl__archive_check_size(const tsl_archive *ar,
+	const tsl_zip_entry *e, tsl_error *err);
 
 /* For messages after the load (a storage's errors): entry e's name (rel:
  * relative to the prefix) copied into buf (TSL_ZIP_NAME_BUF bytes), or

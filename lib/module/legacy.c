@@ -404,7 +404,7 @@ static int read_tensor(struct lctx *c, json_object *td, size_t idx,
 			"number of %s elements", where, key,
 			(unsigned long long)size,
 			tsl_dtype_name((tsl_dtype)dtype));
-	s = tsl__storages_get(&m->storages, key, strlen(key), false, true,
+	s = tsl__storages_get(&m->storages, key, strlen(key), true,
 		dtype, device, size / isz, MJ, &e);
 	if (!s) {
 		if (c->err)

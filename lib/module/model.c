@@ -67,8 +67,8 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 	}
 	memcpy(rel, c->dir, dl);
 	memcpy(rel + dl, key, kl + 1);
-	return tsl__storages_get(&m->storages, rel, dl + kl, rel != buf,
-		c->dedupe, dtype, location, numel, c->pickle, err);
+	return tsl__storages_get(&m->storages, rel, dl + kl, c->dedupe, dtype,
+		location, numel, c->pickle, err);
 }
 
 /* ---- the tree --------------------------------------------------------- */

@@ -64,8 +64,7 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 		return TSL_OK;
 	}
 	/* the file must still hold what we map: SIGBUS otherwise */
-	rc = size_checked ? TSL_OK : tsl__archive_check_size(ar,
-		s->entry->lho, tsl__zip_csize(ar->zip, s->entry), s->entry,
+	rc = size_checked ? TSL_OK : tsl__archive_check_size(ar, s->entry,
 		err);
 	if (rc)
 		return rc;
@@ -212,7 +211,7 @@ static void drop_owned(struct tsl_storage *s)
 {
 	void *p = (void *)(uintptr_t)s->data;
 
-	if (s->entry->method != TSL_ZIP_STORED)
+	if (tsl__zip_method(s->entry) != TSL_ZIP_STORED)
 		tsl__zip_private_free(s->place->sync->ar->zip, s->entry, p);
 	else
 		free(p);
@@ -401,7 +400,8 @@ TSL_API int tsl_storage_prefetch(tsl_storage *s, tsl_error *err)
 	if (!s)
 		return tsl__error(err, TSL_EINVAL, NULL, TSL_NO_OFFSET,
 			"storage is NULL");
-	if (tsl__storage_nbytes(s) == 0 || s->entry->method != TSL_ZIP_STORED)
+	if (tsl__storage_nbytes(s) == 0 ||
+		tsl__zip_method(s->entry) != TSL_ZIP_STORED)
 		return TSL_OK;
 	ar = s->place->sync->ar;
 	rc = tsl__zip_data_offset_once(ar->zip, s->entry, &off, err);

@@ -140,7 +140,7 @@ TSL_INTERNAL void tsl__storages_init(tsl_storages *st, tsl_archive *ar,
 TSL_INTERNAL void tsl__storages_free(tsl_storages *st);
 /*
  * The storage of record rel[0..len) (relative to the archive's prefix,
- * NUL-terminated; rel_owned: it lives in the arena already), made lazily:
+ * NUL-terminated; not kept: a stand-in copies it), made lazily:
  * nothing is read.  With dedupe the same record always yields the same
  * storage.  A record the archive lacks is allowed for 0 elements only.
  * location: the saved device string, in the arena; its target device is
@@ -149,7 +149,7 @@ TSL_INTERNAL void tsl__storages_free(tsl_storages *st);
  * NULL with err set.  Load time only (not thread-safe).
  */
 TSL_INTERNAL struct tsl_storage *tsl__storages_get(tsl_storages *st,
-	const char *rel, size_t len, bool rel_owned, bool dedupe, int dtype,
+	const char *rel, size_t len, bool dedupe, int dtype,
 	const char *location, uint64_t numel, const char *pickle,
 	tsl_error *err);
 /* Make every storage's bytes ready, with up to nthreads threads (64 at
@@ -177,7 +177,7 @@ static inline const char *tsl__storage_record(const struct tsl_storage *s)
 /* The record's size in bytes (0: no data). */
 static inline uint64_t tsl__storage_nbytes(const struct tsl_storage *s)
 {
-	return s->entry->usize;
+	return tsl__zip_usize(s->entry);
 }
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,

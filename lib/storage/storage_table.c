@@ -139,26 +139,34 @@ static int st_reserve(tsl_storages *st)
 }
 
 /* The stand-in entry of a storage whose record the archive lacks (it has
- * no elements): the name, size 0 (so it is never read).  rel: in the
- * arena already when owned. */
+ * no elements): a directory entry of its own in the arena, all fields 0
+ * (stored, size 0: it is never read) but the name, the relative one (cut
+ * to 65,535 bytes), NUL-terminated (zip.h). */
 static tsl_zip_entry *absent_record(tsl_storages *st, const char *rel,
-	size_t len, bool owned)
+	size_t len)
 {
 	tsl_zip_entry *e = tsl__arena_alloc(st->arena, sizeof *e);
+	uint8_t *cd;
 
-	if (!e)
+	if (len > UINT16_MAX)
+		len = UINT16_MAX;
+	if (!e || !(cd = tsl__arena_alloc(st->arena,
+		TSL_ZIP_CENTRAL_LEN + len + 1)))
 		return NULL;
-	if (!owned && !(rel = tsl__arena_strndup(st->arena, rel, len)))
-		return NULL;
-	/* not in the prefix: the name is the relative one, NUL-terminated */
-	e->name_bytes = rel;
-	e->name_len = len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
-	e->own_name = 1;
+	memset(cd, 0, TSL_ZIP_CENTRAL_LEN);
+	cd[28] = (uint8_t)len;
+	cd[29] = (uint8_t)(len >> 8);
+	memcpy(cd + TSL_ZIP_CENTRAL_LEN, rel, len);
+	cd[TSL_ZIP_CENTRAL_LEN + len] = '\0';
+	e->cd = cd;
+	e->usize = 0;
+	e->method = TSL_ZIP_STORED;
+	e->stand_in = 1;
 	return e;
 }
 
 struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
-	size_t len, bool rel_owned, bool dedupe, int dtype,
+	size_t len, bool dedupe, int dtype,
 	const char *location, uint64_t numel, const char *pickle,
 	tsl_error *err)
 {
@@ -198,7 +206,7 @@ struct tsl_storage *tsl__storages_get(tsl_storages *st, const char *rel,
 			"archive does not have", st->sync.ar->zip->prefix, rel);
 		return NULL;
 	}
-	if (!e && !(e = absent_record(st, rel, len, rel_owned))) {
+	if (!e && !(e = absent_record(st, rel, len))) {
 		tsl__arena_error(st->arena, err, pickle, TSL_NO_OFFSET);
 		return NULL;
 	}
@@ -297,7 +305,7 @@ int tsl__storages_materialize(tsl_storages *st, unsigned nthreads,
 	unsigned n = 0, i;
 
 	/* one check that the file still holds everything, for all storages */
-	rc = tsl__archive_check_size(ar, 0, ar->size, NULL, err);
+	rc = tsl__archive_check_size(ar, NULL, err);
 	if (rc)
 		return rc;
 	memset(&j, 0, sizeof j);

@@ -17,24 +17,34 @@
 #include "../common/common.h"
 
 /*
- * One record.  24 bytes: the index writes one per record when an archive is
- * opened (20,000 for a model of many small tensors), and every 4 KiB page of
- * them costs a page fault, so what is set later or rarely read lives
- * elsewhere: the name is not copied (name_bytes points at it in the central
- * directory, which is mapped for as long as the index lives; it is not
- * NUL-terminated), and so the CRC-32 is read from the directory entry too
- * (tsl__zip_crc32); a NUL-terminated copy of a name is made on demand
+ * One record: 16 bytes, a pointer to its central-directory entry and what
+ * must stay readable if the file shrinks under its mapping (then the
+ * directory's pages are gone, and reading them is SIGBUS): the size a
+ * storage reports and the method its copy is freed by.  The index writes
+ * one per record when an archive is opened (20,000 for a model of many
+ * small tensors), and every 4 KiB page of them is a page fault and a page
+ * kept, so the entry holds nothing else: the name, the compressed size, the
+ * offset and the CRC-32 are read from the directory (mapped for as long as
+ * the index lives) by the accessors below, each a load or two (the zip64
+ * extra field only for a field that needs it), after the file's size was
+ * checked where it matters (reading data: tsl__archive_check_size; naming
+ * a record in an error: tsl__archive_ename).  The open checks every entry
+ * before it makes the index, so an accessor never fails: what it reads is
+ * what was checked.  A NUL-terminated copy of a name is made on demand
  * (tsl__zip_cname, for names handed out); the data offset, found in the
  * local header on first use, is cached in a per-index array made then
- * (tsl_zip.skips); a compressed record's compressed size is in a table of
- * the index (tsl__zip_csize: a stored record's is its usize); the decoded
- * copy of a compressed record is in a per-index array made on the first
- * decode (tsl_zip.decoded); the offset of the central-directory entry is
- * where name_bytes is, less 46.  Offsets fit 48 bits and sizes 46 (256 and
- * 64 TiB): the index refuses an archive that claims more.
+ * (tsl_zip.skips); the decoded copy of a compressed record is in a
+ * per-index array made on the first decode (tsl_zip.decoded).
+ *
+ * A stand-in (a record the pickle names but the archive lacks, made by
+ * the storage table) points at a directory entry of its own: all fields 0
+ * (stored, size 0, offset 0, CRC 0) but the name.
+ *
+ * Offsets fit 48 bits and sizes 46 (256 and 64 TiB): the index refuses an
+ * archive that claims more, so that sums of them never overflow.
  */
-/* Compression methods (tsl_zip_entry.method): stored records are read in
- * place, deflated ones by inflate.c, any other through libarchive. */
+/* Compression methods (tsl__zip_method): stored records are read in place,
+ * deflated ones by inflate.c, any other through libarchive. */
 enum { TSL_ZIP_STORED = 0, TSL_ZIP_DEFLATED = 8 };
 
 #define TSL_ZIP_LHO_MAX   ((UINT64_C(1) << 48) - 1)
@@ -42,35 +52,73 @@ enum { TSL_ZIP_STORED = 0, TSL_ZIP_DEFLATED = 8 };
 #define TSL_ZIP_CENTRAL_LEN 46         /* fixed part of a directory entry */
 
 typedef struct tsl_zip_entry {
-	const char *name_bytes; /* name_len bytes, NOT NUL-terminated: in the
-	                           central directory (owned by the mapping),
-	                           or for a stand-in its own relative name,
-	                           NUL-terminated */
-	uint64_t lho : 48;     /* local header offset */
-	uint64_t name_len : 16;   /* u16 in the zip format */
+	const uint8_t *cd;     /* its central-directory entry (owned by the
+	                          mapping; a stand-in's by the storage
+	                          table's arena) */
 	uint64_t usize : 46;   /* uncompressed size */
-	uint64_t in_prefix : 1;   /* the name starts with "<prefix>/" */
-	uint64_t own_name : 1; /* a stand-in entry (not in the index): no
-	                          CRC, no data, stored, size 0 */
 	uint64_t method : 16;  /* u16 in the zip format */
+	uint64_t stand_in : 1; /* not in the index (see above) */
 } tsl_zip_entry;   /* written once, before it is shared; read-only then */
 
-_Static_assert(sizeof(tsl_zip_entry) == 24, "tsl_zip_entry grew");
+_Static_assert(sizeof(tsl_zip_entry) == 16, "tsl_zip_entry grew");
 
-/* Is the entry's name "<prefix>/..."? */
-static inline bool tsl__zip_in_prefix(const tsl_zip_entry *e)
+/* The name: tsl__zip_name_len bytes, NOT NUL-terminated. */
+static inline const char *tsl__zip_name(const tsl_zip_entry *e)
 {
-	return e->in_prefix != 0;
+	return (const char *)e->cd + TSL_ZIP_CENTRAL_LEN;
 }
 
-/* The record's CRC-32, from its central-directory entry (0 for a
- * stand-in). */
+static inline size_t tsl__zip_name_len(const tsl_zip_entry *e)
+{
+	return tsl__le16(e->cd + 28);
+}
+
+static inline unsigned tsl__zip_method(const tsl_zip_entry *e)
+{
+	return (unsigned)e->method;
+}
+
+/* A stand-in: not in the index, no data (see above). */
+static inline bool tsl__zip_stand_in(const tsl_zip_entry *e)
+{
+	return e->stand_in != 0;
+}
+
+/* The record's CRC-32 (0 for a stand-in). */
 static inline uint32_t tsl__zip_crc32(const tsl_zip_entry *e)
 {
-	if (e->own_name)
-		return 0;
-	return tsl__le32((const uint8_t *)e->name_bytes -
-		TSL_ZIP_CENTRAL_LEN + 16);
+	return tsl__le32(e->cd + 16);
+}
+
+/* A 64-bit field that is 0xFFFFFFFF in the entry's fixed part, from its
+ * zip64 extra field (zip_index.c): which is 0 for the uncompressed size, 1
+ * for the compressed size, 2 for the local header offset. */
+TSL_INTERNAL uint64_t tsl__zip_field64(const tsl_zip_entry *e, int which);
+
+static inline uint64_t tsl__zip_field(const tsl_zip_entry *e, int which,
+	size_t at)
+{
+	uint32_t v = tsl__le32(e->cd + at);
+
+	return v != 0xffffffffu ? v : tsl__zip_field64(e, which);
+}
+
+/* Uncompressed size, compressed size (a stored record's is its usize) and
+ * local header offset. */
+static inline uint64_t tsl__zip_usize(const tsl_zip_entry *e)
+{
+	return e->usize;
+}
+
+static inline uint64_t tsl__zip_csize(const tsl_zip_entry *e)
+{
+	return e->method == TSL_ZIP_STORED ? e->usize :
+		tsl__zip_field(e, 1, 20);
+}
+
+static inline uint64_t tsl__zip_lho(const tsl_zip_entry *e)
+{
+	return tsl__zip_field(e, 2, 42);
 }
 
 /* For messages: a name (p, n bytes) or the entry's full name copied into buf
@@ -90,7 +138,7 @@ static inline const char *tsl__zip_name_buf(const char *p, size_t n,
 
 static inline const char *tsl__zip_ename(const tsl_zip_entry *e, char *buf)
 {
-	return tsl__zip_name_buf(e->name_bytes, e->name_len, buf);
+	return tsl__zip_name_buf(tsl__zip_name(e), tsl__zip_name_len(e), buf);
 }
 #define TSL_ZIP_ENAME(e) tsl__zip_ename((e), (char[TSL_ZIP_NAME_BUF]){ 0 })
 
@@ -120,10 +168,6 @@ typedef struct tsl_zip {
 	 * until found (made on the first: tsl__zip_data_offset; slots set
 	 * once; an array like decoded) */
 	_Atomic(_Atomic(void *) *) skips;
-	/* the compressed sizes of the compressed records, by entry index,
-	 * ascending (tsl__zip_csize) */
-	struct tsl_zip_csize *csizes;
-	size_t ncsizes, csizes_cap;
 	uint64_t cd_offset;
 	uint64_t cd_size;
 	uint64_t cd_end;       /* first byte after the central directory */
@@ -137,20 +181,32 @@ typedef struct tsl_zip {
 	const struct tsl_zip_fetch *fetch; /* NULL: all bytes are present */
 } tsl_zip;
 
+/* Is the entry's name "<prefix>/..."?  (A stand-in's never is.) */
+static inline bool tsl__zip_in_prefix(const tsl_zip *z,
+	const tsl_zip_entry *e)
+{
+	const char *p = tsl__zip_name(e);
+
+	return !tsl__zip_stand_in(e) && tsl__zip_name_len(e) > z->prefix_len &&
+		p[z->prefix_len] == '/' &&
+		memcmp(p, z->prefix, z->prefix_len) == 0;
+}
+
 /* The name after "<prefix>/" for a record under the prefix, else the full
  * name: rel_len(z, e) bytes at rel_bytes(z, e), not NUL-terminated. */
 static inline const char *tsl__zip_rel_bytes(const tsl_zip *z,
 	const tsl_zip_entry *e)
 {
-	return tsl__zip_in_prefix(e) ? e->name_bytes + z->prefix_len + 1 :
-		e->name_bytes;
+	return tsl__zip_in_prefix(z, e) ?
+		tsl__zip_name(e) + z->prefix_len + 1 : tsl__zip_name(e);
 }
 
 static inline size_t tsl__zip_rel_len(const tsl_zip *z,
 	const tsl_zip_entry *e)
 {
-	return tsl__zip_in_prefix(e) ? e->name_len - z->prefix_len - 1 :
-		e->name_len;
+	return tsl__zip_in_prefix(z, e) ?
+		tsl__zip_name_len(e) - z->prefix_len - 1 :
+		tsl__zip_name_len(e);
 }
 
 /* The entry's full name NUL-terminated, copied on first demand and kept
@@ -166,23 +222,7 @@ static inline const char *tsl__zip_rel(const tsl_zip *z,
 {
 	const char *c = tsl__zip_cname(z, e);
 
-	return c && tsl__zip_in_prefix(e) ? c + z->prefix_len + 1 : c;
-}
-
-/* A record's compressed size: a stored record's is its usize, a
- * compressed one's is in the index's table (a binary search). */
-struct tsl_zip_csize {
-	uint64_t csize;
-	uint32_t index;        /* in tsl_zip.entries */
-};
-TSL_INTERNAL uint64_t tsl__zip_csize_table(const tsl_zip *z,
-	const tsl_zip_entry *e);
-
-static inline uint64_t tsl__zip_csize(const tsl_zip *z,
-	const tsl_zip_entry *e)
-{
-	return e->method == TSL_ZIP_STORED ? e->usize :
-		tsl__zip_csize_table(z, e);
+	return c && tsl__zip_in_prefix(z, e) ? c + z->prefix_len + 1 : c;
 }
 
 /* The data offset less the local header offset, if it was found before;
@@ -261,7 +301,7 @@ TSL_INTERNAL int tsl__zip_read_transient(tsl_zip *z, const tsl_zip_entry *e,
 
 /* zip_decode.c: decode a compressed record (deflate: inflate.c; other
  * methods: libarchive) of csize bytes (tsl__zip_csize) at data_off into a
- * new buffer of exactly e->usize bytes (plus a NUL), freed with
+ * new buffer of exactly tsl__zip_usize(e) bytes (plus a NUL), freed with
  * tsl__big_free. */
 TSL_INTERNAL int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	uint64_t data_off, uint64_t csize, uint8_t **out, tsl_error *err);

@@ -75,10 +75,10 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 		la_ssize_t n = archive_read_data(a, buf + got, want + 1 - got);
 
 		if (n < 0)
-			return tsl__error(err, e->method == TSL_ZIP_DEFLATED ? TSL_EFORMAT :
+			return tsl__error(err, tsl__zip_method(e) == TSL_ZIP_DEFLATED ? TSL_EFORMAT :
 				TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
 				"decoding record (method %u) failed after %zu of "
-				"%zu bytes: %s", e->method, got, want,
+				"%zu bytes: %s", tsl__zip_method(e), got, want,
 				archive_error_string(a) ?
 					archive_error_string(a) : "?");
 		if (n == 0)
@@ -99,15 +99,15 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	struct archive *a;
 	struct archive_entry *ae;
 	uint8_t *buf;
-	size_t want = (size_t)e->usize;
+	size_t want = (size_t)tsl__zip_usize(e);
 	int rc;
 
 	*out = NULL;
-	if (e->method != TSL_ZIP_DEFLATED &&
-		(csize >= 0xffffffffu || e->usize >= 0xffffffffu))
+	if (tsl__zip_method(e) != TSL_ZIP_DEFLATED &&
+		(csize >= 0xffffffffu || tsl__zip_usize(e) >= 0xffffffffu))
 		return tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
 			"records of 4 GiB or more compressed with method %u are "
-			"not supported", (unsigned)e->method);
+			"not supported", (unsigned)tsl__zip_method(e));
 	buf = want < SIZE_MAX ? tsl__big_alloc(want + 1, z->huge) : NULL;
 	if (!buf)
 		return tsl__error(err, TSL_ENOMEM, TSL_ZIP_ENAME(e), data_off,
@@ -117,7 +117,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 		*out = buf;
 		return TSL_OK;
 	}
-	if (e->method == TSL_ZIP_DEFLATED) {
+	if (tsl__zip_method(e) == TSL_ZIP_DEFLATED) {
 		tsl_inflate_error ie;
 
 		rc = tsl__inflate(z->base + data_off, (size_t)csize, buf,
@@ -136,10 +136,10 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	put32(f.hdr, 0x04034b50u);
 	put16(f.hdr + 4, 20);
 	put16(f.hdr + 6, 0);
-	put16(f.hdr + 8, e->method);
+	put16(f.hdr + 8, tsl__zip_method(e));
 	put32(f.hdr + 14, tsl__zip_crc32(e));
 	put32(f.hdr + 18, (uint32_t)csize);
-	put32(f.hdr + 22, (uint32_t)e->usize);
+	put32(f.hdr + 22, (uint32_t)tsl__zip_usize(e));
 	put16(f.hdr + 26, 1);
 	put16(f.hdr + 28, 0);
 	f.hdr[30] = 'r';
@@ -157,7 +157,7 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	if (archive_read_open(a, &f, NULL, feed_read, NULL) != ARCHIVE_OK ||
 		archive_read_next_header(a, &ae) != ARCHIVE_OK)
 		rc = tsl__error(err, TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
-			"cannot decode record (method %u): %s", e->method,
+			"cannot decode record (method %u): %s", tsl__zip_method(e),
 			archive_error_string(a) ? archive_error_string(a) : "?");
 	else
 		rc = drain(a, e, data_off, buf, want, err);

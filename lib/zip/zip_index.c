@@ -192,50 +192,47 @@ static inline bool has_nul(const uint8_t *src, size_t n)
 	return zero != 0;
 }
 
+static int overlap_error(tsl_error *err, const tsl_zip_entry *a,
+	uint64_t lho, uint64_t csize, const tsl_zip_entry *b, uint64_t next)
+{
+	return fmt_error(err, TSL_ZIP_ENAME(a), lho,
+		"record at offset %llu (%llu bytes) overlaps record '%s' at "
+		"offset %llu", (unsigned long long)lho,
+		(unsigned long long)csize, TSL_ZIP_ENAME(b),
+		(unsigned long long)next);
+}
+
 static int cmp_lho(const void *a, const void *b)
 {
 	const tsl_zip_entry *x = *(tsl_zip_entry *const *)a;
 	const tsl_zip_entry *y = *(tsl_zip_entry *const *)b;
 
-	return x->lho < y->lho ? -1 : x->lho > y->lho;
+	uint64_t u = tsl__zip_lho(x), v = tsl__zip_lho(y);
+
+	return u < v ? -1 : u > v;
 }
 
 /* Records must not overlap each other or the central directory.  The exact
  * extent needs the local header; the lower bound (30 bytes of header and
- * the compressed data) catches overlap without touching data pages. */
-static int check_overlaps(tsl_zip *z, tsl_error *err)
+ * the compressed data) catches overlap without touching data pages.
+ * PyTorch writes the directory in file order, and fill_entries checked
+ * such a directory as it went (sorted; first_overlap: see there); the
+ * others are sorted by offset here. */
+static int check_overlaps(tsl_zip *z, bool sorted, size_t first_overlap,
+	tsl_error *err)
 {
-	tsl_zip_entry **v;
+	const tsl_zip_entry **v;
 	size_t i;
 	int rc = TSL_OK;
 
-	if (z->n < 2)
-		return TSL_OK;
-	/* PyTorch writes the directory in file order: then one pass will do */
-	for (i = 0; i + 1 < z->n; i++)
-		if (z->entries[i].lho > z->entries[i + 1].lho)
-			break;
-	if (i + 1 == z->n) {
-		size_t k = 0;   /* the next row of the compressed sizes */
+	if (sorted) {
+		const tsl_zip_entry *a;
 
-		for (i = 0; i + 1 < z->n; i++) {
-			const tsl_zip_entry *a = &z->entries[i], *b = a + 1;
-			uint64_t c = a->usize;
-
-			/* in entry order: the table's rows come in turn */
-			if (a->method != TSL_ZIP_STORED)
-				c = k < z->ncsizes && z->csizes[k].index == i ?
-					z->csizes[k++].csize : 0;
-			if (a->lho + LOCAL_LEN + c > b->lho)
-				return fmt_error(err, TSL_ZIP_ENAME(a), a->lho,
-					"record at offset %llu (%llu bytes) overlaps "
-					"record '%s' at offset %llu",
-					(unsigned long long)a->lho,
-					(unsigned long long)c,
-					TSL_ZIP_ENAME(b),
-					(unsigned long long)b->lho);
-		}
-		return TSL_OK;
+		if (first_overlap == SIZE_MAX)
+			return TSL_OK;
+		a = &z->entries[first_overlap - 1];
+		return overlap_error(err, a, tsl__zip_lho(a), tsl__zip_csize(a),
+			a + 1, tsl__zip_lho(a + 1));
 	}
 	v = malloc(z->n * sizeof *v);
 	if (!v)
@@ -245,17 +242,11 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
 		v[i] = &z->entries[i];
 	qsort(v, z->n, sizeof *v, cmp_lho);
 	for (i = 0; i + 1 < z->n; i++) {
-		uint64_t c = tsl__zip_csize(z, v[i]);
-		uint64_t end = v[i]->lho + LOCAL_LEN + c;
+		uint64_t c = tsl__zip_csize(v[i]), lho = tsl__zip_lho(v[i]);
+		uint64_t next = tsl__zip_lho(v[i + 1]);
 
-		if (end > v[i + 1]->lho) {
-			rc = fmt_error(err, TSL_ZIP_ENAME(v[i]), v[i]->lho,
-				"record at offset %llu (%llu bytes) overlaps record "
-				"'%s' at offset %llu",
-				(unsigned long long)v[i]->lho,
-				(unsigned long long)c,
-				TSL_ZIP_ENAME(v[i + 1]),
-				(unsigned long long)v[i + 1]->lho);
+		if (lho + LOCAL_LEN + c > next) {
+			rc = overlap_error(err, v[i], lho, c, v[i + 1], next);
 			break;
 		}
 	}
@@ -267,8 +258,7 @@ static int check_overlaps(tsl_zip *z, tsl_error *err)
  * fixed part (only error messages need it). */
 static uint64_t cd_pos_of(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	return (uint64_t)((const uint8_t *)e->name_bytes - z->base) -
-		CENTRAL_LEN;
+	return (uint64_t)(e->cd - z->base);
 }
 
 /* Does entry e (under the prefix) have the relative name rel[0..len)?  The
@@ -276,8 +266,8 @@ static uint64_t cd_pos_of(const tsl_zip *z, const tsl_zip_entry *e)
 static inline bool rel_equal(const tsl_zip *z, const tsl_zip_entry *e,
 	const char *rel, size_t len)
 {
-	return (size_t)e->name_len == z->prefix_len + 1 + len &&
-		same_bytes(e->name_bytes + z->prefix_len + 1, rel, len);
+	return tsl__zip_name_len(e) == z->prefix_len + 1 + len &&
+		same_bytes(tsl__zip_name(e) + z->prefix_len + 1, rel, len);
 }
 
 static int build_table(tsl_zip *z, tsl_error *err)
@@ -290,14 +280,14 @@ static int build_table(tsl_zip *z, tsl_error *err)
 	 * relative name */
 	for (i = 0; i < z->n; i++) {
 		const tsl_zip_entry *e = &z->entries[i];
-		const char *rel = e->name_bytes + z->prefix_len + 1;
+		const char *rel = tsl__zip_name(e) + z->prefix_len + 1;
 		size_t len, h;
 		uint64_t hv;
 		uint32_t tag, s;
 
-		if (!tsl__zip_in_prefix(e))
+		if (!tsl__zip_in_prefix(z, e))
 			continue;
-		len = e->name_len - z->prefix_len - 1;
+		len = tsl__zip_name_len(e) - z->prefix_len - 1;
 		hv = hash_name(rel, len);
 		tag = (uint32_t)(hv >> 32) & z->tag;
 		h = (size_t)hv & z->mask;
@@ -352,7 +342,7 @@ const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z, const char *rel,
 	 * are unique (checked at open): a match at the hint is the answer */
 	if (z->table && *hint < z->n) {
 		e = &z->entries[*hint];
-		if (tsl__zip_in_prefix(e) && rel_equal(z, e, rel, len)) {
+		if (tsl__zip_in_prefix(z, e) && rel_equal(z, e, rel, len)) {
 			(*hint)++;
 			return e;
 		}
@@ -411,6 +401,22 @@ static int read_zip64_extra(const uint8_t *x, size_t xlen,
 short64:
 	return fmt_error(err, TSL_ZIP_ENAME(e), pos,
 		"zip64 extra field is too short for the fields it must hold");
+}
+
+uint64_t tsl__zip_field64(const tsl_zip_entry *e, int which)
+{
+	const uint8_t *c = e->cd;
+	uint64_t v[3] = { UINT64_MAX, UINT64_MAX, UINT64_MAX };
+	uint16_t nl = tsl__le16(c + 28);
+
+	/* checked when the index was made: this cannot fail, and if it did
+	 * (the file changed under its mapping), every bounds check refuses
+	 * UINT64_MAX */
+	(void)read_zip64_extra(c + CENTRAL_LEN + nl, tsl__le16(c + 30), e,
+		&v[0], &v[1], &v[2], tsl__le32(c + 24) == 0xffffffffu,
+		tsl__le32(c + 20) == 0xffffffffu,
+		tsl__le32(c + 42) == 0xffffffffu, 0, NULL);
+	return v[which];
 }
 
 /* Where the central directory is, from the end record (and the zip64
@@ -561,57 +567,24 @@ static int alloc_index(tsl_zip *z, int huge, tsl_error *err)
 	return TSL_OK;
 }
 
-/* Append a compressed record's compressed size to the index's table (in
- * entry order, so it stays sorted). */
-static int add_csize(tsl_zip *z, size_t i, uint64_t csize, tsl_error *err)
-{
-	if (z->ncsizes == z->csizes_cap) {
-		size_t cap = z->csizes_cap ? 2 * z->csizes_cap : 16, bytes;
-		struct tsl_zip_csize *v;
-
-		if (__builtin_mul_overflow(cap, sizeof *v, &bytes) ||
-			!(v = realloc(z->csizes, bytes)))
-			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
-				"out of memory for %zu compressed records",
-				z->ncsizes + 1);
-		z->csizes = v;
-		z->csizes_cap = cap;
-	}
-	z->csizes[z->ncsizes].csize = csize;
-	z->csizes[z->ncsizes].index = (uint32_t)i;
-	z->ncsizes++;
-	return TSL_OK;
-}
-
-uint64_t tsl__zip_csize_table(const tsl_zip *z, const tsl_zip_entry *e)
-{
-	size_t lo = 0, hi = z->ncsizes, i;
-
-	if (e->own_name)
-		return 0;
-	i = (size_t)(e - z->entries);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (z->csizes[mid].index < i)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < z->ncsizes && z->csizes[lo].index == i ?
-		z->csizes[lo].csize : 0;
-}
-
-/* Walk the central directory and fill the entries (each written whole,
- * once, in order) and find the prefix: the first entry's name up to its
- * first '/' (*pfx: NULL when it has none).  Names stay in the directory:
- * nothing is copied. */
-static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
+/* Walk the central directory, check every entry and fill the entries
+ * (each a pointer to its directory entry, written once, in order), and
+ * find the prefix: the first entry's name up to its first '/' (*pfx: NULL
+ * when it has none).  Nothing is copied.  A directory in file order (what
+ * PyTorch writes) is checked for overlapping records on the way:
+ * *sorted says whether it was, *first_overlap is then SIZE_MAX or the
+ * first i whose record the record of i - 1 overlaps (check_overlaps
+ * reports it, after the other checks of the open, as before). */
+static int fill_entries(tsl_zip *z, const char **pfx, bool *sorted,
+	size_t *first_overlap, tsl_error *err)
 {
 	uint64_t p = z->cd_offset;
+	uint64_t prev_lho = 0, prev_end = 0;   /* header + data of i - 1 */
+	size_t overlap = SIZE_MAX;             /* i: i - 1 overlaps it */
 	int rc;
 
 	*pfx = NULL;
+	*sorted = true;
 	for (size_t i = 0; i < z->n; i++) {
 		tsl_zip_entry *e = &z->entries[i];
 		const uint8_t *c = z->base + p;
@@ -634,9 +607,7 @@ static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 			return fmt_error(err, NULL, p,
 				"central directory entry %zu has an empty name or "
 				"a NUL byte in its name", i + 1);
-		e->name_bytes = (const char *)c + CENTRAL_LEN;
-		e->name_len = ce.name_len;
-		e->method = ce.method;
+		e->cd = c;
 		usize = ce.usize;
 		csize = ce.csize;
 		lho = ce.lho;
@@ -663,8 +634,8 @@ static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 				"stored record declares %llu compressed but %llu "
 				"uncompressed bytes", (unsigned long long)csize,
 				(unsigned long long)usize);
-		/* what the entry's fields hold (the record ends before the
-		 * directory, so only a compressed size claim can be this
+		/* what the index promises its readers (the record ends before
+		 * the directory, so only a compressed size claim can be this
 		 * big) */
 		if (lho > TSL_ZIP_LHO_MAX || usize > TSL_ZIP_USIZE_MAX)
 			return tsl__error(err, TSL_EUNSUPPORTED,
@@ -673,29 +644,31 @@ static int fill_entries(tsl_zip *z, const char **pfx, tsl_error *err)
 				"%llu: tsload reads records of up to 64 TiB at "
 				"offsets up to 256 TiB", (unsigned long long)usize,
 				(unsigned long long)lho);
+		if (i > 0 && *sorted) {
+			if (lho < prev_lho)
+				*sorted = false;
+			else if (prev_end > lho && overlap == SIZE_MAX)
+				overlap = i;
+		}
 		e->usize = usize;
-		e->lho = lho;
-		if (ce.method != TSL_ZIP_STORED &&
-			(rc = add_csize(z, i, csize, err)))
-			return rc;
+		e->method = ce.method;
+		prev_lho = lho;
+		prev_end = end;
 		/* a first entry without a '/' is refused by the caller, after
 		 * every entry was checked (as before: the order of the
 		 * errors) */
 		if (i == 0) {
-			const char *slash = memchr(e->name_bytes, '/',
-				ce.name_len);
+			const char *name = (const char *)c + CENTRAL_LEN;
+			const char *slash = memchr(name, '/', ce.name_len);
 
 			if (slash) {
-				*pfx = e->name_bytes;
-				z->prefix_len = (size_t)(slash - e->name_bytes);
+				*pfx = name;
+				z->prefix_len = (size_t)(slash - name);
 			}
 		}
-		if (*pfx && ce.name_len > z->prefix_len &&
-			e->name_bytes[z->prefix_len] == '/' &&
-			same_bytes(e->name_bytes, *pfx, z->prefix_len))
-			e->in_prefix = 1;
 		p += cd_entry_len(&ce);
 	}
+	*first_overlap = overlap;
 	return TSL_OK;
 }
 
@@ -707,6 +680,8 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 {
 	struct cd_end end;
 	const char *pfx = NULL;   /* the first name, when it has a '/' */
+	bool sorted = true;
+	size_t first_overlap = SIZE_MAX;
 	tsl_zip *z;
 	int rc;
 
@@ -733,7 +708,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 		tsl__zip_willneed(z, z->cd_offset, z->cd_size);
 
 	if ((rc = alloc_index(z, limits->huge_pages, err)) ||
-		(rc = fill_entries(z, &pfx, err)))
+		(rc = fill_entries(z, &pfx, &sorted, &first_overlap, err)))
 		goto fail;
 	if (z->n && !pfx) {
 		rc = fmt_error(err, TSL_ZIP_ENAME(&z->entries[0]), z->cd_offset,
@@ -750,7 +725,7 @@ int tsl__zip_open(tsl_zip **out, const uint8_t *b, uint64_t size,
 	if (z->prefix_len)
 		memcpy(z->prefix, pfx, z->prefix_len);
 	z->prefix[z->prefix_len] = '\0';
-	rc = check_overlaps(z, err);
+	rc = check_overlaps(z, sorted, first_overlap, err);
 	if (rc)
 		goto fail;
 	rc = build_table(z, err);
@@ -872,19 +847,21 @@ const char *tsl__zip_cname(const tsl_zip *zc, const tsl_zip_entry *e)
 	_Atomic(void *) *v;
 	void *cur, *expected = NULL;
 	char *fresh;
+	size_t nl;
 
-	if (e->own_name)
-		return e->name_bytes;
+	if (tsl__zip_stand_in(e))   /* its name is NUL-terminated */
+		return tsl__zip_name(e);
 	if (!(v = lazy_slot(z, &z->cnames, e)))
 		return NULL;
 	cur = atomic_load_explicit(v, memory_order_acquire);
 	if (cur)
 		return cur;
-	fresh = malloc((size_t)e->name_len + 1);
+	nl = tsl__zip_name_len(e);
+	fresh = malloc(nl + 1);
 	if (!fresh)
 		return NULL;
-	memcpy(fresh, e->name_bytes, e->name_len);
-	fresh[e->name_len] = '\0';
+	memcpy(fresh, tsl__zip_name(e), nl);
+	fresh[nl] = '\0';
 	if (!atomic_compare_exchange_strong(v, &expected, fresh)) {
 		free(fresh);   /* another thread's copy won */
 		return expected;
@@ -914,7 +891,6 @@ void tsl__zip_free(tsl_zip *z)
 	}
 	if (z->skips)
 		decoded_free(z, z->skips);
-	free(z->csizes);
 	tsl__big_free(z->entries);   /* with the table */
 	free(z->prefix);
 	free(z);
@@ -927,7 +903,7 @@ static uint32_t cached_skip(const tsl_zip *z, const tsl_zip_entry *e)
 	_Atomic(void *) *v = atomic_load_explicit(
 		&((tsl_zip *)(uintptr_t)z)->skips, memory_order_acquire);
 
-	return v && !e->own_name ? (uint32_t)(uintptr_t)atomic_load_explicit(
+	return v && !tsl__zip_stand_in(e) ? (uint32_t)(uintptr_t)atomic_load_explicit(
 		&v[e - z->entries], memory_order_acquire) : 0;
 }
 
@@ -945,48 +921,49 @@ static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 {
 	uint32_t skip = cached_skip(z, e);
 	_Atomic(void *) *slot;
-	uint64_t off, end, csize;
+	uint64_t lho = tsl__zip_lho(e), off, end, csize;
+	size_t nl = tsl__zip_name_len(e);
 	const uint8_t *h;
 	int rc;
 
 	if (skip) {
-		*out = e->lho + skip;
+		*out = lho + skip;
 		return TSL_OK;
 	}
-	if (e->own_name)
+	if (tsl__zip_stand_in(e))
 		return fmt_error(err, TSL_ZIP_ENAME(e), TSL_NO_OFFSET,
 			"the archive has no such record");
-	if (tsl__out_of_bounds(e->lho, LOCAL_LEN, z->cd_offset))
-		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
+	if (tsl__out_of_bounds(lho, LOCAL_LEN, z->cd_offset))
+		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
 			"local header at offset %llu lies outside the records "
-			"area", (unsigned long long)e->lho);
-	rc = tsl__zip_ensure(z->fetch, e->lho, LOCAL_LEN, err);
+			"area", (unsigned long long)lho);
+	rc = tsl__zip_ensure(z->fetch, lho, LOCAL_LEN, err);
 	if (rc)
 		return rc;
-	h = z->base + e->lho;
-	rc = tsl__zip_ensure(z->fetch, e->lho + LOCAL_LEN,
+	h = z->base + lho;
+	rc = tsl__zip_ensure(z->fetch, lho + LOCAL_LEN,
 		(uint64_t)tsl__le16(h + 26) + tsl__le16(h + 28), err);
 	if (rc)
 		return rc;
 	if (tsl__le32(h) != SIG_LOCAL)
-		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
+		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
 			"no local file header at offset %llu (bad signature)",
-			(unsigned long long)e->lho);
+			(unsigned long long)lho);
 	/* at most 30 + 2 * 65535, never 0 */
 	skip = LOCAL_LEN + (uint32_t)tsl__le16(h + 26) + tsl__le16(h + 28);
-	off = e->lho + skip;
-	csize = tsl__zip_csize(z, e);
+	off = lho + skip;
+	csize = tsl__zip_csize(e);
 	if (tsl__add_u64(off, csize, &end) || end > z->cd_offset)
-		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
+		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
 			"record data (offset %llu, %llu bytes) extends past the "
 			"start of the central directory at %llu",
 			(unsigned long long)off, (unsigned long long)csize,
 			(unsigned long long)z->cd_offset);
-	if (tsl__le16(h + 26) != e->name_len ||
-		memcmp(h + LOCAL_LEN, e->name_bytes, e->name_len) != 0)
-		return fmt_error(err, TSL_ZIP_ENAME(e), e->lho,
+	if (tsl__le16(h + 26) != nl ||
+		memcmp(h + LOCAL_LEN, tsl__zip_name(e), nl) != 0)
+		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
 			"local header at offset %llu names a different record "
-			"than the central directory", (unsigned long long)e->lho);
+			"than the central directory", (unsigned long long)lho);
 	/* out of memory: found again next time */
 	if (keep && (slot = lazy_slot(z, &z->skips, e)))
 		atomic_store_explicit(slot, (void *)(uintptr_t)skip,
@@ -1016,41 +993,44 @@ static int decode_counted(tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
 	_Atomic uint64_t *total = &z->decoded_total;
 	uint64_t sum;
 	uint8_t *buf;
-	uint64_t csize = tsl__zip_csize(z, e);
+	uint64_t csize = tsl__zip_csize(e);
+	uint64_t usize = tsl__zip_usize(e);
 	int rc;
 
-	if (e->usize > z->limits.max_record_bytes)
+	if (usize > z->limits.max_record_bytes)
 		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), off,
 			"compressed record declares %llu bytes, more than "
-			"max_record_bytes (%llu)", (unsigned long long)e->usize,
+			"max_record_bytes (%llu)", (unsigned long long)usize,
 			(unsigned long long)z->limits.max_record_bytes);
 	/* deflate expands at most 1032:1: a bigger claim is a lie, refused
 	 * before anything is allocated for it */
-	if (e->method == TSL_ZIP_DEFLATED &&
-		e->usize / 1032 > csize + 1)
+	if (tsl__zip_method(e) == TSL_ZIP_DEFLATED &&
+		usize / 1032 > csize + 1)
 		return fmt_error(err, TSL_ZIP_ENAME(e), off,
 			"deflated record declares %llu bytes, more than its %llu "
 			"compressed bytes can hold (zip bomb?)",
-			(unsigned long long)e->usize,
+			(unsigned long long)usize,
 			(unsigned long long)csize);
-	sum = atomic_fetch_add(total, e->usize) + e->usize;
-	if (sum > z->limits.max_total_bytes || sum < e->usize) {
-		atomic_fetch_sub(total, e->usize);
+	sum = atomic_fetch_add(total, usize) + usize;
+	if (sum > z->limits.max_total_bytes || sum < usize) {
+		atomic_fetch_sub(total, usize);
 		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), off,
 			"decoding %llu more bytes exceeds max_total_bytes (%llu)",
-			(unsigned long long)e->usize,
+			(unsigned long long)usize,
 			(unsigned long long)z->limits.max_total_bytes);
 	}
 	rc = tsl__zip_decode(z, e, off, csize, &buf, err);
 	if (rc) {
-		atomic_fetch_sub(total, e->usize);
+		atomic_fetch_sub(total, usize);
 		return rc;
 	}
-	if (z->verify_crc && tsl__crc32(0, buf, (size_t)e->usize) != tsl__zip_crc32(e)) {
+	if (z->verify_crc &&
+		tsl__crc32(0, buf, (size_t)usize) != tsl__zip_crc32(e)) {
 		tsl__big_free(buf);
-		atomic_fetch_sub(total, e->usize);
+		atomic_fetch_sub(total, usize);
 		return fmt_error(err, TSL_ZIP_ENAME(e), off,
-			"CRC-32 mismatch (central directory says %08x)", tsl__zip_crc32(e));
+			"CRC-32 mismatch (central directory says %08x)",
+			tsl__zip_crc32(e));
 	}
 	*out = buf;
 	return TSL_OK;
@@ -1062,27 +1042,26 @@ static int read_start(tsl_zip *z, const tsl_zip_entry *e, uint64_t *off,
 	const uint8_t **data, size_t *len, bool keep, tsl_error *err)
 {
 	int rc = data_offset(z, e, off, keep, err);
-	uint64_t usize;
+	uint64_t usize = tsl__zip_usize(e);   /* SIZE_MAX may be smaller */
 
 	if (rc)
 		return rc;
 	if (z->fetch &&
-		(rc = tsl__zip_ensure(z->fetch, *off, tsl__zip_csize(z, e), err)))
+		(rc = tsl__zip_ensure(z->fetch, *off, tsl__zip_csize(e), err)))
 		return rc;
-	usize = e->usize;   /* a uint64_t: SIZE_MAX may be smaller */
 	if (usize > SIZE_MAX)
 		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), *off,
 			"record of %llu bytes does not fit in memory",
 			(unsigned long long)usize);
-	if (e->method != TSL_ZIP_STORED)
+	if (tsl__zip_method(e) != TSL_ZIP_STORED)
 		return 1;
 	if (z->verify_crc &&
-		tsl__crc32(0, z->base + *off, (size_t)e->usize) != tsl__zip_crc32(e))
+		tsl__crc32(0, z->base + *off, (size_t)usize) != tsl__zip_crc32(e))
 		return fmt_error(err, TSL_ZIP_ENAME(e), *off,
 			"CRC-32 mismatch (central directory says %08x)",
 			tsl__zip_crc32(e));
 	*data = z->base + *off;
-	*len = (size_t)e->usize;
+	*len = (size_t)usize;
 	return TSL_OK;
 }
 
@@ -1094,6 +1073,7 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	uint64_t off;
 	void *cur, *expected = NULL;
 	uint8_t *buf;
+	uint64_t usize = tsl__zip_usize(e);
 	int rc;
 
 	rc = read_start(z, e, &off, data, len, true, err);
@@ -1106,7 +1086,7 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	cur = atomic_load_explicit(slot, memory_order_acquire);
 	if (cur) {
 		*data = cur;
-		*len = (size_t)e->usize;
+		*len = (size_t)usize;
 		return TSL_OK;
 	}
 	rc = decode_counted(z, e, off, &buf, err);
@@ -1115,11 +1095,11 @@ int tsl__zip_read(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **data,
 	if (!atomic_compare_exchange_strong(slot, &expected, buf)) {
 		/* another thread decoded it first: use theirs */
 		tsl__big_free(buf);
-		atomic_fetch_sub(total, e->usize);
+		atomic_fetch_sub(total, usize);
 		buf = expected;
 	}
 	*data = buf;
-	*len = (size_t)e->usize;
+	*len = (size_t)usize;
 	return TSL_OK;
 }
 
@@ -1128,6 +1108,7 @@ int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **da
 {
 	uint64_t off;
 	uint8_t *buf;
+	uint64_t usize = tsl__zip_usize(e);
 	int rc;
 
 	*owned = false;
@@ -1138,7 +1119,7 @@ int tsl__zip_read_private(tsl_zip *z, const tsl_zip_entry *e, const uint8_t **da
 	if (rc)
 		return rc;
 	*data = buf;
-	*len = (size_t)e->usize;
+	*len = (size_t)usize;
 	*owned = true;
 	return TSL_OK;
 }
@@ -1154,7 +1135,7 @@ int tsl__zip_read_transient(tsl_zip *z, const tsl_zip_entry *e,
 	if (cur) {   /* decoded before: the cached copy */
 		*owned = false;
 		*data = cur;
-		*len = (size_t)e->usize;
+		*len = (size_t)tsl__zip_usize(e);
 		return TSL_OK;
 	}
 	return tsl__zip_read_private(z, e, data, len, owned, err);
@@ -1165,7 +1146,7 @@ void tsl__zip_private_free(tsl_zip *z, const tsl_zip_entry *e, void *data)
 	if (!data)
 		return;
 	tsl__big_free(data);
-	atomic_fetch_sub(&z->decoded_total, e->usize);
+	atomic_fetch_sub(&z->decoded_total, tsl__zip_usize(e));
 }
 
 static uint32_t crc_table[256];
