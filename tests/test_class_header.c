@@ -1516,6 +1516,49 @@ static void test_members_limit(void **state)
 	}
 }
 
+/* A big body's attributes go straight into the arena, in an array of a
+ * bound on their number (the lines before the first def); where the
+ * arena's limit refuses that bound but holds the attributes, the scratch
+ * array takes over and the parse succeeds, with no limit flag left set. */
+static void test_attrs_bound(void **state)
+{
+	ctx *c = *state;
+	size_t n = 300, blank = 2000, len = 0, i;
+	char *s = malloc(64 + n * 16 + blank + 64);
+	const char *cs;
+	tsl_class_info *ci;
+
+	assert_non_null(s);
+	len += (size_t)sprintf(s, "class A(Module):\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)sprintf(s + len, "  a%zu : int\n", i);
+	memset(s + len, '\n', blank);
+	len += blank;
+	len += (size_t)sprintf(s + len, "  def forward(self):\n    pass\n");
+	cs = copy(c, s, len);
+	free(s);
+	for (int limited = 0; limited < 2; limited++) {
+		tsl_arena a;
+
+		/* limited: a first 64 KiB chunk, not a second for the 73 KB
+		 * bound */
+		tsl__arena_init(&a, limited ? 100000 : 0);
+		if (tsl__class_header_parse_lazy(&ci, cs, len, "A", &a, RECORD,
+			BASE, &c->err) != TSL_OK)
+			fail_msg("limited %d: %s", limited, c->err.message);
+		assert_int_equal(ci->nattrs, n);
+		for (i = 0; i < n; i++) {
+			char name[16];
+
+			snprintf(name, sizeof name, "a%zu", i);
+			assert_string_equal(ci->attrs[i].name, name);
+			assert_string_equal(ci->attrs[i].type, "int");
+		}
+		assert_false(a.over_limit);
+		tsl__arena_free(&a);
+	}
+}
+
 /* The lazy parse sees "  def __getstate__(" even as the very last bytes of
  * the file (it decides how the pickled state is read). */
 static void test_dunder_at_end(void **state)
@@ -1701,6 +1744,7 @@ int main(void)
 		T(test_arena_limit),
 		T(test_members_limit),
 		T(test_dunder_at_end),
+		T(test_attrs_bound),
 		T(test_all_prefixes),
 		T(test_mutations),
 		T(test_kind_names),

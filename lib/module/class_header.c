@@ -585,6 +585,7 @@ static size_t def_extent(const parser *p, size_t line, size_t indent,
 typedef struct grow {
 	void *v;
 	size_t n, cap;
+	bool in_arena;          /* v is the items' final place (arena_items) */
 } grow;
 
 /* A zeroed new last item of g (items of `size` bytes), or NULL.  The items
@@ -596,7 +597,7 @@ static void *grow_add(parser *p, grow *g, size_t size)
 	void *item;
 	uint64_t need;
 
-	if (p->arena->limit &&
+	if (p->arena->limit && !g->in_arena &&
 		(tsl__mul_u64((uint64_t)g->n + 1, size, &need) ||
 		 tsl__add_u64(need, p->arena->total, &need) ||
 		 need > p->arena->limit)) {
@@ -607,10 +608,14 @@ static void *grow_add(parser *p, grow *g, size_t size)
 		size_t cap = g->cap ? g->cap * 2 : 16;
 		void *v;
 
-		if (cap > SIZE_MAX / size || !(v = realloc(g->v, cap * size)))
+		if (cap > SIZE_MAX / size ||
+			!(v = realloc(g->in_arena ? NULL : g->v, cap * size)))
 			return NULL;
+		if (g->in_arena)   /* past the bound: cannot happen */
+			memcpy(v, g->v, g->n * size);
 		g->v = v;
 		g->cap = cap;
+		g->in_arena = false;
 	}
 	item = (char *)g->v + g->n * size;
 	memset(item, 0, size);
@@ -618,12 +623,19 @@ static void *grow_add(parser *p, grow *g, size_t size)
 	return item;
 }
 
-/* Copy g's items into the arena (*out, *n); frees the scratch memory. */
+/* Copy g's items into the arena (*out, *n); frees the scratch memory.
+ * Items in the arena already stay where they are. */
 static int grow_keep(parser *p, grow *g, size_t size, void **out, size_t *n,
 	size_t pos)
 {
 	*out = NULL;
 	*n = g->n;
+	if (g->in_arena) {
+		*out = g->n ? g->v : NULL;
+		g->v = NULL;
+		g->cap = 0;
+		return TSL_OK;
+	}
 	if (g->n && (*out = tsl__arena_calloc(p->arena, g->n, size)) != NULL)
 		memcpy(*out, g->v, g->n * size);
 	free(g->v);
@@ -639,7 +651,7 @@ static int grow_keep(parser *p, grow *g, size_t size, void **out, size_t *n,
  */
 static int parse_list(parser *p, slice v, const char ***out, size_t *count)
 {
-	grow g = { NULL, 0, 0 };
+	grow g = { NULL, 0, 0, false };
 	size_t i;
 	int rc = TSL_OK;
 	void *kept;
@@ -1148,6 +1160,52 @@ static int walk_members(parser *p, size_t body, size_t end,
 	return TSL_OK;
 }
 
+/* A big class body's attributes go straight into the arena, in an array
+ * of a bound on their number: its lines before the first def (every
+ * attribute is a line of its own, and none comes after a method).  A
+ * ModuleList of 10,000 modules has 10,000 of them: gathered in a scratch
+ * array that doubles and then copied, they had left 513 KiB of freed heap
+ * behind the load (doc/PERFORMANCE.md, issue 15, seventh round).  The
+ * array's unused tail is never written, so its pages are never touched.
+ * Small bodies (most) keep the scratch array: a bound would cost a pass
+ * for little.  When the arena refuses (its limit), the scratch array is
+ * used as before, and the limit is checked item by item. */
+#define ARENA_ITEMS_MIN_BODY 4096
+
+static void arena_items(parser *p, size_t body, size_t end, grow *g,
+	size_t size)
+{
+	const char *s = p->s + body, *e = p->s + end;
+	size_t lines = 0;
+	bool over = p->arena->over_limit;
+	void *v;
+
+	if (end - body < ARENA_ITEMS_MIN_BODY)
+		return;
+	while (s < e) {
+		const char *nl;
+
+		if (e - s >= 6 && (memcmp(s, "  def ", 6) == 0 ||
+			memcmp(s, "  @", 3) == 0))
+			break;
+		lines++;
+		nl = memchr(s, '\n', (size_t)(e - s));
+		if (!nl)
+			break;
+		s = nl + 1;
+	}
+	if (!lines)
+		return;
+	v = tsl__arena_calloc(p->arena, lines, size);
+	if (!v) {   /* not an error: the scratch array will do */
+		p->arena->over_limit = over;
+		return;
+	}
+	g->v = v;
+	g->cap = lines;
+	g->in_arena = true;
+}
+
 /* Walk the body once and keep its members in ci. */
 static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci)
 {
@@ -1156,6 +1214,7 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci)
 	int rc;
 
 	memset(&k, 0, sizeof k);
+	arena_items(p, body, end, &k.attrs, sizeof *ci->attrs);
 	rc = walk_members(p, body, end, ci, &k);
 	if (rc == TSL_OK &&
 		(rc = grow_keep(p, &k.attrs, sizeof *ci->attrs, &v,
@@ -1173,7 +1232,8 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci)
 		(rc = grow_keep(p, &k.enums, sizeof *ci->enum_members, &v,
 			&ci->nenum_members, body)) == TSL_OK)
 		ci->enum_members = v;
-	free(k.attrs.v);
+	if (!k.attrs.in_arena)
+		free(k.attrs.v);
 	free(k.consts.v);
 	free(k.methods.v);
 	free(k.enums.v);
