@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include "testutil.h"
 
 #include <stdlib.h>
@@ -232,6 +234,30 @@ static void test_populate_ahead(void **state)
 	assert_int_equal(done, 6 * 4096);
 	memset(p, 7, 6 * 4096);   /* the heap block is intact and writable */
 	tsl__big_free(p);
+	/* a mapped block in small pages grows by mremap: its 1,024 written
+	 * pages move, none is copied (a copy would fault each one in) */
+	{
+		size_t n = (size_t)4 << 20;
+		struct rusage r0, r1;
+		uint8_t *q;
+
+		p = tsl__big_calloc(n, 1, TSL_PAGES_SMALL);
+		assert_non_null(p);
+		memset(p, 3, n);
+		getrusage(RUSAGE_SELF, &r0);
+		q = tsl__big_grow(p, n, 2 * n, 1, TSL_PAGES_SMALL);
+		getrusage(RUSAGE_SELF, &r1);
+		assert_non_null(q);
+		assert_true(r1.ru_minflt - r0.ru_minflt < 64);
+		assert_int_equal(q[0], 3);
+		assert_int_equal(q[n - 1], 3);
+		assert_int_equal(q[n], 0);
+		assert_int_equal(q[2 * n - 1], 0);
+		/* asked no bigger: the same block */
+		assert_ptr_equal(tsl__big_grow(q, 2 * n, n, 1, TSL_PAGES_SMALL),
+			q);
+		tsl__big_free(q);
+	}
 }
 
 /* Limits kept in 16 bits (a value's height, a tensor's rank) are capped. */

@@ -280,7 +280,7 @@ void tsl__populate_ahead(void *base, size_t cap, size_t *done, size_t upto)
  * 4 KiB (on a virtual machine, microseconds each). */
 struct big_head {
 	size_t len;   /* mapping length; 0: calloc'd */
-	size_t pad;
+	size_t huge;  /* 1: mapped in huge pages (huge_map) */
 };
 
 void *tsl__big_calloc(size_t n, size_t size, int huge)
@@ -311,6 +311,7 @@ void *tsl__big_calloc(size_t n, size_t size, int huge)
 		return NULL;
 	h = (struct big_head *)aligned;
 	h->len = len;
+	h->huge = 1;
 	return h + 1;
 }
 
@@ -430,7 +431,37 @@ void tsl__big_free(void *p)
 void *tsl__big_grow(void *p, size_t old_n, size_t new_n, size_t size,
 	int huge)
 {
-	void *q = tsl__big_calloc(new_n, size, huge);
+	struct big_head *h = p ? (struct big_head *)p - 1 : NULL;
+	size_t bytes;
+	void *q;
+
+#ifdef MREMAP_MAYMOVE
+	/* a block mapped in small pages that stays in small pages grows by
+	 * mremap: its pages move, none is copied (a copy into a fresh mapping
+	 * takes a fault for every page it writes: 30 more for many_small's
+	 * pickle stack) */
+	if (h && h->len && !h->huge &&
+		!__builtin_mul_overflow(new_n, size, &bytes) &&
+		bytes <= SIZE_MAX - sizeof *h - 4095 &&
+		!want_huge(huge, sizeof *h + bytes)) {
+		size_t len = (sizeof *h + bytes + 4095) & ~(size_t)4095;
+
+		if (len <= h->len)
+			return p;
+		/* the helper may be in it (a lane starts at p): wait it out */
+		tsl__prefault_forget(h, h->len);
+		q = mremap(h, h->len, len, MREMAP_MAYMOVE);
+		if (q != MAP_FAILED) {
+			h = q;
+			h->len = len;
+			return h + 1;
+		}
+	}
+#else
+	(void)h;
+	(void)bytes;
+#endif
+	q = tsl__big_calloc(new_n, size, huge);
 
 	if (q && p && old_n)
 		memcpy(q, p, old_n * size);   /* new_n > old_n; no overflow:

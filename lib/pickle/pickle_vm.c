@@ -338,7 +338,8 @@ tsl_value *tsl__vm_new_str(struct vm *m, int kind, const void *s, size_t n)
 	return v;
 }
 
-static int dedup_one(struct vm *m, tsl_value *v);
+static int dedup_one(struct vm *m, tsl_value *v, void *scratch,
+	size_t scratch_bytes);
 
 static int track_dict(struct vm *m, tsl_value *d)
 {
@@ -388,7 +389,8 @@ int tsl__vm_new_seq(struct vm *m, int kind, tsl_value **items, size_t n,
 	}
 	v->len = (uint32_t)units;
 	v->u.seq.cap = (uint32_t)units;
-	if (kind == TSL_VALUE_DICT && units > 1 && (rc = dedup_one(m, v)))
+	if (kind == TSL_VALUE_DICT && units > 1 &&
+		(rc = dedup_one(m, v, NULL, 0)))
 		return rc;
 	*out = v;
 	return TSL_OK;
@@ -451,8 +453,11 @@ static int seq_extend(struct vm *m, tsl_value *c, tsl_value **items, size_t n)
 		bool first = c->len == 0;
 
 		c->len = (uint32_t)need;
+		/* the items' stack slots are dead now (the caller pops
+		 * them): the dedup table fits in them */
 		if (first)
-			return need > 1 ? dedup_one(m, c) : TSL_OK;
+			return need > 1 ? dedup_one(m, c, items,
+				n * sizeof *items) : TSL_OK;
 		if (!(c->flags & TSL__VF_TRACKED)) {
 			c->flags |= TSL__VF_TRACKED;
 			return track_dict(m, c);
@@ -473,7 +478,11 @@ int tsl__vm_push_slow(struct vm *m, tsl_value *v)
 		return tsl__vm_fail_mem(m);
 	if (m->sp == m->scap) {
 		size_t cap = m->scap ? m->scap * 2 : 256;
-		tsl_value **p = realloc(m->stack, cap * sizeof *p);
+		/* a big stack (a dict of 10,000 entries pushes 20,000 items
+		 * before its SETITEMS) is mapped, and given back when the
+		 * pickle ends, not left in the heap */
+		tsl_value **p = tsl__big_grow(m->stack, m->scap, cap,
+			sizeof *p, TSL_PAGES_SMALL);
 
 		if (!p)
 			return fail_nomem(m);
@@ -925,11 +934,19 @@ static uint64_t key_hash(const tsl_value *k)
 	return h ^ (h >> 32);
 }
 
-/* Merge repeated keys of one dict: first position, last value. */
-static int dedup_one(struct vm *m, tsl_value *v)
+/* Merge repeated keys of one dict: first position, last value.  The
+ * hash table goes in scratch (scratch_bytes; NULL: none) when it fits,
+ * else in the VM's own (m->dtable, grown as needed).  A dict of n entries
+ * filled by one SETITEMS leaves 16n bytes of dead stack slots, and the
+ * table takes at most 16n (a power of two of 4-byte slots under 4n):
+ * memory already touched, where a ModuleList of 10,000 modules made a
+ * 128 KiB table that stayed in the heap after the load. */
+static int dedup_one(struct vm *m, tsl_value *v, void *scratch,
+	size_t scratch_bytes)
 {
 	tsl_value **it = v->u.seq.items;
-	uint32_t n = v->len, out = 0, mask;
+	uint32_t n = v->len, out = 0, mask, *table;
+	size_t tcap;
 
 	if (n < 2)
 		return TSL_OK;
@@ -960,32 +977,37 @@ static int dedup_one(struct vm *m, tsl_value *v)
 		v->len = out;
 		return TSL_OK;
 	}
-	if (m->dtcap < (size_t)n * 2) {
-		size_t tcap = 16;
-
-		while (tcap < (size_t)n * 2)
-			tcap *= 2;
-		free(m->dtable);
-		m->dtable = malloc(tcap * sizeof *m->dtable);
-		m->dtcap = m->dtable ? tcap : 0;
-		if (!m->dtable)
-			return fail_nomem(m);
+	tcap = 16;
+	while (tcap < (size_t)n * 2)
+		tcap *= 2;
+	if (scratch && tcap * sizeof *table <= scratch_bytes) {
+		table = scratch;
+	} else {
+		if (m->dtcap < tcap) {
+			free(m->dtable);
+			m->dtable = malloc(tcap * sizeof *m->dtable);
+			m->dtcap = m->dtable ? tcap : 0;
+			if (!m->dtable)
+				return fail_nomem(m);
+		}
+		table = m->dtable;
+		tcap = m->dtcap;
 	}
-	mask = (uint32_t)(m->dtcap - 1);
-	memset(m->dtable, 0xff, m->dtcap * sizeof *m->dtable);
+	mask = (uint32_t)(tcap - 1);
+	memset(table, 0xff, tcap * sizeof *table);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t s = (uint32_t)key_hash(it[2 * i]) & mask;
 
-		while (m->dtable[s] != UINT32_MAX &&
-			!key_eq(it[2 * m->dtable[s]], it[2 * i]))
+		while (table[s] != UINT32_MAX &&
+			!key_eq(it[2 * table[s]], it[2 * i]))
 			s = (s + 1) & mask;
-		if (m->dtable[s] == UINT32_MAX) {
-			m->dtable[s] = out;
+		if (table[s] == UINT32_MAX) {
+			table[s] = out;
 			it[2 * out] = it[2 * i];
 			it[2 * out + 1] = it[2 * i + 1];
 			out++;
 		} else {
-			it[2 * m->dtable[s] + 1] = it[2 * i + 1];
+			it[2 * table[s] + 1] = it[2 * i + 1];
 		}
 	}
 	v->len = out;
@@ -996,7 +1018,7 @@ static int dedup_one(struct vm *m, tsl_value *v)
 static int dedup_dicts(struct vm *m)
 {
 	for (size_t d = 0; d < m->ndicts; d++) {
-		int rc = dedup_one(m, m->dicts[d]);
+		int rc = dedup_one(m, m->dicts[d], NULL, 0);
 
 		if (rc)
 			return rc;
@@ -1457,7 +1479,7 @@ int tsl__pickle_load(tsl_value **out, const uint8_t *data, size_t len,
 		if ((rc = step(&m)))
 			break;
 	}
-	free(m.stack);
+	tsl__big_free(m.stack);
 	free(m.marks);
 	tsl__big_free(m.memo);
 	free(m.dicts);
