@@ -409,6 +409,25 @@ static void test_prefault_arena(void **state)
 		2 * 4096);
 	assert_true(tsl__prefault_end(pf) > 0);
 	assert_false(tsl__prefault_active());
+	/* trimmed when the load is done: what was populated or prefaulted
+	 * past the use goes back, what was used stays */
+	assert_true(resident_pages(first, (size_t)16 << 20) * 4096 >
+		n * 1000 + 8192);
+	tsl__arena_trim(&a);
+	assert_true(resident_pages(first, (size_t)16 << 20) * 4096 <=
+		n * 1000 + 4096);
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 1000; k += 97)
+			assert_int_equal(ptrs[i][k], (int)(i % 251) + 1);
+	/* and the arena goes on: zeroed memory past the use, as before */
+	for (int i = 0; i < 300; i++) {
+		unsigned char *p = tsl__arena_alloc(&a, 1000);
+
+		assert_non_null(p);
+		for (int k = 0; k < 1000; k++)
+			assert_int_equal(p[k], 0);
+		memset(p, 0xee, 1000);
+	}
 	tsl__arena_free(&a);
 	free(ptrs);
 }

@@ -223,6 +223,24 @@ void tsl__arena_free(tsl_arena *a)
 	a->total = 0;
 }
 
+void tsl__arena_trim(tsl_arena *a)
+{
+	tsl_arena_chunk *c = a->head;
+	uintptr_t from, to;
+
+	if (!c)
+		return;
+	/* a helper's lane may be in it: wait it out */
+	tsl__prefault_forget(c, c->map_len);
+	from = ((uintptr_t)c->data + a->used + 4095) & ~(uintptr_t)4095;
+	to = (uintptr_t)c + c->map_len;
+	if (to > from)
+		(void)madvise((void *)from, (size_t)(to - from), MADV_DONTNEED);
+	if (from - (uintptr_t)c->data < a->populated)
+		a->populated = (size_t)(from - (uintptr_t)c->data);
+	a->pf_next = SIZE_MAX;
+}
+
 int tsl__arena_error(const tsl_arena *a, tsl_error *err, const char *record,
 	uint64_t offset)
 {

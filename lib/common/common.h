@@ -203,6 +203,11 @@ TSL_INTERNAL void *tsl__arena_calloc(tsl_arena *a, size_t n, size_t size);
 /* A NUL-terminated copy of s[0..len). */
 TSL_INTERNAL char *tsl__arena_strndup(tsl_arena *a, const char *s, size_t len);
 TSL_INTERNAL void tsl__arena_free(tsl_arena *a);
+/* Give back the pages of the newest chunk past what is used, which were
+ * populated ahead (tsl__populate_ahead) or by the prefault helper for
+ * allocations that did not come: called when a load is done, with no
+ * helper running.  Later allocations fault them in again. */
+TSL_INTERNAL void tsl__arena_trim(tsl_arena *a);
 /* Large zeroed arrays; with `huge`, those of 256 KiB and more are in
  * transparent huge pages (see arena.c).  Free with tsl__big_free.  NULL on
  * overflow or failure. */

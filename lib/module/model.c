@@ -761,6 +761,9 @@ TSL_API int tsl_model_load(tsl_model **out, tsl_archive *ar,
 	tsl__reuse_end();
 	if (rc)
 		goto fail;
+	/* what was populated ahead for allocations that did not come
+	 * (many_small: 182 KB) goes back */
+	tsl__arena_trim(&m->arena);
 	/* a checkpoint has no methods to give shapes to */
 	if (ar->kind != TSL_KIND_TORCH_SAVE && opts && opts->restore_shapes) {
 		if (!m->traced_inputs)
