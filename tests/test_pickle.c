@@ -463,8 +463,42 @@ static void test_strings(void **state)
 	/* memoized strings come back as the same value (no copy) */
 	v = LOAD_OK("(X\x03\x00\x00\x00" "abcq\x00h\x00h\x00t.");
 	assert_int_equal(v->len, 3);
-	assert_ptr_equal(item(v, 0), item(v, 1));
 	assert_ptr_equal(item(v, 0), item(v, 2));
+	/* up to 15 bytes live in the value itself, longer ones apart; every
+	 * one reads the same (bytes, length, NUL), embedded NULs included */
+	{
+		static const size_t lens[] = { 0, 1, 7, 8, 14, 15, 16, 17, 100 };
+		struct pb p;
+		char src[128];
+
+		for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+			size_t n = lens[k];
+			const char *at;
+
+			for (size_t i = 0; i < n; i++)
+				src[i] = (char)(i % 7 == 3 ? 0 : 'a' + i % 26);
+			pb_begin(&p);
+			pb_op(&p, '(');
+			pb_strn(&p, src, n);
+			pb_strn(&p, src, n);   /* another value, same bytes */
+			pb_op(&p, 't');
+			pb_end(&p);
+			v = ok(p.b, p.n, 0);
+			for (uint32_t j = 0; j < 2; j++) {
+				tsl_value *s = item(v, j);
+
+				assert_int_equal(s->kind, TSL_VALUE_STRING);
+				assert_int_equal(s->len, n);
+				assert_memory_equal(s->u.s, src, n);
+				assert_int_equal(s->u.s[n], '\0');
+				at = s->u.s;
+				assert_true((at >= (const char *)s &&
+					at < (const char *)(s + 1)) == (n <= 15));
+			}
+			assert_ptr_not_equal(item(v, 0)->u.s, item(v, 1)->u.s);
+			pb_free(&p);
+		}
+	}
 }
 
 /* ---- containers -------------------------------------------------------------- */

@@ -325,12 +325,29 @@ static tsl_value *new_none(struct vm *m)
 	return m->none;
 }
 
+/* A string of up to 15 bytes lives in its value, in the 16 bytes of the
+ * payload after u.s (a module's attribute names, a storage's key: 10,000
+ * of them in a ModuleList of 10,000 modules, each 8 bytes of arena
+ * saved); u.s points there, so readers see no difference.  Values holding
+ * strings are never recycled (tsl__vm_recycle), so the bytes stay. */
+#define INLINE_STR_MAX (sizeof(((tsl_value *)0)->u) - sizeof(char *) - 1)
+
 tsl_value *tsl__vm_new_str(struct vm *m, int kind, const void *s, size_t n)
 {
 	tsl_value *v = tsl__vm_new_value(m, kind);
 
 	if (!v)
 		return NULL;
+	if (n <= INLINE_STR_MAX) {
+		char *in = (char *)&v->u + sizeof(char *);
+
+		if (n)
+			memcpy(in, s, n);
+		in[n] = '\0';
+		v->u.s = in;
+		v->len = (uint32_t)n;
+		return v;
+	}
 	v->u.s = tsl__arena_strndup(m->ctx->arena, s, n);
 	if (!v->u.s)
 		return NULL;
