@@ -54,7 +54,10 @@ static void walk(const tsl_class_info *ci, const char *src, size_t len)
 		FUZZ_CHECK(ci->attrs[i].name && ci->attrs[i].type);
 		touch(ci->attrs[i].name);
 		touch(ci->attrs[i].type);
-		touch(ci->attrs[i].default_text);
+		touch(tsl__class_attr_default(ci, i));
+		/* the flags are read (ASan: inside the class's array) */
+		(void)tsl__class_attr_is_parameter(ci, i);
+		(void)tsl__class_attr_is_buffer(ci, i);
 	}
 	for (size_t i = 0; i < ci->nconsts; i++) {
 		touch(ci->consts[i].name);

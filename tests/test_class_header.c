@@ -614,6 +614,12 @@ static const tsl_class_attr *attr(const tsl_class_info *ci, const char *name)
 	return NULL;
 }
 
+/* The index of attribute `name`, for the tsl__class_attr_* questions. */
+static size_t attr_ix(const tsl_class_info *ci, const char *name)
+{
+	return (size_t)(attr(ci, name) - ci->attrs);
+}
+
 static const tsl_class_method *method(const tsl_class_info *ci,
 	const char *name)
 {
@@ -672,8 +678,10 @@ static void test_linear(void **state)
 	check_attr(ci, 1, "bias", "Tensor");
 	check_attr(ci, 2, "training", "bool");
 	check_attr(ci, 3, "_is_full_backward_hook", "NoneType");
-	assert_true(ci->attrs[0].is_parameter && ci->attrs[1].is_parameter);
-	assert_false(ci->attrs[2].is_parameter || ci->attrs[2].is_buffer);
+	assert_true(tsl__class_attr_is_parameter(ci, 0) &&
+		tsl__class_attr_is_parameter(ci, 1));
+	assert_false(tsl__class_attr_is_parameter(ci, 2) ||
+		tsl__class_attr_is_buffer(ci, 2));
 	assert_int_equal(ci->nconsts, 2);
 	assert_string_equal(ci->consts[0].name, "out_features");
 	assert_string_equal(ci->consts[0].type, "int");
@@ -739,7 +747,7 @@ static void test_lstm(void **state)
 	assert_string_equal(ci->parameters[7], "bias_hh_l1");
 	assert_int_equal(ci->nattrs, 13);
 	for (size_t i = 0; i < 8; i++)
-		assert_true(ci->attrs[i].is_parameter);
+		assert_true(tsl__class_attr_is_parameter(ci, i));
 	check_attr(ci, 11, "_all_weights", "List[List[str]]");
 	assert_int_equal(ci->nconsts, 9);
 	assert_string_equal(ci->consts[2].name, "dropout");
@@ -780,9 +788,9 @@ static void test_defaults(void **state)
 	const tsl_class_method *m;
 
 	assert_int_equal(ci->nattrs, 10);
-	assert_true(attr(ci, "p")->is_parameter);
-	assert_true(attr(ci, "buf")->is_buffer);
-	assert_false(attr(ci, "buf")->is_parameter);
+	assert_true(tsl__class_attr_is_parameter(ci, attr_ix(ci, "p")));
+	assert_true(tsl__class_attr_is_buffer(ci, attr_ix(ci, "buf")));
+	assert_false(tsl__class_attr_is_parameter(ci, attr_ix(ci, "buf")));
 	assert_string_equal(attr(ci, "d")->type, "Dict[str, int]");
 	assert_string_equal(attr(ci, "o")->type, "Optional[bool]");
 	assert_string_equal(attr(ci, "t")->type, "Tuple[int, str]");
@@ -896,7 +904,7 @@ static void test_enum_and_more(void **state)
 	assert_int_equal(ci->kind, TSL_CLASS_NAMEDTUPLE);
 	assert_int_equal(ci->nattrs, 3);
 	check_attr(ci, 2, "c", "str");
-	assert_null(ci->attrs[2].default_text);
+	assert_null(tsl__class_attr_default(ci, 2));
 }
 
 static void test_plain_class(void **state)
@@ -930,9 +938,9 @@ static void test_namedtuple(void **state)
 	check_attr(ci, 3, "unsorted_indices", "Optional[Tensor]");
 
 	ci = parse_ok(c, nt_defaults, "NT");
-	assert_null(ci->attrs[0].default_text);
-	assert_string_equal(ci->attrs[1].default_text, "2.5");
-	assert_string_equal(ci->attrs[2].default_text, "\"q, ]\"");
+	assert_null(tsl__class_attr_default(ci, 0));
+	assert_string_equal(tsl__class_attr_default(ci, 1), "2.5");
+	assert_string_equal(tsl__class_attr_default(ci, 2), "\"q, ]\"");
 	assert_string_equal(ci->attrs[2].type, "str");
 }
 
@@ -1070,7 +1078,7 @@ static void test_line_endings(void **state)
 	tsl_class_info *ci = parse_ok(c, crlf, "L");
 
 	check_attr(ci, 0, "w", "Tensor");
-	assert_true(ci->attrs[0].is_parameter);
+	assert_true(tsl__class_attr_is_parameter(ci, 0));
 	assert_string_equal(ci->consts[0].value_text, "3");
 	assert_string_equal(ci->methods[0].return_type, "Tensor");
 	ci = parse_ok(c, no_newline, "NT");
@@ -1113,9 +1121,9 @@ static void test_lists(void **state)
 	assert_string_equal(ci->forward_pre_hooks[1], "pre_hook_os");
 	assert_int_equal(ci->nforward_hooks, 0);
 	assert_int_equal(ci->nattrs, 3);
-	assert_true(attr(ci, "a b")->is_parameter);
-	assert_true(attr(ci, "x\"y")->is_parameter);
-	assert_true(attr(ci, "r, s")->is_buffer);
+	assert_true(tsl__class_attr_is_parameter(ci, attr_ix(ci, "a b")));
+	assert_true(tsl__class_attr_is_parameter(ci, attr_ix(ci, "x\"y")));
+	assert_true(tsl__class_attr_is_buffer(ci, attr_ix(ci, "r, s")));
 	assert_true(ci->methods[0].is_forward_pre_hook);
 	assert_string_equal(ci->methods[0].return_type, "NoneType");
 }
@@ -1338,8 +1346,8 @@ static void test_annotation_shapes(void **state)
 	for (size_t i = 0; i < ci->nattrs; i++) {
 		assert_string_equal(ci->attrs[i].name, want[i].name);
 		assert_string_equal(ci->attrs[i].type, want[i].type);
-		assert_int_equal(ci->attrs[i].is_parameter, i == 2);
-		assert_null(ci->attrs[i].default_text);
+		assert_int_equal(tsl__class_attr_is_parameter(ci, i), i == 2);
+		assert_null(tsl__class_attr_default(ci, i));
 	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(parse_rc(c, bad[i].src, "A"), TSL_EFORMAT);
@@ -1456,7 +1464,7 @@ static void test_many_members(void **state)
 	assert_int_equal(ci->nmethods, n);
 	assert_int_equal(ci->nparameters, n / 2);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(ci->attrs[i].is_parameter, i % 2 == 0);
+		assert_int_equal(tsl__class_attr_is_parameter(ci, i), i % 2 == 0);
 	assert_true(ci->methods[n - 1].is_forward_hook);
 	assert_false(ci->methods[n - 2].is_forward_hook);
 	free(s);

@@ -868,7 +868,7 @@ static bool allowed(member m, tsl_class_kind kind)
 
 /* `name : T`, `name : T = default`, `name : Final[T] = v` */
 static int parse_attr_line(parser *p, slice t, bool is_const,
-	tsl_class_attr *attr, tsl_class_const *cst)
+	tsl_class_attr *attr, const char **def, tsl_class_const *cst)
 {
 	size_t n = ident_len(t), at;
 	slice name = { t.p, n }, r, type, val = { NULL, 0 };
@@ -905,7 +905,7 @@ static int parse_attr_line(parser *p, slice t, bool is_const,
 	}
 	if (!(attr->name = dup(p, name)))
 		return nomem(p, pos_of(p, t.p));
-	if (val.n && !(attr->default_text = dup(p, val)))
+	if (val.n && !(*def = dup(p, val)))
 		return nomem(p, pos_of(p, t.p));
 	return norm_type(p, type, &attr->type);
 }
@@ -963,8 +963,15 @@ static int parse_enum_line(parser *p, slice t, tsl_class_enum_member *e)
 	return TSL_OK;
 }
 
+/* A NamedTuple field's default, while the class is walked. */
+struct attr_default {
+	size_t i;              /* the attribute */
+	const char *text;
+};
+
 typedef struct members {
 	grow attrs, consts, methods, enums;
+	grow defaults;         /* struct attr_default */
 } members;
 
 #define ANNOT_HEAD "  __annotations__[\""
@@ -1080,17 +1087,24 @@ static int walk_members(parser *p, size_t body, size_t end,
 		case M_ATTR:
 		case M_ANNOT: {
 			tsl_class_attr *at = grow_add(p, &k->attrs, sizeof *at);
+			const char *def = NULL;
+			struct attr_default *d;
 
 			if (!at)
 				return nomem(p, q);
-			rc = m == M_ATTR ? parse_attr_line(p, t, false, at, NULL) :
-				parse_annot_line(p, t, at);
+			rc = m == M_ATTR ? parse_attr_line(p, t, false, at, &def,
+				NULL) : parse_annot_line(p, t, at);
 			if (rc != TSL_OK)
 				return rc;
-			if (m == M_ATTR && at->default_text &&
-				ci->kind != TSL_CLASS_NAMEDTUPLE)
+			if (def && ci->kind != TSL_CLASS_NAMEDTUPLE)
 				return perr(p, q, "attribute with a value in class %s",
 					ci->name);
+			if (def) {
+				if (!(d = grow_add(p, &k->defaults, sizeof *d)))
+					return nomem(p, q);
+				d->i = k->attrs.n - 1;
+				d->text = def;
+			}
 			break;
 		}
 		case M_CONST: {
@@ -1102,7 +1116,7 @@ static int walk_members(parser *p, size_t body, size_t end,
 				break;
 			if (!(cs = grow_add(p, &k->consts, sizeof *cs)))
 				return nomem(p, q);
-			rc = parse_attr_line(p, t, true, NULL, cs);
+			rc = parse_attr_line(p, t, true, NULL, NULL, cs);
 			if (rc != TSL_OK)
 				return rc;
 			break;
@@ -1220,6 +1234,16 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci)
 		(rc = grow_keep(p, &k.attrs, sizeof *ci->attrs, &v,
 			&ci->nattrs, body)) == TSL_OK)
 		ci->attrs = v;
+	if (rc == TSL_OK && k.defaults.n) {
+		const struct attr_default *d = k.defaults.v;
+
+		ci->attr_defaults = tsl__arena_calloc(p->arena, ci->nattrs,
+			sizeof *ci->attr_defaults);
+		if (!ci->attr_defaults)
+			rc = nomem(p, body);
+		for (size_t i = 0; rc == TSL_OK && i < k.defaults.n; i++)
+			ci->attr_defaults[d[i].i] = d[i].text;
+	}
 	if (rc == TSL_OK &&
 		(rc = grow_keep(p, &k.consts, sizeof *ci->consts, &v,
 			&ci->nconsts, body)) == TSL_OK)
@@ -1234,6 +1258,7 @@ static int walk_body(parser *p, size_t body, size_t end, tsl_class_info *ci)
 		ci->enum_members = v;
 	if (!k.attrs.in_arena)
 		free(k.attrs.v);
+	free(k.defaults.v);
 	free(k.consts.v);
 	free(k.methods.v);
 	free(k.enums.v);
@@ -1267,8 +1292,18 @@ static int parse_class(parser *p, size_t line, size_t end, slice name,
 		(rc = set_build(p, &hooks, ci->forward_hooks, ci->nforward_hooks)))
 		return rc;
 	for (size_t i = 0; i < ci->nattrs; i++) {
-		ci->attrs[i].is_parameter = set_has(&params, ci->attrs[i].name);
-		ci->attrs[i].is_buffer = set_has(&buffers, ci->attrs[i].name);
+		uint8_t f = (set_has(&params, ci->attrs[i].name) ?
+			TSL_CLASS_ATTR_PARAMETER : 0) |
+			(set_has(&buffers, ci->attrs[i].name) ?
+			TSL_CLASS_ATTR_BUFFER : 0);
+
+		if (!f)
+			continue;
+		/* made at the first: most classes have no parameter */
+		if (!ci->attr_flags && !(ci->attr_flags =
+			tsl__arena_calloc(p->arena, ci->nattrs, 1)))
+			return nomem(p, line);
+		ci->attr_flags[i] = f;
 	}
 	for (size_t i = 0; i < ci->nmethods; i++) {
 		ci->methods[i].is_forward_pre_hook =

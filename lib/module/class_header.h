@@ -60,14 +60,22 @@ typedef enum tsl_class_kind {
 } tsl_class_kind;
 
 /* A slot: `name : Type` or `__annotations__["name"] = Type`; for a
- * NamedTuple, a field (`name : Type` optionally followed by `= default`). */
+ * NamedTuple, a field (`name : Type` optionally followed by `= default`).
+ * 16 bytes: a ModuleList of 10,000 modules has 10,000 of them; whether it
+ * is a parameter or a buffer, and a field's default, are beside them in
+ * the class (tsl__class_attr_is_parameter and the others below). */
 typedef struct tsl_class_attr {
 	const char *name;
 	const char *type;         /* normalised annotation text */
-	const char *default_text; /* NamedTuple field default as written, or NULL */
-	bool is_parameter;        /* the name is listed in __parameters__ */
-	bool is_buffer;           /* the name is listed in __buffers__ */
 } tsl_class_attr;
+
+_Static_assert(sizeof(tsl_class_attr) == 16, "tsl_class_attr grew");
+
+/* tsl_class_info.attr_flags bits */
+enum {
+	TSL_CLASS_ATTR_PARAMETER = 1,  /* listed in __parameters__ */
+	TSL_CLASS_ATTR_BUFFER = 2      /* listed in __buffers__ */
+};
 
 /* A constant: `name : Final[T] = literal`. */
 typedef struct tsl_class_const {
@@ -134,6 +142,11 @@ typedef struct tsl_class_info {
 
 	tsl_class_attr *attrs;    /* slots in slot order (NamedTuple: fields) */
 	size_t nattrs;
+	uint8_t *attr_flags;      /* TSL_CLASS_ATTR_* by attribute; NULL when
+	                             no attribute is a parameter or buffer */
+	const char **attr_defaults; /* NamedTuple field defaults as written
+	                             (NULL: none), by attribute; NULL when no
+	                             field has one */
 	tsl_class_const *consts;  /* Final constants, in file order */
 	size_t nconsts;
 	tsl_class_method *methods;/* methods then hooks, in file order; hook
@@ -150,6 +163,24 @@ typedef struct tsl_class_info {
 	                             parsed; nmethods is 0 */
 	size_t methods_offset;
 } tsl_class_info;
+
+static inline bool tsl__class_attr_is_parameter(const tsl_class_info *ci,
+	size_t i)
+{
+	return ci->attr_flags && (ci->attr_flags[i] & TSL_CLASS_ATTR_PARAMETER);
+}
+
+static inline bool tsl__class_attr_is_buffer(const tsl_class_info *ci,
+	size_t i)
+{
+	return ci->attr_flags && (ci->attr_flags[i] & TSL_CLASS_ATTR_BUFFER);
+}
+
+static inline const char *tsl__class_attr_default(const tsl_class_info *ci,
+	size_t i)
+{
+	return ci->attr_defaults ? ci->attr_defaults[i] : NULL;
+}
 
 /**
  * Find and parse one class of a code file.

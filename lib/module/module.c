@@ -69,9 +69,9 @@ void tsl__module_attr(const struct tsl_module *mod, size_t i, tsl_attr *out)
 	out->type = ca->type;
 	out->value = slot->has_state ? NULL : mod->vals ? mod->vals[i] :
 		dict->u.seq.items[2 * i + 1];
-	if (ca->is_parameter)
+	if (tsl__class_attr_is_parameter(slot->cls, i))
 		out->kind = TSL_ATTR_PARAMETER;
-	else if (ca->is_buffer)
+	else if (tsl__class_attr_is_buffer(slot->cls, i))
 		out->kind = TSL_ATTR_BUFFER;
 	else if (out->value && out->value->kind == TSL_VALUE_MODULE)
 		out->kind = TSL_ATTR_MODULE;
