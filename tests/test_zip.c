@@ -3342,6 +3342,100 @@ static void test_index_csize_and_skip(void **state)
 	zb_free(&z);
 }
 
+/* The storages' records data/0, data/1... stored in a run (as every writer
+ * does) are found by number and kept out of the hash table, which then
+ * holds only the others; any other layout puts them all in the table.
+ * Either way every record is found by its name, and no other name is. */
+static void check_found(const tsl_zip *ix)
+{
+	static const char *const absent[] = { "data/01", "data/", "data/-1",
+		"data/4294967296", "data/99999999999", "dat/1", "data/1/" };
+
+	for (size_t i = 0; i < ix->n; i++) {
+		const tsl_zip_entry *e = &ix->entries[i];
+
+		if (!tsl__zip_in_prefix(ix, e))
+			continue;
+		assert_ptr_equal(tsl__zip_find(ix, tsl__zip_rel_bytes(ix, e),
+			tsl__zip_rel_len(ix, e)), e);
+	}
+	for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+		assert_null(tsl__zip_find(ix, absent[i], strlen(absent[i])));
+}
+
+static void test_index_data_run(void **state)
+{
+	/* the layouts: the run of 0..99 in order, with stragglers that are
+	 * not canonical numbers; then 1 before 0, a gap, a record inside
+	 * the run, a repeated number */
+	static const char *const layouts[] = { "run", "swap", "gap", "split",
+		"again" };
+	char name[64];
+
+	(void)state;
+	for (size_t l = 0; l < sizeof layouts / sizeof *layouts; l++) {
+		const char *how = layouts[l];
+		zb z;
+		size_t n, first = 0;
+		uint8_t *zip;
+		tsl_zip *ix;
+
+		zb_init(&z, 0, false);
+		zb_minimal(&z, "p", "3\n");
+		for (int k = 0; k < 100; k++) {
+			int num = k;
+
+			if (!strcmp(how, "swap") && k < 2)
+				num = 1 - k;
+			if (!strcmp(how, "gap") && k >= 50)
+				num = k + 1;
+			if (!strcmp(how, "again") && k == 99)
+				num = 98;
+			if (!strcmp(how, "split") && k == 50)
+				zb_add_str(&z, "p/extra/x", "x");
+			if (k == 0)
+				first = z.n;
+			snprintf(name, sizeof name, "p/data/%d", num);
+			zb_add_str(&z, name, "d");
+		}
+		zb_add_str(&z, "p/data/007", "not a number's spelling");
+		zb_add_str(&z, "p/data/x", "nor this");
+		zip = zb_finish(&z, &n);
+		if (!strcmp(how, "again")) {
+			tsl_options opts = TSL_OPTIONS_INIT;
+			tsl_limits lim;
+			tsl_error err;
+
+			/* found by the table: two records of one name */
+			assert_int_equal(tsl__limits_from_options(&lim, &opts,
+				&err), TSL_OK);
+			assert_int_equal(tsl__zip_open(&ix, zip, n, &lim, NULL,
+				&err), TSL_EFORMAT);
+			assert_non_null(strstr(err.message, "two records"));
+			free(zip);
+			zb_free(&z);
+			continue;
+		}
+		open_index(&ix, zip, n);
+		if (!strcmp(how, "run")) {
+			assert_int_equal(ix->ndata, 100);
+			assert_int_equal(ix->data_base, first);
+			/* 5 other records under the prefix: 16 slots */
+			assert_int_equal(ix->mask + 1, 16);
+			assert_null(tsl__zip_find(ix, "data/100", 8));
+		} else {
+			assert_int_equal(ix->ndata, 0);
+			assert_true(ix->mask + 1 >= ix->n);
+		}
+		check_found(ix);
+		if (!strcmp(how, "gap"))
+			assert_null(tsl__zip_find(ix, "data/50", 7));
+		tsl__zip_free(ix);
+		free(zip);
+		zb_free(&z);
+	}
+}
+
 /* A zip64 extra field holds only the fields that are 0xFFFFFFFF, in the
  * order uncompressed size, compressed size, offset: an entry whose offset
  * alone needs it (a small record past 4 GiB, as PyTorch writes them) reads
@@ -3678,6 +3772,7 @@ int main(void)
 		cmocka_unit_test(test_deflate_huge_declared),
 		cmocka_unit_test(test_index_csize_and_skip),
 		cmocka_unit_test(test_entry_zip64_fields),
+		cmocka_unit_test(test_index_data_run),
 		cmocka_unit_test(test_record_over_64tib),
 		cmocka_unit_test(test_deflate_size_mismatch),
 		cmocka_unit_test(test_inflate_streams),

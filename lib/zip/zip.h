@@ -159,6 +159,11 @@ typedef struct tsl_zip {
 	uint32_t *table;       /* see above */
 	size_t mask;           /* table slots - 1 */
 	uint32_t tag;          /* slot bits that hold hash bits (may be 0) */
+	/* the storages' records "<prefix>/data/0".."data/<ndata - 1>", at
+	 * entries[data_base + k] for data/k, as every writer stores them:
+	 * found by their number, not in the table (ndata 0: no such run, or
+	 * one out of order: all are in the table) */
+	size_t data_base, ndata;
 	/* NULL, or n decoded copies (made lazily, slots set once) */
 	_Atomic(_Atomic(void *) *) decoded;
 	/* NULL, or n NUL-terminated copies of the names (made on demand,

@@ -270,6 +270,59 @@ static inline bool rel_equal(const tsl_zip *z, const tsl_zip_entry *e,
 		same_bytes(tsl__zip_name(e) + z->prefix_len + 1, rel, len);
 }
 
+/* Is rel[0..len) "data/<k>", k in canonical decimal (no sign, no leading
+ * zero but for "0") under 2^32?  Only such a name is found by number. */
+static bool data_number(const char *rel, size_t len, size_t *k)
+{
+	uint64_t v = 0;
+
+	if (len < 6 || len > 15 || memcmp(rel, "data/", 5) != 0 ||
+		(rel[5] == '0' && len > 6))
+		return false;
+	for (size_t i = 5; i < len; i++) {
+		if (rel[i] < '0' || rel[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(rel[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*k = (size_t)v;
+	return true;
+}
+
+/* Find the run of data/0, data/1... at consecutive entries (z->data_base,
+ * z->ndata): every record named data/<k> must be the k-th of one run, or
+ * there is none.  Then size the table for the other records and populate
+ * what it will use (alloc_index made room for all of them). */
+static void size_table(tsl_zip *z)
+{
+	size_t base = SIZE_MAX, count = 0, k, rest, cap = 16;
+
+	for (size_t i = 0; i < z->n; i++) {
+		const tsl_zip_entry *e = &z->entries[i];
+
+		if (!tsl__zip_in_prefix(z, e) ||
+			!data_number(tsl__zip_name(e) + z->prefix_len + 1,
+			tsl__zip_name_len(e) - z->prefix_len - 1, &k))
+			continue;
+		if (base == SIZE_MAX)
+			base = i;
+		if (i != base + count || k != count) {
+			count = 0;   /* out of order: all in the table */
+			break;
+		}
+		count++;
+	}
+	z->data_base = count ? base : 0;
+	z->ndata = count;
+	rest = z->n - count;
+	while (cap < rest + rest / 2)
+		cap <<= 1;
+	if (cap < z->mask + 1)
+		z->mask = cap - 1;
+	tsl__populate(z->table, (z->mask + 1) * sizeof *z->table);
+}
+
 static int build_table(tsl_zip *z, tsl_error *err)
 {
 	uint32_t idx = ~z->tag;
@@ -278,6 +331,7 @@ static int build_table(tsl_zip *z, tsl_error *err)
 	/* z->table, z->mask and z->tag were set with the entries (one
 	 * block); every record under the prefix goes in, keyed by its
 	 * relative name */
+	size_table(z);
 	for (i = 0; i < z->n; i++) {
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_name(e) + z->prefix_len + 1;
@@ -285,6 +339,10 @@ static int build_table(tsl_zip *z, tsl_error *err)
 		uint64_t hv;
 		uint32_t tag, s;
 
+		if (i == z->data_base && z->ndata) {
+			i += z->ndata - 1;   /* found by number */
+			continue;
+		}
 		if (!tsl__zip_in_prefix(z, e))
 			continue;
 		len = tsl__zip_name_len(e) - z->prefix_len - 1;
@@ -314,10 +372,14 @@ const tsl_zip_entry *tsl__zip_find(const tsl_zip *z, const char *rel,
 {
 	uint32_t idx = ~z->tag, tag, s;
 	uint64_t hv;
-	size_t h;
+	size_t h, k;
 
 	if (!z->table)
 		return NULL;
+	/* data/<k>: the k-th of the run (its name is that, by construction)
+	 * or no record at all */
+	if (z->ndata && data_number(rel, len, &k))
+		return k < z->ndata ? &z->entries[z->data_base + k] : NULL;
 	hv = hash_name(rel, len);
 	tag = (uint32_t)(hv >> 32) & z->tag;
 	h = (size_t)hv & z->mask;
@@ -557,8 +619,9 @@ static int alloc_index(tsl_zip *z, int huge, tsl_error *err)
 	if (!z->entries)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory for %zu records", z->n);
-	/* written whole, at once: populated in one call */
-	tsl__populate(z->entries, block);
+	/* written whole, at once: populated in one call (the table once its
+	 * size is known: size_table) */
+	tsl__populate(z->entries, ent_bytes);
 	z->table = (uint32_t *)(void *)((char *)z->entries + ent_bytes);
 	z->mask = cap - 1;
 	/* slot bits above those index + 1 needs carry hash bits */
