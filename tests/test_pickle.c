@@ -485,7 +485,7 @@ static void test_strings(void **state)
 			pb_end(&p);
 			v = ok(p.b, p.n, 0);
 			for (uint32_t j = 0; j < 2; j++) {
-				tsl_value *s = item(v, j);
+				const tsl_value *s = item(v, j);
 
 				assert_int_equal(s->kind, TSL_VALUE_STRING);
 				assert_int_equal(s->len, n);
