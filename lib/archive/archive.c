@@ -170,7 +170,8 @@ static int list_extra(tsl_archive *ar, tsl_error *err)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < ar->zip->n; i++) {
+	/* the storages' run is no extra file: not read */
+	for (i = 0; (i = tsl__zip_past_run(ar->zip, i)) < ar->zip->n; i++) {
 		if (is_extra(ar->zip, &ar->zip->entries[i]))
 			n++;
 	}
@@ -180,7 +181,7 @@ static int list_extra(tsl_archive *ar, tsl_error *err)
 	if (!ar->extra)
 		return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 			"out of memory");
-	for (i = 0; i < ar->zip->n; i++) {
+	for (i = 0; (i = tsl__zip_past_run(ar->zip, i)) < ar->zip->n; i++) {
 		const tsl_zip_entry *e = &ar->zip->entries[i];
 		const char *rel;
 
@@ -234,14 +235,16 @@ static void readahead_meta(tsl_archive *ar)
 	const tsl_zip *z = ar->zip;
 	uint64_t from = 0, to = 0;
 
-	for (size_t i = 0; i < z->n; i++) {
+	/* the storages' run is skipped whole, unread */
+	for (size_t i = 0; (i = tsl__zip_past_run(z, i)) < z->n; i++) {
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel_bytes(z, e);
 		size_t len = tsl__zip_rel_len(z, e);
-		uint64_t a = tsl__zip_lho(e), b;
+		uint64_t a, b;
 
 		if (storage_record(rel, len))
 			continue;
+		a = tsl__zip_lho(e);
 		/* the local header, its name and extra field (PyTorch pads
 		 * it to 64-byte alignment), then the bytes */
 		if (tsl__add_u64(a, 30 + (uint64_t)tsl__zip_name_len(e) + 64 +

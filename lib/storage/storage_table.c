@@ -162,6 +162,7 @@ static tsl_zip_entry *absent_record(tsl_storages *st, const char *rel,
 	e->usize = 0;
 	e->method = TSL_ZIP_STORED;
 	e->stand_in = 1;
+	e->in_prefix = 0;   /* its name is the relative one */
 	return e;
 }
 

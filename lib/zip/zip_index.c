@@ -290,32 +290,40 @@ static bool data_number(const char *rel, size_t len, size_t *k)
 	return true;
 }
 
-/* Find the run of data/0, data/1... at consecutive entries (z->data_base,
- * z->ndata): every record named data/<k> must be the k-th of one run, or
- * there is none.  Then size the table for the other records and populate
- * what it will use (alloc_index made room for all of them). */
+/* The run of data/0, data/1... at consecutive entries, found while the
+ * directory is walked (fill_entries calls this for each record under the
+ * prefix, rel[0..len) its name after it): every record named data/<k>
+ * must be the k-th of one run, else there is none (broken). */
+struct data_run {
+	size_t base, count;
+	bool broken;
+};
+
+static void data_run_step(const tsl_zip *z, size_t i, const char *rel,
+	size_t len, struct data_run *r)
+{
+	size_t k;
+
+	(void)z;
+	if (r->broken || !data_number(rel, len, &k))
+		return;
+	if (r->base == SIZE_MAX)
+		r->base = i;
+	if (i != r->base + r->count || k != r->count) {
+		r->broken = true;   /* out of order: all in the table */
+		r->count = 0;
+		return;
+	}
+	r->count++;
+}
+
+/* Size the table for the records not in the run (z->ndata, set by
+ * fill_entries) and populate what it will use (alloc_index made room for
+ * all of them). */
 static void size_table(tsl_zip *z)
 {
-	size_t base = SIZE_MAX, count = 0, k, rest, cap = 16;
+	size_t rest = z->n - z->ndata, cap = 16;
 
-	for (size_t i = 0; i < z->n; i++) {
-		const tsl_zip_entry *e = &z->entries[i];
-
-		if (!tsl__zip_in_prefix(z, e) ||
-			!data_number(tsl__zip_name(e) + z->prefix_len + 1,
-			tsl__zip_name_len(e) - z->prefix_len - 1, &k))
-			continue;
-		if (base == SIZE_MAX)
-			base = i;
-		if (i != base + count || k != count) {
-			count = 0;   /* out of order: all in the table */
-			break;
-		}
-		count++;
-	}
-	z->data_base = count ? base : 0;
-	z->ndata = count;
-	rest = z->n - count;
 	while (cap < rest + rest / 2)
 		cap <<= 1;
 	if (cap < z->mask + 1)
@@ -332,17 +340,14 @@ static int build_table(tsl_zip *z, tsl_error *err)
 	 * block); every record under the prefix goes in, keyed by its
 	 * relative name */
 	size_table(z);
-	for (i = 0; i < z->n; i++) {
+	/* the run of data/<k> is found by number */
+	for (i = 0; (i = tsl__zip_past_run(z, i)) < z->n; i++) {
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_name(e) + z->prefix_len + 1;
 		size_t len, h;
 		uint64_t hv;
 		uint32_t tag, s;
 
-		if (i == z->data_base && z->ndata) {
-			i += z->ndata - 1;   /* found by number */
-			continue;
-		}
 		if (!tsl__zip_in_prefix(z, e))
 			continue;
 		len = tsl__zip_name_len(e) - z->prefix_len - 1;
@@ -633,7 +638,8 @@ static int alloc_index(tsl_zip *z, int huge, tsl_error *err)
 /* Walk the central directory, check every entry and fill the entries
  * (each a pointer to its directory entry, written once, in order), and
  * find the prefix: the first entry's name up to its first '/' (*pfx: NULL
- * when it has none).  Nothing is copied.  A directory in file order (what
+ * when it has none), which records are under it, and the run of data/<k>
+ * (z->data_base, z->ndata).  Nothing is copied.  A directory in file order (what
  * PyTorch writes) is checked for overlapping records on the way:
  * *sorted says whether it was, *first_overlap is then SIZE_MAX or the
  * first i whose record the record of i - 1 overlaps (check_overlaps
@@ -644,6 +650,7 @@ static int fill_entries(tsl_zip *z, const char **pfx, bool *sorted,
 	uint64_t p = z->cd_offset;
 	uint64_t prev_lho = 0, prev_end = 0;   /* header + data of i - 1 */
 	size_t overlap = SIZE_MAX;             /* i: i - 1 overlaps it */
+	struct data_run run = { SIZE_MAX, 0, false };
 	int rc;
 
 	*pfx = NULL;
@@ -729,8 +736,18 @@ static int fill_entries(tsl_zip *z, const char **pfx, bool *sorted,
 				z->prefix_len = (size_t)(slash - name);
 			}
 		}
+		if (*pfx && ce.name_len > z->prefix_len &&
+			c[CENTRAL_LEN + z->prefix_len] == '/' &&
+			same_bytes(c + CENTRAL_LEN, *pfx, z->prefix_len)) {
+			e->in_prefix = 1;
+			data_run_step(z, i, (const char *)c + CENTRAL_LEN +
+				z->prefix_len + 1, ce.name_len - z->prefix_len - 1,
+				&run);
+		}
 		p += cd_entry_len(&ce);
 	}
+	z->data_base = run.count ? run.base : 0;
+	z->ndata = run.count;
 	*first_overlap = overlap;
 	return TSL_OK;
 }
