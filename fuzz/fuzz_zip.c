@@ -43,7 +43,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 		size_t len;
 
 		/* every record under the prefix can be found by its name */
-		FUZZ_CHECK(!tsl__zip_in_prefix(z, e) ||
+		FUZZ_CHECK(!tsl__zip_in_prefix(e) ||
 			tsl__zip_find(z, tsl__zip_rel_bytes(z, e),
 			tsl__zip_rel_len(z, e)) == e);
 		/* the NUL-terminated copy is the same name */

@@ -869,7 +869,7 @@ static void test_find_next(void **state)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel(z, e);
 
-		if (!tsl__zip_in_prefix(z, e))
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		hint = i;
 		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
@@ -882,7 +882,7 @@ static void test_find_next(void **state)
 		const tsl_zip_entry *e = &z->entries[i];
 		const char *rel = tsl__zip_rel(z, e);
 
-		if (!tsl__zip_in_prefix(z, e))
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		assert_ptr_equal(tsl__zip_find_next(z, rel, strlen(rel), &hint),
 			tsl__zip_find(z, rel, strlen(rel)));
@@ -3354,7 +3354,7 @@ static void check_found(const tsl_zip *ix)
 	for (size_t i = 0; i < ix->n; i++) {
 		const tsl_zip_entry *e = &ix->entries[i];
 
-		if (!tsl__zip_in_prefix(ix, e))
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		assert_ptr_equal(tsl__zip_find(ix, tsl__zip_rel_bytes(ix, e),
 			tsl__zip_rel_len(ix, e)), e);
@@ -3497,7 +3497,7 @@ static void test_index_lookup_lengths(void **state)
 		const char *rel = tsl__zip_rel(ix, e);
 		size_t len = strlen(rel);
 
-		assert_true(tsl__zip_in_prefix(ix, e));
+		assert_true(tsl__zip_in_prefix(e));
 		assert_string_equal(tsl__zip_cname(ix, e) + 2, rel);
 		/* the entry's name is the directory's bytes, not a copy */
 		assert_true(tsl__zip_name(e) >= (const char *)zip +
@@ -3550,9 +3550,9 @@ static void test_index_outside_prefix(void **state)
 	zip = zb_finish(&z, &size);
 	open_index(&ix, zip, size);
 	assert_string_equal(ix->prefix, "model");
-	assert_false(tsl__zip_in_prefix(ix, &ix->entries[out]));
-	assert_false(tsl__zip_in_prefix(ix, &ix->entries[same]));
-	assert_false(tsl__zip_in_prefix(ix, &ix->entries[pfx]));
+	assert_false(tsl__zip_in_prefix(&ix->entries[out]));
+	assert_false(tsl__zip_in_prefix(&ix->entries[same]));
+	assert_false(tsl__zip_in_prefix(&ix->entries[pfx]));
 	assert_string_equal(tsl__zip_rel(ix, &ix->entries[out]),
 		"other/data/0");
 	assert_string_equal(tsl__zip_rel(ix, &ix->entries[same]),
@@ -3631,7 +3631,7 @@ static void test_index_data_offset_cache(void **state)
 			30 + 2 * 65535);
 		assert_int_equal(tsl__zip_cached_skip(ix, &ix->entries[big]),
 			30 + 2 * 65535);
-		assert_true(tsl__zip_in_prefix(ix, &ix->entries[big]));
+		assert_true(tsl__zip_in_prefix(&ix->entries[big]));
 		assert_int_equal(tsl__zip_data_offset(ix, &ix->entries[small],
 			&off, &err), TSL_OK);
 		assert_int_equal(off, z.recs[small].data_off);

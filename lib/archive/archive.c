@@ -89,7 +89,8 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 			"archive has no version record (neither .data/version "
 			"nor version)");
 	if (tsl__zip_usize(e) > 64)
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
+			tsl__zip_lho(e),
 			"version record is %llu bytes long",
 			(unsigned long long)tsl__zip_usize(e));
 	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
@@ -101,21 +102,25 @@ static int parse_version(tsl_archive *ar, tsl_error *err)
 			break;
 	}
 	if (i == 0 || v > 1000000)
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
+			tsl__zip_lho(e),
 			"version record does not hold a decimal number");
 	for (; i < len; i++)
 		if (d[i] != '\n' && d[i] != '\r' && d[i] != ' ')
-			return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+			return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
+				tsl__zip_lho(e),
 				"version record has trailing bytes");
 	ar->version = v;
 	/* PyTorch 1.12-2.5: kMinSupportedFileFormatVersion 1, max 10 */
 	if (v < 1)
-		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e),
+			tsl__zip_lho(e),
 			"Attempted to read a PyTorch file with version %llu, but "
 			"the minimum supported version for reading is 1",
 			(unsigned long long)v);
 	if (v > 10)
-		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+		return tsl__error(err, TSL_EVERSION, TSL_ZIP_ENAME(e),
+			tsl__zip_lho(e),
 			"Attempted to read a PyTorch file with version %llu, but "
 			"the maximum supported version for reading is 10; your "
 			"PyTorch installation may be too old",
@@ -134,7 +139,8 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 	if (!e)
 		return TSL_OK;
 	if (tsl__zip_usize(e) > 16)
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
+			tsl__zip_lho(e),
 			"byteorder record is %llu bytes long",
 			(unsigned long long)tsl__zip_usize(e));
 	rc = tsl__zip_read(ar->zip, e, &d, &len, err);
@@ -147,7 +153,8 @@ static int parse_byteorder(tsl_archive *ar, tsl_error *err)
 	else if (len == 3 && memcmp(d, "big", 3) == 0)
 		ar->big_endian = 1;
 	else
-		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e), tsl__zip_lho(e),
+		return tsl__error(err, TSL_EFORMAT, TSL_ZIP_ENAME(e),
+			tsl__zip_lho(e),
 			"byteorder record is neither 'little' nor 'big'");
 	return TSL_OK;
 }
@@ -161,7 +168,7 @@ static int cmp_str(const void *a, const void *b)
  * lengths first, from the entry.) */
 static inline bool is_extra(const tsl_zip *z, const tsl_zip_entry *e)
 {
-	return tsl__zip_in_prefix(z, e) &&
+	return tsl__zip_in_prefix(e) &&
 		tsl__zip_name_len(e) > z->prefix_len + 1 + 6 &&
 		memcmp(tsl__zip_rel_bytes(z, e), "extra/", 6) == 0;
 }

@@ -45,6 +45,7 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 		isz = tsl_dtype_size((tsl_dtype)dtype);
 	uint64_t need;
 	char buf[256], *rel = buf;
+	struct tsl_storage *s;
 
 	if (isz == 0) {
 		tsl__error(err, TSL_EUNSUPPORTED, c->pickle, TSL_NO_OFFSET,
@@ -57,18 +58,20 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 			(unsigned long long)numel);
 		return NULL;
 	}
-	/* the record name: dir + key, on the stack when short */
-	if (dl + kl + 1 > sizeof buf) {
-		rel = tsl__arena_alloc(&m->arena, dl + kl + 1);
-		if (!rel) {
-			tsl__arena_error(&m->arena, err, c->pickle, TSL_NO_OFFSET);
-			return NULL;
-		}
+	/* the record name: dir + key, on the stack when short (the storage
+	 * table does not keep it) */
+	if (dl + kl + 1 > sizeof buf && !(rel = malloc(dl + kl + 1))) {
+		tsl__error(err, TSL_ENOMEM, c->pickle, TSL_NO_OFFSET,
+			"out of memory");
+		return NULL;
 	}
 	memcpy(rel, c->dir, dl);
 	memcpy(rel + dl, key, kl + 1);
-	return tsl__storages_get(&m->storages, rel, dl + kl, c->dedupe, dtype,
+	s = tsl__storages_get(&m->storages, rel, dl + kl, c->dedupe, dtype,
 		location, numel, c->pickle, err);
+	if (rel != buf)
+		free(rel);
+	return s;
 }
 
 /* ---- the tree --------------------------------------------------------- */

@@ -154,8 +154,7 @@ static tsl_zip_entry *absent_record(tsl_storages *st, const char *rel,
 		TSL_ZIP_CENTRAL_LEN + len + 1)))
 		return NULL;
 	memset(cd, 0, TSL_ZIP_CENTRAL_LEN);
-	cd[28] = (uint8_t)len;
-	cd[29] = (uint8_t)(len >> 8);
+	tsl__put_le16(cd + 28, (uint16_t)len);   /* the name's length */
 	memcpy(cd + TSL_ZIP_CENTRAL_LEN, rel, len);
 	cd[TSL_ZIP_CENTRAL_LEN + len] = '\0';
 	e->cd = cd;

@@ -192,10 +192,8 @@ typedef struct tsl_zip {
 } tsl_zip;
 
 /* Is the entry's name "<prefix>/..."?  (A stand-in's never is.) */
-static inline bool tsl__zip_in_prefix(const tsl_zip *z,
-	const tsl_zip_entry *e)
+static inline bool tsl__zip_in_prefix(const tsl_zip_entry *e)
 {
-	(void)z;
 	return e->in_prefix != 0;
 }
 
@@ -213,14 +211,14 @@ static inline size_t tsl__zip_past_run(const tsl_zip *z, size_t i)
 static inline const char *tsl__zip_rel_bytes(const tsl_zip *z,
 	const tsl_zip_entry *e)
 {
-	return tsl__zip_in_prefix(z, e) ?
+	return tsl__zip_in_prefix(e) ?
 		tsl__zip_name(e) + z->prefix_len + 1 : tsl__zip_name(e);
 }
 
 static inline size_t tsl__zip_rel_len(const tsl_zip *z,
 	const tsl_zip_entry *e)
 {
-	return tsl__zip_in_prefix(z, e) ?
+	return tsl__zip_in_prefix(e) ?
 		tsl__zip_name_len(e) - z->prefix_len - 1 :
 		tsl__zip_name_len(e);
 }
@@ -238,7 +236,7 @@ static inline const char *tsl__zip_rel(const tsl_zip *z,
 {
 	const char *c = tsl__zip_cname(z, e);
 
-	return c && tsl__zip_in_prefix(z, e) ? c + z->prefix_len + 1 : c;
+	return c && tsl__zip_in_prefix(e) ? c + z->prefix_len + 1 : c;
 }
 
 /* The data offset less the local header offset, if it was found before;

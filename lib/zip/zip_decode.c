@@ -53,18 +53,6 @@ static la_ssize_t feed_read(struct archive *a, void *payload,
 	return (la_ssize_t)n;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
 /* Read exactly want bytes (one more is an error) from an opened reader. */
 static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 	uint8_t *buf, size_t want, tsl_error *err)
@@ -75,8 +63,10 @@ static int drain(struct archive *a, const tsl_zip_entry *e, uint64_t data_off,
 		la_ssize_t n = archive_read_data(a, buf + got, want + 1 - got);
 
 		if (n < 0)
-			return tsl__error(err, tsl__zip_method(e) == TSL_ZIP_DEFLATED ? TSL_EFORMAT :
-				TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e), data_off,
+			return tsl__error(err,
+				tsl__zip_method(e) == TSL_ZIP_DEFLATED ?
+				TSL_EFORMAT : TSL_EUNSUPPORTED, TSL_ZIP_ENAME(e),
+				data_off,
 				"decoding record (method %u) failed after %zu of "
 				"%zu bytes: %s", tsl__zip_method(e), got, want,
 				archive_error_string(a) ?
@@ -133,15 +123,15 @@ int tsl__zip_decode(const tsl_zip *z, const tsl_zip_entry *e,
 	 * header with the true sizes and the mapped bytes */
 	memset(&f, 0, sizeof f);
 	f.hdr_len = sizeof f.hdr;
-	put32(f.hdr, 0x04034b50u);
-	put16(f.hdr + 4, 20);
-	put16(f.hdr + 6, 0);
-	put16(f.hdr + 8, tsl__zip_method(e));
-	put32(f.hdr + 14, tsl__zip_crc32(e));
-	put32(f.hdr + 18, (uint32_t)csize);
-	put32(f.hdr + 22, (uint32_t)tsl__zip_usize(e));
-	put16(f.hdr + 26, 1);
-	put16(f.hdr + 28, 0);
+	tsl__put_le32(f.hdr, 0x04034b50u);
+	tsl__put_le16(f.hdr + 4, 20);
+	tsl__put_le16(f.hdr + 6, 0);
+	tsl__put_le16(f.hdr + 8, tsl__zip_method(e));
+	tsl__put_le32(f.hdr + 14, tsl__zip_crc32(e));
+	tsl__put_le32(f.hdr + 18, (uint32_t)csize);
+	tsl__put_le32(f.hdr + 22, (uint32_t)tsl__zip_usize(e));
+	tsl__put_le16(f.hdr + 26, 1);
+	tsl__put_le16(f.hdr + 28, 0);
 	f.hdr[30] = 'r';
 	f.data = z->base + data_off;
 	f.left = csize;

@@ -299,12 +299,11 @@ struct data_run {
 	bool broken;
 };
 
-static void data_run_step(const tsl_zip *z, size_t i, const char *rel,
-	size_t len, struct data_run *r)
+static void data_run_step(size_t i, const char *rel, size_t len,
+	struct data_run *r)
 {
 	size_t k;
 
-	(void)z;
 	if (r->broken || !data_number(rel, len, &k))
 		return;
 	if (r->base == SIZE_MAX)
@@ -348,7 +347,7 @@ static int build_table(tsl_zip *z, tsl_error *err)
 		uint64_t hv;
 		uint32_t tag, s;
 
-		if (!tsl__zip_in_prefix(z, e))
+		if (!tsl__zip_in_prefix(e))
 			continue;
 		len = tsl__zip_name_len(e) - z->prefix_len - 1;
 		hv = hash_name(rel, len);
@@ -409,7 +408,7 @@ const tsl_zip_entry *tsl__zip_find_next(const tsl_zip *z, const char *rel,
 	 * are unique (checked at open): a match at the hint is the answer */
 	if (z->table && *hint < z->n) {
 		e = &z->entries[*hint];
-		if (tsl__zip_in_prefix(z, e) && rel_equal(z, e, rel, len)) {
+		if (tsl__zip_in_prefix(e) && rel_equal(z, e, rel, len)) {
 			(*hint)++;
 			return e;
 		}
@@ -639,8 +638,9 @@ static int alloc_index(tsl_zip *z, int huge, tsl_error *err)
  * (each a pointer to its directory entry, written once, in order), and
  * find the prefix: the first entry's name up to its first '/' (*pfx: NULL
  * when it has none), which records are under it, and the run of data/<k>
- * (z->data_base, z->ndata).  Nothing is copied.  A directory in file order (what
- * PyTorch writes) is checked for overlapping records on the way:
+ * (z->data_base, z->ndata).  Nothing is copied.  A directory in file
+ * order (what PyTorch writes) is checked for overlapping records on the
+ * way:
  * *sorted says whether it was, *first_overlap is then SIZE_MAX or the
  * first i whose record the record of i - 1 overlaps (check_overlaps
  * reports it, after the other checks of the open, as before). */
@@ -740,7 +740,7 @@ static int fill_entries(tsl_zip *z, const char **pfx, bool *sorted,
 			c[CENTRAL_LEN + z->prefix_len] == '/' &&
 			same_bytes(c + CENTRAL_LEN, *pfx, z->prefix_len)) {
 			e->in_prefix = 1;
-			data_run_step(z, i, (const char *)c + CENTRAL_LEN +
+			data_run_step(i, (const char *)c + CENTRAL_LEN +
 				z->prefix_len + 1, ce.name_len - z->prefix_len - 1,
 				&run);
 		}
