@@ -46,6 +46,7 @@
 
 #include "storage/storage.h"   /* white box: the state of a storage */
 #include "module/model.h"     /* tsl__storage_model */
+#include "backend/backend.h"   /* tsl__device_name */
 
 #define NTHREADS 16
 
@@ -1118,6 +1119,33 @@ static void test_cuda_saved(void **state)
 	assert_int_equal(load_rc("good-cuda.pt", &o, &err, &m), TSL_OK);
 	assert_string_equal(tsl_storage_device(tsl_model_storage(m, 0)), "cpu");
 	tsl_model_free(m);
+}
+
+/* tsl__device_name writes what snprintf would: "%s" for index -2,
+ * "%s:%d" with a negative index read as 0, cut to fit in cap, and nothing
+ * at cap 0 (it replaced snprintf on the load path: backend.c says why). */
+static void test_device_name(void **state)
+{
+	static const char *const types[] = { "cpu", "cuda", "x",
+		"a_device_type_of_31_characters_" };
+	static const int idx[] = { -2, -1, 0, 7, 10, 99, 1000009, 2147483647 };
+	static const size_t caps[] = { 0, 1, 2, 4, 5, 6, 8, 12, 64 };
+	char got[80], want[80];
+
+	(void)state;
+	for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+		for (size_t i = 0; i < sizeof idx / sizeof *idx; i++)
+			for (size_t c = 0; c < sizeof caps / sizeof *caps; c++) {
+				memset(got, '#', sizeof got);
+				memset(want, '#', sizeof want);
+				tsl__device_name(got, caps[c], types[t], idx[i]);
+				if (idx[i] == -2)
+					snprintf(want, caps[c], "%s", types[t]);
+				else
+					snprintf(want, caps[c], "%s:%d", types[t],
+						idx[i] < 0 ? 0 : idx[i]);
+				assert_memory_equal(got, want, sizeof got);
+			}
 }
 
 static void test_device_errors(void **state)
@@ -3172,6 +3200,7 @@ int main(void)
 		cmocka_unit_test(test_map_cpu_to_testdev),
 		cmocka_unit_test(test_map_cpu_explicit),
 		cmocka_unit_test(test_cuda_saved),
+		cmocka_unit_test(test_device_name),
 		cmocka_unit_test(test_device_errors),
 		cmocka_unit_test(test_backend_registry),
 		cmocka_unit_test(test_cuda_backend),

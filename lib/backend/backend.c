@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +79,36 @@ int tsl__backend_get(const char *type, tsl_backend *out, tsl_error *err)
 		"backends), however got %s", type);
 }
 
+/* norm[0..cap) = "type" (index NO_INDEX) or "type:index" (0 for a
+ * negative index), cut to fit and NUL-terminated when cap > 0, as snprintf
+ * would write it, but without it: every load checks its storages' device,
+ * and a process's first snprintf faults in two pages of libc's printf
+ * code (10-15 us each on the fresh VMs of doc/PERFORMANCE.md). */
+#define NO_INDEX (-2)
+void tsl__device_name(char *norm, size_t cap, const char *type, int index)
+{
+	char buf[sizeof ((tsl_device *)0)->type + 16], dig[12];
+	size_t n = strnlen(type, sizeof ((tsl_device *)0)->type - 1), k = 0;
+	unsigned v;
+
+	memcpy(buf, type, n);
+	if (index != NO_INDEX) {
+		v = index < 0 ? 0u : (unsigned)index;
+		buf[n++] = ':';
+		do
+			dig[k++] = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		while (k)
+			buf[n++] = dig[--k];
+	}
+	if (!cap)
+		return;
+	if (n > cap - 1)
+		n = cap - 1;
+	memcpy(norm, buf, n);
+	norm[n] = '\0';
+}
+
 int tsl__device_check(const char *s, char *norm, size_t cap, tsl_error *err)
 {
 	tsl_device d;
@@ -91,7 +120,7 @@ int tsl__device_check(const char *s, char *norm, size_t cap, tsl_error *err)
 		return rc;
 	if (strcmp(d.type, "cpu") == 0) {
 		if (norm)
-			snprintf(norm, cap, "cpu");
+			tsl__device_name(norm, cap, "cpu", NO_INDEX);
 		return TSL_OK;
 	}
 	rc = tsl__backend_get(d.type, &b, err);
@@ -116,7 +145,7 @@ int tsl__device_check(const char *s, char *norm, size_t cap, tsl_error *err)
 			"device_count() is %d. Please use map_location to map your "
 			"storages to an existing device", d.type, d.index, count);
 	if (norm)
-		snprintf(norm, cap, "%s:%d", d.type, d.index < 0 ? 0 : d.index);
+		tsl__device_name(norm, cap, d.type, d.index);
 	return TSL_OK;
 }
 

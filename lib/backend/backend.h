@@ -15,6 +15,13 @@ typedef struct tsl_device {
 	int index;
 } tsl_device;
 
+/* The device's normalized name into norm[0..cap), as
+ * snprintf(norm, cap, "%s:%d", type, index < 0 ? 0 : index) writes it, or
+ * as "%s" with type alone when index is -2 ("cpu"); without snprintf (see
+ * backend.c). */
+TSL_INTERNAL void tsl__device_name(char *norm, size_t cap, const char *type,
+	int index);
+
 /* Parse "cpu", "cuda", "cuda:1", "mydev:0".  TSL_EINVAL when malformed. */
 TSL_INTERNAL int tsl__device_parse(const char *s, tsl_device *out,
 	tsl_error *err);

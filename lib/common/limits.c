@@ -98,20 +98,27 @@ static bool read_small(const char *path, char *buf, size_t cap)
  * a string of '0'/'1', bit 0 first. */
 static bool free_page_reporting(void)
 {
-	char path[128], buf[160];
+	static const char dir[] = "/sys/bus/virtio/devices/virtio";
+	char path[sizeof dir + 16], buf[160];
+	size_t n;
 
+	/* the paths are made by hand: a process's first snprintf faults in
+	 * two pages of libc's printf code, 10-15 us each on such VMs */
+	memcpy(path, dir, sizeof dir - 1);
 	for (int i = 0; i < 64; i++) {
-		snprintf(path, sizeof path,
-			"/sys/bus/virtio/devices/virtio%d/device", i);
+		n = sizeof dir - 1;
+		if (i >= 10)
+			path[n++] = (char)('0' + i / 10);
+		path[n++] = (char)('0' + i % 10);
+		memcpy(path + n, "/device", 8);
 		if (!read_small(path, buf, sizeof buf)) {
 			if (i >= 16)
 				break;
 			continue;
 		}
-		if (strtol(buf, NULL, 16) != 5)
+		if (strtol(buf, NULL, 16) != 5)   /* "0x0005" */
 			continue;
-		snprintf(path, sizeof path,
-			"/sys/bus/virtio/devices/virtio%d/features", i);
+		memcpy(path + n, "/features", 10);
 		if (read_small(path, buf, sizeof buf) && strlen(buf) > 5 &&
 			buf[5] == '1')
 			return true;
