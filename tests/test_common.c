@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <sys/resource.h>
 
 #include "testutil.h"
@@ -197,6 +199,26 @@ static void test_huge_pages_rule(void **state)
  * is asked (at least TSL_POPULATE_MIN, at most TSL_POPULATE_WINDOW), so
  * that beyond the first pages at most a third of what is populated is
  * unused; the mark only moves forward. */
+/* tsl__put_dec writes what "%" PRIu64 does, without the NUL. */
+static void test_put_dec(void **state)
+{
+	static const uint64_t v[] = { 0, 1, 9, 10, 99, 100, 4096, 1000009,
+		4294967295u, 4294967296u, UINT64_MAX / 10, UINT64_MAX };
+	char got[24], want[24];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		size_t n;
+
+		memset(got, '#', sizeof got);
+		n = tsl__put_dec(got, v[i]);
+		snprintf(want, sizeof want, "%" PRIu64, v[i]);
+		assert_int_equal(n, strlen(want));
+		assert_memory_equal(got, want, n);
+		assert_int_equal(got[n], '#');   /* nothing written past it */
+	}
+}
+
 static void test_populate_ahead(void **state)
 {
 	size_t cap = 4 * TSL_POPULATE_WINDOW, done = 0;
@@ -560,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_dtype_out_of_range),
 		cmocka_unit_test(test_dtype_torch),
 		cmocka_unit_test(test_huge_pages_rule),
+		cmocka_unit_test(test_put_dec),
 		cmocka_unit_test(test_populate_ahead),
 		cmocka_unit_test(test_reuse),
 		cmocka_unit_test(test_limit_caps),

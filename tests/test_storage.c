@@ -1121,14 +1121,16 @@ static void test_cuda_saved(void **state)
 	tsl_model_free(m);
 }
 
-/* tsl__device_name writes what snprintf would: "%s" for index -2,
+/* tsl__device_name writes what snprintf would: "%s" for
+ * TSL__DEVICE_TYPE_ONLY,
  * "%s:%d" with a negative index read as 0, cut to fit in cap, and nothing
  * at cap 0 (it replaced snprintf on the load path: backend.c says why). */
 static void test_device_name(void **state)
 {
 	static const char *const types[] = { "cpu", "cuda", "x",
 		"a_device_type_of_31_characters_" };
-	static const int idx[] = { -2, -1, 0, 7, 10, 99, 1000009, 2147483647 };
+	static const int idx[] = { TSL__DEVICE_TYPE_ONLY, -1, 0, 7, 10, 99,
+		1000009, 2147483647 };
 	static const size_t caps[] = { 0, 1, 2, 4, 5, 6, 8, 12, 64 };
 	char got[80], want[80];
 
@@ -1139,7 +1141,7 @@ static void test_device_name(void **state)
 				memset(got, '#', sizeof got);
 				memset(want, '#', sizeof want);
 				tsl__device_name(got, caps[c], types[t], idx[i]);
-				if (idx[i] == -2)
+				if (idx[i] == TSL__DEVICE_TYPE_ONLY)
 					snprintf(want, caps[c], "%s", types[t]);
 				else
 					snprintf(want, caps[c], "%s:%d", types[t],

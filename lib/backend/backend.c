@@ -79,27 +79,19 @@ int tsl__backend_get(const char *type, tsl_backend *out, tsl_error *err)
 		"backends), however got %s", type);
 }
 
-/* norm[0..cap) = "type" (index NO_INDEX) or "type:index" (0 for a
- * negative index), cut to fit and NUL-terminated when cap > 0, as snprintf
- * would write it, but without it: every load checks its storages' device,
- * and a process's first snprintf faults in two pages of libc's printf
- * code (10-15 us each on the fresh VMs of doc/PERFORMANCE.md). */
-#define NO_INDEX (-2)
+/* norm[0..cap): as snprintf would write it (backend.h), without it: every
+ * load checks its storages' devices, and a process's first snprintf faults
+ * in two pages of libc's printf code (10-15 us each on the fresh VMs of
+ * doc/PERFORMANCE.md). */
 void tsl__device_name(char *norm, size_t cap, const char *type, int index)
 {
-	char buf[sizeof ((tsl_device *)0)->type + 16], dig[12];
-	size_t n = strnlen(type, sizeof ((tsl_device *)0)->type - 1), k = 0;
-	unsigned v;
+	char buf[sizeof ((tsl_device *)0)->type + 1 + 20];
+	size_t n = strnlen(type, sizeof ((tsl_device *)0)->type - 1);
 
 	memcpy(buf, type, n);
-	if (index != NO_INDEX) {
-		v = index < 0 ? 0u : (unsigned)index;
+	if (index != TSL__DEVICE_TYPE_ONLY) {
 		buf[n++] = ':';
-		do
-			dig[k++] = (char)('0' + v % 10);
-		while ((v /= 10) != 0);
-		while (k)
-			buf[n++] = dig[--k];
+		n += tsl__put_dec(buf + n, index < 0 ? 0u : (uint64_t)index);
 	}
 	if (!cap)
 		return;
@@ -120,7 +112,7 @@ int tsl__device_check(const char *s, char *norm, size_t cap, tsl_error *err)
 		return rc;
 	if (strcmp(d.type, "cpu") == 0) {
 		if (norm)
-			tsl__device_name(norm, cap, "cpu", NO_INDEX);
+			tsl__device_name(norm, cap, "cpu", TSL__DEVICE_TYPE_ONLY);
 		return TSL_OK;
 	}
 	rc = tsl__backend_get(d.type, &b, err);

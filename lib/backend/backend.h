@@ -17,8 +17,9 @@ typedef struct tsl_device {
 
 /* The device's normalized name into norm[0..cap), as
  * snprintf(norm, cap, "%s:%d", type, index < 0 ? 0 : index) writes it, or
- * as "%s" with type alone when index is -2 ("cpu"); without snprintf (see
- * backend.c). */
+ * as "%s", the type alone, when index is TSL__DEVICE_TYPE_ONLY ("cpu");
+ * without snprintf (see backend.c).  type: at most 31 bytes are used. */
+#define TSL__DEVICE_TYPE_ONLY (-2)
 TSL_INTERNAL void tsl__device_name(char *norm, size_t cap, const char *type,
 	int index);
 

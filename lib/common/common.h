@@ -80,6 +80,21 @@ static inline void tsl__put_le32(uint8_t *p, uint32_t v)
 	tsl__put_le16(p, (uint16_t)v);
 	tsl__put_le16(p + 2, (uint16_t)(v >> 16));
 }
+/* v in decimal at out (at most 20 bytes, no NUL); returns the length.
+ * For names made on the load path, where snprintf would fault in libc's
+ * printf code (lib/backend/backend.c). */
+static inline size_t tsl__put_dec(char *out, uint64_t v)
+{
+	char dig[20];
+	size_t k = 0, n = 0;
+
+	do
+		dig[k++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (k)
+		out[n++] = dig[--k];
+	return n;
+}
 static inline uint64_t tsl__be64(const uint8_t *p)
 {
 	uint64_t v = 0;

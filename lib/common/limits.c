@@ -106,10 +106,8 @@ static bool free_page_reporting(void)
 	 * two pages of libc's printf code, 10-15 us each on such VMs */
 	memcpy(path, dir, sizeof dir - 1);
 	for (int i = 0; i < 64; i++) {
-		n = sizeof dir - 1;
-		if (i >= 10)
-			path[n++] = (char)('0' + i / 10);
-		path[n++] = (char)('0' + i % 10);
+		n = sizeof dir - 1 + tsl__put_dec(path + sizeof dir - 1,
+			(uint64_t)i);
 		memcpy(path + n, "/device", 8);
 		if (!read_small(path, buf, sizeof buf)) {
 			if (i >= 16)
