@@ -15,8 +15,10 @@ extern "C" {
 /**
  * Export a strided tensor as a DLManagedTensor.  The storage is
  * materialized on the tensor's target device first (tsl_storage_data or
- * tsl_storage_device_data); `data` then points at the storage's bytes
- * without a copy and `byte_offset` at the view.  The managed tensor holds a
+ * tsl_storage_device_data); `data` then points at the view's first
+ * element in the storage's bytes, without a copy, and `byte_offset` is 0,
+ * as PyTorch's own exports (torch 1.13's from_dlpack ignores byte_offset).
+ * The managed tensor holds a
  * reference to the model (and so to the archive's mapping): the model's
  * memory stays valid until the consumer calls `deleter`, even if
  * tsl_model_free() was called before.

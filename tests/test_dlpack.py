@@ -137,6 +137,14 @@ def main():
         ptr = P()
         assert lib.tsl_tensor_data(t, ctypes.byref(ptr), ctypes.byref(err)) == 0
         ok = True
+        # as PyTorch exports: data at the view, byte_offset 0 (torch 1.13's
+        # from_dlpack ignores byte_offset)
+        if m.dl_tensor.byte_offset != 0 or (
+                arr.size and m.dl_tensor.data != ptr.value):
+            print(f"FAIL {key}: data {m.dl_tensor.data or 0:#x} byte_offset "
+                  f"{m.dl_tensor.byte_offset}, the view starts at "
+                  f"{ptr.value or 0:#x}")
+            ok = False
         if arr.size and arr.__array_interface__["data"][0] != ptr.value:
             print(f"FAIL {key}: numpy copied (array at "
                   f"{arr.__array_interface__['data'][0]:#x}, tensor at {ptr.value:#x})")

@@ -3,4 +3,6 @@
 src=${TSL_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 py=${PYTHON3:-python3}
 [ -n "$py" ] || py=python3
-exec "$py" "$src/tests/test_dlpack.py" good-dtypes.pt
+# good-views.pt: views with storage offsets (data points at the view)
+"$py" "$src/tests/test_dlpack.py" good-dtypes.pt || exit 1
+exec "$py" "$src/tests/test_dlpack.py" good-views.pt

@@ -77,14 +77,17 @@ TSL_API int tsl_tensor_to_dlpack(const tsl_tensor *t, DLManagedTensor **out,
 			"out of memory");
 	memcpy(x->shape, tsl__tshape(t), t->ndim * sizeof(int64_t));
 	memcpy(x->shape + t->ndim, tsl__tstride(t), t->ndim * sizeof(int64_t));
-	x->mt.dl_tensor.data = data;
+	/* data at the view's first element and byte_offset 0, as PyTorch
+	 * exports: torch 1.13's from_dlpack ignores byte_offset */
+	x->mt.dl_tensor.data = data ? (uint8_t *)data +
+		(uint64_t)tsl__toffset(t) * tsl_dtype_size((tsl_dtype)t->dtype) :
+		NULL;
 	x->mt.dl_tensor.device = dev;
 	x->mt.dl_tensor.ndim = (int32_t)t->ndim;
 	x->mt.dl_tensor.dtype = dt;
 	x->mt.dl_tensor.shape = x->shape;
 	x->mt.dl_tensor.strides = x->shape + t->ndim;
-	x->mt.dl_tensor.byte_offset = (uint64_t)tsl__toffset(t) *
-		tsl_dtype_size((tsl_dtype)t->dtype);
+	x->mt.dl_tensor.byte_offset = 0;
 	x->mt.manager_ctx = x;
 	x->mt.deleter = deleter;
 	x->model = tsl__storage_model(s);
