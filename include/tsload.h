@@ -909,7 +909,8 @@ typedef struct tsl_backend {
 	void *payload;
 	/* number of usable devices (0: unavailable), or a negative status */
 	int (*device_count)(void *payload);
-	/* device memory of size bytes (size may be 0), freed with free */
+	/* device memory of size bytes, freed with free; size may be 0, and
+	   *out may then be NULL (as cudaMalloc(0) gives) */
 	int (*alloc)(void *payload, int device, size_t size, void **out);
 	/* synchronous: the bytes are on the device when it returns */
 	int (*copy_h2d)(void *payload, int device, void *dst, const void *src,
@@ -971,8 +972,10 @@ TSL_API int tsl_device_check(const char *device, int *count, tsl_error *err);
  * CPU the same as tsl_storage_data; for another device the bytes are copied
  * there once (even when many threads ask at the same time) through its
  * backend, in chunks of at most 8 MiB through staging buffers (the
- * pipeline of tsl_model_upload), and *dptr is the backend's device
- * pointer, owned by the model.
+ * pipeline of tsl_model_upload; a backend without alloc_pinned gets one
+ * copy_h2d of the whole storage), and *dptr is the backend's device
+ * pointer, owned by the model (NULL for an empty storage when the
+ * backend's alloc gave NULL for 0 bytes).
  * Thread-safe.
  */
 TSL_API int tsl_storage_device_data(tsl_storage *s, void **dptr, size_t *size,
@@ -1025,8 +1028,12 @@ typedef struct tsl_upload_stats {
  * copy_h2d_async and events or sync where the backend has them, else
  * copy_h2d).  Host memory held is at most nbuffers * staging_bytes beyond
  * what the storages hold: stored records are never copied whole on the
- * CPU (a compressed record is decoded first, as for tsl_storage_data;
- * TSL_UPLOAD_RELEASE gives it back once it is staged).
+ * CPU, also those that tsl_storage_data would copy (misaligned ones, and
+ * a big-endian archive's, byte-swapped while staged); a compressed record
+ * is decoded first, as for tsl_storage_data (TSL_UPLOAD_RELEASE gives it
+ * back once it is staged).  A backend without alloc_pinned copies from
+ * the storage itself: a big-endian record is swapped into a copy of its
+ * own first.
  * A storage already on its device (tsl_storage_device_data) is kept; one
  * that another thread is copying is waited for: each is copied once.
  * opt: NULL for the defaults.  stats: optional, filled on success and on

@@ -1879,6 +1879,7 @@ static struct latdev {
 	long lat_ns, ns_per_mib;
 	int fail_async_at;     /* fail the Nth copy_h2d_async (0: never) */
 	int fail_alloc_at;     /* fail the Nth alloc (0: never) */
+	bool null_for_zero;    /* alloc(0) gives NULL, as cudaMalloc(0) */
 	/* counters (under mu, or atomics) */
 	atomic_int allocs, frees, async_copies, sync_copies, syncs, waits,
 		streams_live, events_live, bad;
@@ -1981,6 +1982,10 @@ static int ld_alloc(void *payload, int device, size_t size, void **out)
 		atomic_fetch_add(&ld.bad, 1);
 	if (ld.fail_alloc_at && k == ld.fail_alloc_at)
 		return TSL_ENOMEM;
+	if (ld.null_for_zero && size == 0) {
+		*out = NULL;
+		return TSL_OK;
+	}
 	p = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE,
 		MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
@@ -2281,6 +2286,7 @@ static void ld_stop(void)
 {
 	ld_join();
 	ld.fail_async_at = ld.fail_alloc_at = 0;
+	ld.null_for_zero = false;
 	ld.lat_ns = ld.ns_per_mib = 0;
 	ld.check_overlap = false;
 	ld.sample_rss = false;
@@ -3081,6 +3087,138 @@ static void test_upload_rss(void **state)
 	remove_temp_file(path);
 }
 
+/* The staging fill splits a chunk between the caller and its helpers in
+ * whole pages: every byte is copied, also when the chunk is not a
+ * multiple of the copiers (a split by the floor of len / n, rounded up to
+ * a page, left up to n - 1 bytes at the end unwritten: 524,295 bytes and
+ * 8 copiers lost 7).  The staging buffers come zeroed, the storages are
+ * random: a byte left out shows. */
+static void test_upload_fill_split(void **state)
+{
+	const size_t big = 8 * (size_t)65536 + 7;
+	unsigned threads[] = { 8, 2, 16 };
+	size_t total, k;
+	char *path;
+
+	(void)state;
+	path = write_big_archive(big, &total);
+	for (k = 0; k < 2 * sizeof threads / sizeof threads[0]; k++) {
+		tsl_backend b = ld_table(k % 2 == 1, k % 2 == 1);
+		tsl_upload_options uo = TSL_UPLOAD_OPTIONS_INIT;
+		tsl_upload_stats st;
+		tsl_options o = TSL_OPTIONS_INIT;
+		tsl_model *m;
+		tsl_error err;
+
+		ld_start(&b);
+		o.map_location = "latdev";
+		if (tsl_load_path(&m, path, &o, &err) != TSL_OK)
+			fail_msg("%s", err.message);
+		uo.staging_bytes = (size_t)1 << 20;   /* a storage a chunk */
+		uo.nthreads = threads[k / 2];
+		assert_int_equal(tsl_model_upload(m, &uo, &st, &err), TSL_OK);
+		assert_int_equal(st.bytes, total);
+		check_device_bytes(m);
+		tsl_model_free(m);
+		ld_stop();
+	}
+	remove_temp_file(path);
+}
+
+/* A backend whose alloc gives NULL for 0 bytes (cudaMalloc(0) does) takes
+ * an empty storage like any other; the upload fails on NULL only for a
+ * storage that has bytes. */
+static void test_upload_alloc_zero_null(void **state)
+{
+	tsl_backend b = ld_table(true, true);
+	tsl_options o = TSL_OPTIONS_INIT;
+	tsl_upload_stats st;
+	tsl_model *m;
+	tsl_error err;
+	size_t i, empty = 0;
+
+	(void)state;
+	ld_start(&b);
+	ld.null_for_zero = true;
+	o.map_location = "latdev";
+	m = load("good-views.pt", &o);
+	for (i = 0; i < tsl_model_storage_count(m); i++)
+		empty += tsl_storage_nbytes(tsl_model_storage(m, i)) == 0;
+	assert_true(empty > 0);
+	if (tsl_model_upload(m, NULL, &st, &err) != TSL_OK)
+		fail_msg("%s", err.message);
+	assert_int_equal(st.storages, tsl_model_storage_count(m));
+	for (i = 0; i < tsl_model_storage_count(m); i++) {
+		tsl_storage *s = tsl_model_storage(m, i);
+		void *dp = (void *)1;
+		size_t n = 1;
+
+		assert_int_equal(tsl_storage_device_data(s, &dp, &n, &err),
+			TSL_OK);
+		if (tsl_storage_nbytes(s) == 0)
+			assert_true(dp == NULL && n == 0);
+		else
+			assert_non_null(dp);
+	}
+	check_device_bytes(m);
+	tsl_model_free(m);
+	ld_stop();
+}
+
+/* Records that tsl_storage_data copies whole (misaligned ones, a big-endian
+ * archive's) go to the device from the mapping, swapped while staged: the
+ * upload leaves no CPU copy behind, and the device bytes equal what
+ * tsl_storage_data gives.  A backend without alloc_pinned copies from the
+ * storage itself, so it swaps a big-endian record into a copy first. */
+static void test_upload_no_whole_copy(void **state)
+{
+	static const char *names[] = { "good-rezip-unaligned.pt",
+		"good-bigendian.pt" };
+	size_t k, i;
+
+	static const char *modes[] = { "no alloc_pinned", "pinned, sync",
+		"async", "async, events" };
+
+	(void)state;
+	for (k = 0; k < 4 * 2; k++) {
+		tsl_backend b = ld_table(k % 4 >= 2, k % 4 == 3);
+		tsl_upload_options uo = TSL_UPLOAD_OPTIONS_INIT;
+		tsl_upload_stats st;
+		tsl_options o = TSL_OPTIONS_INIT;
+		tsl_model *m;
+		tsl_error err;
+		size_t copied = 0, staged = 0;
+
+		if (k % 4 == 0)
+			b.alloc_pinned = NULL, b.free_pinned = NULL;
+		ld_start(&b);
+		o.map_location = "latdev";
+		m = load(names[k / 4], &o);
+		uo.nthreads = 2;
+		if (tsl_model_upload(m, &uo, &st, &err) != TSL_OK)
+			fail_msg("%s", err.message);
+		for (i = 0; i < tsl_model_storage_count(m); i++) {
+			struct tsl_storage *s = tsl_model_storage(m, i);
+
+			if (tsl_storage_nbytes(s) == 0)
+				continue;
+			staged++;
+			copied += s->owned;
+		}
+		printf("# %s (%s): %zu of %zu storages copied whole on the "
+			"CPU by the upload\n", names[k / 4], modes[k % 4],
+			copied, staged);
+		assert_true(staged >= 4);
+		if (k == 4)   /* big-endian, no staging: swapped copies */
+			assert_true(copied > 0);
+		else
+			assert_int_equal(copied, 0);
+		check_device_bytes(m);
+		tsl_model_free(m);
+		ld_stop();
+	}
+}
+
 /* A tensor no longer keeps its model: the model of a storage is found from
  * the storage (tsl__storage_model: DLPack exports take a reference on it).
  * Every storage of two models loaded side by side maps to its own. */
@@ -3229,6 +3367,9 @@ int main(void)
 		cmocka_unit_test(test_upload_failure),
 		cmocka_unit_test(test_upload_options),
 		cmocka_unit_test(test_upload_rss),
+		cmocka_unit_test(test_upload_fill_split),
+		cmocka_unit_test(test_upload_alloc_zero_null),
+		cmocka_unit_test(test_upload_no_whole_copy),
 	};
 
 	return cmocka_run_group_tests(tests, setup_backend, teardown_backend);

@@ -11,7 +11,7 @@
 
 #include "storage.h"
 
-static void swap_copy(uint8_t *dst, const uint8_t *src, size_t n, size_t w)
+void tsl__swap_copy(uint8_t *dst, const uint8_t *src, size_t n, size_t w)
 {
 	size_t i, j;
 
@@ -88,7 +88,7 @@ static int materialize(struct tsl_storage *s, bool size_checked,
 	} else if (ar->big_endian && tsl__dtype_swap_width(s->dtype) > 1) {
 		if (!(p = own_copy(s, len, err)))
 			return TSL_ENOMEM;
-		swap_copy(p, src, len, tsl__dtype_swap_width(s->dtype));
+		tsl__swap_copy(p, src, len, tsl__dtype_swap_width(s->dtype));
 	} else if ((uintptr_t)src % align != 0) {
 		/* misaligned (re-zipped by another tool): copy once */
 		if (!(p = own_copy(s, len, err)))
@@ -349,6 +349,43 @@ int tsl__storage_cpu(struct tsl_storage *s, const void **data, size_t *size,
 	tsl_error *err)
 {
 	return storage_cpu(s, data, size, false, err);
+}
+
+int tsl__storage_stage_source(struct tsl_storage *s, const void **src,
+	size_t *n, unsigned *swap, tsl_error *err)
+{
+	tsl_archive *ar = s->place->sync->ar;
+	unsigned w = (unsigned)tsl__dtype_swap_width(s->dtype);
+	size_t align = tsl_dtype_size((tsl_dtype)s->dtype), len;
+	const uint8_t *p;
+	bool owned;
+	int rc;
+
+	*swap = 0;
+	if (align == 0 || align > 16)
+		align = 1;
+	/* materialized already, nothing to copy, or decoded anyway */
+	if (atomic_load_explicit(&s->state, memory_order_acquire) ==
+		TSL__ST_READY || tsl__storage_nbytes(s) == 0 ||
+		tsl__zip_method(s->entry) != TSL_ZIP_STORED)
+		return tsl__storage_cpu(s, src, n, err);
+	rc = tsl__archive_check_size(ar, s->entry, err);
+	if (rc)
+		return rc;
+	rc = tsl__zip_read_private(ar->zip, s->entry, &p, &len, &owned, err);
+	if (rc)
+		return rc;
+	if (owned) {   /* not a stored record after all */
+		tsl__zip_private_free(ar->zip, s->entry, (void *)(uintptr_t)p);
+		return tsl__storage_cpu(s, src, n, err);
+	}
+	if (!(ar->big_endian && w > 1) && (uintptr_t)p % align == 0)
+		return tsl__storage_cpu(s, src, n, err);   /* zero-copy */
+	/* what materializing would copy whole: staged from the mapping */
+	*src = p;
+	*n = len;
+	*swap = ar->big_endian && w > 1 ? w : 0;
+	return TSL_OK;
 }
 
 int tsl__storage_touch(struct tsl_storage *s, bool size_checked,

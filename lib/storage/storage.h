@@ -182,6 +182,17 @@ static inline uint64_t tsl__storage_nbytes(const struct tsl_storage *s)
 
 TSL_INTERNAL int tsl__storage_cpu(struct tsl_storage *s, const void **data,
 	size_t *size, tsl_error *err);
+/* The bytes to stage for a device copy (storage_upload.c), without the
+ * whole copy that tsl__storage_cpu makes of a stored record that is
+ * misaligned or in a big-endian archive: that record's bytes in the
+ * mapping, as they lie, with *swap the byte-swap width to apply while
+ * staging them (0: none).  Anything else is tsl__storage_cpu's answer
+ * (*swap 0). */
+TSL_INTERNAL int tsl__storage_stage_source(struct tsl_storage *s,
+	const void **src, size_t *n, unsigned *swap, tsl_error *err);
+/* Copy n bytes, reversing each w-byte element (big-endian records). */
+TSL_INTERNAL void tsl__swap_copy(uint8_t *dst, const uint8_t *src, size_t n,
+	size_t w);
 /* Materialize and touch every page (one read per page).  size_checked:
  * the caller has just checked that the file has not shrunk (one fstat for
  * a whole model instead of one per storage). */

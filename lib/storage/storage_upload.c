@@ -68,8 +68,19 @@ struct up_fill {
 	uint8_t *dst;
 	const uint8_t *src;
 	size_t len, slice;
+	unsigned swap;            /* byte-swap width while copying (0: none) */
 	pthread_t th[UP_MAX_THREADS];
 };
+
+/* memcpy, or a copy that reverses each swap-byte element. */
+static void stage_copy(uint8_t *dst, const uint8_t *src, size_t n,
+	unsigned swap)
+{
+	if (swap)
+		tsl__swap_copy(dst, src, n, swap);
+	else
+		memcpy(dst, src, n);
+}
 
 typedef struct up_pipe {
 	tsl_backend b;
@@ -115,7 +126,7 @@ static void *fill_main(void *arg)
 		b = a + f->slice < f->len ? a + f->slice : f->len;
 		pthread_mutex_unlock(&f->mu);
 		if (a < b)
-			memcpy(f->dst + a, f->src + a, b - a);
+			stage_copy(f->dst + a, f->src + a, b - a, f->swap);
 		pthread_mutex_lock(&f->mu);
 		if (--f->pending == 0)
 			pthread_cond_signal(&f->done);
@@ -171,27 +182,38 @@ static void fill_stop(struct up_fill *f)
 	free(f);
 }
 
-/* Copy len bytes into staging, with the helpers when it pays. */
+/* Slices of len bytes for n copiers: whole pages (so that a byte swap
+ * never straddles two), and n of them cover all len bytes. */
+static size_t fill_slice(size_t len, unsigned n)
+{
+	size_t share = len / n + (len % n != 0);   /* ceil(len / n) */
+
+	return (share + 4095) & ~(size_t)4095;
+}
+
+/* Copy len bytes into staging (swapping each swap-byte element when swap
+ * is not 0), with the helpers when it pays. */
 static void fill(struct up_fill *f, uint8_t *dst, const uint8_t *src,
-	size_t len)
+	size_t len, unsigned swap)
 {
 	size_t slice;
 
 	if (!f || f->nth == 0 || len < UP_SPLIT_MIN) {
-		memcpy(dst, src, len);
+		stage_copy(dst, src, len, swap);
 		return;
 	}
-	slice = (len / (f->nth + 1) + 4095) & ~(size_t)4095;
+	slice = fill_slice(len, f->nth + 1);
 	pthread_mutex_lock(&f->mu);
 	f->dst = dst;
 	f->src = src;
 	f->len = len;
 	f->slice = slice;
+	f->swap = swap;
 	f->pending = f->nth;
 	f->gen++;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->mu);
-	memcpy(dst, src, slice < len ? slice : len);
+	stage_copy(dst, src, slice < len ? slice : len, swap);
 	pthread_mutex_lock(&f->mu);
 	while (f->pending)
 		pthread_cond_wait(&f->done, &f->mu);
@@ -445,18 +467,27 @@ static int pipe_add(up_pipe *pp, struct tsl_storage *s,
 	const uint8_t *src;
 	const void *p;
 	size_t n, off = 0;
+	unsigned swap = 0;
 	int rc;
 
 	pp->busy = s;
 	pp->busy_c = c;
 	c->backend = pp->b;
 	c->index = pp->dev;
-	rc = tsl__storage_cpu(s, &p, &n, err);
+	/* staged straight from the mapping where materializing would copy
+	 * the record whole (misaligned, big-endian); a plain backend copies
+	 * from the source itself, so bytes to swap are swapped on the CPU */
+	rc = tsl__storage_stage_source(s, &p, &n, &swap, err);
+	if (rc == TSL_OK && swap && pp->mode == UP_PLAIN) {
+		swap = 0;
+		rc = tsl__storage_cpu(s, &p, &n, err);
+	}
 	if (rc)
 		return rc;
 	src = p;
 	rc = pp->b.alloc(pp->b.payload, pp->dev, n, &c->ptr);
-	if (rc != TSL_OK || !c->ptr) {
+	/* size 0 may come back as NULL (cudaMalloc(0) does) */
+	if (rc != TSL_OK || (!c->ptr && n != 0)) {
 		c->ptr = NULL;
 		return tsl__error(err, TSL_EDEVICE, TSL_STORAGE_FULLNAME(s),
 			TSL_NO_OFFSET, "allocating %zu bytes of '%s' on %s "
@@ -501,7 +532,7 @@ static int pipe_add(up_pipe *pp, struct tsl_storage *s,
 		/* the next chunk's pages come in while this one copies */
 		read_ahead(s, src + off + len, n - off - len < pp->cap ?
 			n - off - len : pp->cap);
-		fill(pp->fill, u->mem + u->used, src + off, len);
+		fill(pp->fill, u->mem + u->used, src + off, len, swap);
 		q = &u->p[u->np++];
 		q->s = s;
 		q->c = c;
