@@ -70,7 +70,7 @@ static PyObject *raise_tsl(int code, const tsl_error *err)
 	if (!(v = PyUnicode_FromString(tsl_status_name(code))) ||
 		PyObject_SetAttrString(exc, "status", v) < 0)
 		goto fail;
-	Py_DECREF(v);
+	Py_CLEAR(v);
 	if (err && err->record[0])
 		v = PyUnicode_DecodeUTF8(err->record, (Py_ssize_t)strnlen(
 			err->record, sizeof err->record), "surrogateescape");
@@ -78,14 +78,14 @@ static PyObject *raise_tsl(int code, const tsl_error *err)
 		v = Py_NewRef(Py_None);
 	if (!v || PyObject_SetAttrString(exc, "record", v) < 0)
 		goto fail;
-	Py_DECREF(v);
+	Py_CLEAR(v);
 	if (err && err->offset != UINT64_MAX)
 		v = PyLong_FromUnsignedLongLong(err->offset);
 	else
 		v = Py_NewRef(Py_None);
 	if (!v || PyObject_SetAttrString(exc, "offset", v) < 0)
 		goto fail;
-	Py_DECREF(v);
+	Py_CLEAR(v);
 	if (PyObject_SetAttrString(exc, "message", msgo) < 0)
 		goto fail;
 	Py_DECREF(msgo);
@@ -139,6 +139,19 @@ static void model_unpin(ModelObject *self)
 {
 	if (--self->pins == 0 && self->closed)
 		model_free_now(self);
+}
+
+/* model_check, then pinned until model_unpin: for every call that reads
+ * the C model while it makes Python objects.  An allocation can run the
+ * cyclic GC, whose finalizers run Python code, and numpy calls run it too:
+ * a close() there is deferred to the unpin instead of freeing what the
+ * call is reading. */
+static int model_enter(ModelObject *self)
+{
+	if (model_check(self) < 0)
+		return -1;
+	model_pin(self);
+	return 0;
 }
 
 static void Model_dealloc(PyObject *o)
@@ -443,16 +456,19 @@ static PyObject *value_to_py(struct conv *cv, const tsl_value *v)
 	return r;
 }
 
-/* value_to_py with a fresh memo */
+/* value_to_py with a fresh memo, the model pinned (model_enter).  The
+ * caller has checked that the model is open. */
 static PyObject *convert(ModelObject *model, const tsl_value *v)
 {
-	struct conv cv = { model, PyDict_New() };
-	PyObject *r;
+	struct conv cv = { model, NULL };
+	PyObject *r = NULL;
 
-	if (!cv.memo)
-		return NULL;
-	r = value_to_py(&cv, v);
-	Py_DECREF(cv.memo);
+	model_pin(model);
+	if ((cv.memo = PyDict_New()) != NULL) {
+		r = value_to_py(&cv, v);
+		Py_DECREF(cv.memo);
+	}
+	model_unpin(model);
 	return r;
 }
 
@@ -520,9 +536,13 @@ static PyObject *run_walk(ModelObject *model, const tsl_module *mod,
 	tsl_error e;
 	int rc;
 
+	/* the caller checked the model: pinned for the walk (model_enter) */
+	model_pin(model);
 	w.out = as_pairs ? PyList_New(0) : PyDict_New();
-	if (!w.out)
+	if (!w.out) {
+		model_unpin(model);
 		return NULL;
+	}
 	switch (kind) {
 	case W_STATE_DICT:
 		rc = tsl_module_state_dict(mod, walk_tensor_cb, &w);
@@ -537,6 +557,7 @@ static PyObject *run_walk(ModelObject *model, const tsl_module *mod,
 		rc = tsl_module_named_modules(mod, walk_module_cb, &w);
 		break;
 	}
+	model_unpin(model);
 	if (w.failed) {
 		Py_DECREF(w.out);
 		return NULL;
@@ -630,8 +651,8 @@ static const tsl_module *model_root_checked(ModelObject *self)
 }
 
 /* A checkpoint's state_dict(): the saved object when it is a dict from str
- * to tensors. */
-static PyObject *checkpoint_state_dict(ModelObject *self)
+ * to tensors.  The model is pinned by the caller. */
+static PyObject *checkpoint_state_dict_pinned(ModelObject *self)
 {
 	const tsl_value *v = tsl_model_value(self->m);
 	PyObject *r;
@@ -682,8 +703,14 @@ static PyObject *Model_state_dict(PyObject *o, PyObject *unused)
 
 	if (model_check(self) < 0)
 		return NULL;
-	if (!(root = tsl_model_root(self->m)))
-		return checkpoint_state_dict(self);
+	if (!(root = tsl_model_root(self->m))) {
+		PyObject *r;
+
+		model_pin(self);
+		r = checkpoint_state_dict_pinned(self);
+		model_unpin(self);
+		return r;
+	}
 	return run_walk(self, root, W_STATE_DICT, 0);
 }
 
@@ -853,30 +880,35 @@ static PyObject *Model_get_extra_files(PyObject *o, void *closure)
 	PyObject *r;
 	size_t i, n;
 
-	if (model_check(self) < 0)
+	/* pinned for the whole loop: each extra_file() lets the GIL go,
+	 * and a close() from another thread meanwhile must not free the
+	 * names and the archive the loop goes on reading */
+	if (model_enter(self) < 0)
 		return NULL;
 	ar = tsl_model_archive(self->m);
 	if (!(r = PyDict_New()))
-		return NULL;
+		goto out;
 	n = tsl_archive_extra_count(ar);
 	for (i = 0; i < n; i++) {
 		const char *name = tsl_archive_extra_name(ar, i);
 		PyObject *b, *k;
 
 		if (!(b = extra_file(self, name))) {
-			Py_DECREF(r);
-			return NULL;
+			Py_CLEAR(r);
+			goto out;
 		}
 		k = str_from(name);
 		if (!k || PyDict_SetItem(r, k, b) < 0) {
 			Py_XDECREF(k);
 			Py_DECREF(b);
-			Py_DECREF(r);
-			return NULL;
+			Py_CLEAR(r);
+			goto out;
 		}
 		Py_DECREF(k);
 		Py_DECREF(b);
 	}
+out:
+	model_unpin(self);
 	return r;
 }
 
@@ -908,6 +940,7 @@ static PyObject *Model_repr(PyObject *o)
 {
 	ModelObject *self = (ModelObject *)o;
 	const tsl_module *root;
+	PyObject *type, *r;
 
 	if (self->closed || !self->m)
 		return PyUnicode_FromString("<tsload.Model (closed)>");
@@ -915,16 +948,15 @@ static PyObject *Model_repr(PyObject *o)
 	if (!root)
 		return PyUnicode_FromFormat("<tsload.Model %s>",
 			tsl_file_kind_name(tsl_model_kind(self->m)));
-	{
-		PyObject *type = str_from(tsl_module_type(root)), *r;
-
-		if (!type)
-			return NULL;
+	model_pin(self);
+	r = NULL;
+	if ((type = str_from(tsl_module_type(root))) != NULL) {
 		r = PyUnicode_FromFormat("<tsload.Model %s %U>",
 			tsl_file_kind_name(tsl_model_kind(self->m)), type);
 		Py_DECREF(type);
-		return r;
 	}
+	model_unpin(self);
+	return r;
 }
 
 static PyMethodDef Model_methods[] = {
@@ -982,18 +1014,16 @@ static PyType_Spec Model_spec = {
 /* Module                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static int wrapper_check(ModelObject *model)
-{
-	return model_check(model);
-}
-
 static PyObject *Module_get_type(PyObject *o, void *closure)
 {
 	ModuleObject *self = (ModuleObject *)o;
+	PyObject *r;
 
-	if (wrapper_check(self->model) < 0)
+	if (model_enter(self->model) < 0)
 		return NULL;
-	return str_from(tsl_module_type(self->mod));
+	r = str_from(tsl_module_type(self->mod));
+	model_unpin(self->model);
+	return r;
 }
 
 static PyObject *Module_get_training(PyObject *o, void *closure)
@@ -1001,7 +1031,7 @@ static PyObject *Module_get_training(PyObject *o, void *closure)
 	ModuleObject *self = (ModuleObject *)o;
 	int t;
 
-	if (wrapper_check(self->model) < 0)
+	if (model_check(self->model) < 0)
 		return NULL;
 	t = tsl_module_training(self->mod);
 	if (t < 0)
@@ -1017,10 +1047,10 @@ static PyObject *Module_get_attributes(PyObject *o, void *closure)
 	PyObject *r;
 	size_t i, n;
 
-	if (wrapper_check(self->model) < 0)
+	if (model_enter(self->model) < 0)
 		return NULL;
 	if (!(r = PyDict_New()))
-		return NULL;
+		goto out;
 	n = tsl_module_attr_count(self->mod);
 	for (i = 0; i < n; i++) {
 		tsl_attr a;
@@ -1061,10 +1091,12 @@ fail_kw:
 		Py_DECREF(kw);
 		goto fail;
 	}
-	return r;
+	goto out;
 fail:
-	Py_DECREF(r);
-	return NULL;
+	Py_CLEAR(r);
+out:
+	model_unpin(self->model);
+	return r;
 }
 
 static PyObject *str_list(size_t n, const char *const *s)
@@ -1084,16 +1116,13 @@ static PyObject *str_list(size_t n, const char *const *s)
 	return r;
 }
 
-static PyObject *Module_get_methods(PyObject *o, void *closure)
+static PyObject *module_methods_pinned(ModuleObject *self)
 {
-	ModuleObject *self = (ModuleObject *)o;
 	PyObject *r;
 	tsl_error e;
 	size_t i, n;
 	int rc;
 
-	if (wrapper_check(self->model) < 0)
-		return NULL;
 	rc = tsl_module_methods_load(self->mod, &e);
 	if (rc != TSL_OK)
 		return raise_tsl(rc, &e);
@@ -1156,21 +1185,32 @@ next:
 	return r;
 }
 
+static PyObject *Module_get_methods(PyObject *o, void *closure)
+{
+	ModuleObject *self = (ModuleObject *)o;
+	PyObject *r;
+
+	if (model_enter(self->model) < 0)
+		return NULL;
+	r = module_methods_pinned(self);
+	model_unpin(self->model);
+	return r;
+}
+
 static PyObject *Module_repr(PyObject *o)
 {
 	ModuleObject *self = (ModuleObject *)o;
+	PyObject *type, *r = NULL;
 
-	if (self->model->closed)
+	if (self->model->closed || !self->model->m)
 		return PyUnicode_FromString("<tsload.Module (closed)>");
-	{
-		PyObject *type = str_from(tsl_module_type(self->mod)), *r;
-
-		if (!type)
-			return NULL;
+	model_pin(self->model);
+	if ((type = str_from(tsl_module_type(self->mod))) != NULL) {
 		r = PyUnicode_FromFormat("<tsload.Module %U>", type);
 		Py_DECREF(type);
-		return r;
 	}
+	model_unpin(self->model);
+	return r;
 }
 
 static PyGetSetDef Module_getset[] = {
@@ -1268,14 +1308,17 @@ static PyObject *i64_tuple(size_t n, const int64_t *v)
 	return r;
 }
 
+/* A getter: the body runs with the model pinned (model_enter). */
 #define TENSOR_GETTER(fn) \
 	static PyObject *fn(PyObject *o, void *closure) \
 	{ \
 		TensorObject *self = (TensorObject *)o; \
-		const tsl_tensor *t = self->t; \
-		if (tensor_check(self) < 0) \
+		PyObject *r; \
+		if (model_enter(self->model) < 0) \
 			return NULL; \
-		return fn##_body(self, t); \
+		r = fn##_body(self, self->t); \
+		model_unpin(self->model); \
+		return r; \
 	}
 
 static PyObject *Tensor_get_dtype_body(TensorObject *s, const tsl_tensor *t)
@@ -1434,9 +1477,62 @@ static int tensor_data_pinned(TensorObject *self, const void **data)
 
 static char empty_data[16];
 
+/* Whether a view of nd dims (sizes dims[0..nd), byte strides
+ * dims[nd..2nd)) of isz-byte items lies without gaps in C (row-major) or,
+ * with fortran, column-major order.  As numpy and PyBuffer_IsContiguous
+ * judge it: a dimension of size 1 may have any stride, and a view with no
+ * elements is contiguous. */
+static int view_contiguous(const Py_ssize_t *dims, size_t nd, Py_ssize_t isz,
+	int fortran)
+{
+	Py_ssize_t want = isz;
+	size_t i;
+
+	for (i = 0; i < nd; i++)
+		if (dims[i] == 0)
+			return 1;
+	for (i = 0; i < nd; i++) {
+		size_t d = fortran ? i : nd - 1 - i;
+
+		if (dims[d] != 1 && dims[nd + d] != want)
+			return 0;
+		want *= dims[d];
+	}
+	return 1;
+}
+
+/* The bytes of a packed tensor (quint4x2, quint2x4: two or four elements a
+ * byte), which no buffer format describes: a contiguous one is handed out
+ * as its packed bytes, 1-d, as numpy() copies it.  Pinned on success. */
+static int packed_data_pinned(TensorObject *self, const void **data,
+	size_t *size)
+{
+	tsl_error e;
+	int rc;
+
+	model_pin(self->model);
+	Py_BEGIN_ALLOW_THREADS
+	rc = tsl_tensor_contiguous_data(self->t, data, size, &e);
+	Py_END_ALLOW_THREADS
+	if (rc == TSL_OK)
+		return 0;
+	if (rc == TSL_EUNSUPPORTED && !tsl_tensor_is_contiguous(self->t))
+		PyErr_Format(PyExc_BufferError, "a %s view that is not "
+			"contiguous has no buffer (its elements are packed "
+			"into bytes): use Tensor.numpy(dtype=\"float32\") to "
+			"dequantize it", tsl_dtype_name(tsl_tensor_dtype(
+			self->t)));
+	else
+		raise_tsl(rc, &e);
+	model_unpin(self->model);
+	return -1;
+}
+
 /* The buffer protocol: a read-only strided view of the storage's bytes,
  * zero-copy for a stored aligned record.  Holds the model pinned until
- * released. */
+ * released.  A consumer that asks for contiguous memory (no strides, or
+ * PyBUF_C/F/ANY_CONTIGUOUS) gets it or a BufferError, never a strided
+ * view it would read as contiguous. */
 static int Tensor_getbuffer(PyObject *o, Py_buffer *view, int flags)
 {
 	TensorObject *self = (TensorObject *)o;
@@ -1444,8 +1540,10 @@ static int Tensor_getbuffer(PyObject *o, Py_buffer *view, int flags)
 	const char *fmt;
 	const void *data;
 	Py_ssize_t *dims, isz;
-	size_t i, nd;
+	size_t i, nd, packed_size = 0;
 	uint64_t numel;
+	tsl_dtype d;
+	int packed, want_c, want_f, want_any;
 
 	view->obj = NULL;
 	if (tensor_check(self) < 0)
@@ -1460,16 +1558,23 @@ static int Tensor_getbuffer(PyObject *o, Py_buffer *view, int flags)
 			"buffer: use Tensor.sparse (indices, values)");
 		return -1;
 	}
-	if (!(fmt = dtype_format(tsl_tensor_dtype(t)))) {
+	d = tsl_tensor_dtype(t);
+	if (!(fmt = dtype_format(d))) {
 		PyErr_Format(PyExc_BufferError, "dtype %s has no buffer format",
-			tsl_dtype_name(tsl_tensor_dtype(t)));
+			tsl_dtype_name(d));
 		return -1;
 	}
-	nd = tsl_tensor_ndim(t);
+	packed = d == TSL_QUINT4X2 || d == TSL_QUINT2X4;
+	nd = packed ? 1 : tsl_tensor_ndim(t);
 	numel = tsl_tensor_numel(t);
-	isz = (Py_ssize_t)tsl_dtype_size(tsl_tensor_dtype(t));
-	if (tensor_data_pinned(self, &data) < 0)
+	isz = (Py_ssize_t)tsl_dtype_size(d);
+	if (packed) {
+		if (packed_data_pinned(self, &data, &packed_size) < 0)
+			return -1;
+		isz = 1;
+	} else if (tensor_data_pinned(self, &data) < 0) {
 		return -1;
+	}
 	if (!data) {
 		if (numel != 0) {
 			tsl_error e;
@@ -1494,15 +1599,35 @@ static int Tensor_getbuffer(PyObject *o, Py_buffer *view, int flags)
 		PyErr_NoMemory();
 		goto fail;
 	}
-	for (i = 0; i < nd; i++) {
+	if (packed) {
+		dims[0] = (Py_ssize_t)packed_size;
+		dims[1] = 1;
+	}
+	for (i = 0; !packed && i < nd; i++) {
 		/* sizes and strides were checked against the storage at
 		 * load; in elements, so the byte stride cannot overflow */
 		dims[i] = (Py_ssize_t)tsl_tensor_shape(t)[i];
 		dims[nd + i] = (Py_ssize_t)tsl_tensor_strides(t)[i] * isz;
 	}
+	/* what the consumer may assume of the memory: without strides it
+	 * reads C order */
+	want_c = !((flags & PyBUF_STRIDES) == PyBUF_STRIDES) ||
+		(flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS;
+	want_f = (flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS;
+	want_any = (flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS;
+	if ((want_c && !view_contiguous(dims, nd, isz, 0)) ||
+		(want_f && !view_contiguous(dims, nd, isz, 1)) ||
+		(want_any && !view_contiguous(dims, nd, isz, 0) &&
+		!view_contiguous(dims, nd, isz, 1))) {
+		PyMem_Free(dims);
+		PyErr_Format(PyExc_BufferError, "the tensor is not %s",
+			want_f ? "Fortran-contiguous" : want_any ?
+			"contiguous" : "C-contiguous");
+		goto fail;
+	}
 	view->buf = (void *)data;
 	view->obj = Py_NewRef(o);
-	view->len = (Py_ssize_t)numel * isz;
+	view->len = packed ? (Py_ssize_t)packed_size : (Py_ssize_t)numel * isz;
 	view->itemsize = isz;
 	view->readonly = 1;
 	view->ndim = (int)nd;
@@ -1512,22 +1637,6 @@ static int Tensor_getbuffer(PyObject *o, Py_buffer *view, int flags)
 		dims + nd : NULL;
 	view->suboffsets = NULL;
 	view->internal = dims;
-	if (!(flags & PyBUF_STRIDES)) {
-		/* the consumer assumes C-contiguous memory: check it */
-		Py_ssize_t want = isz;
-		size_t d;
-
-		for (d = nd; d-- > 0;) {
-			if (dims[d] != 1 && dims[nd + d] != want) {
-				PyMem_Free(dims);
-				Py_CLEAR(view->obj);
-				PyErr_SetString(PyExc_BufferError, "the tensor "
-					"is not contiguous");
-				goto fail;
-			}
-			want *= dims[d];
-		}
-	}
 	return 0;   /* the pin is released in Tensor_releasebuffer */
 fail:
 	model_unpin(self->model);
@@ -1701,7 +1810,8 @@ static const char *np_type_of(tsl_dtype d)
 }
 
 /* A new C-contiguous numpy array of the tensor's elements gathered as `to`
- * (tsl_tensor_gather, without the GIL, the model pinned).  A packed dtype
+ * (tsl_tensor_gather, without the GIL).  The caller holds the model pinned
+ * (numpy's calls run Python code, which may close it).  A packed dtype
  * (quint4x2, quint2x4) copied as itself comes as its packed bytes, 1-d. */
 static PyObject *gather_array(TensorObject *self, tsl_dtype to)
 {
@@ -1741,11 +1851,9 @@ static PyObject *gather_array(TensorObject *self, tsl_dtype to)
 			PyBUF_C_CONTIGUOUS) < 0)
 			goto fail;
 	}
-	model_pin(self->model);
 	Py_BEGIN_ALLOW_THREADS
 	rc = tsl_tensor_gather(self->t, to, b.buf, (size_t)b.len, &e);
 	Py_END_ALLOW_THREADS
-	model_unpin(self->model);
 	PyBuffer_Release(&b);
 	if (rc != TSL_OK) {
 		Py_DECREF(arr);
@@ -1763,23 +1871,16 @@ fail:
  * tsl_dtype_can_gather says so (float16 / bfloat16 / float8 exactly,
  * quantized tensors dequantized as torch does); other dtypes through the
  * tensor's own numpy type, or through float32 for the types numpy lacks. */
-static PyObject *Tensor_numpy(PyObject *o, PyObject *args, PyObject *kw)
+static PyObject *tensor_numpy_pinned(TensorObject *self, PyObject *dtype)
 {
-	static char *kwlist[] = { "dtype", NULL };
 	static const struct { const char *name; tsl_dtype d; } direct[] = {
 		{ "float32", TSL_FLOAT32 }, { "float64", TSL_FLOAT64 },
 		{ "int64", TSL_INT64 } };
-	TensorObject *self = (TensorObject *)o;
-	PyObject *dtype = Py_None, *npdt, *name, *arr, *r, *meth, *targs,
-		*tkw;
+	PyObject *npdt, *name, *arr, *r, *meth, *targs, *tkw;
 	const char *s;
 	tsl_dtype d;
 	size_t i;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:numpy", kwlist, &dtype))
-		return NULL;
-	if (tensor_check(self) < 0)
-		return NULL;
 	if (tsl_tensor_layout(self->t) != TSL_LAYOUT_STRIDED) {
 		PyErr_SetString(PyExc_TypeError, "a sparse tensor has no "
 			"array: use Tensor.sparse (indices, values)");
@@ -1833,6 +1934,23 @@ static PyObject *Tensor_numpy(PyObject *o, PyObject *args, PyObject *kw)
 	return r;
 }
 
+static PyObject *Tensor_numpy(PyObject *o, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "dtype", NULL };
+	TensorObject *self = (TensorObject *)o;
+	PyObject *dtype = Py_None, *r;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:numpy", kwlist, &dtype))
+		return NULL;
+	/* pinned throughout: numpy.dtype(dtype) and numpy's own calls run
+	 * Python code, which may close the model */
+	if (model_enter(self->model) < 0)
+		return NULL;
+	r = tensor_numpy_pinned(self, dtype);
+	model_unpin(self->model);
+	return r;
+}
+
 /* __array__: numpy asks for it only when the buffer protocol failed, and
  * swallows that failure (it would make a 0-d object array of the tensor).
  * Ask for the buffer again through a memoryview so that its error (closed
@@ -1857,19 +1975,23 @@ static PyObject *Tensor_repr(PyObject *o)
 	TensorObject *self = (TensorObject *)o;
 	PyObject *shape, *r, *dev = NULL;
 
-	if (self->model->closed)
+	if (self->model->closed || !self->model->m)
 		return PyUnicode_FromString("<tsload.Tensor (closed)>");
+	model_pin(self->model);
+	r = NULL;
 	if (!(dev = str_from(tsl_tensor_device(self->t))))
-		return NULL;
+		goto out;
 	if (!(shape = i64_tuple(tsl_tensor_ndim(self->t),
 		tsl_tensor_shape(self->t)))) {
 		Py_DECREF(dev);
-		return NULL;
+		goto out;
 	}
 	r = PyUnicode_FromFormat("<tsload.Tensor %s%R %S>",
 		tsl_dtype_name(tsl_tensor_dtype(self->t)), shape, dev);
 	Py_DECREF(dev);
 	Py_DECREF(shape);
+out:
+	model_unpin(self->model);
 	return r;
 }
 
@@ -1943,14 +2065,72 @@ static PyType_Spec Tensor_spec = {
 /* tsload.load and tsload.detect                                             */
 /* ------------------------------------------------------------------------ */
 
+/* The descriptor of a file object whose bytes from the start are the file
+ * behind it: an io.FileIO, or an io.BufferedReader / BufferedRandom over
+ * one, at position 0.  -1 (no exception) for anything else, whose read()
+ * is what torch.jit.load reads: gzip, bz2 and lzma files report the
+ * compressed file's descriptor, and a file read from a later position
+ * holds the archive from there.  -2 with an exception set. */
+static int plain_file_fd(PyObject *f)
+{
+	static PyObject *types;   /* (FileIO, BufferedReader, BufferedRandom) */
+	PyObject *x;
+	long pos;
+	int fd;
+
+	if (!types) {
+		PyObject *io = PyImport_ImportModule("io");
+
+		if (!io)
+			return -2;
+		types = Py_BuildValue("(NNN)",
+			PyObject_GetAttrString(io, "FileIO"),
+			PyObject_GetAttrString(io, "BufferedReader"),
+			PyObject_GetAttrString(io, "BufferedRandom"));
+		Py_DECREF(io);
+		if (!types)
+			return -2;
+	}
+	switch (PyObject_IsInstance(f, types)) {
+	case 0:
+		return -1;
+	case 1:
+		break;
+	default:
+		return -2;
+	}
+	if (!(x = call_method(f, "tell", NULL, 0)))
+		goto not_plain;
+	pos = PyLong_AsLong(x);
+	Py_DECREF(x);
+	if (pos == -1 && PyErr_Occurred())
+		goto not_plain;
+	if (pos != 0)
+		return -1;
+	if (!(x = call_method(f, "fileno", NULL, 0)))
+		goto not_plain;
+	fd = (int)PyLong_AsLong(x);
+	Py_DECREF(x);
+	if (fd < 0) {
+		if (PyErr_Occurred())
+			goto not_plain;
+		return -1;
+	}
+	return fd;
+not_plain:
+	/* an unseekable stream, a detached file: read() decides */
+	PyErr_Clear();
+	return -1;
+}
+
 /* Open the archive from what `f` is: a path (str or os.PathLike), bytes
  * (borrowed zero-copy), another buffer object (copied into bytes: it could
- * change), or a file object (its descriptor when it has one, else its
- * read() into bytes). */
+ * change), or a file object (a plain file at position 0 through its
+ * descriptor, plain_file_fd; else its read() into bytes). */
 static int open_source(ModelObject *model, PyObject *f,
 	const tsl_options *opts, tsl_archive **ar, tsl_error *e)
 {
-	PyObject *path = NULL, *fdo;
+	PyObject *path = NULL;
 	int rc;
 
 	if (PyUnicode_Check(f) || PyObject_HasAttrString(f, "__fspath__")) {
@@ -1966,24 +2146,18 @@ static int open_source(ModelObject *model, PyObject *f,
 		return rc;
 	}
 	if (PyObject_HasAttrString(f, "read")) {
-		fdo = PyObject_HasAttrString(f, "fileno") ?
-			call_method(f, "fileno", NULL, 0) : NULL;
-		if (fdo && PyLong_Check(fdo)) {
-			int fd = (int)PyLong_AsLong(fdo);
+		int fd = plain_file_fd(f);
 
-			Py_DECREF(fdo);
-			if (fd == -1 && PyErr_Occurred())
-				return -1;
+		if (fd == -2)
+			return -1;
+		if (fd >= 0) {
 			Py_BEGIN_ALLOW_THREADS
 			rc = tsl_archive_open_fd(ar, fd, opts, e);
 			Py_END_ALLOW_THREADS
 			/* not a regular file (a pipe, a socket): read it */
 			if (rc != TSL_EINVAL)
 				return rc;
-		} else {
-			Py_XDECREF(fdo);
 		}
-		PyErr_Clear();   /* io.BytesIO: no descriptor */
 		if (!(model->source = call_method(f, "read", NULL, 0)))
 			return -1;
 		if (!PyBytes_Check(model->source)) {

@@ -709,6 +709,266 @@ print(got[0])
         self.assertEqual(r.stdout.strip(), "TSL_EINVAL")
 
 
+FINALIZER_CLOSE = r"""
+import gc, sys
+import tsload
+path, what = sys.argv[1], sys.argv[2]
+mid_call = 0
+for warm in range(40):
+    m = tsload.load(path, checkpoints=True)
+    t = next(iter(m.tensors()))[1]
+    mod = m.root
+    call = {"value": lambda: m.value,
+            "constants": lambda: m.constants,
+            "state_dict": lambda: m.state_dict(),
+            "named_modules": lambda: list(m.named_modules()),
+            "attributes": lambda: mod.attributes,
+            "methods": lambda: mod.methods,
+            "tensor_shape": lambda: t.shape,
+            "tensor_repr": lambda: repr(t)}[what]
+    state = {"in_call": False, "closed_in_call": False}
+
+    class Closer:
+        def __init__(self):
+            self.me = self      # a cycle: only the cyclic GC frees it
+
+        def __del__(self):
+            state["closed_in_call"] = state["in_call"]
+            m.close()
+
+    gc.collect()
+    # empty the free lists a little more each round, so that the GC runs
+    # at a different allocation of the call each time
+    keep = [([], {}, (i, warm)) for i in range(warm)]
+    gc.set_threshold(1)
+    Closer()
+    state["in_call"] = True
+    try:
+        call()
+    except tsload.ClosedError:
+        pass
+    state["in_call"] = False
+    gc.set_threshold(700)
+    mid_call += state["closed_in_call"]
+    del keep
+print(mid_call)
+"""
+
+
+class Reentry(unittest.TestCase):
+    """Python code that runs in the middle of a call (a GC finalizer, a
+    dtype's attribute, another thread) and closes the model: the call
+    finishes on memory that is still there, or raises ClosedError."""
+
+    def test_finalizer_closes_model_mid_call(self):
+        import subprocess
+        for archive in ("good-resnet-script.pt", "ckpt-containers.pt"):
+            for what in ("value", "constants", "state_dict",
+                         "named_modules", "attributes", "methods",
+                         "tensor_shape", "tensor_repr"):
+                if archive.startswith("ckpt") and what in (
+                        "named_modules", "attributes", "methods",
+                        "constants", "state_dict"):
+                    continue    # no module tree; value is the walk here
+                with self.subTest(archive=archive, what=what):
+                    r = subprocess.run(
+                        [sys.executable, "-c", FINALIZER_CLOSE,
+                         os.path.join(DATA, archive), what],
+                        capture_output=True, text=True, timeout=300)
+                    self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+                    # the finalizer did close the model inside the call
+                    self.assertGreater(int(r.stdout), 0)
+
+    def test_numpy_dtype_closes_model(self):
+        m = tsload.load(os.path.join(DATA, "good-resnet-script.pt"))
+        name, t = next(iter(m.state_dict().items()))
+        want = np.asarray(t).astype("float64")
+
+        class Closing:
+            @property
+            def dtype(self):
+                m.close()
+                return np.dtype("float64")
+
+        a = t.numpy(dtype=Closing())   # began before close(): finishes
+        np.testing.assert_array_equal(a, want)
+        self.assertTrue(m.closed)
+        with self.assertRaises(tsload.ClosedError):
+            t.numpy()
+
+    def test_extra_files_while_another_thread_closes(self):
+        p = os.path.join(DATA, "good-extra-files.pt")
+        n = len(tsload.load(p).extra_files)
+        self.assertGreater(n, 1)
+        outcomes = set()
+        for _ in range(200):
+            m = tsload.load(p)
+            go = threading.Event()
+
+            def closer():
+                go.wait()
+                m.close()
+            th = threading.Thread(target=closer)
+            th.start()
+            go.set()
+            try:
+                x = m.extra_files
+                self.assertEqual(len(x), n)
+                outcomes.add("dict")
+            except tsload.ClosedError:
+                outcomes.add("closed")
+            th.join()
+        self.assertTrue(outcomes <= {"dict", "closed"}, outcomes)
+
+
+def get_buffer(obj, flags):
+    """PyObject_GetBuffer(obj, flags) through ctypes: (ndim, shape,
+    strides, len), or the BufferError's text."""
+    import ctypes
+
+    class Buf(ctypes.Structure):
+        _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.py_object),
+                    ("len", ctypes.c_ssize_t),
+                    ("itemsize", ctypes.c_ssize_t),
+                    ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                    ("format", ctypes.c_char_p),
+                    ("shape", ctypes.POINTER(ctypes.c_ssize_t)),
+                    ("strides", ctypes.POINTER(ctypes.c_ssize_t)),
+                    ("suboffsets", ctypes.c_void_p),
+                    ("internal", ctypes.c_void_p)]
+    api = ctypes.pythonapi
+    api.PyObject_GetBuffer.argtypes = [ctypes.py_object,
+                                       ctypes.POINTER(Buf), ctypes.c_int]
+    api.PyBuffer_Release.argtypes = [ctypes.POINTER(Buf)]
+    b = Buf()
+    try:
+        api.PyObject_GetBuffer(obj, ctypes.byref(b), flags)
+    except BufferError as e:
+        return "refused: %s" % e
+    except ValueError as e:      # numpy says ValueError for some
+        return "refused: %s" % e
+    r = (b.ndim, b.len)
+    api.PyBuffer_Release(ctypes.byref(b))
+    return r
+
+
+class Buffers(unittest.TestCase):
+    # Python's flags (Include/pybuffer.h)
+    ND, STRIDES, FORMAT = 0x8, 0x18, 0x4
+    C, F, ANY = 0x20 | 0x18, 0x40 | 0x18, 0x80 | 0x18
+
+    def test_contiguity_requests_as_numpy(self):
+        """a consumer that asks for C-, Fortran- or any-contiguous memory,
+        or for no strides, gets what numpy's own arrays of the same views
+        give: the view, or a refusal"""
+        sd = tsload.load(os.path.join(DATA, "good-views.pt")).state_dict()
+        refused = granted = 0
+        for name, t in sd.items():
+            ref = np.asarray(t)
+            for flags in (self.ND, self.STRIDES, self.C, self.F, self.ANY):
+                with self.subTest(tensor=name, flags=hex(flags)):
+                    mine = get_buffer(t, flags | self.FORMAT)
+                    theirs = get_buffer(ref, flags | self.FORMAT)
+                    self.assertEqual(isinstance(mine, str),
+                                     isinstance(theirs, str),
+                                     (mine, theirs))
+                    if isinstance(mine, str):
+                        refused += 1
+                    else:
+                        granted += 1
+                        self.assertEqual(mine, theirs)
+        self.assertGreater(refused, 5)
+        self.assertGreater(granted, 20)
+
+    def test_packed_buffer_is_the_packed_bytes(self):
+        """quint4x2 / quint2x4 hold two / four elements a byte: the buffer
+        is their bytes (1-d, as numpy() copies them), never numel bytes"""
+        sd = tsload.load(os.path.join(DATA, "gather.pt"),
+                         checkpoints=True).state_dict()
+        seen = set()
+        for name, t in sd.items():
+            if t.dtype not in ("quint4x2", "quint2x4"):
+                continue
+            mv = memoryview(t)
+            packed = t.numpy()
+            per_byte = 2 if t.dtype == "quint4x2" else 4
+            self.assertEqual(mv.nbytes, -(-t.numel // per_byte), name)
+            self.assertEqual(mv.shape, (mv.nbytes,))
+            self.assertEqual(mv.tobytes(), packed.tobytes(), name)
+            self.assertEqual(np.asarray(t).nbytes, mv.nbytes)
+            seen.add(t.dtype)
+        self.assertEqual(seen, {"quint4x2", "quint2x4"})
+
+    @unittest.skipIf(torch is None, "torch is not importable")
+    def test_torch_from_dlpack_of_offset_views(self):
+        sd = tsload.load(os.path.join(DATA, "good-views.pt")).state_dict()
+        offsets = 0
+        for name, t in sd.items():
+            with self.subTest(tensor=name):
+                got = torch.from_dlpack(t)
+                np.testing.assert_array_equal(got.numpy(), np.asarray(t))
+                offsets += t.storage_offset != 0
+        self.assertGreaterEqual(offsets, 2)
+
+
+class FileObjects(unittest.TestCase):
+    path = os.path.join(DATA, "good-resnet-script.pt")
+
+    def want(self):
+        return {k: xxh3(np.asarray(v))
+                for k, v in tsload.load(self.path).state_dict().items()}
+
+    def check(self, f):
+        got = {k: xxh3(np.asarray(v))
+               for k, v in tsload.load(f).state_dict().items()}
+        self.assertEqual(got, self.want())
+
+    def test_compressed_file_objects_are_read(self):
+        """gzip, bz2 and lzma files report the compressed file's
+        descriptor: their read() is the archive, as torch.jit.load reads"""
+        import bz2
+        import gzip
+        import lzma
+        with open(self.path, "rb") as f:
+            data = f.read()
+        d = tempfile.mkdtemp()
+        try:
+            for mod, ext in ((gzip, "gz"), (bz2, "bz2"), (lzma, "xz")):
+                with self.subTest(kind=ext):
+                    p = os.path.join(d, "a.pt." + ext)
+                    with mod.open(p, "wb") as g:
+                        g.write(data)
+                    with mod.open(p, "rb") as g:
+                        self.check(g)
+        finally:
+            shutil.rmtree(d)
+
+    def test_file_read_from_a_later_position(self):
+        with open(self.path, "rb") as f:
+            data = f.read()
+        d = tempfile.mkdtemp()
+        try:
+            p = os.path.join(d, "prefixed")
+            with open(p, "wb") as f:
+                f.write(b"16 bytes header" + b"!" + data)
+            with open(p, "rb") as f:
+                f.seek(16)
+                self.check(f)
+            with open(p, "rb", buffering=0) as f:     # io.FileIO
+                f.seek(16)
+                self.check(f)
+        finally:
+            shutil.rmtree(d)
+
+    def test_plain_files_and_bytesio(self):
+        with open(self.path, "rb") as f:
+            self.check(f)
+        with open(self.path, "rb", buffering=0) as f:
+            self.check(f)
+        with open(self.path, "rb") as f:
+            self.check(io.BytesIO(f.read()))
+
+
 class Conversions(unittest.TestCase):
     def test_numpy_copy(self):
         m = tsload.load(os.path.join(DATA, "good-views.pt"))
