@@ -425,6 +425,89 @@ static void test_sources_prefix(void **state)
 /* On-demand reading                                                         */
 /* ------------------------------------------------------------------------ */
 
+static void le_put(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n; i-- > 0;)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A zip64 archive whose locator straddles a 16 KiB fetch chunk: the end
+ * record starts 5 bytes into the chunk where the end record's search
+ * began, so the locator's first 15 bytes were never fetched.  The end
+ * record holds the 0xFFFF / 0xFFFFFFFF placeholders (the values live in
+ * the zip64 record, as the format allows), and the zip64 record grows by
+ * an extensible data sector to move the end record into place.  It opens
+ * from a buffer, and from a seekable reader the same (before, the reader
+ * saw zeros where the locator is: "needs zip64 but there is no zip64
+ * locator"). */
+static void test_seekable_zip64_locator_on_chunk_edge(void **state)
+{
+	char *path = data_path("good-resnet-script.pt");
+	size_t size, n, r, pad, e2, cl = 4070;
+	uint8_t *buf = read_file_or_fail(path, &size), *z;
+	tsl_reader rd = { cur_read, cur_seek, cur_tell, NULL };
+	tsl_archive *ar;
+	tsl_error err;
+	tsl_model *m;
+	char *want, *got;
+	cursor c;
+	int rc;
+
+	(void)state;
+	/* PyTorch's tail: zip64 record (56), locator (20), end record (22) */
+	assert_int_equal(le_get(buf + size - 22, 4), 0x06054b50);
+	assert_int_equal(le_get(buf + size - 42, 4), 0x07064b50);
+	r = (size_t)le_get(buf + size - 42 + 8, 8);
+	assert_int_equal(r, size - 98);
+	assert_int_equal(le_get(buf + r, 4), 0x06064b50);
+	pad = (16384 + 5 - (r + 76) % 16384) % 16384;
+	e2 = r + 76 + pad;   /* where the end record goes */
+	assert_int_equal(e2 % 16384, 5);
+	n = e2 + 22 + cl;
+	z = calloc(1, n);
+	assert_non_null(z);
+	memcpy(z, buf, r + 56);
+	le_put(z + r + 4, 44 + pad, 8);   /* the record's size: + the sector */
+	memcpy(z + e2 - 20, buf + size - 42, 20);   /* locator (to r) */
+	memcpy(z + e2, buf + size - 22, 22);
+	le_put(z + e2 + 8, 0xffff, 2);
+	le_put(z + e2 + 10, 0xffff, 2);
+	le_put(z + e2 + 12, 0xffffffffu, 4);
+	le_put(z + e2 + 16, 0xffffffffu, 4);
+	/* a comment that keeps the end record in the last 4096 bytes (where
+	 * the search looks first) and starts them in its chunk */
+	le_put(z + e2 + 20, cl, 2);
+	memset(z + e2 + 22, 'c', cl);
+	assert_true(n - e2 <= 4096);
+	assert_true((n - 4096) / 16384 * 16384 == e2 - 5);
+
+	rc = tsl_archive_open_buffer(&ar, z, n, NULL, &err);
+	m = load_archive(ar, rc, &err, "buffer");
+	want = fingerprint(m);
+	tsl_model_free(m);
+	cursor_init(&c, z, n);
+	rd.payload = &c;
+	rc = tsl_archive_open_reader(&ar, &rd, NULL, &err);
+	m = load_archive(ar, rc, &err, "seekable, locator on a chunk edge");
+	got = fingerprint(m);
+	tsl_model_free(m);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	free(z);
+	free(buf);
+	free(path);
+}
+
 static void test_seekable_on_demand(void **state)
 {
 	char *path = data_path("good-resnet-script.pt");
@@ -669,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_sources_bigendian),
 		cmocka_unit_test(test_sources_prefix),
 		cmocka_unit_test(test_seekable_on_demand),
+		cmocka_unit_test(test_seekable_zip64_locator_on_chunk_edge),
 		cmocka_unit_test(test_seekable_threads),
 		cmocka_unit_test(test_reader_errors),
 	};

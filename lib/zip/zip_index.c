@@ -546,7 +546,12 @@ static int read_end(const uint8_t *b, uint64_t size, const tsl_limits *limits,
 		return tsl__error(err, TSL_EUNSUPPORTED, NULL, eocd,
 			"multi-disk zip archives are not supported");
 
-	/* zip64: PyTorch always writes the locator; use it when present. */
+	/* zip64: PyTorch always writes the locator; use it when present.
+	 * Its bytes are fetched before they are looked at: the end record's
+	 * search fetched only from the chunk the end record starts in. */
+	if (eocd >= LOC64_LEN &&
+		(rc = tsl__zip_ensure(fetch, eocd - LOC64_LEN, LOC64_LEN, err)))
+		return rc;
 	if (eocd >= LOC64_LEN && tsl__le32(b + eocd - LOC64_LEN) == SIG_LOC64) {
 		uint64_t loc = eocd - LOC64_LEN;
 		uint64_t r = tsl__le64(b + loc + 8);
@@ -556,9 +561,7 @@ static int read_end(const uint8_t *b, uint64_t size, const tsl_limits *limits,
 				"zip64 locator points to offset %llu, outside the "
 				"file before it (%llu bytes)",
 				(unsigned long long)r, (unsigned long long)loc);
-		rc = tsl__zip_ensure(fetch, loc, LOC64_LEN, err);
-		if (!rc)
-			rc = tsl__zip_ensure(fetch, r, EOCD64_LEN, err);
+		rc = tsl__zip_ensure(fetch, r, EOCD64_LEN, err);
 		if (rc)
 			return rc;
 		if (tsl__le32(b + r) != SIG_EOCD64)
