@@ -718,9 +718,48 @@ static void test_reader_errors(void **state)
 		c.fail_read_at = 0;   /* from now on */
 		rc = tsl_storage_data(big, &p, &n, &err);
 		assert_tsl_fail(rc, err, TSL_EIO);
+		/* the source's failure names the record being read */
+		assert_non_null(strstr(err.record, tsl_storage_record(big)));
 		/* a later try fails the same way, without a crash */
 		assert_true(tsl_storage_data(big, &p, &n, NULL) < 0);
 		tsl_model_free(m);
+		free(rbuf);
+		free(rpath);
+	}
+	/* seekable: a local header whose extra field runs past the end of
+	 * the file fails as it does from a buffer, naming the record (it was
+	 * fetched before its bounds were checked: "range ... outside the
+	 * stream", no record) */
+	{
+		char *rpath = data_path("good-resnet-script.pt");
+		size_t rsize, cd, k, hits = 0;
+		uint8_t *rbuf = read_file_or_fail(rpath, &rsize);
+		tsl_reader rs = { cur_read, cur_seek, cur_tell, NULL };
+		tsl_error berr;
+
+		cd = (size_t)le_get(rbuf + rsize - 22 + 16, 4);
+		for (k = cd; le_get(rbuf + k, 4) == 0x02014b50;
+			k += 46 + le_get(rbuf + k + 28, 2) +
+			le_get(rbuf + k + 30, 2) + le_get(rbuf + k + 32, 2)) {
+			size_t nl = (size_t)le_get(rbuf + k + 28, 2);
+
+			if (nl >= 8 && memcmp(rbuf + k + 46 + nl - 8, "/version",
+				8) == 0) {
+				le_put(rbuf + le_get(rbuf + k + 42, 4) + 28,
+					0xffff, 2);
+				hits++;
+			}
+		}
+		assert_int_equal(hits, 1);
+		rc = tsl_archive_open_buffer(&ar, rbuf, rsize, NULL, &berr);
+		assert_tsl_fail(rc, berr, TSL_EFORMAT);
+		cursor_init(&c, rbuf, rsize);
+		rs.payload = &c;
+		rc = tsl_archive_open_reader(&ar, &rs, NULL, &err);
+		assert_tsl_fail(rc, err, TSL_EFORMAT);
+		assert_non_null(strstr(err.record, "/version"));
+		assert_string_equal(err.record, berr.record);
+		assert_string_equal(err.message, berr.message);
 		free(rbuf);
 		free(rpath);
 	}

@@ -33,6 +33,9 @@ TSL_INTERNAL int tsl__error_sys(tsl_error *err, int code, int errnum,
 	const char *record, const char *fmt, ...) TSL_PRINTF(5, 6);
 /* Clear err to "no error". */
 TSL_INTERNAL void tsl__error_clear(tsl_error *err);
+/* Name the record of an error found below the layer that knows it (a
+ * failed read of the source): sets err->record when it is empty. */
+TSL_INTERNAL void tsl__error_name_record(tsl_error *err, const char *record);
 
 /* Checked arithmetic: return true on overflow. */
 static inline bool tsl__add_u64(uint64_t a, uint64_t b, uint64_t *out)

@@ -23,6 +23,12 @@ static void set_record(tsl_error *err, const char *record)
 	err->record[n] = '\0';
 }
 
+void tsl__error_name_record(tsl_error *err, const char *record)
+{
+	if (err && !err->record[0])
+		set_record(err, record);
+}
+
 void tsl__error_clear(tsl_error *err)
 {
 	if (!err)

@@ -995,6 +995,18 @@ uint32_t tsl__zip_cached_skip(const tsl_zip *z, const tsl_zip_entry *e)
 	return cached_skip(z, e);
 }
 
+/* tsl__zip_ensure for a record's bytes: a failure of the source (a
+ * reader's read or seek, a range past its end) names the record. */
+static int ensure_rec(const tsl_zip *z, const tsl_zip_entry *e, uint64_t off,
+	uint64_t len, tsl_error *err)
+{
+	int rc = tsl__zip_ensure(z->fetch, off, len, err);
+
+	if (rc)
+		tsl__error_name_record(err, TSL_ZIP_ENAME(e));
+	return rc;
+}
+
 /* e's data offset: from the cache when it was found before, else from
  * the local header, kept in the cache when `keep` (a storage keeps its
  * own data pointer: materializing 20,000 of them would otherwise write an
@@ -1020,19 +1032,16 @@ static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
 			"local header at offset %llu lies outside the records "
 			"area", (unsigned long long)lho);
-	rc = tsl__zip_ensure(z->fetch, lho, LOCAL_LEN, err);
+	rc = ensure_rec(z, e, lho, LOCAL_LEN, err);
 	if (rc)
 		return rc;
 	h = z->base + lho;
-	rc = tsl__zip_ensure(z->fetch, lho + LOCAL_LEN,
-		(uint64_t)tsl__le16(h + 26) + tsl__le16(h + 28), err);
-	if (rc)
-		return rc;
 	if (tsl__le32(h) != SIG_LOCAL)
 		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
 			"no local file header at offset %llu (bad signature)",
 			(unsigned long long)lho);
-	/* at most 30 + 2 * 65535, never 0 */
+	/* at most 30 + 2 * 65535, never 0; checked against the records
+	 * area before the name and extra field are read */
 	skip = LOCAL_LEN + (uint32_t)tsl__le16(h + 26) + tsl__le16(h + 28);
 	off = lho + skip;
 	csize = tsl__zip_csize(e);
@@ -1042,6 +1051,9 @@ static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 			"start of the central directory at %llu",
 			(unsigned long long)off, (unsigned long long)csize,
 			(unsigned long long)z->cd_offset);
+	rc = ensure_rec(z, e, lho + LOCAL_LEN, skip - LOCAL_LEN, err);
+	if (rc)
+		return rc;
 	if (tsl__le16(h + 26) != nl ||
 		memcmp(h + LOCAL_LEN, tsl__zip_name(e), nl) != 0)
 		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
@@ -1130,7 +1142,7 @@ static int read_start(tsl_zip *z, const tsl_zip_entry *e, uint64_t *off,
 	if (rc)
 		return rc;
 	if (z->fetch &&
-		(rc = tsl__zip_ensure(z->fetch, *off, tsl__zip_csize(e), err)))
+		(rc = ensure_rec(z, e, *off, tsl__zip_csize(e), err)))
 		return rc;
 	if (usize > SIZE_MAX)
 		return tsl__error(err, TSL_ELIMIT, TSL_ZIP_ENAME(e), *off,
