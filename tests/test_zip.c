@@ -127,6 +127,7 @@ typedef struct zb {
 	size_t n, rcap;
 	unsigned align;        /* 0: no "FB" padding field */
 	bool zip64_end;        /* zip64 end record + locator, as PyTorch */
+	bool reverse_cd;       /* the directory lists the records last first */
 	uint64_t cd_off, cd_size, eocd64, loc, eocd;
 } zb;
 
@@ -300,7 +301,7 @@ static uint8_t *zb_finish(zb *z, size_t *size)
 
 	z->cd_off = z->len;
 	for (size_t i = 0; i < z->n; i++) {
-		zb_rec *r = &z->recs[i];
+		zb_rec *r = &z->recs[z->reverse_cd ? z->n - 1 - i : i];
 		size_t nlen = strlen(r->name);
 		bool big = r->zip64 || r->usize >= 0xffffffffu ||
 			r->csize >= 0xffffffffu || r->lho >= 0xffffffffu;
@@ -2323,6 +2324,58 @@ static void test_local_header_broken(void **state)
 	free(orig);
 }
 
+/* A local header whose extra field covers the next record's header: its
+ * data would be the next record's bytes (two records, one extent: the
+ * overlap of zip bombs).  The open checks only a lower bound of each
+ * extent; reading the local header finds the exact one and refuses it,
+ * whether the directory is in file order or not.  The next record and the
+ * others still read. */
+static void test_overlap_local_extra(void **state)
+{
+	(void)state;
+	for (int reverse = 0; reverse < 2; reverse++) {
+		static const char payload[] = "0123456789abcdef";
+		zb z;
+		size_t n, a, b, i;
+		uint64_t ext;
+		uint8_t *zip, *copy;
+		tsl_archive *ar;
+		tsl_error err;
+		const void *d;
+		size_t dn;
+
+		zb_init(&z, 0, false);
+		z.reverse_cd = reverse;
+		zb_minimal(&z, "m", "3\n");
+		a = zb_add_str(&z, "m/extra/a", payload);
+		b = zb_add_str(&z, "m/extra/b", payload);
+		zip = zb_finish(&z, &n);
+		/* a's data moves to b's: its extra field spans b's header */
+		ext = z.recs[b].data_off - (z.recs[a].lho + 30 +
+			strlen(z.recs[a].name));
+		assert_true(ext < 0xffff);
+		put16(zip + z.recs[a].lho + 28, (uint16_t)ext);
+		ar = open_copy(zip, n, NULL, TSL_OK, &err, &copy);
+		assert_tsl_fail(tsl_archive_read(ar, "extra/a", &d, &dn, &err),
+			err, TSL_EFORMAT);
+		assert_contains(err.message, "overlaps the next record");
+		assert_string_equal(err.record, "m/extra/a");
+		assert_int_equal(err.offset, z.recs[a].lho);
+		assert_int_equal(tsl_archive_read(ar, "extra/b", &d, &dn, &err),
+			TSL_OK);
+		assert_int_equal(dn, strlen(payload));
+		assert_memory_equal(d, payload, dn);
+		for (i = 0; i < 3; i++)   /* the records before it */
+			assert_int_equal(tsl_archive_read(ar, (const char *[]){
+				"data.pkl", "constants.pkl", "version" }[i],
+				&d, &dn, &err), TSL_OK);
+		tsl_archive_free(ar);
+		free(copy);
+		free(zip);
+		zb_free(&z);
+	}
+}
+
 static void test_first_entry_no_slash(void **state)
 {
 	size_t size;
@@ -3767,6 +3820,7 @@ int main(void)
 		cmocka_unit_test(test_cd_bounds),
 		cmocka_unit_test(test_record_past_cd),
 		cmocka_unit_test(test_overlap),
+		cmocka_unit_test(test_overlap_local_extra),
 		cmocka_unit_test(test_entry_count_lies),
 		cmocka_unit_test(test_zip64_locator),
 		cmocka_unit_test(test_deflate_huge_declared),

@@ -178,6 +178,12 @@ typedef struct tsl_zip {
 	 * until found (made on the first: tsl__zip_data_offset; slots set
 	 * once; an array like decoded) */
 	_Atomic(_Atomic(void *) *) skips;
+	/* NULL when the directory lists the records in file order (every
+	 * writer's, PyTorch's): a record's successor in the file is then the
+	 * next entry.  Else, per entry, where the next record in the file
+	 * starts (or the directory's offset): made by the open's overlap
+	 * check, which sorts them anyway */
+	uint64_t *next_lho;
 	uint64_t cd_offset;
 	uint64_t cd_size;
 	uint64_t cd_end;       /* first byte after the central directory */

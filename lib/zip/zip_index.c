@@ -214,10 +214,12 @@ static int cmp_lho(const void *a, const void *b)
 
 /* Records must not overlap each other or the central directory.  The exact
  * extent needs the local header; the lower bound (30 bytes of header and
- * the compressed data) catches overlap without touching data pages.
- * PyTorch writes the directory in file order, and fill_entries checked
- * such a directory as it went (sorted; first_overlap: see there); the
- * others are sorted by offset here. */
+ * the compressed data) catches overlap without touching data pages, and
+ * data_offset checks the exact extent against the next record when it
+ * reads the local header (z->next_lho).  PyTorch writes the directory in
+ * file order, and fill_entries checked such a directory as it went
+ * (sorted; first_overlap: see there); the others are sorted by offset
+ * here, and keep each record's successor's offset. */
 static int check_overlaps(tsl_zip *z, bool sorted, size_t first_overlap,
 	tsl_error *err)
 {
@@ -250,6 +252,12 @@ static int check_overlaps(tsl_zip *z, bool sorted, size_t first_overlap,
 			break;
 		}
 	}
+	if (!rc && !(z->next_lho = malloc(z->n * sizeof *z->next_lho)))
+		rc = tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+			"out of memory sorting %zu records", z->n);
+	for (i = 0; !rc && i < z->n; i++)
+		z->next_lho[v[i] - z->entries] = i + 1 < z->n ?
+			tsl__zip_lho(v[i + 1]) : z->cd_offset;
 	free(v);
 	return rc;
 }
@@ -976,6 +984,7 @@ void tsl__zip_free(tsl_zip *z)
 		decoded_free(z, z->skips);
 	tsl__big_free(z->entries);   /* with the table */
 	free(z->prefix);
+	free(z->next_lho);
 	free(z);
 }
 
@@ -1016,7 +1025,7 @@ static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 {
 	uint32_t skip = cached_skip(z, e);
 	_Atomic(void *) *slot;
-	uint64_t lho = tsl__zip_lho(e), off, end, csize;
+	uint64_t lho = tsl__zip_lho(e), off, end, csize, next;
 	size_t nl = tsl__zip_name_len(e);
 	const uint8_t *h;
 	int rc;
@@ -1051,6 +1060,17 @@ static int data_offset(tsl_zip *z, const tsl_zip_entry *e, uint64_t *out,
 			"start of the central directory at %llu",
 			(unsigned long long)off, (unsigned long long)csize,
 			(unsigned long long)z->cd_offset);
+	/* the exact extent against the next record (the open checked a
+	 * lower bound): a local extra field that covers the next record's
+	 * header would make two records of the same bytes */
+	next = z->next_lho ? z->next_lho[e - z->entries] :
+		e + 1 < z->entries + z->n ? tsl__zip_lho(e + 1) : z->cd_offset;
+	if (end > next)
+		return fmt_error(err, TSL_ZIP_ENAME(e), lho,
+			"record data (offset %llu, %llu bytes) overlaps the "
+			"next record, whose local header is at offset %llu",
+			(unsigned long long)off, (unsigned long long)csize,
+			(unsigned long long)next);
 	rc = ensure_rec(z, e, lho + LOCAL_LEN, skip - LOCAL_LEN, err);
 	if (rc)
 		return rc;
