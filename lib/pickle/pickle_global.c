@@ -518,6 +518,17 @@ static int rebuild_qtensor(struct vm *m, tsl_value *arg)
 			return tsl__vm_fail(m, TSL_EFORMAT,
 				"quantization axis %lld of "
 				"a %u-d tensor", (long long)x->q_axis, t->ndim);
+		/* torch.save writes per_channel_affine for float qparams too
+		 * (Tensor.__reduce_ex__); torch.load's quantizer is then the
+		 * float-qparams one, chosen by floating zero points
+		 * (make_per_channel_affine_quantizer), and dequantizes in
+		 * float */
+		if (scheme == TSL_QSCHEME_PER_CHANNEL_AFFINE &&
+			(x->q_zero_points->dtype == TSL_FLOAT32 ||
+			x->q_zero_points->dtype == TSL_FLOAT64 ||
+			x->q_zero_points->dtype == TSL_FLOAT16 ||
+			x->q_zero_points->dtype == TSL_BFLOAT16))
+			scheme = TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS;
 		break;
 	default:
 		return tsl__vm_fail(m, TSL_EUNSUPPORTED, "unknown qscheme %lld",

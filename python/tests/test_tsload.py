@@ -1130,6 +1130,12 @@ class CApi(unittest.TestCase):
         self.assertGreaterEqual(n, 60)
         self.assertIn("per_tensor_affine", kinds)
         self.assertIn("per_channel_affine", kinds)
+        # torch.save writes float qparams as per_channel_affine; torch.load
+        # (and tsload) make them per_channel_affine_float_qparams again
+        self.assertIn("per_channel_affine_float_qparams", kinds)
+        for name in ("qu8_fq", "qu4_fq"):
+            self.assertEqual(sd[name].quantization["qscheme"],
+                             "per_channel_affine_float_qparams")
         # a non-contiguous view: a contiguous copy equal to the view
         t = sd["f32_transposed"]
         self.assertNotEqual(t.stride, tuple(sorted(t.stride, reverse=True)))

@@ -69,6 +69,14 @@ t["q8_sym"] = torch.quantize_per_tensor(x, 0.05, 0, torch.qint8)
 y = torch.rand(3, 5) * 1.5
 t["qu4_pt"] = torch.quantize_per_tensor(y, 0.1, 2, torch.quint4x2)
 t["qu2_pt"] = torch.quantize_per_tensor(y, 0.5, 1, torch.quint2x4)
+# float qparams (the weights of nn.quantized.Embedding): torch.save writes
+# their scheme as per_channel_affine; torch.load makes them float-qparams
+# again from the float zero points, and dequantizes in float
+t["qu8_fq"] = torch.quantize_per_channel(x, torch.rand(5) * 0.05 + 0.001,
+                                         torch.randn(5) * 3, 1, torch.quint8)
+t["qu4_fq"] = torch.quantize_per_channel(torch.randn(6, 8) * 2,
+                                         torch.rand(6) * 0.1 + 0.01,
+                                         torch.randn(6) * 2, 0, torch.quint4x2)
 
 path = os.path.join(out, "gather.pt")
 torch.save(t, path)
