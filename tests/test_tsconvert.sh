@@ -185,5 +185,37 @@ else
 	bad "SIGTERM once the temporary file exists"
 fi
 
+# outputs that are not regular files: a symbolic link is followed (the
+# link stays, its target gets the file), a FIFO is written in place (it
+# was replaced by a regular file, and so was /dev/null when run as root)
+rm -rf "$tmp/out"; mkdir "$tmp/out"
+: > "$tmp/why"
+"$tsconvert" -q "$data/good-views.pt" "$tmp/out/direct.st" 2> "$tmp/why"
+echo old > "$tmp/out/target.st"
+ln -s target.st "$tmp/out/link.st"
+if "$tsconvert" -q "$data/good-views.pt" "$tmp/out/link.st" 2> "$tmp/why" &&
+   [ -L "$tmp/out/link.st" ] && cmp -s "$tmp/out/target.st" "$tmp/out/direct.st" &&
+   [ "$(ls -A "$tmp/out" | tr '\n' ' ')" = "direct.st link.st target.st " ]; then
+	ok "a symbolic link as output: its target written, the link kept"
+else
+	ls -la "$tmp/out" >> "$tmp/why"; bad "a symbolic link as output"
+fi
+if mkfifo "$tmp/out/fifo"; then
+	# (bounded: a tsconvert that renames over the FIFO never opens it)
+	timeout 60 cat "$tmp/out/fifo" > "$tmp/fifo.st" &
+	reader=$!
+	"$tsconvert" -q "$data/good-views.pt" "$tmp/out/fifo" 2> "$tmp/why"
+	rc=$?
+	wait "$reader"
+	if [ $rc -eq 0 ] && [ -p "$tmp/out/fifo" ] &&
+	   cmp -s "$tmp/fifo.st" "$tmp/out/direct.st" &&
+	   [ "$(ls -A "$tmp/out" | tr '\n' ' ')" = "direct.st fifo link.st target.st " ]; then
+		ok "a FIFO as output: written in place, still a FIFO"
+	else
+		echo "exit $rc" >> "$tmp/why"; ls -la "$tmp/out" >> "$tmp/why"
+		bad "a FIFO as output"
+	fi
+fi
+
 echo "tsconvert: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -562,9 +562,10 @@ static int convert(struct conv *c, const char *output)
 	tsl_error err = { .offset = UINT64_MAX };
 	uint64_t off = 0, hlen;
 	unsigned char le[8];
-	int fd = -1, rc = 1;
-	char *dir_end;
+	int fd = -1, rc = 1, in_place = 0;
+	char *dir_end, *resolved = NULL;
 	struct sigaction sa;
+	struct stat st;
 	mode_t um;
 
 	if (tsl_model_tensor_count(c->m, &count, &err)) {
@@ -662,7 +663,28 @@ static int convert(struct conv *c, const char *output)
 	for (int i = 0; i < 8; i++)
 		le[i] = (unsigned char)(hlen >> (8 * i));
 
-	/* the temporary file, next to the output */
+	/* where the bytes go: a symbolic link's target (the link stays),
+	 * and a device or FIFO (/dev/null, /dev/stdout, a pipe) written in
+	 * place; else a temporary file next to the output, renamed over it */
+	if (lstat(output, &st) == 0 && S_ISLNK(st.st_mode)) {
+		if (!(resolved = realpath(output, NULL))) {
+			fprintf(stderr, "%s: cannot follow the symbolic link "
+				"%s: %s\n", prog, output, strerror(errno));
+			goto out;
+		}
+		output = resolved;
+	}
+	if (stat(output, &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !S_ISDIR(st.st_mode)) {
+		fd = open(output, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "%s: cannot open %s: %s\n", prog,
+				output, strerror(errno));
+			goto out;
+		}
+		in_place = 1;
+		goto write;
+	}
 	if (strlen(output) + 16 > sizeof(tmp_path)) {
 		fprintf(stderr, "%s: %s: output path too long\n", prog, output);
 		goto out;
@@ -697,8 +719,10 @@ static int convert(struct conv *c, const char *output)
 	}
 	um = umask(0);
 	umask(um);
-	if (fchmod(fd, 0666 & ~um) ||
-	    write_all(fd, le, 8) || write_all(fd, h.p, h.n))
+	if (fchmod(fd, 0666 & ~um))
+		goto io_error;
+write:
+	if (write_all(fd, le, 8) || write_all(fd, h.p, h.n))
 		goto io_error;
 	for (size_t i = 0; i < nout; i++) {
 		int w = write_tensor(c, fd, &c->o[i]);
@@ -711,14 +735,14 @@ static int convert(struct conv *c, const char *output)
 			(void)tsl_storage_release(tsl_tensor_storage(c->o[i].t),
 				NULL);
 	}
-	if (fsync(fd))
+	if (!in_place && fsync(fd))
 		goto io_error;
 	if (close(fd)) {
 		fd = -1;
 		goto io_error;
 	}
 	fd = -1;
-	if (rename(tmp_path, output)) {
+	if (!in_place && rename(tmp_path, output)) {
 		fprintf(stderr, "%s: cannot rename the output into place as "
 			"%s: %s\n", prog, output, strerror(errno));
 		goto out;
@@ -740,6 +764,7 @@ out:
 		unlink(tmp_path);
 		tmp_live = 0;
 	}
+	free(resolved);
 	free(h.p);
 	return rc;
 }
