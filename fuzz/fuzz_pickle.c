@@ -38,6 +38,8 @@ static struct tsl_storage *make_storage(void *payload, int dtype,
 
 	FUZZ_CHECK(dtype >= 0 && dtype < TSL_DTYPE_COUNT);
 	FUZZ_CHECK(location != NULL);
+	/* read it: a location pointer that is not a string shows here */
+	FUZZ_CHECK(strlen(location) < ((size_t)1 << 40));
 	(void)numel;
 	if ((*sel & 2) && kl && key[0] >= '5') {
 		tsl__error(err, TSL_EFORMAT, NULL, TSL_NO_OFFSET,

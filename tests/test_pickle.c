@@ -630,12 +630,115 @@ static void test_dicts(void **state)
 		assert_int_value(v->u.seq.items[2 * i + 1], 2000 + i);
 	}
 	pb_free(&p);
+	/* numbers are keys as Python's dict takes them: True, 1 and 1.0
+	 * are one key (first key, last value), 0.0 and -0.0 too; NaN is
+	 * equal to nothing; 2**63 as a float is no int64 */
+	v = LOAD_OK("}(K\x01X\x03\x00\x00\x00" "int\x88X\x04\x00\x00\x00" "bool"
+		"G\x3f\xf0\x00\x00\x00\x00\x00\x00X\x05\x00\x00\x00" "float"
+		"G\x00\x00\x00\x00\x00\x00\x00\x00K\x0a"
+		"G\x80\x00\x00\x00\x00\x00\x00\x00K\x0b"
+		"G\x7f\xf8\x00\x00\x00\x00\x00\x00K\x0c"
+		"G\x7f\xf8\x00\x00\x00\x00\x00\x00K\x0d"
+		"G\x43\xe0\x00\x00\x00\x00\x00\x00K\x0e"
+		"\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80K\x0fu.");
+	assert_int_equal(v->len, 6);
+	assert_int_value(v->u.seq.items[0], 1);
+	assert_str(v->u.seq.items[1], "float");
+	assert_int_equal(v->u.seq.items[2]->kind, TSL_VALUE_FLOAT);
+	assert_int_value(v->u.seq.items[3], 11);
+	assert_int_equal(v->u.seq.items[4]->kind, TSL_VALUE_FLOAT);
+	assert_int_value(v->u.seq.items[5], 12);
+	assert_int_value(v->u.seq.items[7], 13);
+	assert_int_value(v->u.seq.items[9], 14);
+	assert_int_value(v->u.seq.items[11], 15);
+	/* float keys closer than 1e-6 (they all hashed alike: 100,000 of
+	 * them took 14 s) and repeated ones, through the hash table */
+	pb_begin(&p);
+	pb_op(&p, '}');
+	pb_op(&p, '(');
+	for (int i = 0; i < 3000; i++) {
+		double f = (i % 1000) * 1e-12;
+		uint64_t bits;
+
+		memcpy(&bits, &f, sizeof bits);
+		pb_op(&p, 'G');
+		for (int k = 7; k >= 0; k--)
+			pb_op(&p, (int)(uint8_t)(bits >> (8 * k)));
+		pb_int(&p, i);
+	}
+	pb_op(&p, 'u');
+	pb_end(&p);
+	v = ok(p.b, p.n, 0);
+	assert_int_equal(v->len, 1000);
+	for (int i = 0; i < 1000; i++) {
+		assert_true(v->u.seq.items[2 * i]->u.f == i * 1e-12);
+		assert_int_value(v->u.seq.items[2 * i + 1], 2000 + i);
+	}
+	pb_free(&p);
 	BAD("}(K\x01u.", TSL_EFORMAT, 4, "odd number");
 	BAD("(K\x01" "d.", TSL_EFORMAT, 3, "odd number");
 	BAD("]K\x01K\x02s.", TSL_EFORMAT, 5, "SETITEM to a list");
 }
 
 /* ---- memo -------------------------------------------------------------------- */
+
+/* restore_type_tag(*A) hands back A's first item; A is memoized, so that
+ * item is shared.  Given as a tensor's hooks, it was recycled with the
+ * tensor's argument tuple and its memory reused by the next values, so
+ * that A, fetched again, held them (a value torch never wrote, or a
+ * cycle).  A must still be ({}, "Dict[str, int]"). */
+static void test_shared_argument_items(void **state)
+{
+	static const int64_t size[1] = { 2 }, stride[1] = { 1 };
+	const tsl_value *a, *x;
+	tsl_value *v;
+	struct pb p;
+
+	(void)state;
+	pb_begin(&p);
+	pb_op(&p, '(');
+	pb_global(&p, "torch._utils", "_rebuild_tensor_v2");
+	pb_op(&p, '(');
+	pb_storage(&p, "Float", "0", 2);
+	pb_int(&p, 0);
+	pb_ints(&p, size, 1);
+	pb_ints(&p, stride, 1);
+	pb_op(&p, 0x89);
+	pb_global(&p, "torch.jit._pickle", "restore_type_tag");
+	pb_op(&p, '}');
+	pb_str(&p, "Dict[str, int]");
+	pb_op(&p, 0x86);
+	pb_put(&p, 1);
+	pb_op(&p, 'R');
+	pb_op(&p, 't');
+	pb_op(&p, 'R');
+	for (int i = 0; i < 4; i++) {   /* new values, which reuse memory */
+		pb_op(&p, '}');
+		pb_int(&p, 7);
+		pb_str(&p, "x");
+		pb_op(&p, 0x87);
+	}
+	pb_get(&p, 1);
+	pb_op(&p, 'l');
+	pb_end(&p);
+	v = ok(p.b, p.n, 0);
+	assert_int_equal(v->len, 6);
+	assert_int_equal(item(v, 0)->kind, TSL_VALUE_TENSOR);
+	for (int i = 1; i < 5; i++) {
+		x = item(v, (size_t)i);
+		assert_int_equal(x->len, 3);
+		assert_int_equal(item(x, 0)->kind, TSL_VALUE_DICT);
+		assert_int_value(item(x, 1), 7);
+		assert_str(item(x, 2), "x");
+	}
+	a = item(v, 5);
+	assert_int_equal(a->kind, TSL_VALUE_TUPLE);
+	assert_int_equal(a->len, 2);
+	assert_int_equal(item(a, 0)->kind, TSL_VALUE_DICT);
+	assert_int_equal(item(a, 0)->len, 0);
+	assert_str(item(a, 1), "Dict[str, int]");
+	pb_free(&p);
+}
 
 static void test_memo(void **state)
 {
@@ -1973,7 +2076,8 @@ static void test_qtensor(void **state)
 	struct pb p;
 	tsl_value *v;
 	const struct tsl_tensor *t;
-	int64_t s2[2] = { 2, 3 }, st2[2] = { 3, 1 }, s1[1] = { 2 };
+	int64_t s2[2] = { 2, 3 }, st2[2] = { 3, 1 }, s1[1] = { 2 },
+		one[1] = { 1 };
 
 	(void)state;
 	/* per-tensor affine */
@@ -2007,13 +2111,17 @@ static void test_qtensor(void **state)
 	assert_true(tsl__text(t)->q_zero_point == 3);
 	assert_null(tsl__text(t)->q_scales);
 
-	/* per-channel affine: scales and zero points are tensors */
+	/* per-channel affine: scales and zero points are tensors (integer
+	 * zero points; floating ones make float qparams, below) */
 	pb_begin(&p);
 	pb_qtensor(&p, "QUInt8", s2, st2, 2);
 	pb_op(&p, '(');
 	pb_global(&p, "torch", "per_channel_affine");
 	pb_tensor(&p, "s", s1, 1);
-	pb_tensor(&p, "z", s1, 1);
+	pb_global(&p, "torch._utils", "_rebuild_tensor_v2");
+	pb_op(&p, '(');
+	pb_storage(&p, "Long", "z", 2);
+	pb_tensor_tail(&p, 0, s1, one, 1, 0);
 	pb_int(&p, 0);
 	pb_op(&p, 't');
 	pb_op(&p, 0x89);
@@ -2037,6 +2145,27 @@ static void test_qtensor(void **state)
 	/* the same with a bad axis */
 	p.b[p.n - 7] = 2;
 	bad(p.b, p.n, 0, TSL_EFORMAT, p.n - 2, "axis 2 of a 2-d tensor");
+	pb_free(&p);
+
+	/* floating zero points: float qparams, as torch.load makes them
+	 * (torch.save writes per_channel_affine for those too) */
+	pb_begin(&p);
+	pb_qtensor(&p, "QUInt8", s2, st2, 2);
+	pb_op(&p, '(');
+	pb_global(&p, "torch", "per_channel_affine");
+	pb_tensor(&p, "s", s1, 1);
+	pb_tensor(&p, "z", s1, 1);
+	pb_int(&p, 0);
+	pb_op(&p, 't');
+	pb_op(&p, 0x89);
+	pb_op(&p, 'N');
+	pb_op(&p, 't');
+	pb_op(&p, 'R');
+	pb_end(&p);
+	v = ok(p.b, p.n, 0);
+	t = tsl__vtensor(v);
+	assert_int_equal(t->qscheme, TSL_QSCHEME_PER_CHANNEL_AFFINE_FLOAT_QPARAMS);
+	assert_int_equal(tsl__text(t)->q_zero_points->dtype, TSL_FLOAT32);
 	pb_free(&p);
 
 	/* bad qparams */
@@ -2708,6 +2837,7 @@ int main(void)
 		T(test_lists),
 		T(test_dicts),
 		T(test_memo),
+		T(test_shared_argument_items),
 		T(test_truncation),
 		T(test_bad_opcodes),
 		T(test_globals),

@@ -418,6 +418,16 @@ static int ft_commit(struct vm *m, struct ft *f)
 	size_t n1 = f->n ? f->n : 1;
 	int rc;
 
+	/* a location fetched from a stand-in is made now, before the puts:
+	 * a later put of this pattern (the OrderedDict's) may reuse its slot,
+	 * and the fetch came first */
+	if (f->fresh && !f->loc.v && f->loc.lazy) {
+		m->op = f->persid_op;
+		m->opcode = OP_BINPERSID;
+		if (!(f->loc.v = tsl__vm_memo_value(m,
+			(size_t)(f->loc.lazy - 1))))
+			return tsl__vm_fail_mem(m);
+	}
 	/* the memo, in the pattern's order; the storage's slot last, as it
 	 * needs the tensor */
 	for (int i = 0; i < f->nputs; i++) {
@@ -467,9 +477,6 @@ static int ft_commit(struct vm *m, struct ft *f)
 		} else if (!(key = ft_cstr(m, &f->key))) {
 			return tsl__vm_fail_mem(m);
 		}
-		if (!f->loc.v && f->loc.lazy)
-			f->loc.v = tsl__vm_memo_value(m,
-				(size_t)(f->loc.lazy - 1));
 		if (!(loc = ft_cstr(m, &f->loc)))
 			return tsl__vm_fail_mem(m);
 		if ((rc = tsl__vm_make_storage(m, f->dtype, key, loc, f->numel,

@@ -603,6 +603,16 @@ static int rebuild_sparse(struct vm *m, tsl_value *arg)
 
 /* ---- other GLOBAL actions ---------------------------------------------------- */
 
+/* An item of an argument tuple handed on as a result: the tuple (which
+ * may be memoized) still reaches it, so it is shared from now on and
+ * never recycled (tsl__vm_recycle, object_built) as an argument or a
+ * consumed state would be. */
+static tsl_value *handed_on(tsl_value *v)
+{
+	v->flags |= TSL__VF_MEMO;
+	return v;
+}
+
 static int typed_list(struct vm *m, tsl_value *arg, int action, bool build)
 {
 	static const char *const tags[] = { "List[int]", "List[float]",
@@ -687,7 +697,7 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
 			(rc = want_bool(m, a[1], "requires_grad", &rg))))
 			return rc;
 		t->requires_grad = rg;
-		return push(m, a[0]);
+		return push(m, handed_on(a[0]));
 	}
 	case TSL__G_FROM_TYPE_V2:
 		/* (func, type, args, state): func(*args); type and state are
@@ -700,7 +710,7 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
 			return tsl__vm_fail(m, TSL_EUNSUPPORTED,
 				"_rebuild_from_type_v2 "
 				"of a %s", tsl__vm_kind_name(a[0]));
-		return tsl__vm_apply(m, a[0], a[2], false);
+		return tsl__vm_apply(m, a[0], handed_on(a[2]), false);
 	case TSL__G_CODECS_ENCODE:
 		if ((rc = args_of(m, arg, 2, 2, "_codecs.encode", &a)))
 			return rc;
@@ -722,7 +732,7 @@ static int apply_python(struct vm *m, int action, tsl_value *arg)
 			return push(m, tsl__vm_new_str(m, TSL_VALUE_BYTES, "",
 				0));
 		if (arg->len == 1 && a[0]->kind == TSL_VALUE_BYTES)
-			return push(m, a[0]);
+			return push(m, handed_on(a[0]));
 		if (arg->len == 2 && a[0]->kind == TSL_VALUE_STRING)
 			return latin1(m, a[0]);
 		return tsl__vm_fail(m, TSL_EFORMAT, "bytearray of a %s",
@@ -840,7 +850,7 @@ int tsl__vm_apply(struct vm *m, tsl_value *g, tsl_value *arg, bool build)
 				"%s, not a str", tsl__vm_kind_name(a[1]));
 		if (a[0]->kind == TSL_VALUE_LIST || a[0]->kind == TSL_VALUE_DICT)
 			a[0]->u.seq.type_tag = a[1]->u.s;
-		return push(m, a[0]);
+		return push(m, handed_on(a[0]));
 	case TSL__G_INTLIST:
 	case TSL__G_DOUBLELIST:
 	case TSL__G_BOOLLIST:

@@ -903,19 +903,54 @@ static int op_build(struct vm *m, tsl_value *target, tsl_value *state)
 
 /* ---- dict keys --------------------------------------------------------------- */
 
+/* A bool, int or float key's value as an integer, when it has one (a float
+ * with an integral value inside int64): Python's dict takes True, 1 and
+ * 1.0 for the same key, and they must hash alike. */
+static inline bool key_int(const tsl_value *k, int64_t *out)
+{
+	switch (k->kind) {
+	case TSL_VALUE_BOOL:
+		*out = k->u.b;
+		return true;
+	case TSL_VALUE_INT:
+		*out = k->u.i;
+		return true;
+	case TSL_VALUE_FLOAT:
+		/* false for NaN; in range before the cast */
+		if (!(k->u.f >= -0x1p63 && k->u.f < 0x1p63) ||
+			k->u.f != (double)(int64_t)k->u.f)
+			return false;
+		*out = (int64_t)k->u.f;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static inline bool key_numeric(const tsl_value *k)
+{
+	return k->kind == TSL_VALUE_BOOL || k->kind == TSL_VALUE_INT ||
+		k->kind == TSL_VALUE_FLOAT;
+}
+
 static inline bool key_eq(const tsl_value *a, const tsl_value *b)
 {
 	if (a == b)
 		return true;
+	if (a->kind == TSL_VALUE_STRING && b->kind == TSL_VALUE_STRING)
+		return a->len == b->len && !memcmp(a->u.s, b->u.s, a->len);
+	if (key_numeric(a) && key_numeric(b)) {
+		int64_t x = 0, y = 0;
+		bool xi = key_int(a, &x), yi = key_int(b, &y);
+
+		if (xi || yi)
+			return xi && yi && x == y;
+		return a->u.f == b->u.f;   /* two floats; NaN is no key's */
+	}
 	if (a->kind != b->kind)
 		return false;
-	if (a->kind == TSL_VALUE_STRING)   /* nearly every key */
-		return a->len == b->len && !memcmp(a->u.s, b->u.s, a->len);
 	switch (a->kind) {
 	case TSL_VALUE_NONE: return true;
-	case TSL_VALUE_BOOL: return a->u.b == b->u.b;
-	case TSL_VALUE_INT: return a->u.i == b->u.i;
-	case TSL_VALUE_FLOAT: return a->u.f == b->u.f;
 	case TSL_VALUE_STRING:
 	case TSL_VALUE_BYTES:
 	case TSL_VALUE_DEVICE:
@@ -927,14 +962,26 @@ static inline bool key_eq(const tsl_value *a, const tsl_value *b)
 static uint64_t key_hash(const tsl_value *k)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ k->kind;
+	int64_t n;
 
 	switch (k->kind) {
 	case TSL_VALUE_NONE: break;
-	case TSL_VALUE_BOOL: h ^= (uint64_t)k->u.b; break;
-	case TSL_VALUE_INT: h ^= (uint64_t)k->u.i; break;
+	case TSL_VALUE_BOOL:
+	case TSL_VALUE_INT:
 	case TSL_VALUE_FLOAT:
-		if (k->u.f != 0) /* 0.0 == -0.0 */
-			h ^= (uint64_t)(k->u.f * 1e6);
+		/* equal numbers hash alike whatever their kind (key_eq); a
+		 * float that is no integer by its bits (its nearby values
+		 * spread: a hash of value * 1e6 put every key under 1e-6 in
+		 * one bucket) */
+		h = 0xcbf29ce484222325ull ^ TSL_VALUE_INT;
+		if (key_int(k, &n)) {
+			h ^= (uint64_t)n;
+		} else {
+			uint64_t bits;
+
+			memcpy(&bits, &k->u.f, sizeof bits);
+			h ^= bits * 0x9e3779b97f4a7c15ull;
+		}
 		break;
 	case TSL_VALUE_STRING:
 	case TSL_VALUE_BYTES:
