@@ -593,7 +593,13 @@ TSL_API int tsl_module_named_modules(const tsl_module *mod,
  *  - torch.save checkpoints (TSL_OPEN_CHECKPOINTS): every tensor of the
  *    saved object (CHECKPOINT): dict keys and object attributes joined
  *    with dots, list and tuple items by index ("optimizer.state.0.exp_avg");
- *    a tensor saved under two keys appears under both.
+ *    a tensor saved under two keys appears under both, and so does every
+ *    tensor of a container saved under two keys ({"model": sd, "ema": sd}:
+ *    "model.w" and "ema.w"; TSL_ELIMIT when such sharing makes the paths
+ *    too many to list, see tsl_model_tensors(3)).  Keys that are not str
+ *    are named as Python's str() prints them ("None", "True", "7", "0.5");
+ *    those no name can hold (a tuple, bytes, a str with a NUL byte) by
+ *    their position in the dict.
  * Sparse tensors are listed too (check tsl_tensor_layout).
  */
 typedef enum tsl_tensor_origin {

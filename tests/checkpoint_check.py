@@ -45,6 +45,20 @@ def text(s):
         return s
 
 
+def key_name(k, i):
+    """A dict key (in DUMP.md's encoding) as tsload names it: a str as it
+    is unless it holds a NUL; None, bool, int and float as Python's str()
+    prints them; anything else (a tuple, bytes) by its position i."""
+    if isinstance(k, str):
+        s = text(k)
+        return s if "\0" not in s else str(i)
+    if k is None or isinstance(k, (bool, int, float)):
+        return str(k)
+    if isinstance(k, dict) and len(k) == 1 and "float" in k:
+        return str(float(k["float"]))
+    return str(i)
+
+
 def walk(path, v, out):
     if isinstance(v, str):
         out.append({"path": path, "value": text(v)})
@@ -59,12 +73,8 @@ def walk(path, v, out):
             for i, y in enumerate(x):
                 walk(join(path, str(i)), y, out)
         elif tag == "dict":
-            for k, y in x:
-                if isinstance(k, bool) or not isinstance(k, (str, int)):
-                    raise Bad("%s: a dict key %r (expected str or int)"
-                              % (path or "(root)", k))
-                walk(join(path, text(k) if isinstance(k, str) else str(k)),
-                     y, out)
+            for i, (k, y) in enumerate(x):
+                walk(join(path, key_name(k, i)), y, out)
         elif tag == "float":
             out.append({"path": path, "value": float(x)})
         elif tag == "bytes":

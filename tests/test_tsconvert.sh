@@ -105,6 +105,7 @@ grep -q "complex" "$tmp/err" || { echo "no tensor named: $(cat "$tmp/err")" > "$
 refused "sparse without --skip-unsupported" "$data/good-sparse.pt" "$tmp/out/old.st"
 refused "unknown option" --frobnicate "$data/good-views.pt" "$tmp/out/old.st"
 refused "one argument" "$data/good-views.pt"
+refused "two names written alike" "$data/tsconvert-name-clash.pt" "$tmp/out/old.st"
 refused "output in a missing folder" "$data/good-views.pt" "$tmp/out/nodir/x.st"
 for f in good-views.pt good-quant-static.pt ckpt-nested.pt good-rezip-deflate.pt legacy/legacy-plain.pt; do
 	size=$(wc -c < "$data/$f")

@@ -529,14 +529,43 @@ static int cmp_key(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every key once. */
+/* The name a JSON reader gets from put_str's string, in UTF-8: a byte
+ * that is not UTF-8 is U+00XX there, so "\xed" (written \u00ed) and
+ * "\xc3\xad" (written as is) are one name.  A new string. */
+static char *read_back(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), o = 0;
+	char *out = xrealloc(NULL, 2 * left + 1);
+
+	while (left) {
+		size_t n = utf8_len(p, left);
+
+		if (n == 0) {   /* U+00XX in UTF-8 */
+			out[o++] = (char)(0xc0 | (*p >> 6));
+			out[o++] = (char)(0x80 | (*p & 0x3f));
+			n = 1;
+		} else {
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p += n;
+		left -= n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Every key once, as a reader gets it back (read_back): two names that
+ * differ only in bytes that are not UTF-8 can be one name once written,
+ * and a reader would keep one of the two. */
 static int check_keys(struct conv *c)
 {
 	char **k = xrealloc(NULL, (c->n ? c->n : 1) * sizeof(*k));
 	int rc = 0;
 
 	for (size_t i = 0; i < c->n; i++)
-		k[i] = c->o[i].key;
+		k[i] = read_back(c->o[i].key);
 	qsort(k, c->n, sizeof(*k), cmp_key);
 	for (size_t i = 0; i + 1 < c->n && !rc; i++)
 		if (strcmp(k[i], k[i + 1]) == 0) {
@@ -544,6 +573,8 @@ static int check_keys(struct conv *c)
 				"under the name '%s'\n", prog, c->archive, k[i]);
 			rc = -1;
 		}
+	for (size_t i = 0; i < c->n; i++)
+		free(k[i]);
 	free(k);
 	return rc;
 }

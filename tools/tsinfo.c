@@ -484,11 +484,16 @@ static void value_str(char *buf, size_t cap, const tsl_value *v)
 struct walk {
 	struct table tensors;
 	size_t values, shown;     /* other values met, printed */
+	size_t steps;             /* values visited, along every path */
 	int depth;
 };
 
 #define VALUES_SHOWN 200
 #define WALK_DEPTH 200
+/* A saved object whose values are shared along very many paths (40 lists
+ * of [a, a] have 2^40) is not walked to its end: only this many values,
+ * which is more than VALUES_SHOWN lines need. */
+#define WALK_STEPS 1000000
 
 static void walk_line(struct walk *w, const char *path, const char *what)
 {
@@ -519,40 +524,35 @@ static char *join(const char *path, const char *key)
 	return s;
 }
 
-/* Tensors go to the table at their dotted path; containers are entered;
- * every other value is a line "path: value" (pass 2 prints, pass 1 only
- * collects tensors). */
-static void walk_value(struct walk *w, const char *path, const tsl_value *v,
-	int print)
+/* The values that are not tensors, a line "path: value" each; containers
+ * are entered (the tensors are listed before, from tsl_model_tensor_at). */
+static void walk_value(struct walk *w, const char *path, const tsl_value *v)
 {
 	tsl_value_kind k = tsl_value_kind_of(v);
 	char buf[256], key[128];
 	size_t i, n;
 
+	if (++w->steps > WALK_STEPS)
+		return;
 	if (w->depth > WALK_DEPTH) {
-		if (print)
-			walk_line(w, path, "(nested too deep)");
+		walk_line(w, path, "(nested too deep)");
 		return;
 	}
 	w->depth++;
 	switch (k) {
 	case TSL_VALUE_TENSOR:
-		if (tsl_value_tensor(v) && !print)
-			table_add(&w->tensors, *path ? path : "(top)",
-				tsl_value_tensor(v));
-		else if (!tsl_value_tensor(v) && print)
+		if (!tsl_value_tensor(v))
 			walk_line(w, path, "undefined tensor");
 		break;
 	case TSL_VALUE_LIST:
 	case TSL_VALUE_TUPLE:
 	case TSL_VALUE_DICT:
 		if (scalars_str(buf, sizeof buf, v)) {
-			if (print)
-				walk_line(w, path, buf);
+			walk_line(w, path, buf);
 			break;
 		}
 		n = tsl_value_len(v);
-		if (n == 0 && print) {
+		if (n == 0) {
 			snprintf(buf, sizeof buf, "empty %s",
 				tsl_value_kind_name(k));
 			walk_line(w, path, buf);
@@ -560,45 +560,40 @@ static void walk_value(struct walk *w, const char *path, const tsl_value *v,
 		for (i = 0; i < n; i++) {
 			const tsl_value *kv = k == TSL_VALUE_DICT ?
 				tsl_value_key(v, i) : NULL;
+			const char *ks = key;
 			char *p;
 
 			if (!kv)
 				snprintf(key, sizeof key, "%zu", i);
 			else if (tsl_value_kind_of(kv) == TSL_VALUE_STRING)
-				snprintf(key, sizeof key, "%s",
-					tsl_value_string(kv, NULL));
+				ks = tsl_value_string(kv, NULL);   /* whole */
 			else
 				value_str(key, sizeof key, kv);
-			p = join(path, key);
-			walk_value(w, p, tsl_value_item(v, i), print);
+			p = join(path, ks);
+			walk_value(w, p, tsl_value_item(v, i));
 			free(p);
 		}
 		break;
 	case TSL_VALUE_OBJECT:
-		if (print) {
-			snprintf(buf, sizeof buf, "%s object",
-				tsl_value_type_name(v));
-			walk_line(w, path, buf);
-		}
+		snprintf(buf, sizeof buf, "%s object", tsl_value_type_name(v));
+		walk_line(w, path, buf);
 		n = tsl_value_len(v);
 		for (i = 0; i < n; i++) {
 			char *p = join(path, tsl_value_attr_name(v, i));
 
-			walk_value(w, p, tsl_value_attr(v, i), print);
+			walk_value(w, p, tsl_value_attr(v, i));
 			free(p);
 		}
 		if (tsl_value_state(v)) {
 			char *p = join(path, "__getstate__");
 
-			walk_value(w, p, tsl_value_state(v), print);
+			walk_value(w, p, tsl_value_state(v));
 			free(p);
 		}
 		break;
 	default:
-		if (print) {
-			value_str(buf, sizeof buf, v);
-			walk_line(w, path, buf);
-		}
+		value_str(buf, sizeof buf, v);
+		walk_line(w, path, buf);
 	}
 	w->depth--;
 }
@@ -607,14 +602,32 @@ static int print_checkpoint(tsl_model *m)
 {
 	const tsl_value *v = tsl_model_value(m);
 	struct walk w;
+	tsl_error err;
+	size_t n;
 
 	memset(&w, 0, sizeof w);
+	/* the tensors under the names tsconvert and tsl_model_tensor_at
+	 * give them (every path of a shared container, within a budget) */
+	if (tsl_model_tensor_count(m, &n, &err) != TSL_OK) {
+		fprintf(stderr, "tsinfo: cannot list the tensors: %s\n",
+			err.message);
+		return 1;
+	}
 	printf("%s\n\nTensors:\n", tsl_file_kind_name(tsl_model_kind(m)));
-	walk_value(&w, "", v, 0);
+	for (size_t i = 0; i < n; i++) {
+		tsl_tensor_entry e;
+
+		if (tsl_model_tensor_at(m, i, &e) == TSL_OK)
+			table_add(&w.tensors, *e.name ? e.name : "(top)",
+				e.tensor);
+	}
 	table_print(&w.tensors, "tensor", "tensors", NULL);
 	printf("\nOther values:\n");
-	walk_value(&w, "", v, 1);
-	if (w.values > w.shown)
+	walk_value(&w, "", v);
+	if (w.steps > WALK_STEPS)
+		printf("  (stopped after %d values: the saved object shares "
+			"values along too many paths)\n", WALK_STEPS);
+	else if (w.values > w.shown)
 		printf("  ... and %zu more (--json shows them all)\n",
 			w.values - w.shown);
 	if (!w.values)

@@ -17,6 +17,12 @@
 #include "../module/model.h"
 
 #define WALK_MAX_DEPTH 10000
+/* A checkpoint's containers reached again by another path are walked
+ * again (every path is a name: {"model": sd, "ema": sd}), for at most
+ * this many steps plus WALK_SHARED_RATIO times the steps of the first
+ * walks: a hostile DAG (40 lists of [a, a]) has 2^40 paths. */
+#define WALK_SHARED_STEPS 100000
+#define WALK_SHARED_RATIO 16
 
 struct tsl_tensor_index {
 	size_t n;
@@ -35,9 +41,12 @@ struct builder {
 	size_t path_len, path_cap;
 	tsl_pmap seen;         /* tensors listed (extras: once each) */
 	tsl_pmap visited;      /* containers, objects, modules walked */
+	tsl_pmap barren;       /* checkpoint containers that hold no tensor */
 	tsl_pmap params;       /* tensors that are parameters */
 	tsl_pmap storages;     /* storage -> number */
 	int checkpoint;
+	unsigned shared;       /* inside a container walked again */
+	uint64_t steps, shared_steps;   /* walk_value calls outside, inside */
 	tsl_error *err;
 };
 
@@ -148,6 +157,8 @@ static int emit(struct builder *b, const tsl_tensor *t,
 
 static int walk_value(struct builder *b, const tsl_value *v,
 	tsl_tensor_origin origin, unsigned depth);
+static int walk_items(struct builder *b, const tsl_value *v,
+	tsl_value_kind k, tsl_tensor_origin origin, unsigned depth);
 
 static int walk_module(struct builder *b, const tsl_module *mod,
 	tsl_tensor_origin origin, unsigned depth)
@@ -207,6 +218,14 @@ static int walk_value(struct builder *b, const tsl_value *v,
 	if (depth > WALK_MAX_DEPTH)
 		return tsl__error(b->err, TSL_ELIMIT, NULL, TSL_NO_OFFSET,
 			"values nested deeper than %d", WALK_MAX_DEPTH);
+	if (!b->shared)
+		b->steps++;
+	else if (++b->shared_steps > WALK_SHARED_STEPS &&
+		b->shared_steps / WALK_SHARED_RATIO > b->steps)
+		return tsl__error(b->err, TSL_ELIMIT, NULL, TSL_NO_OFFSET,
+			"the saved object's values are shared by so many paths "
+			"that naming every tensor takes more than %llu steps",
+			(unsigned long long)b->shared_steps);
 	switch (k) {
 	case TSL_VALUE_TENSOR: {
 		const tsl_tensor *t = tsl_value_tensor(v);
@@ -230,10 +249,73 @@ static int walk_value(struct builder *b, const tsl_value *v,
 	default:
 		return TSL_OK;
 	}
-	/* containers and objects: walked once, whatever the paths to them */
+	/* containers and objects: in a model walked once, whatever the paths
+	 * to them (its tensors are listed once); in a checkpoint every path
+	 * is a name, so one reached again is walked again (within the
+	 * budget above; values are acyclic, so this ends) */
 	put = tsl__pmap_put(&b->visited, v, 0);
-	if (put)
-		return put < 0 ? oom(b) : TSL_OK;
+	if (put < 0)
+		return oom(b);
+	if (put && (!b->checkpoint ||
+		tsl__pmap_get(&b->barren, v) != SIZE_MAX))
+		return TSL_OK;   /* (nothing to name in a barren one) */
+	if (put) {
+		b->shared++;
+		rc = walk_items(b, v, k, origin, depth);
+		b->shared--;
+		return rc;
+	}
+	n = b->n;
+	rc = walk_items(b, v, k, origin, depth);
+	if (!rc && b->checkpoint && b->n == n &&
+		tsl__pmap_put(&b->barren, v, 0) < 0)
+		return oom(b);
+	return rc;
+}
+
+/* A dict key that is not a str, named as Python prints it: an int, None,
+ * True, False, a float (shortest repr: "0.1", "2.0", "inf").  0 for the
+ * other kinds. */
+static int key_name(const tsl_value *key, char *buf, size_t cap)
+{
+	double f;
+
+	switch (tsl_value_kind_of(key)) {
+	case TSL_VALUE_INT:
+		snprintf(buf, cap, "%" PRId64, tsl_value_int(key));
+		return 1;
+	case TSL_VALUE_NONE:
+		snprintf(buf, cap, "None");
+		return 1;
+	case TSL_VALUE_BOOL:
+		snprintf(buf, cap, "%s", tsl_value_bool(key) ? "True" : "False");
+		return 1;
+	case TSL_VALUE_FLOAT:
+		f = tsl_value_float(key);
+		if (f != f) {
+			snprintf(buf, cap, "nan");
+			return 1;
+		}
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(buf, cap, "%.*g", prec, f);
+			if (strtod(buf, NULL) == f)
+				break;
+		}
+		if (!strpbrk(buf, ".en"))   /* "2" -> "2.0"; not "inf", "1e+20" */
+			strncat(buf, ".0", cap - strlen(buf) - 1);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The items of container or object v (of kind k), each under its path. */
+static int walk_items(struct builder *b, const tsl_value *v,
+	tsl_value_kind k, tsl_tensor_origin origin, unsigned depth)
+{
+	size_t n;
+	int rc;
+
 	n = tsl_value_len(v);
 	if (k == TSL_VALUE_OBJECT) {
 		const tsl_value *st = tsl_value_state(v);
@@ -263,19 +345,18 @@ static int walk_value(struct builder *b, const tsl_value *v,
 			const tsl_value *key = tsl_value_key(v, i);
 			size_t klen;
 			const char *ks = NULL;
+			char tmp[40];
 
 			item = tsl_value_item(v, i);
 			if (tsl_value_kind_of(key) == TSL_VALUE_STRING)
 				ks = tsl_value_string(key, &klen);
-			if (ks) {
+			if (ks && !memchr(ks, '\0', klen)) {
 				old = path_push(b, ks, klen);
-			} else if (tsl_value_kind_of(key) == TSL_VALUE_INT) {
-				char tmp[32];
-				int tl = snprintf(tmp, sizeof(tmp), "%" PRId64,
-					tsl_value_int(key));
-
-				old = path_push(b, tmp, (size_t)tl);
+			} else if (!ks && key_name(key, tmp, sizeof tmp)) {
+				old = path_push(b, tmp, strlen(tmp));
 			} else {
+				/* a key that no name can hold (a str with a NUL
+				 * in it, a tuple, bytes): its position */
 				old = path_push_index(b, i);
 			}
 		} else {
@@ -452,6 +533,7 @@ static int build(tsl_model *m, struct tsl_tensor_index **out, tsl_error *err)
 	free(b.path);
 	tsl__pmap_free(&b.seen);
 	tsl__pmap_free(&b.visited);
+	tsl__pmap_free(&b.barren);
 	tsl__pmap_free(&b.params);
 	tsl__pmap_free(&b.storages);
 	*out = ix;
@@ -462,6 +544,7 @@ fail:
 	free(b.path);
 	tsl__pmap_free(&b.seen);
 	tsl__pmap_free(&b.visited);
+	tsl__pmap_free(&b.barren);
 	tsl__pmap_free(&b.params);
 	tsl__pmap_free(&b.storages);
 	return rc;

@@ -576,6 +576,37 @@ class Hostile(unittest.TestCase):
                                  raw[i + 1:])
         self.assertGreater(failed, 50)
 
+    def test_shared_paths_with_a_tensor(self):
+        """The same with a tensor at the bottom: every path is a name in a
+        checkpoint, and 2^40 of them are refused (LimitError) quickly, not
+        listed; the value itself still converts."""
+        import struct
+
+        def u(s):
+            return b"X" + struct.pack("<I", len(s)) + s.encode()
+        pk = (b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((" + u("storage") +
+              b"ctorch\nFloatStorage\n" + u("0") + u("cpu") + b"K\x01tQK\x00"
+              b"(K\x01t(K\x01t\x89ccollections\nOrderedDict\n)RtRq\x000")
+        for i in range(1, 41):   # level i: [level i-1, level i-1]
+            pk += b"](h%ch%ceq%c" % (i - 1, i - 1, i)
+            pk += b"0" if i < 40 else b"."
+        tmp = tempfile.mkdtemp()
+        try:
+            p = os.path.join(tmp, "paths.pt")
+            make_big.make_zip(p, {"data.pkl": pk, "data/0": b"\0" * 4,
+                                  "byteorder": b"little", "version": b"3\n"})
+            m = tsload.load(p, checkpoints=True)
+            with self.assertRaises(tsload.LimitError) as cm:
+                list(m.tensors())
+            self.assertIn("paths", str(cm.exception))
+            v = m.value
+            for _ in range(39):
+                self.assertIs(v[0], v[1])   # one list, converted once
+                v = v[0]
+            self.assertEqual([t.shape for t in v], [(1,), (1,)])
+        finally:
+            shutil.rmtree(tmp)
+
     def test_shared_containers(self):
         """A pickle of lists that each hold the next one twice (2^64 paths,
         a few hundred bytes): converted and walked once per container."""

@@ -124,9 +124,17 @@ class Walker:
         if isinstance(v, torch.Tensor):
             self.tensor(path, v)
         elif isinstance(v, dict):
-            for k, x in v.items():
-                assert isinstance(k, (str, int)), k
-                self.walk(join(path, str(k)), x)
+            for i, (k, x) in enumerate(v.items()):
+                # tsload's names: a str key as it is, unless it holds a
+                # NUL; None, bool, int and float keys as str() prints them;
+                # anything else by its position
+                if isinstance(k, str) and "\0" not in k:
+                    name = k
+                elif k is None or isinstance(k, (bool, int, float)):
+                    name = str(k)
+                else:
+                    name = str(i)
+                self.walk(join(path, name), x)
         elif isinstance(v, (list, tuple)):
             for i, x in enumerate(v):
                 self.walk(join(path, str(i)), x)
@@ -344,6 +352,24 @@ def containers():
         torch.randn(3, requires_grad=True),
     ]
     save("ckpt-containers.pt", obj)
+
+
+@fixture
+def names():
+    """(i) what names tensors get: a container saved under two keys (every
+    path is a name: {"model": sd, "ema": sd}), keys that are not str
+    (None, True, a float, a tuple), a str key with a NUL in it."""
+    seed()
+    sd = {"w": torch.randn(2, 2), "b": torch.randn(2)}
+    obj = {
+        "model": sd,
+        "ema": sd,
+        "steps": [sd["b"], sd],
+        "keys": {None: torch.randn(1), True: torch.randn(1),
+                 0.5: torch.randn(1), 2.0: torch.randn(1),
+                 (1, 2): torch.randn(1), "a\0b": torch.randn(1)},
+    }
+    save("ckpt-names.pt", obj)
 
 
 @fixture

@@ -74,6 +74,13 @@ def main():
     gc.write_json(path + ".json", {"file": "tsconvert-tied.pt",
                                    "kind": "torch.save", "leaves": wk.leaves})
     print("wrote", path)
+    # two keys that differ in bytes that are not UTF-8 (a lone surrogate,
+    # pickled as ED B3 BF) but are written alike in JSON ("\u00ed..."):
+    # tsconvert must refuse them (no .json: not a conversion fixture)
+    path = os.path.join(OUT, "tsconvert-name-clash.pt")
+    torch.save({"\udcff": torch.ones(1), "\u00ed\u00b3\u00bf": torch.zeros(1)},
+               path)
+    print("wrote", path)
 
 
 if __name__ == "__main__":
