@@ -56,6 +56,9 @@ struct cls_slot {
 	size_t src_len;
 	const char *record;
 	uint64_t src_off;
+	/* an enum class's members by value (model.c, enum_name), made on its
+	 * first value during the load */
+	struct enum_index *eindex;
 };
 
 static inline struct tsl_legacy_module *tsl__legacy_module(
