@@ -16,17 +16,21 @@
 
 /* ---- class headers ---------------------------------------------------- */
 
-/* "__torch__.a.b.C" -> "code/__torch__/a/b.py" */
-static int class_file(char *buf, size_t cap, const char *qname)
+/* "__torch__.a.b.C" -> "code/__torch__/a/b.py", in buf when it fits (cap
+ * bytes), else in new memory (a package name of any length: libtorch
+ * loads them): *out is buf or that memory (free it when != buf).  1 for a
+ * name without a dot, TSL_ENOMEM. */
+static int class_file(char *buf, size_t cap, const char *qname, char **out)
 {
 	const char *dot = strrchr(qname, '.');
 	size_t n, i;
 
+	*out = buf;
 	if (!dot)
-		return -1;
+		return 1;
 	n = (size_t)(dot - qname);
-	if (n + 9 > cap)
-		return -1;
+	if (n + 9 > cap && !(*out = buf = malloc(n + 9)))
+		return TSL_ENOMEM;
 	memcpy(buf, "code/", 5);
 	for (i = 0; i < n; i++)
 		buf[5 + i] = qname[i] == '.' ? '/' : qname[i];
@@ -65,7 +69,7 @@ static int cls_grow(struct tsl_model *m)
 int tsl__class_get(struct tsl_model *m, const char *qname,
 	struct cls_slot **out, tsl_error *err)
 {
-	char file[1024];
+	char fbuf[1024], *file = fbuf;
 	size_t h, len;
 	tsl_record r = { NULL, 0, NULL, TSL_NO_OFFSET };
 	tsl_class_info *ci = NULL;
@@ -89,15 +93,16 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 		}
 	}
 	if (strncmp(qname, "__torch__.torch.classes.", 24) != 0 &&
-		class_file(file, sizeof file, qname) == 0) {
+		(rc = class_file(fbuf, sizeof fbuf, qname, &file)) != 1) {
+		if (rc)
+			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
+				"out of memory");
 		/* the header is copied out of the source (into the arena):
 		 * a compressed source is decoded for the parse and dropped
 		 * (a ModuleList's 10,000 annotations are 870 KB), and read
 		 * again, cached, when the methods are first asked for */
 		rc = tsl__archive_record_transient(m->ar, file, strlen(file),
 			&r, &owned, err);
-		if (rc && rc != TSL_ENOTFOUND)
-			return rc;
 		/* methods are parsed when first asked for */
 		if (!rc) {
 			rc = tsl__class_header_parse_lazy(&ci,
@@ -113,6 +118,8 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 				}
 			}
 		}
+		if (file != fbuf)
+			free(file);
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
 	}
@@ -162,14 +169,19 @@ static int load_methods(struct tsl_model *m, struct cls_slot *slot,
 		if (!slot->src) {
 			/* dropped after the header's parse: now cached, as
 			 * the methods point into it */
-			char file[1024];
+			char fbuf[1024], *file;
 			tsl_record r;
 
-			if (class_file(file, sizeof file, slot->qname) != 0)
-				return tsl__error(err, TSL_EFORMAT, slot->record,
-					TSL_NO_OFFSET, "class name too long");
+			rc = class_file(fbuf, sizeof fbuf, slot->qname, &file);
+			if (rc)
+				return tsl__error(err, rc == 1 ? TSL_EFORMAT :
+					TSL_ENOMEM, slot->record, TSL_NO_OFFSET,
+					rc == 1 ? "class name without a module" :
+					"out of memory");
 			rc = tsl__archive_record(m->ar, file, strlen(file),
 				&r, err);
+			if (file != fbuf)
+				free(file);
 			if (rc == TSL_ENOTFOUND)
 				rc = tsl__error(err, TSL_EFORMAT, slot->record,
 					TSL_NO_OFFSET, "class source vanished");

@@ -575,6 +575,40 @@ def rezip(src, dst, compress, force_zip64=False):
                 f.write(data)
 
 
+class LongPackageSub(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(2))
+
+    def forward(self, x):
+        return x + self.w
+
+
+class LongPackageRoot(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.s = LongPackageSub()
+
+    def forward(self, x):
+        return self.s(x)
+
+
+@fixture
+def good_long_package():
+    """A submodule whose class lives in a module of 1,010 characters: its
+    code file's name is over 1 KiB (it became a plain attribute)."""
+    seed()
+    long = "a" * 1000 + "." + "b" * 9
+    sys.modules[long] = sys.modules[__name__]
+    LongPackageSub.__module__ = long
+    try:
+        m = torch.jit.script(LongPackageRoot())
+        torch.jit.save(m, path("good-long-package.pt"))
+    finally:
+        LongPackageSub.__module__ = __name__
+        del sys.modules[long]
+
+
 @fixture
 def good_rezips():
     rezip("good-scripted-mlp.pt", "good-rezip-deflate.pt", zipfile.ZIP_DEFLATED)
