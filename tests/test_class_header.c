@@ -1584,6 +1584,35 @@ static void test_dunder_at_end(void **state)
 	assert_int_equal(ci->nattrs, 1);
 }
 
+/* The lazy parse takes the blanks the full parse takes in a def line (a
+ * tab after def, spaces before the parenthesis), which libtorch loads:
+ * "  def\t__getstate__ (" was not seen, and the state then read as an
+ * attribute dictionary; "__getstate__x(" is another method. */
+static void test_dunder_blanks(void **state)
+{
+	ctx *c = *state;
+	static const char src[] = "class M(Module):\n  a : int\n"
+		"  def\t__getstate__ (self) -> int:\n    return 1\n"
+		"  def  __setstate__  (self, s: int) -> None:\n    pass\n"
+		"class N(Module):\n  a : int\n"
+		"  def __getstate__x(self) -> int:\n    return 1\n";
+	tsl_class_info *ci, *full;
+
+	assert_int_equal(tsl__class_header_parse_lazy(&ci, copy(c, src,
+		sizeof src - 1), sizeof src - 1, "M", &c->arena, RECORD, BASE,
+		&c->err), TSL_OK);
+	assert_true(ci->has_getstate);
+	assert_true(ci->has_setstate);
+	assert_int_equal(tsl__class_header_parse(&full, copy(c, src,
+		sizeof src - 1), sizeof src - 1, "M", &c->arena, RECORD, BASE,
+		&c->err), TSL_OK);
+	assert_int_equal(full->nmethods, 2);
+	assert_int_equal(tsl__class_header_parse_lazy(&ci, copy(c, src,
+		sizeof src - 1), sizeof src - 1, "N", &c->arena, RECORD, BASE,
+		&c->err), TSL_OK);
+	assert_false(ci->has_getstate || ci->has_setstate);
+}
+
 /* every prefix of every real input: no crash, no read past the end */
 static void test_all_prefixes(void **state)
 {
@@ -1752,6 +1781,7 @@ int main(void)
 		T(test_arena_limit),
 		T(test_members_limit),
 		T(test_dunder_at_end),
+		T(test_dunder_blanks),
 		T(test_attrs_bound),
 		T(test_all_prefixes),
 		T(test_mutations),

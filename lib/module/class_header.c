@@ -1437,12 +1437,28 @@ static int header_parse(tsl_class_info **out, const char *src,
 						return rc;
 				}
 			}
-		} else if (in_class && len - q >= 19 &&
-			memcmp(src + q, "  def __", 8) == 0) {
-			if (memcmp(src + q + 8, "getstate__(", 11) == 0)
-				p.has_getstate = true;
-			if (memcmp(src + q + 8, "setstate__(", 11) == 0)
-				p.has_setstate = true;
+		} else if (in_class && len - q >= 6 &&
+			memcmp(src + q, "  def", 5) == 0 &&
+			(src[q + 5] == ' ' || src[q + 5] == '\t')) {
+			/* "  def __getstate__(" with the blanks the full
+			 * parse takes (parse_def): spaces or tabs after def,
+			 * spaces before ( */
+			size_t r = q + 5, s;
+
+			while (r < len && (src[r] == ' ' || src[r] == '\t'))
+				r++;
+			if (len - r >= 12 && src[r] == '_' &&
+				(memcmp(src + r, "__getstate__", 12) == 0 ||
+				memcmp(src + r, "__setstate__", 12) == 0)) {
+				for (s = r + 12; s < len && src[s] == ' '; s++)
+					;
+				if (s < len && src[s] == '(') {
+					if (src[r + 2] == 'g')
+						p.has_getstate = true;
+					else
+						p.has_setstate = true;
+				}
+			}
 		}
 		nl = memchr(src + q, '\n', len - q);
 		if (!nl)
