@@ -38,6 +38,154 @@ static int class_file(char *buf, size_t cap, const char *qname, char **out)
 	return 0;
 }
 
+/* ---- code files of several classes -------------------------------------- */
+
+/* A code file that holds more than one class (a scripted package's
+ * classes share one): its bytes, kept (the archive's cached copy, or the
+ * mapping), and its classes found once.  Each class of it was a scan of
+ * the whole file, and a decode when it is compressed: 20,000 classes in
+ * one file took 13.5 s (a deflated one 25 s), libtorch 3.3 s. */
+struct code_file {
+	const char *path;          /* in the arena */
+	tsl_record r;
+	tsl_class_file cf;
+	struct code_file *next;
+};
+
+static void *path_key(const char *path, size_t len)
+{
+	return (void *)(uintptr_t)(XXH3_64bits(path, len) | 1);
+}
+
+static struct code_file *code_file_find(struct tsl_model *m, const char *path)
+{
+	size_t len = strlen(path), v;
+	struct code_file *f;
+
+	if (!m->code_files)
+		return NULL;
+	v = tsl__pmap_get(&m->code_map, path_key(path, len));
+	f = v == SIZE_MAX ? NULL : (struct code_file *)(uintptr_t)v;
+	return f && strcmp(f->path, path) == 0 ? f : NULL;
+}
+
+/* Keep r (persistent bytes) and cf (taken) for path; NULL when it cannot
+ * be kept (out of memory, or another path with its hash: then it is parsed
+ * as a file of one class would be, every time). */
+static struct code_file *code_file_add(struct tsl_model *m, const char *path,
+	const tsl_record *r, tsl_class_file *cf)
+{
+	size_t len = strlen(path);
+	struct code_file *f;
+	char *p;
+	int put;
+
+	f = tsl__arena_alloc(&m->arena, sizeof *f);
+	p = tsl__arena_alloc(&m->arena, len + 1);
+	if (!f || !p)
+		return NULL;
+	memcpy(p, path, len + 1);
+	f->path = p;
+	f->r = *r;
+	f->cf = *cf;
+	put = tsl__pmap_put(&m->code_map, path_key(path, len),
+		(size_t)(uintptr_t)f);
+	if (put)
+		return NULL;
+	f->next = m->code_files;
+	m->code_files = f;
+	cf->e = NULL;   /* taken */
+	cf->n = 0;
+	return f;
+}
+
+void tsl__code_files_free(struct tsl_model *m)
+{
+	for (struct code_file *f = m->code_files; f; f = f->next)
+		tsl__class_file_free(&f->cf);
+	m->code_files = NULL;
+	tsl__pmap_free(&m->code_map);
+}
+
+/* The lazy header of class qname from code file `file` (not found: the
+ * record is not there, TSL_ENOTFOUND).  *r, *cfile: where its source is,
+ * when it stays (a stored record, a file of several classes); r->data
+ * NULL when the source was decoded for this parse and dropped. */
+static int class_from_file(struct tsl_model *m, const char *file,
+	const char *qname, tsl_class_info **ci, tsl_record *r,
+	const tsl_class_file **cfile, tsl_error *err)
+{
+	struct code_file *f = code_file_find(m, file);
+	tsl_class_file cf;
+	void *owned = NULL;
+	int rc;
+
+	*cfile = NULL;
+	if (f) {
+		*r = f->r;
+		*cfile = &f->cf;
+		return tsl__class_header_parse_in(ci, &f->cf, (const char *)
+			r->data, r->len, qname, &m->arena, r->name,
+			r->file_offset, true, err);
+	}
+	/* the header is copied out of the source (into the arena): a
+	 * compressed source is decoded for the parse and dropped (a
+	 * ModuleList's 10,000 annotations are 870 KB), and read again,
+	 * cached, when the methods are first asked for */
+	rc = tsl__archive_record_transient(m->ar, file, strlen(file), r,
+		&owned, err);
+	if (rc)
+		return rc;
+	if (tsl__class_file_index(&cf, (const char *)r->data, r->len)) {
+		rc = tsl__error(err, TSL_ENOMEM, r->name, TSL_NO_OFFSET,
+			"out of memory");
+		goto drop;
+	}
+	if (cf.n > 1) {
+		/* several classes: their bytes stay, cached by the archive
+		 * when they were decoded */
+		tsl_record kept = *r;
+
+		if (owned) {
+			/* the index points into the bytes: made again on the
+			 * copy that stays */
+			tsl__class_file_free(&cf);
+			tsl__archive_record_drop(m->ar, file, strlen(file),
+				owned);
+			owned = NULL;
+			r->data = NULL;
+			rc = tsl__archive_record(m->ar, file, strlen(file),
+				&kept, err);
+			if (rc)
+				return rc;
+			if (tsl__class_file_index(&cf, (const char *)kept.data,
+				kept.len))
+				return tsl__error(err, TSL_ENOMEM, kept.name,
+					TSL_NO_OFFSET, "out of memory");
+		}
+		*r = kept;
+		if ((f = code_file_add(m, file, r, &cf)) != NULL) {
+			*cfile = &f->cf;
+			return tsl__class_header_parse_in(ci, &f->cf,
+				(const char *)r->data, r->len, qname,
+				&m->arena, r->name, r->file_offset, true, err);
+		}
+	}
+	rc = tsl__class_header_parse_in(ci, &cf, (const char *)r->data,
+		r->len, qname, &m->arena, r->name, r->file_offset, true, err);
+	tsl__class_file_free(&cf);
+drop:
+	if (owned) {
+		tsl__archive_record_drop(m->ar, file, strlen(file), owned);
+		r->data = NULL;
+		if (*ci) {
+			(*ci)->src = NULL;
+			(*ci)->src_len = 0;
+		}
+	}
+	return rc;
+}
+
 static int cls_grow(struct tsl_model *m)
 {
 	size_t cap = m->cls_table ? (m->cls_mask + 1) * 2 : 64, i;
@@ -73,8 +221,8 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 	size_t h, len;
 	tsl_record r = { NULL, 0, NULL, TSL_NO_OFFSET };
 	tsl_class_info *ci = NULL;
+	const tsl_class_file *cfile = NULL;
 	struct cls_slot *slot;
-	void *owned = NULL;
 	int rc;
 
 	if (m->cls_last && m->cls_last->qname == qname) {
@@ -97,37 +245,21 @@ int tsl__class_get(struct tsl_model *m, const char *qname,
 		if (rc)
 			return tsl__error(err, TSL_ENOMEM, NULL, TSL_NO_OFFSET,
 				"out of memory");
-		/* the header is copied out of the source (into the arena):
-		 * a compressed source is decoded for the parse and dropped
-		 * (a ModuleList's 10,000 annotations are 870 KB), and read
-		 * again, cached, when the methods are first asked for */
-		rc = tsl__archive_record_transient(m->ar, file, strlen(file),
-			&r, &owned, err);
 		/* methods are parsed when first asked for */
-		if (!rc) {
-			rc = tsl__class_header_parse_lazy(&ci,
-				(const char *)r.data, r.len, qname, &m->arena,
-				r.name, r.file_offset, err);
-			if (owned) {
-				tsl__archive_record_drop(m->ar, file,
-					strlen(file), owned);
-				r.data = NULL;
-				if (ci) {
-					ci->src = NULL;
-					ci->src_len = 0;
-				}
-			}
-		}
+		rc = class_from_file(m, file, qname, &ci, &r, &cfile, err);
 		if (file != fbuf)
 			free(file);
 		if (rc && rc != TSL_ENOTFOUND)
 			return rc;
+		if (rc)
+			r.name = NULL;
 	}
 	slot = tsl__arena_alloc(&m->arena, sizeof *slot);
 	if (!slot)
 		return tsl__arena_error(&m->arena, err, NULL, TSL_NO_OFFSET);
 	slot->qname = qname;
 	slot->info = ci;
+	slot->cfile = cfile;
 	if (ci && r.name) {
 		slot->src = (const char *)r.data;   /* NULL: read it again */
 		slot->src_len = r.len;
@@ -190,7 +322,10 @@ static int load_methods(struct tsl_model *m, struct cls_slot *slot,
 			slot->src = (const char *)r.data;
 			slot->src_len = r.len;
 		}
-		rc = tsl__class_header_parse(&full, slot->src, slot->src_len,
+		rc = slot->cfile ? tsl__class_header_parse_in(&full,
+			slot->cfile, slot->src, slot->src_len, slot->qname,
+			&m->arena, slot->record, slot->src_off, false, err) :
+			tsl__class_header_parse(&full, slot->src, slot->src_len,
 			slot->qname, &m->arena, slot->record, slot->src_off, err);
 		if (rc)
 			return rc;

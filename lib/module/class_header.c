@@ -1377,6 +1377,29 @@ static size_t top_extent(const parser *p, size_t line)
 /* Entry points                                                             */
 /* ------------------------------------------------------------------------ */
 
+/* "  def" + blanks + __getstate__ / __setstate__ + spaces + "(" at q (a
+ * line inside a class): 1 for getstate, 2 for setstate, else 0.  The
+ * blanks are those parse_def takes. */
+static int dunder_def(const char *src, size_t len, size_t q)
+{
+	size_t r = q + 5, s;
+
+	if (len - q < 6 || memcmp(src + q, "  def", 5) != 0 ||
+		(src[q + 5] != ' ' && src[q + 5] != '\t'))
+		return 0;
+	while (r < len && (src[r] == ' ' || src[r] == '\t'))
+		r++;
+	if (len - r < 12 || src[r] != '_' ||
+		(memcmp(src + r, "__getstate__", 12) != 0 &&
+		memcmp(src + r, "__setstate__", 12) != 0))
+		return 0;
+	for (s = r + 12; s < len && src[s] == ' '; s++)
+		;
+	if (s >= len || src[s] != '(')
+		return 0;
+	return src[r + 2] == 'g' ? 1 : 2;
+}
+
 static int header_parse(tsl_class_info **out, const char *src,
 	size_t len, const char *class_name, tsl_arena *arena,
 	const char *record, uint64_t base_offset, bool lazy, tsl_error *err)
@@ -1437,28 +1460,13 @@ static int header_parse(tsl_class_info **out, const char *src,
 						return rc;
 				}
 			}
-		} else if (in_class && len - q >= 6 &&
-			memcmp(src + q, "  def", 5) == 0 &&
-			(src[q + 5] == ' ' || src[q + 5] == '\t')) {
-			/* "  def __getstate__(" with the blanks the full
-			 * parse takes (parse_def): spaces or tabs after def,
-			 * spaces before ( */
-			size_t r = q + 5, s;
+		} else if (in_class) {
+			int d = dunder_def(src, len, q);
 
-			while (r < len && (src[r] == ' ' || src[r] == '\t'))
-				r++;
-			if (len - r >= 12 && src[r] == '_' &&
-				(memcmp(src + r, "__getstate__", 12) == 0 ||
-				memcmp(src + r, "__setstate__", 12) == 0)) {
-				for (s = r + 12; s < len && src[s] == ' '; s++)
-					;
-				if (s < len && src[s] == '(') {
-					if (src[r + 2] == 'g')
-						p.has_getstate = true;
-					else
-						p.has_setstate = true;
-				}
-			}
+			if (d == 1)
+				p.has_getstate = true;
+			else if (d == 2)
+				p.has_setstate = true;
 		}
 		nl = memchr(src + q, '\n', len - q);
 		if (!nl)
@@ -1469,6 +1477,151 @@ static int header_parse(tsl_class_info **out, const char *src,
 		return tsl__error(err, TSL_ENOTFOUND, record, TSL_NO_OFFSET,
 			"no class %s in the code file", want.p);
 	return parse_class(&p, found, found_end, name, kind, out);
+}
+
+/* ---- a code file's classes, found once ---------------------------------- */
+
+struct tsl_class_file_entry {
+	const char *name;    /* the identifier after "class", in src */
+	size_t name_len;
+	size_t start, end;   /* its "class" line; the next line at column 0 */
+	bool get, set;       /* __getstate__ / __setstate__ defined in it */
+};
+
+static int cf_cmp(const void *a, const void *b)
+{
+	const struct tsl_class_file_entry *x = a, *y = b;
+	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+	int c = memcmp(x->name, y->name, n);
+
+	if (c || x->name_len != y->name_len)
+		return c ? c : x->name_len < y->name_len ? -1 : 1;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+int tsl__class_file_index(tsl_class_file *out, const char *src, size_t len)
+{
+	parser p = { .s = src, .len = len };
+	struct tsl_class_file_entry *e = NULL;
+	size_t q = 0, n = 0, cap = 0, cur = SIZE_MAX;
+
+	out->e = NULL;
+	out->n = 0;
+	/* the lines as header_parse walks them (see there) */
+	while (q < len) {
+		unsigned char c = (unsigned char)src[q];
+		const char *nl;
+
+		if (!is_space(c)) {
+			if (cur != SIZE_MAX) {
+				e[cur].end = q;
+				cur = SIZE_MAX;
+			}
+			if (c == 'c' && len - q >= 6 &&
+				memcmp(src + q, "class", 5) == 0 &&
+				(src[q + 5] == ' ' || src[q + 5] == '\t')) {
+				size_t le = line_end(&p, q);
+				slice r = skip_spaces((slice){ src + q + 5,
+					le - q - 5 });
+				size_t k = ident_len(r);
+
+				if (k) {
+					if (n == cap) {
+						size_t nc = cap ? 2 * cap : 8;
+						void *g = realloc(e, nc * sizeof *e);
+
+						if (!g) {
+							free(e);
+							return TSL_ENOMEM;
+						}
+						e = g;
+						cap = nc;
+					}
+					e[n] = (struct tsl_class_file_entry){
+						r.p, k, q, len, false, false };
+					cur = n++;
+				}
+			}
+		} else if (cur != SIZE_MAX) {
+			int d = dunder_def(src, len, q);
+
+			if (d == 1)
+				e[cur].get = true;
+			else if (d == 2)
+				e[cur].set = true;
+		}
+		nl = memchr(src + q, '\n', len - q);
+		if (!nl)
+			break;
+		q = (size_t)(nl - src) + 1;
+	}
+	if (n > 1)
+		qsort(e, n, sizeof *e, cf_cmp);
+	out->e = e;
+	out->n = n;
+	return TSL_OK;
+}
+
+void tsl__class_file_free(tsl_class_file *cf)
+{
+	free(cf->e);
+	cf->e = NULL;
+	cf->n = 0;
+}
+
+int tsl__class_header_parse_in(tsl_class_info **out, const tsl_class_file *cf,
+	const char *src, size_t len, const char *class_name, tsl_arena *arena,
+	const char *record, uint64_t base_offset, bool lazy, tsl_error *err)
+{
+	parser p = { .s = src, .len = len, .arena = arena, .record = record,
+		.base = base_offset, .err = err, .lazy = lazy };
+	struct tsl_class_file_entry key;
+	const struct tsl_class_file_entry *e;
+	size_t lo = 0, hi, le;
+	tsl_class_kind kind = TSL_CLASS_MODULE;
+	slice name;
+	const char *dot;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!out || !cf || (!src && len) || !class_name || !arena)
+		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
+			"class_header_parse: bad argument");
+	dot = strrchr(class_name, '.');
+	key.name = dot ? dot + 1 : class_name;
+	key.name_len = strlen(key.name);
+	key.start = 0;
+	if (!key.name_len)
+		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
+			"class_header_parse: empty class name");
+	if (dot)
+		p.self_type = class_name;
+	for (hi = cf->n; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cf_cmp(&cf->e[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	e = lo < cf->n ? &cf->e[lo] : NULL;
+	if (!e || e->name_len != key.name_len ||
+		memcmp(e->name, key.name, key.name_len) != 0)
+		return tsl__error(err, TSL_ENOTFOUND, record, TSL_NO_OFFSET,
+			"no class %s in the code file", key.name);
+	/* as header_parse: the class line first, then a second class of
+	 * the name */
+	le = line_end(&p, e->start);
+	if ((rc = class_line(&p, e->start, (slice){ src + e->start + 5,
+		le - e->start - 5 }, &name, &kind)) != TSL_OK)
+		return rc;
+	if (lo + 1 < cf->n && e[1].name_len == e->name_len &&
+		memcmp(e[1].name, e->name, e->name_len) == 0)
+		return perr(&p, e[1].start, "class %s defined twice", key.name);
+	p.has_getstate = e->get;
+	p.has_setstate = e->set;
+	return parse_class(&p, e->start, e->end, name, kind, out);
 }
 
 int tsl__class_header_parse(tsl_class_info **out, const char *src,

@@ -217,6 +217,29 @@ TSL_INTERNAL int tsl__class_header_parse_lazy(tsl_class_info **out,
 	const char *record, uint64_t base_offset, tsl_error *err);
 
 /**
+ * The classes of a code file, found in one pass (a file of N classes was
+ * scanned whole for each: N x its size).  tsl__class_header_parse_in then
+ * parses one of them as tsl__class_header_parse (lazy: as
+ * tsl__class_header_parse_lazy) would, same results and errors, without a
+ * scan.  `e` is malloc'd: free with tsl__class_file_free.
+ */
+typedef struct tsl_class_file {
+	struct tsl_class_file_entry *e;   /* sorted by name, then position */
+	size_t n;                         /* classes found */
+} tsl_class_file;
+
+/** Index src[0..len): TSL_OK or TSL_ENOMEM. */
+TSL_INTERNAL int tsl__class_file_index(tsl_class_file *out, const char *src,
+	size_t len);
+TSL_INTERNAL void tsl__class_file_free(tsl_class_file *cf);
+/** tsl__class_header_parse (lazy false) or _lazy (true) of a class of the
+ *  indexed file src[0..len). */
+TSL_INTERNAL int tsl__class_header_parse_in(tsl_class_info **out,
+	const tsl_class_file *cf, const char *src, size_t len,
+	const char *class_name, tsl_arena *arena, const char *record,
+	uint64_t base_offset, bool lazy, tsl_error *err);
+
+/**
  * Parse every top-level `def` of a code file (column 0), in file order.
  * Functions referenced as `__torch__.fn(...)` and the methods of legacy
  * 1.0-1.2 files (`def forward(self,\n    x: Tensor) -> Tensor:`) live here.

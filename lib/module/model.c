@@ -689,6 +689,7 @@ void tsl__model_unref(struct tsl_model *m)
 		return;
 	tsl__storages_free(&m->storages);
 	free(m->cls_table);
+	tsl__code_files_free(m);
 	tsl__tensor_index_free(m->tindex);
 	tsl__arena_free(&m->arena);
 	tsl__archive_unref(m->ar);

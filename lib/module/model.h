@@ -59,6 +59,9 @@ struct cls_slot {
 	/* an enum class's members by value (model.c, enum_name), made on its
 	 * first value during the load */
 	struct enum_index *eindex;
+	/* the classes of its code file when that file holds several
+	 * (class_cache.c): src is then that file's, kept */
+	const tsl_class_file *cfile;
 };
 
 static inline struct tsl_legacy_module *tsl__legacy_module(
@@ -84,6 +87,8 @@ TSL_INTERNAL void tsl__module_method_table(const struct tsl_module *mod,
 /* The methods of a module, parsed on first use (thread-safe). */
 TSL_INTERNAL int tsl__module_methods(const struct tsl_module *mod,
 	tsl_error *err);
+/* Free the code-file indexes of class_cache.c (with the model). */
+TSL_INTERNAL void tsl__code_files_free(struct tsl_model *m);
 
 struct tsl_model {
 	tsl_archive *ar;
@@ -98,6 +103,9 @@ struct tsl_model {
 	struct cls_slot **cls_table;   /* slots live in the arena */
 	struct cls_slot *cls_last;     /* one-entry cache by name pointer */
 	size_t cls_mask, cls_count;
+	/* code files of several classes, indexed once (class_cache.c) */
+	struct code_file *code_files;
+	tsl_pmap code_map;             /* XXH3 of the path | 1 -> code_file */
 	int owns_archive_ref;
 	_Atomic int refs;         /* the caller + exported tensors */
 	_Atomic(struct tsl_tensor_index *) tindex; /* every tensor, built on
