@@ -84,6 +84,46 @@ static void walk(const tsl_class_info *ci, const char *src, size_t len)
 	}
 }
 
+/* The class from the file's index (tsl__class_file_index, the path of a
+ * file of several classes) comes out as from the scan: the same status,
+ * message and offset, or the same header.  In an arena of its own with the
+ * same limit, so that the limit falls alike. */
+static void same_from_index(const char *src, size_t len, const char *name,
+	unsigned sel, int rc, const tsl_class_info *ci, const tsl_error *err)
+{
+	tsl_class_file cf;
+	tsl_class_info *ix = NULL;
+	tsl_arena a2;
+	tsl_error e2;
+	int r2;
+
+	if (tsl__class_file_index(&cf, src, len) != TSL_OK)
+		return;   /* out of memory */
+	tsl__arena_init(&a2, (sel & 2) ? 4096 : 64u << 20);
+	memset(&e2, 0, sizeof e2);
+	r2 = tsl__class_header_parse_in(&ix, &cf, src, len, name, &a2,
+		"code/fuzz.py", 0, (sel & 1) != 0, &e2);
+	FUZZ_CHECK(r2 == rc);
+	if (rc == TSL_OK) {
+		FUZZ_CHECK(ix != NULL && ix->kind == ci->kind);
+		FUZZ_CHECK(!strcmp(ix->name, ci->name));
+		FUZZ_CHECK(ix->offset == ci->offset);
+		FUZZ_CHECK(ix->src_len == ci->src_len);
+		FUZZ_CHECK(ix->nattrs == ci->nattrs);
+		FUZZ_CHECK(ix->nmethods == ci->nmethods);
+		FUZZ_CHECK(ix->has_getstate == ci->has_getstate);
+		FUZZ_CHECK(ix->has_setstate == ci->has_setstate);
+		FUZZ_CHECK(ix->lazy_methods == ci->lazy_methods);
+		FUZZ_CHECK(ix->methods_offset == ci->methods_offset);
+	} else {
+		FUZZ_CHECK(ix == NULL);
+		FUZZ_CHECK(!strcmp(e2.message, err->message));
+		FUZZ_CHECK(e2.offset == err->offset);
+	}
+	tsl__arena_free(&a2);
+	tsl__class_file_free(&cf);
+}
+
 int FUZZ_ENTRY(const uint8_t *data, size_t size)
 {
 	char name[201];
@@ -119,6 +159,7 @@ int FUZZ_ENTRY(const uint8_t *data, size_t size)
 	else
 		rc = tsl__class_header_parse(&ci, src, len, name, &arena,
 			"code/fuzz.py", 0, &err);
+	same_from_index(src, len, name, sel, rc, ci, &err);
 	if (rc == TSL_OK) {
 		FUZZ_CHECK(ci != NULL);
 		walk(ci, src, len);
