@@ -853,12 +853,35 @@ static void test_globals(void **state)
 	BAD("cos\nsys;tem\n.", TSL_EFORMAT, 0, "0x3b");
 	BAD("c\nx\n.", TSL_EFORMAT, 0, "empty");
 	{
-		char buf[1100];
+		/* a GLOBAL line is at most 64 KiB */
+		size_t n = 65536 + 100;
+		char *buf = malloc(n);
 
-		memset(buf, 'a', sizeof buf);
+		assert_non_null(buf);
+		memset(buf, 'a', n);
 		buf[0] = 'c';
-		buf[1099] = '\n';
-		bad(buf, sizeof buf, 0, TSL_EFORMAT, 0, "longer than 1024");
+		buf[n - 1] = '\n';
+		bad(buf, n, 0, TSL_EFORMAT, 0, "longer than 65536");
+		free(buf);
+	}
+	{
+		/* a module name of 1,199 bytes, which libtorch loads (1,024
+		 * was the bound): a class of it */
+		struct pb p;
+		char mod[1300];
+
+		memcpy(mod, "__torch__.", 10);
+		memset(mod + 10, 'a', 1189);
+		mod[1199] = '\0';
+		pb_begin(&p);
+		pb_global(&p, mod, "M");
+		pb_op(&p, ')');
+		pb_op(&p, 0x81);
+		pb_end(&p);
+		v = ok(p.b, p.n, 0);
+		assert_int_equal(v->kind, TSL_VALUE_OBJECT);
+		assert_int_equal(strlen(v->u.obj.type), 1199 + 2);
+		pb_free(&p);
 	}
 	/* storages push the dtype, qschemes their number */
 	v = LOAD_OK("(ctorch\nByteStorage\nctorch\nFloatStorage\n"

@@ -71,7 +71,10 @@ enum {
 	OP_READONLY_BUFFER = 0x98
 };
 
-#define GLOBAL_MAX 1024     /* bytes in a GLOBAL module or name */
+#define GLOBAL_MAX 65536    /* bytes in a GLOBAL module or name: a bound
+                               on the line scan (libtorch has none; a
+                               module name of 1,199 bytes was refused at
+                               1,024) */
 #define VALUE_SLAB 64       /* values allocated from the arena at once */
 #define FT_SHARE_RANK 4     /* the fast path shares dims up to this rank */
 
