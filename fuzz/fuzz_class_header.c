@@ -84,10 +84,11 @@ static void walk(const tsl_class_info *ci, const char *src, size_t len)
 	}
 }
 
-/* The class from the file's index (tsl__class_file_index, the path of a
- * file of several classes) comes out as from the scan: the same status,
- * message and offset, or the same header.  In an arena of its own with the
- * same limit, so that the limit falls alike. */
+/* The class from the file's index (tsl__class_file_index kept, as
+ * class_cache.c keeps it for a file of several classes) comes out as from
+ * tsl__class_header_parse(_lazy), which index the file afresh: the same
+ * status, message and offset, or the same header.  In an arena of its own
+ * with the same limit, so that the limit falls alike. */
 static void same_from_index(const char *src, size_t len, const char *name,
 	unsigned sel, int rc, const tsl_class_info *ci, const tsl_error *err)
 {

@@ -1400,17 +1400,13 @@ static int dunder_def(const char *src, size_t len, size_t q)
 	return src[r + 2] == 'g' ? 1 : 2;
 }
 
+/* One class of a file: the file's classes found in one pass
+ * (tsl__class_file_index), then that class parsed from its lines. */
 static int header_parse(tsl_class_info **out, const char *src,
 	size_t len, const char *class_name, tsl_arena *arena,
 	const char *record, uint64_t base_offset, bool lazy, tsl_error *err)
 {
-	parser p = { .s = src, .len = len, .arena = arena, .record = record,
-		.base = base_offset, .err = err, .lazy = lazy };
-	slice want, name;
-	size_t q = 0, found = SIZE_MAX, found_end = 0;
-	bool in_class = false;
-	tsl_class_kind kind = TSL_CLASS_MODULE;
-	const char *dot;
+	tsl_class_file cf;
 	int rc;
 
 	if (out)
@@ -1418,65 +1414,13 @@ static int header_parse(tsl_class_info **out, const char *src,
 	if (!out || (!src && len) || !class_name || !arena)
 		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
 			"class_header_parse: bad argument");
-	dot = strrchr(class_name, '.');
-	want.p = dot ? dot + 1 : class_name;
-	want.n = strlen(want.p);
-	if (dot)
-		p.self_type = class_name;
-	if (!want.n)
-		return tsl__error(err, TSL_EINVAL, record, TSL_NO_OFFSET,
-			"class_header_parse: empty class name");
-
-	/* One pass over the line starts (memchr from one to the next) finds
-	 * the class (a column-0 `class Name`, and no second one), where it
-	 * ends (the next non-blank line at column 0) and whether it defines
-	 * __getstate__ / __setstate__ (lines "  def __getstate__(" inside
-	 * it: what the lazy parse needs of its methods). */
-	while (q < len) {
-		unsigned char c = (unsigned char)src[q];
-		const char *nl;
-
-		if (!is_space(c)) {
-			if (in_class) {
-				found_end = q;
-				in_class = false;
-			}
-			if (c == 'c' && len - q >= 6 && memcmp(src + q, "class", 5) == 0 &&
-				(src[q + 5] == ' ' || src[q + 5] == '\t')) {
-				size_t le = line_end(&p, q);
-				slice t = { src + q, le - q };
-				slice r = skip_spaces((slice){ t.p + 5, t.n - 5 });
-				size_t n = ident_len(r);
-
-				if (n == want.n && memcmp(r.p, want.p, n) == 0) {
-					if (found != SIZE_MAX)
-						return perr(&p, q, "class %s defined twice",
-							want.p);
-					found = q;
-					found_end = len;
-					in_class = true;
-					if ((rc = class_line(&p, q, (slice){ t.p + 5,
-						t.n - 5 }, &name, &kind)) != TSL_OK)
-						return rc;
-				}
-			}
-		} else if (in_class) {
-			int d = dunder_def(src, len, q);
-
-			if (d == 1)
-				p.has_getstate = true;
-			else if (d == 2)
-				p.has_setstate = true;
-		}
-		nl = memchr(src + q, '\n', len - q);
-		if (!nl)
-			break;
-		q = (size_t)(nl - src) + 1;
-	}
-	if (found == SIZE_MAX)
-		return tsl__error(err, TSL_ENOTFOUND, record, TSL_NO_OFFSET,
-			"no class %s in the code file", want.p);
-	return parse_class(&p, found, found_end, name, kind, out);
+	if (tsl__class_file_index(&cf, src, len))
+		return tsl__error(err, TSL_ENOMEM, record, TSL_NO_OFFSET,
+			"out of memory");
+	rc = tsl__class_header_parse_in(out, &cf, src, len, class_name, arena,
+		record, base_offset, lazy, err);
+	tsl__class_file_free(&cf);
+	return rc;
 }
 
 /* ---- a code file's classes, found once ---------------------------------- */
